@@ -1,0 +1,37 @@
+# Latent Explorer — the two commands: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test install assets bench lint clean
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(VPY) pyproject.toml
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	QT_QPA_PLATFORM= $(VPY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest
+
+lint: $(STAMP)
+	$(VPY) -m ruff check .
+
+# Rebuild the bundled models in assets/ with the exact commands (see assets/README.md).
+assets: $(STAMP)
+	bash assets/build.sh $(VPY)
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VPY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

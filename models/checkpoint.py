@@ -1,0 +1,385 @@
+"""Checkpoints: one ``.safetensors`` file holding the weights and a JSON ``__metadata__``.
+
+Nothing is ever unpickled. The header is parsed and checked here (sizes, offsets, dtypes) before any
+tensor is built, so a malformed or hostile file ends in a :class:`CheckpointError` with a clear
+message. Saves are atomic: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
+
+External generators: a TorchScript file plus a JSON sidecar (``gen.pt`` + ``gen.pt.json`` or
+``gen.json``: ``{"latent_dim": 64, "image_shape": [3, 32, 32], "output_range": [-1, 1]}``)
+loads as a decode-only generator.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import struct
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .base import KINDS, ConfigError, GenerativeModel, ModelConfig
+from .registry import build_model
+
+FORMAT = "latent-explorer"
+FORMAT_VERSION = 1
+MAX_HEADER = 100 * 1024 * 1024
+DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+PICKLE_SUFFIXES = {".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar"}
+TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".torchscript", ".jit"}
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be loaded or saved as a checkpoint; the message is meant for the user."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving
+
+
+def atomic_write(path: str | os.PathLike, blob: bytes) -> Path:
+    """Write ``blob`` to ``path`` so that a crash at any moment leaves the old file or the new one."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot save {path}: the folder {folder} does not exist")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        try:
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass  # some file systems cannot fsync a folder
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            why = "the disk is full"
+        elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why = "the folder is read-only or not writable"
+        else:
+            why = e.strerror or str(e)
+        raise CheckpointError(f"cannot save {path}: {why}; any previous file there is unchanged") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return path
+
+
+def checkpoint_bytes(model: GenerativeModel, data: dict | None = None, training: dict | None = None,
+                     class_names: list[str] | None = None) -> bytes:
+    from safetensors.torch import save as st_save
+
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "kind": model.kind,
+        "config": json.dumps(model.config.to_json()),
+        "data": json.dumps(data or {}),
+        "class_names": json.dumps(list(class_names if class_names is not None else model.class_names)),
+        "training": json.dumps(training or {}),
+        "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "torch": torch.__version__,
+    }
+    return st_save(tensors, metadata=meta)
+
+
+def save(model: GenerativeModel, path: str | os.PathLike, data: dict | None = None,
+         training: dict | None = None, class_names: list[str] | None = None) -> Path:
+    """Save ``model`` atomically; ``data`` and ``training`` are JSON-able summaries."""
+    return atomic_write(path, checkpoint_bytes(model, data, training, class_names))
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+def _refuse_pickle(path: Path, head: bytes) -> None:
+    is_zip = head.startswith(b"PK\x03\x04")
+    is_pickle = head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
+    if is_pickle or (is_zip and path.suffix.lower() not in TORCHSCRIPT_SUFFIXES) or (
+            path.suffix.lower() in PICKLE_SUFFIXES):
+        raise CheckpointError(
+            f"{path.name}: refused: this looks like a pickled PyTorch file (torch.save / .pth / .ckpt). "
+            "Loading a pickle can run arbitrary code, so Latent Explorer never does; "
+            "convert the weights to .safetensors (see README, 'Checkpoint format')")
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Parse and check a safetensors file; returns (tensors, metadata)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path.name}: not a checkpoint (the file is {size} bytes long)")
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > MAX_HEADER:
+            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (header length {n} is invalid)")
+        if 8 + n > size:
+            raise CheckpointError(f"{path.name}: truncated (the header claims {n} bytes but the file has "
+                                  f"{size - 8})")
+        raw = f.read(n)
+        try:
+            header = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (the header is not JSON)") from None
+        if not isinstance(header, dict):
+            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (the header is not an object)")
+        meta = header.pop("__metadata__", None) or {}
+        if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in meta.items()):
+            raise CheckpointError(f"{path.name}: invalid metadata (must map strings to strings)")
+        body_len = size - 8 - n
+        spans = []
+        for name, info in header.items():
+            bad = f"{path.name}: invalid entry for tensor {name!r}"
+            if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
+                raise CheckpointError(bad)
+            dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+            if dtype not in DTYPES:
+                raise CheckpointError(f"{path.name}: tensor {name!r} has unsupported dtype {dtype!r}")
+            if (not isinstance(shape, list) or len(shape) > 8
+                    or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
+                raise CheckpointError(bad + " (shape)")
+            if (not isinstance(offs, list) or len(offs) != 2
+                    or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
+                    or not 0 <= offs[0] <= offs[1] <= body_len):
+                raise CheckpointError(f"{path.name}: tensor {name!r} lies outside the file (truncated?)")
+            itemsize = torch.empty(0, dtype=DTYPES[dtype]).element_size()
+            if math.prod(shape) * itemsize != offs[1] - offs[0]:
+                raise CheckpointError(f"{path.name}: tensor {name!r}: shape {shape} does not match its "
+                                      f"{offs[1] - offs[0]} bytes")
+            spans.append((offs[0], offs[1], name, dtype, shape))
+        spans.sort()
+        pos = 0
+        for begin, end, name, *_ in spans:
+            if begin != pos:
+                raise CheckpointError(f"{path.name}: tensor {name!r} overlaps another or leaves a hole")
+            pos = end
+        if pos != body_len:
+            raise CheckpointError(f"{path.name}: the data is {body_len} bytes but the tensors need {pos} "
+                                  "(truncated or padded)")
+        body = bytearray(f.read(body_len))
+        if len(body) != body_len:
+            raise CheckpointError(f"{path.name}: truncated while reading")
+    tensors = {}
+    for begin, end, name, dtype, shape in spans:
+        dt = DTYPES[dtype]
+        if end == begin:
+            tensors[name] = torch.empty(shape, dtype=dt)
+        else:
+            t = torch.frombuffer(body, dtype=dt, count=math.prod(shape), offset=begin)
+            tensors[name] = t.reshape(shape).clone()
+    return tensors, meta
+
+
+def _json_field(meta: dict, key: str, path: Path, default=None):
+    if key not in meta:
+        if default is not None:
+            return default
+        raise CheckpointError(f"{path.name}: the metadata has no '{key}'")
+    try:
+        return json.loads(meta[key])
+    except (json.JSONDecodeError, RecursionError):
+        raise CheckpointError(f"{path.name}: the metadata field '{key}' is not valid JSON") from None
+
+
+def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
+    """Rebuild a model from its file alone. The model's ``meta`` holds the metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    _refuse_pickle(path, head)
+    if head.startswith(b"PK\x03\x04"):
+        return load_torchscript(path, device)
+    if path.suffix.lower() == ".json":
+        raise CheckpointError(f"{path.name}: a JSON file is not a checkpoint (is it a TorchScript sidecar? "
+                              "open the generator file beside it)")
+    try:
+        tensors, meta = read_safetensors(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: a safetensors file, but not a Latent Explorer checkpoint "
+                              "(no 'format' metadata)")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise CheckpointError(f"{path.name}: invalid format version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name}: made by a newer Latent Explorer (format {version}); this "
+                              f"version reads format {FORMAT_VERSION}: please upgrade")
+    if version < 1:
+        raise CheckpointError(f"{path.name}: unknown format version {version}")
+    kind = meta.get("kind")
+    if kind not in KINDS:
+        raise CheckpointError(f"{path.name}: unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+    try:
+        config = ModelConfig.from_json(_json_field(meta, "config", path))
+        if config.kind != kind:
+            raise ConfigError(f"the config says kind {config.kind!r} but the file says {kind!r}")
+        model = build_model(config)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        if unexpected:
+            parts.append(f"unexpected {', '.join(unexpected[:3])}" + (" ..." if len(unexpected) > 3 else ""))
+        raise CheckpointError(f"{path.name}: the tensors do not match the {kind} config ({'; '.join(parts)})")
+    for name, ref in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise CheckpointError(f"{path.name}: tensor {name!r} has shape {tuple(t.shape)}, the config needs "
+                                  f"{tuple(ref.shape)}")
+        if t.dtype != ref.dtype:
+            raise CheckpointError(f"{path.name}: tensor {name!r} is {t.dtype}, expected {ref.dtype}")
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{path.name}: tensor {name!r} contains NaN or infinite weights "
+                                  "(saved from a diverged run?)")
+    model.load_state_dict(tensors, strict=True)
+    model.eval().to(device)
+    model.meta = {
+        "path": str(path),
+        "format_version": version,
+        "kind": kind,
+        "config": config.to_json(),
+        "data": _json_field(meta, "data", path, {}),
+        "class_names": _json_field(meta, "class_names", path, []),
+        "training": _json_field(meta, "training", path, {}),
+        "saved": meta.get("saved", ""),
+        "torch": meta.get("torch", ""),
+    }
+    return model
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a checkpoint, after the same checks as :func:`load`."""
+    return load(path).meta
+
+
+# ----------------------------------------------------------------------------------------------
+# External TorchScript generators
+
+
+class ExternalGenerator(nn.Module):
+    """A decode-only generator from a TorchScript file; same interface as the built-in models."""
+
+    kind = "torchscript"
+    has_encoder = False
+    conditional = False
+    num_classes = 0
+
+    def __init__(self, module, latent_dim: int, image_shape, class_names=(), output_range=(-1.0, 1.0)):
+        super().__init__()
+        self.module = module
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(int(v) for v in image_shape)
+        self.class_names = list(class_names)
+        self.lo, self.hi = float(output_range[0]), float(output_range[1])
+
+    @property
+    def device(self):
+        for p in self.module.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def prior(self, n, generator=None):
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        out = self.module(z)
+        return ((out - self.lo) / (self.hi - self.lo)).clamp(0, 1)
+
+    @torch.no_grad()
+    def sample(self, n, y=None, generator=None, **kw):
+        return self.decode(self.prior(n, generator))
+
+    def encode(self, x, y=None):
+        raise NotImplementedError("an external generator has no encoder")
+
+
+def _sidecar(path: Path) -> Path | None:
+    for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def load_torchscript(path: Path, device="cpu") -> ExternalGenerator:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        raise CheckpointError(f"{path.name}: a damaged zip/TorchScript file") from None
+    if not any("/code/" in n for n in names):
+        raise CheckpointError(f"{path.name}: refused: a pickled PyTorch file, not a TorchScript generator "
+                              "(Latent Explorer never unpickles; export with torch.jit.script/trace)")
+    side = _sidecar(path)
+    if side is None:
+        raise CheckpointError(f"{path.name}: a TorchScript generator needs a JSON sidecar "
+                              f"({path.name}.json) with latent_dim and image_shape")
+    try:
+        spec = json.loads(side.read_text())
+        latent_dim = int(spec["latent_dim"])
+        shape = [int(v) for v in spec["image_shape"]]
+        out_range = spec.get("output_range", [-1.0, 1.0])
+        names = [str(s) for s in spec.get("class_names", [])]
+        lo, hi = float(out_range[0]), float(out_range[1])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise CheckpointError(f"{side.name}: invalid sidecar (needs latent_dim and image_shape): {e}") from None
+    if not 1 <= latent_dim <= 4096 or len(shape) != 3 or shape[0] not in (1, 3) or not (
+            4 <= shape[1] <= 1024 and 4 <= shape[2] <= 1024) or not hi > lo:
+        raise CheckpointError(f"{side.name}: invalid sidecar values (latent_dim {latent_dim}, "
+                              f"image_shape {shape}, output_range {out_range})")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
+        raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
+    gen = ExternalGenerator(module, latent_dim, shape, names, (lo, hi))
+    try:
+        out = gen.decode(torch.zeros(2, latent_dim))
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path.name}: the generator fails on z of size {latent_dim} given by the "
+                              f"sidecar ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+                              ) from None
+    if tuple(out.shape) != (2, *shape):
+        raise CheckpointError(f"{path.name}: the generator makes images of shape {tuple(out.shape[1:])}, "
+                              f"the sidecar says {tuple(shape)}")
+    gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
+                "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
+    return gen.to(device)

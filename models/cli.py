@@ -1,0 +1,310 @@
+"""Command-line interface: train, sample, info, eval. No Qt here.
+
+Every bad input ends with exit code 2 and one clear line on stderr, never a traceback.
+Run as ``latent-explorer train ...`` or ``python -m models.cli train ...`` (also under torchrun).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from .base import KINDS, ConfigError
+from .checkpoint import CheckpointError
+from .data import DataError
+from .train import TrainingError
+
+COMMANDS = ("train", "sample", "info", "eval")
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage too)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(name):
+    def conv(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {s!r}") from None
+        return v
+
+    return conv
+
+
+def _float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+    return v
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="latent-explorer", description="Look inside generative image models.")
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a model headless")
+    t.add_argument("--model", required=True, choices=KINDS, help="model kind")
+    t.add_argument("--data", required=True, help="digits, shapes[:N], a folder, IDX files or an .npz")
+    t.add_argument("--epochs", type=_positive_int("epochs"), default=None)
+    t.add_argument("--latent-dim", type=_positive_int("latent dim"), default=None)
+    t.add_argument("--batch-size", type=_positive_int("batch size"), default=None)
+    t.add_argument("--lr", type=_float, default=None, help="learning rate (default: per kind)")
+    t.add_argument("--seed", type=_positive_int("seed"), default=0)
+    t.add_argument("--beta", type=_float, default=1.0, help="VAE: weight of the KL term")
+    t.add_argument("--conditional", action="store_true", help="DDPM: condition on labels (guidance)")
+    t.add_argument("--size", type=_positive_int("size"), default=None, help="image size (default: data's)")
+    t.add_argument("--channels", type=int, choices=(1, 3), default=None)
+    t.add_argument("--width", type=_positive_int("width"), default=None, help="conv base channels")
+    t.add_argument("--hidden", default=None, help="MLP widths, e.g. 512,256")
+    t.add_argument("--timesteps", type=_positive_int("timesteps"), default=1000, help="DDPM T")
+    t.add_argument("--schedule", choices=("linear", "cosine"), default="linear")
+    t.add_argument("--max-steps", type=_positive_int("max steps"), default=None)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--out", required=True, help="output .safetensors file")
+
+    s = sub.add_parser("sample", help="save a grid of samples as PNG")
+    s.add_argument("file")
+    s.add_argument("--n", type=_positive_int("n"), default=64)
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=_positive_int("seed"), default=0)
+    s.add_argument("--steps", type=_positive_int("steps"), default=None, help="DDPM/DDIM steps")
+    s.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
+    s.add_argument("--eta", type=_float, default=0.0)
+    s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
+    s.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
+    s.add_argument("--scale", type=_positive_int("scale"), default=None, help="pixel zoom of the grid")
+
+    i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
+    i.add_argument("file")
+
+    e = sub.add_parser("eval", help="print held-out figures as JSON")
+    e.add_argument("file")
+    e.add_argument("--data", default=None, help="default: the checkpoint's own data")
+    e.add_argument("--seed", type=_positive_int("seed"), default=0)
+    return p
+
+
+class ProgressBar:
+    """A one-line terminal progress bar with ETA, redrawn at most 10 times a second."""
+
+    def __init__(self, stream=sys.stderr, enabled=True):
+        self.stream, self.enabled, self.last = stream, enabled, 0.0
+
+    def update(self, p, force=False):
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        width = 24
+        done = int(width * p.fraction)
+        losses = " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:4])
+        line = (f"\repoch {p.epoch}/{p.epochs} [{'#' * done}{'.' * (width - done)}] {p.step}/{p.total_steps} "
+                f"{p.samples_per_s:,.0f} img/s ETA {_fmt_time(p.eta_s)} {losses}")
+        self.stream.write(line[:150].ljust(150) if self.stream.isatty() else line)
+        self.stream.flush()
+
+    def line(self, text):
+        if self.enabled:
+            self.stream.write("\r" + " " * 150 + "\r" if self.stream.isatty() else "\n")
+        print(text, file=sys.stderr, flush=True)
+
+
+def _fmt_time(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_train(a, world=None) -> int:
+    import torch
+
+    from .data import load_dataset
+    from .registry import DEFAULTS, build_model, make_config
+    from .train import TrainConfig, train
+
+    is_main = world is None or world.rank == 0
+    d = DEFAULTS[a.model]
+    if a.size is not None and not 8 <= a.size <= 64:
+        raise ConfigError(f"--size must be between 8 and 64, got {a.size}")
+    out_dir = os.path.dirname(os.path.abspath(a.out))
+    if not os.path.isdir(out_dir):
+        raise ConfigError(f"--out: the folder {out_dir} does not exist")
+    if not os.access(out_dir, os.W_OK):
+        raise ConfigError(f"--out: the folder {out_dir} is not writable")
+    data = load_dataset(a.data)
+    c, h, _ = data.shape
+    size = a.size or int(min(64, max(8, h)))
+    channels = a.channels or c
+    data = data.conform(channels, size)
+    if data.skipped and is_main:
+        print(f"note: {len(data.skipped)} files skipped (first: {data.skipped[0][0]}: {data.skipped[0][1]})",
+              file=sys.stderr)
+    over = {"beta": a.beta, "timesteps": a.timesteps, "schedule": a.schedule}
+    if a.width:
+        over["width"] = a.width
+    if a.hidden:
+        try:
+            over["hidden"] = tuple(int(v) for v in a.hidden.split(","))
+        except ValueError:
+            raise ConfigError(f"--hidden must be comma-separated numbers, got {a.hidden!r}") from None
+    cfg = make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, **over)
+    tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d["epochs"],
+                     batch_size=a.batch_size if a.batch_size is not None else d["batch_size"],
+                     lr=a.lr if a.lr is not None else d["lr"], seed=a.seed, device=a.device,
+                     max_steps=a.max_steps)
+    tc.validate()
+    n_train = len(data.split(tc.val_fraction)[0])
+    if tc.batch_size > n_train:
+        raise ConfigError(f"batch size {tc.batch_size} is larger than the {n_train} training images")
+    torch.manual_seed(a.seed)
+    model = build_model(cfg)
+    if is_main:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"training {a.model} on {data.spec}: {len(data)} images {data.shape}, {n_params:,} parameters",
+              file=sys.stderr)
+    bar = ProgressBar(enabled=not a.quiet and is_main)
+    gen = train(model, data, tc, out=a.out, world=world)
+    try:
+        for p in gen:
+            if p.event == "step":
+                bar.update(p)
+            elif p.event == "epoch" and is_main:
+                bar.update(p, force=True)
+                tr = " ".join(f"{k}={v:.4f}" for k, v in p.losses.items())
+                va = " ".join(f"{k}={v:.4f}" for k, v in (p.val or {}).items())
+                bar.line(f"epoch {p.epoch}/{p.epochs}  train: {tr}  val: {va}  ({_fmt_time(p.elapsed_s)})")
+            elif p.event == "done" and is_main:
+                print(f"saved {p.checkpoint} ({_fmt_time(p.elapsed_s)})", file=sys.stderr)
+    except KeyboardInterrupt:
+        gen.close()  # saves the last good weights
+        print(f"\ninterrupted: the last weights were saved to {a.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _class_index(model, cls):
+    if cls is None:
+        return None
+    if not model.conditional:
+        raise ConfigError("--class applies to conditional models only")
+    names = model.class_names
+    if cls in names:
+        return names.index(cls)
+    try:
+        k = int(cls)
+    except ValueError:
+        raise ConfigError(f"unknown class {cls!r} (classes: {', '.join(names)})") from None
+    if not 0 <= k < len(names):
+        raise ConfigError(f"class index {k} out of range 0..{len(names) - 1}")
+    return k
+
+
+def cmd_sample(a) -> int:
+    import torch
+
+    from .checkpoint import load
+    from .images import make_grid, save_png
+
+    if not 1 <= a.n <= 1024:
+        raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
+    model = load(a.file)
+    kw = {}
+    if model.kind == "ddpm":
+        sampler = a.sampler or ("ddim" if a.steps else "ddpm")
+        kw = dict(sampler=sampler, steps=a.steps, eta=a.eta, guidance=a.guidance)
+        if sampler == "ddpm" and a.steps not in (None, model.config.timesteps):
+            raise ConfigError(f"DDPM sampling runs all {model.config.timesteps} steps; use --sampler ddim "
+                              "for fewer")
+        if a.steps is not None and not 1 <= a.steps <= model.config.timesteps:
+            raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
+    elif a.steps is not None or a.sampler is not None:
+        raise ConfigError("--steps and --sampler apply to diffusion (DDPM) models only")
+    k = _class_index(model, a.cls)
+    g = torch.Generator().manual_seed(a.seed)
+    y = None
+    if model.conditional:
+        y = torch.full((a.n,), k) if k is not None else torch.arange(a.n) % model.num_classes
+    images = model.sample(a.n, y, generator=g, **kw).cpu().numpy()
+    h = model.image_shape[1]
+    scale = a.scale or max(1, 64 // h)
+    save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=scale))
+    print(f"saved {a.n} samples to {a.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(a) -> int:
+    from .checkpoint import load
+
+    model = load(a.file)
+    meta = dict(model.meta)
+    meta["parameters"] = sum(p.numel() for p in model.parameters())
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from .checkpoint import load
+    from .data import load_dataset
+    from .train import evaluate
+
+    model = load(a.file)
+    if model.kind == "torchscript":
+        raise ConfigError("an external generator has no held-out figures to compute")
+    spec = a.data or model.meta.get("data", {}).get("spec")
+    if not spec:
+        raise ConfigError("the checkpoint names no dataset: give --data")
+    c, h, _ = model.image_shape
+    data = load_dataset(spec).conform(c, h)
+    frac = model.meta.get("data", {}).get("val_fraction", 0.1) if not a.data else 0.1
+    _, val = data.split(frac)
+    figures = evaluate(model, val, seed=a.seed)
+    out = {"file": a.file, "kind": model.kind, "data": spec, "n_val": len(val)}
+    out.update({k: round(v, 6) for k, v in figures.items()})
+    if "mse" in figures:
+        out["reconstruction_mse"] = round(figures["mse"], 6)
+    if model.kind in ("vae", "cvae"):
+        out["loss_nats_per_image"] = round(figures["loss"], 4)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None, world=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        a = parser.parse_args(argv)
+        if a.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        if a.command == "train":
+            return cmd_train(a, world)
+        return {"sample": cmd_sample, "info": cmd_info, "eval": cmd_eval}[a.command](a)
+    except (UsageError, DataError, ConfigError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory (try a smaller batch size or image size)", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Datasets: one spec string selects the data everywhere (``--data SPEC``).
+
+Specs
+-----
+``digits``            scikit-learn's 1,797 real 8x8 handwritten digits, labelled 0-9.
+``shapes[:N]``        N (default 6000) procedurally generated dSprites-like 32x32 images
+                      (square / ellipse / triangle x scale x rotation x position), deterministic
+                      (seed 0); the shape is the label and all five factors are kept.
+a folder              images (PNG/JPEG/BMP), flat or one subfolder per class; or MNIST IDX files.
+an IDX file           ``*-images-idx3-ubyte[.gz]`` (labels read from the matching idx1 file).
+an ``.npz`` file      ``images`` (N,H,W[,C]) and optional ``labels`` (N,) and ``class_names``.
+
+Every loader returns :class:`ImageData` with images as float32 (N, C, H, W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
+MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
+MIN_SIZE, MAX_SIZE = 8, 64
+
+
+class DataError(ValueError):
+    """A dataset spec that cannot be loaded; the message is meant for the user."""
+
+
+@dataclass
+class ImageData:
+    images: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    labels: np.ndarray | None = None  # (N,) int64
+    class_names: list[str] = field(default_factory=list)
+    spec: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    factors: np.ndarray | None = None  # (N, F) generating factors (shapes only)
+    factor_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, index) -> ImageData:
+        return ImageData(
+            images=self.images[index],
+            labels=None if self.labels is None else self.labels[index],
+            class_names=self.class_names,
+            spec=self.spec,
+            factors=None if self.factors is None else self.factors[index],
+            factor_names=self.factor_names,
+        )
+
+    def split(self, val_fraction: float = 0.1) -> tuple[ImageData, ImageData]:
+        """The fixed held-out split: the last ``val_fraction`` of the data (at least one image)."""
+        n = len(self)
+        if n < 2:
+            raise DataError(f"{self.spec}: need at least 2 images to hold some out, found {n}")
+        n_val = min(n - 1, max(1, int(round(n * val_fraction))))
+        return self.subset(slice(0, n - n_val)), self.subset(slice(n - n_val, n))
+
+    def conform(self, channels: int, size: int) -> ImageData:
+        """The same data converted to ``channels`` and a square ``size``."""
+        out = ImageData(**{**self.__dict__})
+        out.images = conform_images(self.images, channels, size)
+        return out
+
+
+def conform_images(images: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> (N, channels, size, size), antialiased resize, luminance for gray."""
+    x = images
+    c = x.shape[1]
+    if c == 4:  # drop alpha (composited on black)
+        x = x[:, :3] * x[:, 3:4]
+        c = 3
+    if c == 3 and channels == 1:
+        x = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).astype(np.float32)
+    elif c == 1 and channels == 3:
+        x = np.repeat(x, 3, axis=1)
+    elif c != channels:
+        raise DataError(f"cannot convert {c}-channel images to {channels} channels")
+    if x.shape[2:] != (size, size):
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = t.clamp_(0, 1).numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Built-in data
+
+
+def load_digits() -> ImageData:
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    images = (d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
+    return ImageData(images, d.target.astype(np.int64), [str(i) for i in range(10)], "digits")
+
+
+SHAPE_NAMES = ["square", "ellipse", "triangle"]
+
+
+def make_shapes(n: int = 6000, size: int = 32, seed: int = 0, supersample: int = 4) -> ImageData:
+    """dSprites-like images, deterministic from ``seed``; factors: shape, scale, rotation, x, y."""
+    if n < 1:
+        raise DataError("shapes: the number of images must be at least 1")
+    rng = np.random.default_rng(seed)
+    shape = rng.integers(0, 3, n)
+    scale = rng.uniform(0.5, 1.0, n)
+    rot = rng.uniform(0, 2 * np.pi, n)
+    radius = scale * size * 0.3
+    cx = rng.uniform(radius, size - radius)
+    cy = rng.uniform(radius, size - radius)
+    s = supersample
+    coords = (np.arange(size * s) + 0.5) / s  # pixel-centre coordinates at supersampled resolution
+    gx, gy = np.meshgrid(coords, coords)  # (S, S)
+    out = np.empty((n, 1, size, size), np.float32)
+    for start in range(0, n, 256):
+        sl = slice(start, min(n, start + 256))
+        dx = gx[None] - cx[sl, None, None]
+        dy = gy[None] - cy[sl, None, None]
+        c, si = np.cos(rot[sl])[:, None, None], np.sin(rot[sl])[:, None, None]
+        u = (c * dx + si * dy) / radius[sl, None, None]  # rotated, unit circumradius
+        v = (-si * dx + c * dy) / radius[sl, None, None]
+        square = np.maximum(np.abs(u), np.abs(v)) <= 0.75
+        ellipse = u**2 + (v / 0.6) ** 2 <= 1.0
+        tri = np.ones_like(square)
+        for ang in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3, np.pi / 2 + 4 * np.pi / 3):
+            tri &= -(u * np.cos(ang) + v * np.sin(ang)) <= 0.5  # inradius of a unit equilateral triangle
+        k = shape[sl, None, None]
+        mask = np.where(k == 0, square, np.where(k == 1, ellipse, tri)).astype(np.float32)
+        out[sl, 0] = mask.reshape(-1, size, s, size, s).mean(axis=(2, 4))
+    factors = np.stack([shape, scale, rot, cx / size, cy / size], 1).astype(np.float32)
+    return ImageData(out, shape.astype(np.int64), list(SHAPE_NAMES), f"shapes:{n}" if n != 6000 else "shapes",
+                     factors=factors, factor_names=["shape", "scale", "rotation", "x", "y"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Files
+
+
+def _open_maybe_gz(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX (MNIST) file of unsigned bytes; magic and sizes are checked against the data."""
+    raw = _open_maybe_gz(path)
+    if len(raw) < 8:
+        raise DataError(f"{path}: too short to be an IDX file")
+    zero, dtype, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 3:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number {raw[:4].hex()})")
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    expected = int(np.prod(dims))
+    body = raw[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise DataError(f"{path}: header says {dims} ({expected} bytes) but the file holds {len(body)} bytes")
+    return np.frombuffer(body, np.uint8).reshape(dims)
+
+
+def _idx_label_path(images: Path) -> Path | None:
+    name = images.name.replace("idx3", "idx1").replace("images", "labels")
+    for cand in (images.with_name(name), images.with_name(name.removesuffix(".gz")),
+                 images.with_name(name + ".gz")):
+        if cand != images and cand.exists():
+            return cand
+    return None
+
+
+def load_idx(images_path: Path, spec: str) -> ImageData:
+    arr = read_idx(images_path)
+    if arr.ndim != 3:
+        raise DataError(f"{images_path}: IDX images must have 3 dimensions (N, H, W), found {arr.ndim}")
+    images = (arr.astype(np.float32) / 255.0)[:, None]
+    labels = None
+    names: list[str] = []
+    lp = _idx_label_path(images_path)
+    if lp is not None:
+        lab = read_idx(lp)
+        if lab.ndim != 1 or len(lab) != len(images):
+            raise DataError(f"{lp}: {lab.shape[0] if lab.ndim else 0} labels for {len(images)} images")
+        labels = lab.astype(np.int64)
+        names = [str(i) for i in range(int(labels.max()) + 1)]
+    return ImageData(images, labels, names, spec)
+
+
+def load_npz(path: Path, spec: str) -> ImageData:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+            if "images" not in files:
+                raise DataError(f"{path}: an .npz dataset needs an 'images' array; it has {sorted(files)}")
+            images = z["images"]
+            labels = z["labels"] if "labels" in files else None
+            names = [str(s) for s in z["class_names"]] if "class_names" in files else []
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or min(images.shape[1:3]) < 1:
+        raise DataError(f"{path}: 'images' must be (N, H, W) or (N, H, W, C) with C in 1/3/4, "
+                        f"found {images.shape}")
+    if len(images) == 0:
+        raise DataError(f"{path}: 'images' is empty")
+    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+        raise DataError(f"{path}: 'images' must be numeric, found {images.dtype}")
+    x = images.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path}: 'images' contains NaN or infinite values")
+    if images.dtype == np.uint8 or x.max() > 1.0:
+        x = x / 255.0
+    x = np.clip(x, 0, 1).transpose(0, 3, 1, 2)
+    if labels is not None:
+        if labels.ndim != 1 or len(labels) != len(x) or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(f"{path}: 'labels' must be N={len(x)} integers, found {labels.dtype} {labels.shape}")
+        if labels.min() < 0:
+            raise DataError(f"{path}: 'labels' must be non-negative")
+        labels = labels.astype(np.int64)
+        n_cls = int(labels.max()) + 1
+        if len(names) < n_cls:
+            names = [str(i) for i in range(n_cls)]
+    return ImageData(np.ascontiguousarray(x), labels, names if labels is not None else [], spec)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"too large ({w}x{h} pixels)")
+                if im.mode in ("1", "L", "I;16", "I", "F", "LA", "P") and not _palette_has_colour(im):
+                    arr = np.asarray(im.convert("L"), np.float32)[None] / 255.0
+                else:
+                    arr = np.asarray(im.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
+        except ValueError:
+            raise
+        except Exception as e:  # PIL raises many kinds for broken files
+            raise ValueError(f"not a readable image ({type(e).__name__})") from None
+    return arr
+
+
+def _palette_has_colour(im) -> bool:
+    if im.mode != "P":
+        return False
+    rgb = np.asarray(im.convert("RGB"))
+    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def load_folder(root: Path, spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classed = [(d, sorted(f for f in d.rglob("*") if f.is_file())) for d in subdirs]
+    classed = [(d, fs) for d, fs in classed if any(f.suffix.lower() in IMAGE_EXTS for f in fs)]
+    if classed:
+        entries = [(f, i) for i, (_, fs) in enumerate(classed) for f in fs]
+        class_names = [d.name for d, _ in classed]
+    else:
+        entries = [(f, -1) for f in sorted(p for p in root.iterdir() if p.is_file())]
+        class_names = []
+    if not entries:
+        raise DataError(f"{root}: the folder is empty")
+    images, labels, skipped = [], [], []
+    for f, lab in entries:
+        if f.name.startswith("."):
+            continue
+        if f.suffix.lower() not in IMAGE_EXTS:
+            skipped.append((str(f), "not an image file (PNG/JPEG/BMP)"))
+            continue
+        try:
+            images.append(_read_image(f))
+            labels.append(lab)
+        except ValueError as e:
+            skipped.append((str(f), str(e)))
+    if not images:
+        reasons = Counter(r for _, r in skipped).most_common(2)
+        raise DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
+                        + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
+    if channels is None:
+        channels = 3 if any(im.shape[0] == 3 for im in images) else 1
+    if size is None:
+        (h, w), _ = Counter(im.shape[1:] for im in images).most_common(1)[0]
+        size = int(min(MAX_SIZE, max(MIN_SIZE, min(h, w))))
+    out = np.empty((len(images), channels, size, size), np.float32)
+    for i, im in enumerate(images):
+        out[i] = conform_images(im[None], channels, size)[0]
+    lab = np.asarray(labels, np.int64) if class_names else None
+    return ImageData(out, lab, class_names, spec, skipped=skipped)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def load_dataset(spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
+    """Load the data named by ``spec``; with ``size``/``channels`` convert to the model's shape."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise DataError("no dataset given: use 'digits', 'shapes', a folder, an IDX file or an .npz file")
+    if spec == "digits":
+        data = load_digits()
+    elif spec == "shapes" or spec.startswith("shapes:"):
+        arg = spec.partition(":")[2]
+        try:
+            n = int(arg) if arg else 6000
+        except ValueError:
+            raise DataError(f"shapes: expected 'shapes:N' with N a number, got {spec!r}") from None
+        if not 1 <= n <= 200_000:
+            raise DataError(f"shapes: N must be between 1 and 200000, got {n}")
+        data = make_shapes(n)
+    else:
+        path = Path(os.path.expanduser(spec))
+        if not path.exists():
+            raise DataError(f"{spec}: no such file or folder (built-in datasets: 'digits', 'shapes')")
+        if path.is_dir():
+            idx = sorted(p for p in path.iterdir() if "idx3" in p.name)
+            if idx:
+                data = load_idx(idx[0], spec)
+            else:
+                data = load_folder(path, spec, size, channels)
+        elif path.suffix.lower() == ".npz":
+            data = load_npz(path, spec)
+        elif "idx" in path.name or path.suffix == ".gz":
+            data = load_idx(path, spec)
+        elif path.suffix.lower() in IMAGE_EXTS:
+            raise DataError(f"{spec}: a single image is not a dataset; give the folder that holds it")
+        else:
+            raise DataError(f"{spec}: unknown data format (use a folder of images, IDX files or an .npz)")
+    if len(data) == 0:
+        raise DataError(f"{spec}: no images")
+    if size is not None or channels is not None:
+        data = data.conform(channels or data.shape[0], size or data.shape[1])
+    return data

@@ -1,0 +1,152 @@
+"""GANs with DCGAN-style conv nets (Radford et al. 2016): non-saturating BCE (Goodfellow et al. 2014)
+or WGAN-GP (Gulrajani et al. 2017), optionally class-conditional (Mirza & Osindero 2014)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import GenerativeModel, ModelConfig, one_hot, optimize
+
+
+def resolution_plan(size: int, max_levels: int = 4) -> tuple[int, int]:
+    """(base, levels): size == base * 2**levels with base >= 4 (28 -> 7 * 2**2, 32 -> 4 * 2**3)."""
+    levels = 0
+    while size % 2 == 0 and size // 2 >= 4 and levels < max_levels:
+        size //= 2
+        levels += 1
+    return size, levels
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int, n_classes: int, image_shape, width: int):
+        super().__init__()
+        c, h, _ = image_shape
+        base, levels = resolution_plan(h)
+        chans = [width * 2 ** min(i, 3) for i in range(levels, -1, -1)]  # e.g. [256, 128, 64] for 2 levels
+        self.base, self.c0 = base, chans[0]
+        self.fc = nn.Sequential(nn.Linear(latent_dim + n_classes, chans[0] * base * base),
+                                nn.BatchNorm1d(chans[0] * base * base), nn.ReLU())
+        blocks: list[nn.Module] = []
+        for a, b in zip(chans[:-1], chans[1:]):
+            # (B, a, s, s) -> (B, b, 2s, 2s)
+            blocks += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+        # (B, width, H, W) -> (B, width, H, W) -> (B, C, H, W)
+        blocks += [nn.Conv2d(chans[-1], chans[-1], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[-1]), nn.ReLU(),
+                   nn.Conv2d(chans[-1], c, 3, 1, 1), nn.Tanh()]
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, z, yh):
+        h = self.fc(torch.cat([z, yh], 1)).view(-1, self.c0, self.base, self.base)  # (B, c0, base, base)
+        return self.net(h)  # (B, C, H, W) in [-1, 1]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, n_classes: int, image_shape, width: int, batchnorm: bool):
+        super().__init__()
+        c, h, _ = image_shape
+        base, levels = resolution_plan(h)
+        chans = [width * 2 ** min(i, 3) for i in range(levels + 1)]  # e.g. [64, 128, 256]
+        # one-hot labels enter as constant planes (B, n_classes, H, W)
+        layers: list[nn.Module] = [nn.Conv2d(c + n_classes, chans[0], 3, 1, 1), nn.LeakyReLU(0.2)]
+        for a, b in zip(chans[:-1], chans[1:]):
+            # (B, a, s, s) -> (B, b, s/2, s/2)
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=not batchnorm)]
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.LeakyReLU(0.2))
+        self.net = nn.Sequential(*layers)
+        self.out = nn.Linear(chans[-1] * base * base, 1)  # (B, c_last*base*base) -> (B, 1)
+
+    def forward(self, x, yh):
+        if yh.shape[1]:
+            x = torch.cat([x, yh[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        return self.out(self.net(x).flatten(1))
+
+
+class GAN(GenerativeModel):
+    default_lr = 2e-4
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        k, w = config.num_classes, config.width
+        self.generator = Generator(config.latent_dim, k, config.image_shape, w)
+        self.discriminator = Discriminator(k, config.image_shape, w, batchnorm=config.gan_loss == "bce")
+
+    @property
+    def wasserstein(self) -> bool:
+        return self.config.gan_loss == "wgan-gp"
+
+    def _y(self, y, batch):
+        return one_hot(y, self.num_classes, batch, self.device)
+
+    def decode(self, z, y=None):
+        was = self.generator.training
+        self.generator.eval()  # BatchNorm running statistics: a deterministic map z -> image
+        try:
+            return (self.generator(z, self._y(y, len(z))) + 1) / 2
+        finally:
+            self.generator.train(was)
+
+    def make_optimizers(self, lr=None):
+        if self.wasserstein:  # Gulrajani et al. 2017, Algorithm 1
+            lr, betas = lr or 1e-4, (0.0, 0.9)
+        else:  # Radford et al. 2016
+            lr, betas = lr or self.default_lr, (0.5, 0.999)
+        return {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+                "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
+
+    def _random_labels(self, n):
+        if not self.conditional:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device)
+
+    def d_loss(self, real, fake, yh):
+        d_real, d_fake = self.discriminator(real, yh), self.discriminator(fake, yh)
+        if self.wasserstein:
+            # critic loss E[D(fake)] − E[D(real)] + λ E[(‖∇D(x̂)‖ − 1)²], x̂ between real and fake
+            eps = torch.rand(len(real), 1, 1, 1, device=real.device)
+            mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
+            grad, = torch.autograd.grad(self.discriminator(mix, yh).sum(), mix, create_graph=True)
+            gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            return d_fake.mean() - d_real.mean() + self.config.gp_weight * gp
+        return (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+
+    def g_loss(self, fake, yh):
+        d_fake = self.discriminator(fake, yh)
+        if self.wasserstein:
+            return -d_fake.mean()
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))  # non-saturating
+
+    def train_step(self, x, y, opts, step):
+        real = x * 2 - 1
+        yh = self._y(y, len(x))
+        z = torch.randn(len(x), self.latent_dim, device=x.device)
+        fake = self.generator(z, yh)
+        d_loss = self.d_loss(real, fake.detach(), yh)
+        optimize(d_loss, opts["d"], self.discriminator.parameters(), grad_sync=self.grad_sync,
+                 name="discriminator loss")
+        out = {"d": d_loss.item()}
+        if not self.wasserstein or step % self.config.n_critic == 0:
+            g_loss = self.g_loss(fake, yh)
+            optimize(g_loss, opts["g"], self.generator.parameters(), grad_sync=self.grad_sync,
+                     name="generator loss")
+            self._last_g = g_loss.item()
+        out["g"] = getattr(self, "_last_g", float("nan")) if self.wasserstein else self._last_g
+        if out["g"] != out["g"]:
+            out.pop("g")
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        self.eval()
+        real = x * 2 - 1
+        yh = self._y(y, len(x))
+        z = torch.randn(len(x), self.latent_dim, generator=generator).to(x.device)
+        fake = self.generator(z, yh)
+        d_real, d_fake = self.discriminator(real, yh), self.discriminator(fake, yh)
+        if self.wasserstein:
+            return {"critic_gap": (d_real.mean() - d_fake.mean()).item()}
+        return {"d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}

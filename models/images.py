@@ -1,0 +1,63 @@
+"""Image grids and files (numpy + Pillow)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) or (C, H, W) floats in [0, 1] -> uint8 in the same layout."""
+    return (np.clip(np.asarray(images, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1, scale: int = 1,
+              pad_value: float = 0.5) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> one (H', W', 3) uint8 picture, ``nrow`` images per row."""
+    x = np.asarray(images, np.float32)
+    n, c, h, w = x.shape
+    if c == 1:
+        x = np.repeat(x, 3, axis=1)
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    rows = int(math.ceil(n / nrow))
+    H, W = rows * (h + pad) + pad, nrow * (w + pad) + pad
+    out = np.full((3, H, W), pad_value, np.float32)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        out[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = x[i]
+    out = to_uint8(out).transpose(1, 2, 0)
+    if scale > 1:
+        out = out.repeat(scale, 0).repeat(scale, 1)
+    return np.ascontiguousarray(out)
+
+
+def save_png(path: str | Path, picture: np.ndarray) -> Path:
+    """Save an (H, W, 3) or (H, W) uint8 picture atomically as PNG."""
+    import io
+
+    from PIL import Image
+
+    from .checkpoint import atomic_write
+
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    return atomic_write(path, buf.getvalue())
+
+
+def save_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """Save (H, W, 3) uint8 frames as a looping GIF, atomically."""
+    import io
+
+    from PIL import Image
+
+    from .checkpoint import atomic_write
+
+    if not frames:
+        raise ValueError("no frames to save")
+    buf = io.BytesIO()
+    ims = [Image.fromarray(f) for f in frames]
+    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / max(fps, 0.1)),
+                loop=0)
+    return atomic_write(path, buf.getvalue())

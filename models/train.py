@@ -1,0 +1,246 @@
+"""One training loop for every kind, written as a generator of small progress records.
+
+    for p in train(model, data, TrainConfig(epochs=5), out="vae.safetensors"):
+        print(p.epoch, p.step, p.losses)
+
+The loop checks ``should_stop()`` before every step; closing the generator (``gen.close()``) also
+stops it. Either way the last good weights are saved to ``out``. A NaN/Inf loss or gradient stops the
+run with :class:`TrainingError` before the bad step is applied, after saving the weights of the last
+good step. Only numpy arrays leave the loop (previews), so records can cross threads.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .base import ConfigError, DivergedError, GenerativeModel
+from .data import ImageData
+
+
+class TrainingError(RuntimeError):
+    """The run could not continue; the message says why and what was kept."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float | None = None  # None: the kind's default
+    seed: int = 0
+    device: str = "auto"  # auto: CUDA, then MPS, then CPU
+    val_fraction: float = 0.1  # the last 10% of the data is held out
+    checkpoint_every: int = 1  # save every N epochs (0: only at the end)
+    preview_every: float = 0.0  # seconds between preview images (0: none)
+    preview_n: int = 16
+    max_steps: int | None = None  # stop after this many steps (for quick runs)
+
+    def validate(self) -> None:
+        def need(cond, msg):
+            if not cond:
+                raise ConfigError(msg)
+
+        need(isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000,
+             f"epochs must be at least 1, got {self.epochs}")
+        need(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
+             f"batch size must be at least 1, got {self.batch_size}")
+        need(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 1e6),
+             f"learning rate must be a positive number (at most 1e6), got {self.lr}")
+        need(0 < self.val_fraction < 1, f"the held-out fraction must be in (0, 1), got {self.val_fraction}")
+        need(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
+        need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
+
+
+@dataclass
+class Progress:
+    event: str  # "step" | "epoch" | "done" | "stopped"
+    epoch: int  # 1-based epoch in progress (or finished, for "epoch")
+    epochs: int
+    step: int  # optimizer steps done
+    total_steps: int
+    losses: dict[str, float] = field(default_factory=dict)  # last step's (epoch means for "epoch")
+    samples_per_s: float = 0.0
+    eta_s: float = 0.0
+    elapsed_s: float = 0.0
+    val: dict[str, float] | None = None  # held-out figures, at the end of each epoch
+    preview: np.ndarray | None = None  # (n, C, H, W) float32 in [0, 1]
+    checkpoint: str | None = None  # path written at this point, if any
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, seed: int = 0) -> dict:
+    """Held-out figures averaged per image over ``data`` (seeded, so epochs compare)."""
+    was = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    dev = model.device
+    totals: dict[str, float] = {}
+    n = len(data)
+    for i in range(0, n, batch_size):
+        x = torch.from_numpy(data.images[i : i + batch_size]).to(dev)
+        y = None
+        if model.conditional and data.labels is not None:
+            y = torch.from_numpy(data.labels[i : i + batch_size]).to(dev)
+        for k, v in model.evaluate(x, y, generator=g).items():
+            totals[k] = totals.get(k, 0.0) + v * len(x)
+    model.train(was)
+    return {k: v / n for k, v in totals.items()}
+
+
+def data_summary(data: ImageData, n_train: int, n_val: int, val_fraction: float) -> dict:
+    return {"spec": data.spec, "image_shape": list(data.shape), "n_train": n_train, "n_val": n_val,
+            "val_fraction": val_fraction, "range": [0.0, 1.0], "class_names": list(data.class_names)}
+
+
+def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | None = None,
+          should_stop: Callable[[], bool] | None = None, world=None
+          ) -> Generator[Progress, None, dict]:
+    """Train ``model`` on ``data`` (already in the model's image shape). Returns the summary dict.
+
+    ``world`` (see :mod:`models.distributed`) shards the data and averages gradients across processes;
+    only its rank 0 saves checkpoints.
+    """
+    cfg.validate()
+    if tuple(data.shape) != tuple(model.image_shape):
+        raise ConfigError(f"the data is {data.shape} but the model expects {model.image_shape}")
+    should_stop = should_stop or (lambda: False)
+    train_set, val_set = data.split(cfg.val_fraction)
+    n = len(train_set)
+    if cfg.batch_size > n:
+        raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n} training images")
+    if model.conditional and train_set.labels is None:
+        raise ConfigError("a conditional model needs labelled data")
+    rank, world_size = (world.rank, world.size) if world is not None else (0, 1)
+    is_main = rank == 0
+    torch.manual_seed(cfg.seed + rank)
+    g = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
+    device = pick_device(cfg.device)
+    model.to(device).train()
+    if world is not None:
+        world.attach(model)
+    opts = model.make_optimizers(cfg.lr)
+    x_all = torch.from_numpy(train_set.images).to(device)
+    y_all = torch.from_numpy(train_set.labels).to(device) if train_set.labels is not None else None
+    local_bs = max(1, cfg.batch_size // world_size)
+    per_rank = n // world_size if world_size > 1 else n
+    spe = per_rank // local_bs + (1 if per_rank % local_bs >= 2 else 0)  # a last batch of 1 is dropped
+    spe = max(1, spe)
+    total = cfg.epochs * spe if cfg.max_steps is None else min(cfg.epochs * spe, cfg.max_steps)
+    preview_x = torch.from_numpy(val_set.images[: cfg.preview_n]).to(device)
+    preview_y = (torch.from_numpy(val_set.labels[: cfg.preview_n]).to(device)
+                 if val_set.labels is not None and model.conditional else None)
+    lr_used = cfg.lr or opts[next(iter(opts))].param_groups[0]["lr"]
+    summary = {"kind": model.kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": lr_used,
+               "seed": cfg.seed, "device": str(device), "world_size": world_size, "steps": 0,
+               "epochs_done": 0, "status": "running", "history": []}
+    info = data_summary(data, len(train_set), len(val_set), cfg.val_fraction)
+
+    def save(status: str) -> str | None:
+        summary["status"] = status
+        summary["seconds"] = round(time.perf_counter() - t0, 2)
+        if out is None or not is_main:
+            return None
+        return str(checkpoint.save(model, out, data=info, training=summary, class_names=data.class_names))
+
+    step, t0, train_time, last_preview = 0, time.perf_counter(), 0.0, -math.inf
+    epoch = 0
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            if world is not None:
+                perm = world.epoch_indices(n, epoch, cfg.seed)
+            else:
+                perm = torch.randperm(n, generator=g)
+            sums: dict[str, float] = {}
+            count = 0
+            for b in range(spe):
+                if step >= total:
+                    break
+                if should_stop():
+                    path = save("stopped")
+                    yield Progress("stopped", epoch, cfg.epochs, step, total, elapsed_s=time.perf_counter() - t0,
+                                   checkpoint=path, message="stopped; the last weights were saved"
+                                   if path else "stopped")
+                    return summary
+                ts = time.perf_counter()
+                idx = perm[b * local_bs : (b + 1) * local_bs].to(device)
+                xb = x_all[idx]
+                yb = y_all[idx] if y_all is not None else None
+                try:
+                    losses = model.train_step(xb, yb if model.conditional else None, opts, step)
+                except DivergedError as e:
+                    path = save("diverged")
+                    kept = f"the weights of the last good step ({step}) were saved to {path}" if path else (
+                        f"the model keeps the weights of the last good step ({step})")
+                    raise TrainingError(f"training diverged at epoch {epoch}, step {step + 1}: {e}; {kept}. "
+                                        "Try a lower learning rate.") from None
+                model.after_step()
+                step += 1
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                train_time += time.perf_counter() - ts
+                rate = step * local_bs * world_size / max(train_time, 1e-9)
+                eta = (total - step) * train_time / step
+                preview = None
+                now = time.perf_counter()
+                if cfg.preview_every and now - last_preview >= cfg.preview_every and is_main:
+                    preview = _preview(model, preview_x, preview_y, cfg.seed)
+                    last_preview = time.perf_counter()
+                yield Progress("step", epoch, cfg.epochs, step, total, losses, rate, eta, now - t0,
+                               preview=preview)
+            means = {k: v / max(count, 1) for k, v in sums.items()}
+            val = evaluate(model, val_set, seed=cfg.seed) if is_main or world is None else None
+            summary["epochs_done"], summary["steps"] = epoch, step
+            summary["history"].append({"epoch": epoch, "train": means, "val": val})
+            summary["final_losses"], summary["val"] = means, val
+            path = None
+            if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 and step < total:
+                path = save("running")
+            yield Progress("epoch", epoch, cfg.epochs, step, total, means, step * local_bs * world_size /
+                           max(train_time, 1e-9), (total - step) * train_time / max(step, 1),
+                           time.perf_counter() - t0, val=val, checkpoint=path)
+            if step >= total:
+                break
+        model.after_training(x_all, y_all if model.conditional else None)
+        path = save("finished")
+        preview = _preview(model, preview_x, preview_y, cfg.seed) if cfg.preview_every and is_main else None
+        yield Progress("done", epoch, cfg.epochs, step, total, summary.get("final_losses", {}),
+                       elapsed_s=time.perf_counter() - t0, val=summary.get("val"), checkpoint=path,
+                       preview=preview, message="finished")
+        return summary
+    except GeneratorExit:  # the consumer closed us: keep what was learned
+        if step > 0 and summary["status"] == "running":
+            save("stopped")
+        raise
+
+
+def _preview(model: GenerativeModel, x, y, seed: int) -> np.ndarray:
+    was = model.training
+    model.eval()
+    try:
+        g = torch.Generator().manual_seed(seed)
+        return model.preview(x, y, g).detach().float().cpu().numpy()
+    finally:
+        model.train(was)

@@ -1,0 +1,30 @@
+"""Small seeded models and data shared by the model tests."""
+
+import numpy as np
+import torch
+
+from models import ImageData, TrainConfig, build_model, make_config, train
+
+
+def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, *shape)).astype(np.float32)
+    return ImageData(x, rng.integers(0, classes, n).astype(np.int64), [f"c{i}" for i in range(classes)], "tiny")
+
+
+def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
+    torch.manual_seed(seed)
+    over.setdefault("width", 8)
+    if kind in ("ae", "dae", "vae", "cvae", "aae"):
+        over.setdefault("hidden", (32,))
+    if kind == "ddpm":
+        over.setdefault("timesteps", 20)
+    return build_model(make_config(kind, shape, 4, [f"c{i}" for i in range(classes)],
+                                   conditional=kind == "ddpm", **over))
+
+
+def run(model, data, out=None, **cfg):
+    cfg.setdefault("epochs", 1)
+    cfg.setdefault("batch_size", 16)
+    records = list(train(model, data, TrainConfig(**cfg), out=out))
+    return records

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+from models import ConfigError, TrainConfig, TrainingError, load, train
+
+from .helpers import run, tiny_data, tiny_model
+
+
+def test_progress_records_epochs_validation_and_previews(tmp_path):
+    data = tiny_data(80)
+    model = tiny_model("vae")
+    recs = run(model, data, out=str(tmp_path / "v.safetensors"), epochs=3, batch_size=16, preview_every=1e-9)
+    steps = [r for r in recs if r.event == "step"]
+    epochs = [r for r in recs if r.event == "epoch"]
+    assert len(epochs) == 3 and recs[-1].event == "done"
+    assert steps[-1].total_steps == 3 * 5 and [r.step for r in steps] == list(range(1, 16))
+    assert set(epochs[0].val) == {"loss", "recon", "kl", "mse"}
+    assert all(r.samples_per_s > 0 and r.eta_s >= 0 for r in steps)
+    assert steps[-1].eta_s == 0
+    assert steps[0].preview.shape == (16 if len(data) >= 16 else 8, 1, 8, 8) or steps[0].preview.ndim == 4
+    assert isinstance(steps[0].preview, np.ndarray)
+    assert epochs[0].checkpoint and recs[-1].checkpoint
+    meta = load(tmp_path / "v.safetensors").meta
+    assert meta["training"]["status"] == "finished" and meta["training"]["epochs_done"] == 3
+    assert len(meta["training"]["history"]) == 3 and meta["data"]["n_val"] == 8
+
+
+def test_training_is_seeded():
+    data = tiny_data()
+    a, b = tiny_model("ae"), tiny_model("ae")
+    run(a, data, epochs=2, seed=5)
+    run(b, data, epochs=2, seed=5)
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(v, w), k
+
+
+def test_stop_saves_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "g.safetensors"
+    model = tiny_model("gan")
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    recs = list(train(model, tiny_data(), TrainConfig(epochs=5, batch_size=8), out=str(out), should_stop=stop))
+    assert recs[-1].event == "stopped" and recs[-1].step == 3 and recs[-1].checkpoint == str(out)
+    loaded = load(out)
+    assert loaded.meta["training"]["status"] == "stopped"
+    assert torch.equal(loaded.decode(torch.zeros(1, 4)), model.eval().decode(torch.zeros(1, 4)))
+
+
+def test_closing_the_generator_saves(tmp_path):
+    out = tmp_path / "a.safetensors"
+    gen = train(tiny_model("aae"), tiny_data(), TrainConfig(epochs=5, batch_size=8), out=str(out))
+    for _ in range(4):
+        next(gen)
+    gen.close()
+    assert load(out).meta["training"]["status"] == "stopped"
+
+
+def test_divergence_stops_with_a_message_and_keeps_finite_weights(tmp_path):
+    out = tmp_path / "d.safetensors"
+    model = tiny_model("ae")
+    with pytest.raises(TrainingError, match="diverged.*last good step.*lower learning rate"):
+        for _ in train(model, tiny_data(), TrainConfig(epochs=20, batch_size=8, lr=1e5), out=str(out)):
+            pass
+    kept = load(out)  # the loader itself refuses NaN/Inf weights
+    assert kept.meta["training"]["status"] == "diverged"
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    (dict(epochs=0), "epochs"), (dict(lr=-1.0), "learning rate"), (dict(lr=float("nan")), "learning rate"),
+    (dict(batch_size=0), "batch size"), (dict(batch_size=1000), "larger than the 58 training images"),
+])
+def test_nonsense_hyperparameters(cfg, msg):
+    with pytest.raises(ConfigError, match=msg):
+        list(train(tiny_model("ae"), tiny_data(), TrainConfig(**cfg)))
+
+
+def test_wrong_data_shape_is_refused():
+    with pytest.raises(ConfigError, match="expects"):
+        list(train(tiny_model("ae"), tiny_data(shape=(1, 16, 16)), TrainConfig()))
