@@ -5,7 +5,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test install assets bench lint clean
+.PHONY: run test install assets bench lint clean screenshots
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,13 @@ lint: $(STAMP)
 # Rebuild the bundled models in assets/ with the exact commands (see assets/README.md).
 assets: $(STAMP)
 	bash assets/build.sh $(VPY)
+
+# README pictures; uses $$DISPLAY when set (e.g. Xvfb), offscreen otherwise.
+SHOT := QT_QPA_PLATFORM= LATENT_EXPLORER_SETTINGS=/tmp/latent-explorer-shots.ini $(VPY) main.py --no-bundled
+screenshots: $(STAMP)
+	rm -f /tmp/latent-explorer-shots.ini
+	$(SHOT) --open assets/digits-vae2d.safetensors --view map --map-mode both --screenshot docs/map.png
+	$(SHOT) --open assets/digits-vae16.safetensors --view editor --screenshot docs/editor.png
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VPY) -m bench

@@ -63,6 +63,7 @@ class Autoencoder(GenerativeModel):
     def encode(self, x, y=None):
         return self.encoder_out(x, y)[:, : self.latent_dim]
 
+    @torch.no_grad()
     def decode(self, z, y=None):
         return torch.sigmoid(self.decode_logits(z, y))
 

@@ -35,6 +35,8 @@ DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool,
 }
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 PICKLE_SUFFIXES = {".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar"}
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".torchscript", ".jit"}
 
@@ -56,6 +58,11 @@ def atomic_write(path: str | os.PathLike, blob: bytes) -> Path:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        try:  # mkstemp makes 0600 files: keep the old file's mode, else the usual one
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+            os.fchmod(fd, mode)
+        except OSError:
+            pass
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()

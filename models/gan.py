@@ -81,6 +81,7 @@ class GAN(GenerativeModel):
     def _y(self, y, batch):
         return one_hot(y, self.num_classes, batch, self.device)
 
+    @torch.no_grad()
     def decode(self, z, y=None):
         was = self.generator.training
         self.generator.eval()  # BatchNorm running statistics: a deterministic map z -> image

@@ -1,0 +1,85 @@
+"""Build the application and open the window; ``--screenshot`` renders a view offscreen and exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside generative image models. "
+                                "Subcommands: train, sample, info, eval (see --help of each).")
+    p.add_argument("--open", metavar="FILE", help="open this model and make it current")
+    p.add_argument("--view", choices=("map", "editor", "diffusion", "training"), help="view to show")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
+    p.add_argument("--map-mode", choices=("points", "grid", "both"), help="Latent Map: points, decoded grid, "
+                   "or both")
+    p.add_argument("--frame", type=int, help="Diffusion view: record a trajectory and show this frame "
+                   "(default with --screenshot: the middle one)")
+    p.add_argument("--size", default="1280x800", help="window size for screenshots, e.g. 1280x800")
+    p.add_argument("--no-bundled", action="store_true", help="do not list the bundled models")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    import os
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        a = parse(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if a.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow, wait_until_ready
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Latent Explorer")
+    app.setOrganizationName("LatentExplorer")
+    win = MainWindow(load_bundled=not a.no_bundled)
+    if a.open:
+        if not win.open_path(a.open):
+            print(f"error: {win.last_error}", file=sys.stderr)
+            if a.screenshot:
+                return 2
+    if a.view:
+        if a.view not in win.views:
+            print(f"error: the {a.view} view is not available", file=sys.stderr)
+            return 2
+        win.show_view(a.view)
+    if a.view == "diffusion" and (a.screenshot or a.frame is not None) and win.diffusion.model is not None:
+        d = win.diffusion
+
+        def at_frame():
+            d.frame.setValue(a.frame if a.frame is not None else d.frame.maximum() // 2)
+
+        d.ready.connect(at_frame)
+        d.run_reverse()
+    if a.map_mode:
+        win.map.mode.setCurrentIndex({"points": 0, "grid": 1, "both": 2}[a.map_mode])
+    if a.screenshot:
+        try:
+            w, h = (int(v) for v in a.size.lower().split("x"))
+        except ValueError:
+            print(f"error: --size must look like 1280x800, got {a.size!r}", file=sys.stderr)
+            return 2
+        win.resize(w, h)
+        win.show()
+        result = {"code": 0}
+
+        def shoot(ok):
+            if not win.grab().save(a.screenshot):
+                print(f"error: cannot write {a.screenshot}", file=sys.stderr)
+                result["code"] = 2
+            elif not ok:
+                print("warning: the view did not finish loading in time", file=sys.stderr)
+            win.close()
+            app.quit()
+
+        wait_until_ready(win, shoot)
+        app.exec()
+        return result["code"]
+    win.show()
+    return app.exec()

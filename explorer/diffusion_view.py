@@ -1,0 +1,497 @@
+"""Diffusion stepper: the forward (noising) process at any t, and the reverse (denoising) process
+recorded frame by frame in a worker, then scrubbed instantly; with the schedule beside it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .widgets import ImagePanel, ProgressLine, hint
+from .worker import Worker
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp)"
+
+
+class DiffusionView(QWidget):
+    message = Signal(str)
+    ready = Signal()
+    frameShown = Signal(int)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.model = None
+        self.scheduler = None
+        self.data = None
+        self.x0: torch.Tensor | None = None  # (1, C, H, W) in [-1, 1]
+        self.noise: torch.Tensor | None = None
+        self.trajectory = None
+        self._worker: Worker | None = None
+        self._grid_cols = 4
+        self._build()
+        state.modelChanged.connect(self._on_model)
+        self._on_model(None)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self):
+        root = QVBoxLayout(self)
+        self.placeholder = hint("The Diffusion view is for DDPM checkpoints: pick digits-ddpm in the model "
+                                "list, or train one (latent-explorer train --model ddpm …).")
+        root.addWidget(self.placeholder)
+        self.body = QSplitter(Qt.Orientation.Vertical)
+        root.addWidget(self.body, 1)
+
+        # forward
+        fwd = QGroupBox("Forward: x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε")
+        fl = QHBoxLayout(fwd)
+        self.fwd_x0, self.fwd_xt, self.fwd_eps = (ImagePanel(title=t) for t in ("x_0", "x_t", "ε (fixed, seeded)"))
+        for p in (self.fwd_x0, self.fwd_xt, self.fwd_eps):
+            p.setMinimumSize(140, 140)
+            fl.addWidget(p, 1)
+        fc = QFormLayout()
+        src = QHBoxLayout()
+        self.btn_random = QPushButton("Random image")
+        self.btn_random.setToolTip("Pick another image of the model's dataset")
+        self.btn_random.clicked.connect(self.random_image)
+        self.btn_file = QPushButton("Your image…")
+        self.btn_file.clicked.connect(self._pick_file)
+        src.addWidget(self.btn_random)
+        src.addWidget(self.btn_file)
+        fc.addRow(src)
+        self.t_slider = QSlider(Qt.Orientation.Horizontal)
+        self.t_slider.setToolTip("Timestep t of the forward process")
+        self.t_slider.valueChanged.connect(self._show_forward)
+        self.t_label = QLabel("t = 0")
+        fc.addRow(self.t_label, self.t_slider)
+        play = QHBoxLayout()
+        self.btn_fplay = QPushButton("Play")
+        self.btn_fplay.setCheckable(True)
+        self.btn_fplay.toggled.connect(self._on_fplay)
+        self.fwd_fps = QSpinBox()
+        self.fwd_fps.setRange(1, 1000)
+        self.fwd_fps.setValue(100)
+        self.fwd_fps.setSuffix(" steps/s")
+        play.addWidget(self.btn_fplay)
+        play.addWidget(self.fwd_fps)
+        fc.addRow(play)
+        fl.addLayout(fc, 1)
+        self.body.addWidget(fwd)
+
+        # reverse
+        rev = QGroupBox("Reverse: denoising from seeded noise")
+        rl = QVBoxLayout(rev)
+        ctl = QHBoxLayout()
+        self.sampler = QComboBox()
+        self.sampler.addItems(["DDPM", "DDIM"])
+        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic)")
+        self.sampler.currentIndexChanged.connect(self._on_sampler)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1000)
+        self.steps.setValue(50)
+        self.steps.setToolTip("DDIM steps K")
+        self.eta = QDoubleSpinBox()
+        self.eta.setRange(0, 1)
+        self.eta.setSingleStep(0.1)
+        self.eta.setToolTip("DDIM η: 0 is deterministic, 1 is as stochastic as DDPM")
+        self.n = QSpinBox()
+        self.n.setRange(1, 64)
+        self.n.setValue(16)
+        self.n.setToolTip("Samples denoised side by side")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.cls = QComboBox()
+        self.cls.setToolTip("Class to generate (conditional models); 'mixed' cycles through the classes")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0, 20)
+        self.guidance.setValue(1.0)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setToolTip("Classifier-free guidance scale w: ε = ε_null + w·(ε_y − ε_null); 1 = plain")
+        self.btn_run = QPushButton("Run")
+        self.btn_run.setToolTip("Record the reverse process (Ctrl+R)")
+        self.btn_run.clicked.connect(self.run_reverse)
+        QShortcut(QKeySequence("Ctrl+R"), self, self.run_reverse)
+        for w in (QLabel("sampler"), self.sampler, QLabel("K"), self.steps, QLabel("η"), self.eta, QLabel("n"),
+                  self.n, QLabel("seed"), self.seed, QLabel("class"), self.cls, QLabel("guidance"), self.guidance,
+                  self.btn_run):
+            ctl.addWidget(w)
+        ctl.addStretch(1)
+        rl.addLayout(ctl)
+        self.progress = ProgressLine()
+        self.progress.cancelRequested.connect(self.cancel)
+        rl.addWidget(self.progress)
+        panels = QHBoxLayout()
+        self.rev_x, self.rev_x0, self.rev_eps = (ImagePanel(title=t) for t in ("x_t", "predicted x̂_0",
+                                                                                 "predicted noise ε̂"))
+        for p in (self.rev_x, self.rev_x0, self.rev_eps):
+            p.setMinimumSize(180, 180)
+            panels.addWidget(p, 1)
+        self.sched_plot = pg.PlotWidget(background="#202124")
+        self.sched_plot.setMinimumWidth(260)
+        self.sched_plot.addLegend(offset=(5, 5), labelTextColor="#dddddd")
+        self.sched_plot.setLabel("bottom", "t")
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ff5050", width=2))
+        self.sched_plot.addItem(self.cursor)
+        panels.addWidget(self.sched_plot, 1)
+        rl.addLayout(panels, 1)
+        scrub = QHBoxLayout()
+        self.frame = QSlider(Qt.Orientation.Horizontal)
+        self.frame.setToolTip("Frame: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause")
+        self.frame.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.frame.valueChanged.connect(self.show_frame)
+        self.frame_label = QLabel("no trajectory yet")
+        self.btn_play = QPushButton("Play")
+        self.btn_play.setCheckable(True)
+        self.btn_play.toggled.connect(self._on_play)
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 1000)
+        self.fps.setValue(60)
+        self.fps.setSuffix(" fps")
+        self.btn_gif = QPushButton("Export GIF…")
+        self.btn_gif.clicked.connect(self._export_gif)
+        self.btn_strip = QPushButton("Export PNG strip…")
+        self.btn_strip.clicked.connect(self._export_strip)
+        for w in (self.btn_play, self.fps, self.frame_label):
+            scrub.addWidget(w)
+        scrub.addWidget(self.frame, 1)
+        scrub.addWidget(self.btn_gif)
+        scrub.addWidget(self.btn_strip)
+        rl.addLayout(scrub)
+        self.body.addWidget(rev)
+        self.body.setSizes([260, 520])
+
+        self._fwd_timer = QTimer(self)
+        self._fwd_timer.timeout.connect(self._advance_forward)
+        self._play_timer = QTimer(self)
+        self._play_timer.timeout.connect(self._advance)
+        self._t0 = 0.0
+        self._frame0 = 0
+        for key, fn in (("Right", lambda: self.step_frames(1)), ("Left", lambda: self.step_frames(-1)),
+                        ("Shift+Right", lambda: self.step_frames(10)), ("Shift+Left", lambda: self.step_frames(-10)),
+                        ("Home", lambda: self.frame.setValue(0)),
+                        ("End", lambda: self.frame.setValue(self.frame.maximum())),
+                        ("Space", self.btn_play.toggle)):
+            sc = QShortcut(QKeySequence(key), self, fn)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._set_traj_enabled(False)
+
+    # -- model -----------------------------------------------------------------------------------
+    def _on_model(self, model):
+        from models.diffusion import DiffusionScheduler
+
+        self.cancel()
+        self.btn_play.setChecked(False)
+        self.btn_fplay.setChecked(False)
+        ok = model is not None and getattr(model, "kind", "") == "ddpm"
+        self.model = model if ok else None
+        self.placeholder.setVisible(not ok)
+        self.body.setVisible(ok)
+        self.trajectory = None
+        self._set_traj_enabled(False)
+        self.frame_label.setText("no trajectory yet")
+        for p in (self.rev_x, self.rev_x0, self.rev_eps):
+            p.clear_image()
+        if not ok:
+            return
+        cfg = model.config
+        self.scheduler = DiffusionScheduler(cfg.timesteps, cfg.schedule)
+        T = cfg.timesteps
+        self.steps.setRange(1, T)
+        self.steps.setValue(min(50, T))
+        with QSignalBlocker(self.t_slider):
+            self.t_slider.setRange(-1, T - 1)
+            self.t_slider.setValue(T // 4)
+        with QSignalBlocker(self.cls):
+            self.cls.clear()
+            if model.conditional:
+                self.cls.addItem("mixed")
+                self.cls.addItems(model.class_names)
+        self.cls.setEnabled(model.conditional)
+        self.guidance.setEnabled(model.conditional)
+        self._on_sampler()
+        self._plot_schedule()
+        self.data = None
+        self.random_image(seed=0)
+
+    def _plot_schedule(self):
+        s = self.scheduler
+        p = self.sched_plot
+        for item in list(p.listDataItems()):
+            p.removeItem(item)
+        t = np.arange(s.T)
+        lsnr = s.log_snr.numpy()
+        # three curves on one axis: β scaled to [0, 1], ᾱ, and log-SNR scaled to [0, 1]
+        beta = s.betas.numpy()
+        p.plot(t, beta / beta.max(), pen=pg.mkPen("#f28e2b", width=2), name=f"β_t (max {beta.max():.3g})")
+        p.plot(t, s.alphas_cumprod.numpy(), pen=pg.mkPen("#4e79a7", width=2), name="ᾱ_t")
+        p.plot(t, (lsnr - lsnr.min()) / (lsnr.max() - lsnr.min()), pen=pg.mkPen("#59a14f", width=2),
+               name=f"log-SNR ({lsnr.min():.1f}…{lsnr.max():.1f})")
+        p.setXRange(0, s.T, padding=0.02)
+        p.setYRange(0, 1, padding=0.05)
+
+    # -- forward ---------------------------------------------------------------------------------
+    def random_image(self, seed: int | None = None):
+        from models.data import load_dataset
+
+        if self.model is None:
+            return
+        rng = np.random.default_rng(seed)
+        if self.data is None:
+            spec = self.model.meta.get("data", {}).get("spec") if hasattr(self.model, "meta") else None
+            try:
+                c, h, _ = self.model.image_shape
+                self.data = load_dataset(spec or "digits").conform(c, h)
+            except Exception as e:  # noqa: BLE001
+                self.message.emit(f"cannot load the model's dataset ({e}); using noise-free zeros")
+                self.set_image(np.zeros(self.model.image_shape, np.float32))
+                return
+        self.set_image(self.data.images[int(rng.integers(len(self.data)))])
+
+    def set_image(self, image: np.ndarray, noise_seed: int = 0):
+        """x_0 for the forward process: (C, H, W) in [0, 1]; ε is fixed by ``noise_seed``."""
+        self.x0 = torch.from_numpy(np.asarray(image, np.float32)[None]) * 2 - 1
+        self.noise = torch.randn(self.x0.shape, generator=torch.Generator().manual_seed(noise_seed))
+        self.fwd_x0.show_image(image)
+        from models.trajectory import noise_to_unit
+
+        self.fwd_eps.show_image(noise_to_unit(self.noise[0].numpy()))
+        self._show_forward()
+
+    def forward_image(self, t: int) -> np.ndarray:
+        from models.trajectory import forward_frame, to_unit
+
+        return to_unit(forward_frame(self.scheduler, self.x0, self.noise, t)[0].numpy())
+
+    def _show_forward(self, *_):
+        if self.model is None or self.x0 is None:
+            return
+        t = self.t_slider.value()
+        self.t_label.setText(f"t = {t}" if t >= 0 else "x_0")
+        self.fwd_xt.show_image(self.forward_image(t))
+        if t >= 0:
+            self.cursor.setValue(t)
+
+    def _pick_file(self):
+        from models.data import _read_image, conform_images
+
+        path, _ = QFileDialog.getOpenFileName(self, "An image to noise", "", IMAGE_FILTER)
+        if not path or self.model is None:
+            return
+        try:
+            img = _read_image(Path(path))
+        except ValueError as e:
+            self.message.emit(f"{Path(path).name}: {e}")
+            return
+        c, h, _ = self.model.image_shape
+        self.set_image(conform_images(img[None], c, h)[0])
+
+    def _on_fplay(self, on):
+        self.btn_fplay.setText("Pause" if on else "Play")
+        if on:
+            self._t0 = time.monotonic()
+            self._frame0 = max(0, self.t_slider.value())
+            self._fwd_timer.start(15)
+        else:
+            self._fwd_timer.stop()
+
+    def _advance_forward(self):
+        T = self.scheduler.T
+        t = self._frame0 + int((time.monotonic() - self._t0) * self.fwd_fps.value())
+        self.t_slider.setValue(t % T)
+
+    # -- reverse ---------------------------------------------------------------------------------
+    def _on_sampler(self, *_):
+        ddim = self.sampler.currentText() == "DDIM"
+        self.steps.setEnabled(ddim)
+        self.eta.setEnabled(ddim)
+
+    def labels(self):
+        if self.model is None or not self.model.conditional:
+            return None
+        k = self.cls.currentIndex()
+        n = self.n.value()
+        return torch.arange(n) % self.model.num_classes if k <= 0 else torch.full((n,), k - 1)
+
+    def run_reverse(self):
+        from models.trajectory import record_reverse
+
+        if self.model is None:
+            return
+        self.cancel()
+        self.btn_play.setChecked(False)
+        model, n, y = self.model, self.n.value(), self.labels()
+        sampler = self.sampler.currentText().lower()
+        steps, eta, guidance, seed = self.steps.value(), self.eta.value(), self.guidance.value(), self.seed.value()
+
+        def job(should_stop):
+            torch.set_num_threads(max(1, torch.get_num_threads()))
+            return (yield from record_reverse(model, n, y, sampler, steps if sampler == "ddim" else None, eta,
+                                              guidance if model.conditional else 1.0, seed, should_stop))
+
+        w = Worker(job, "reverse")
+        self._worker = w
+        total = model.config.timesteps if sampler == "ddpm" else steps
+        self.progress.start(f"{sampler.upper()}: {total} steps × {n} samples…")
+        w.yielded.connect(lambda s: self.progress.update_fraction(s.fraction, s.message))
+        w.returned.connect(lambda tr: self._set_trajectory(model, tr))
+        w.cancelled.connect(lambda: self.message.emit("cancelled: the previous trajectory is kept"))
+        w.errored.connect(self.message)
+        w.finished.connect(self._job_done)
+        self.btn_run.setEnabled(False)
+        w.start()
+
+    def _job_done(self):
+        self._worker = None
+        self.progress.finish()
+        self.btn_run.setEnabled(self.model is not None)
+
+    def cancel(self):
+        if self._worker is not None:
+            self._worker.stop()
+
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def _set_trajectory(self, model, traj):
+        if model is not self.model or traj is None:
+            return
+        self.trajectory = traj
+        n = traj.x.shape[1]
+        self._grid_cols = int(np.ceil(np.sqrt(n)))
+        self._set_traj_enabled(True)
+        with QSignalBlocker(self.frame):
+            self.frame.setRange(0, len(traj) - 1)
+            self.frame.setValue(0)
+        self.show_frame(0)
+        self.message.emit(f"recorded {len(traj)} frames ({traj.nbytes / 2**20:.1f} MB); scrub with ←/→")
+        self.frame.setFocus()
+        self.ready.emit()
+
+    def _set_traj_enabled(self, on):
+        for w in (self.frame, self.btn_play, self.fps, self.btn_gif, self.btn_strip):
+            w.setEnabled(on)
+
+    def frame_images(self, k: int):
+        """Display grids (x_t, x̂_0, ε̂) of frame k, each (H', W'[, 3]) float32 in [0, 1]."""
+        from models.latent import mosaic
+        from models.trajectory import noise_to_unit, to_unit
+
+        tr = self.trajectory
+        out = []
+        for arr, conv in ((tr.x, to_unit), (tr.x0, to_unit), (tr.eps, noise_to_unit)):
+            out.append(mosaic(conv(arr[k]), self._grid_cols, gap=1))
+        return out
+
+    def show_frame(self, k: int):
+        if self.trajectory is None:
+            return
+        k = int(np.clip(k, 0, len(self.trajectory) - 1))
+        x, x0, eps = self.frame_images(k)
+        self.rev_x.show_image(x)
+        self.rev_x0.show_image(x0)
+        self.rev_eps.show_image(eps)
+        t = int(self.trajectory.timesteps[k])
+        self.frame_label.setText(f"frame {k}/{len(self.trajectory) - 1}  " + (f"t = {t}" if t >= 0 else "x_0"))
+        self.cursor.setValue(max(t, 0))
+        self.frameShown.emit(k)
+
+    def step_frames(self, d: int):
+        if self.trajectory is not None:
+            self.frame.setValue(int(np.clip(self.frame.value() + d, 0, self.frame.maximum())))
+
+    def _on_play(self, on):
+        self.btn_play.setText("Pause" if on else "Play")
+        if on:
+            if self.frame.value() >= self.frame.maximum():
+                self.frame.setValue(0)
+            self._t0 = time.monotonic()
+            self._frame0 = self.frame.value()
+            self._play_timer.start(15)
+        else:
+            self._play_timer.stop()
+
+    def _advance(self):
+        # time-based playback: the frame follows the clock, dropping frames rather than lagging
+        k = self._frame0 + int((time.monotonic() - self._t0) * self.fps.value())
+        if k >= self.frame.maximum():
+            self.frame.setValue(self.frame.maximum())
+            self.btn_play.setChecked(False)
+        else:
+            self.frame.setValue(k)
+
+    # -- export ----------------------------------------------------------------------------------
+    def export_frames(self, n: int = 40) -> list[np.ndarray]:
+        from models.images import to_uint8
+
+        tr = self.trajectory
+        idx = np.unique(np.linspace(0, len(tr) - 1, min(n, len(tr))).round().astype(int))
+        frames = []
+        for k in idx:
+            x = self.frame_images(int(k))[0]
+            pic = to_uint8(x)
+            pic = np.repeat(pic[..., None], 3, 2) if pic.ndim == 2 else pic
+            scale = max(1, 256 // pic.shape[0])
+            frames.append(np.ascontiguousarray(pic.repeat(scale, 0).repeat(scale, 1)))
+        return frames
+
+    def export_gif(self, path: str, n: int = 40):
+        from models.images import save_gif
+
+        frames = self.export_frames(n)
+        save_gif(path, frames + [frames[-1]] * 10, fps=12)
+
+    def export_strip(self, path: str, n: int = 10):
+        from models.images import make_grid, save_png
+        from models.trajectory import to_unit
+
+        tr = self.trajectory
+        idx = np.unique(np.linspace(0, len(tr) - 1, min(n, len(tr))).round().astype(int))
+        rows = [to_unit(tr.x[k]) for k in idx]  # (n_frames, N, C, H, W)
+        imgs = np.stack(rows, 1).reshape(-1, *tr.x.shape[2:])  # each sample is a row, time left to right
+        scale = max(1, 32 // tr.x.shape[-1])
+        save_png(path, make_grid(imgs, nrow=len(idx), scale=scale))
+
+    def _export_gif(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)")
+        if path:
+            self._try(lambda: self.export_gif(path), f"saved {path}")
+
+    def _export_strip(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export strip", "diffusion.png", "PNG (*.png)")
+        if path:
+            self._try(lambda: self.export_strip(path), f"saved {path}")
+
+    def _try(self, fn, ok):
+        try:
+            fn()
+            self.message.emit(ok)
+        except Exception as e:  # noqa: BLE001
+            self.message.emit(str(e))
+
+    def is_ready(self) -> bool:
+        return self.model is None or (self.trajectory is not None and not self.busy())
+
+    def shutdown(self):
+        self._play_timer.stop()
+        self._fwd_timer.stop()
+        self.cancel()

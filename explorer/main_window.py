@@ -1,0 +1,289 @@
+"""The main window: a model list (bundled models, Open…, drag and drop, recent files) beside the views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .diffusion_view import DiffusionView
+from .editor import LatentEditor
+from .latent_map import LatentMap
+from .state import MODEL_SUFFIXES, LatentState, ModelLibrary, make_settings
+from .training_view import TrainingView
+from .worker import shutdown_all
+
+OPEN_FILTER = "Models (*.safetensors *.pt *.ts *.torchscript);;All files (*)"
+MAX_RECENT = 10
+
+
+class ModelList(QWidget):
+    """The model browser: the bundled models, then whatever the user opened."""
+
+    def __init__(self, library: ModelLibrary, parent=None):
+        super().__init__(parent)
+        self.library = library
+        lay = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setToolTip("Models: click to explore; drop checkpoint files here to add them")
+        self.list.currentRowChanged.connect(self._on_row)
+        lay.addWidget(self.list, 1)
+        self.btn_open = QPushButton("Open…")
+        self.btn_open.setToolTip("Open a checkpoint (.safetensors) or a TorchScript generator (Ctrl+O)")
+        lay.addWidget(self.btn_open)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet("color: #888")
+        lay.addWidget(self.info)
+        library.entriesChanged.connect(self._refill)
+        library.currentChanged.connect(self._on_current)
+
+    def _refill(self):
+        self.list.blockSignals(True)
+        self.list.clear()
+        for e in self.library.entries:
+            item = QListWidgetItem(e.name + ("  (bundled)" if e.bundled else ""))
+            item.setToolTip(f"{e.path}\n{e.describe()}")
+            self.list.addItem(item)
+        cur = self.library.current
+        if cur in self.library.entries:
+            self.list.setCurrentRow(self.library.entries.index(cur))
+        self.list.blockSignals(False)
+
+    def _on_row(self, row):
+        if 0 <= row < len(self.library.entries):
+            self.library.set_current(self.library.entries[row])
+
+    def _on_current(self, entry):
+        if entry is not None and entry in self.library.entries:
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(self.library.entries.index(entry))
+            self.list.blockSignals(False)
+        self.info.setText(entry.describe() if entry else "")
+
+
+class MainWindow(QMainWindow):
+    errorShown = Signal(str)
+
+    VIEWS = ("map", "editor")
+
+    def __init__(self, load_bundled: bool = True):
+        super().__init__()
+        self.setWindowTitle("Latent Explorer")
+        self.resize(1280, 800)
+        self.settings = make_settings()
+        self.library = ModelLibrary(self)
+        self.latent = LatentState(self)
+        self.last_error: str | None = None
+        self._message_box: QMessageBox | None = None
+
+        self.tabs = QTabWidget()
+        self.map = LatentMap(self.latent)
+        self.editor = LatentEditor(self.latent)
+        self.tabs.addTab(self.map, "Latent Map")
+        self.diffusion = DiffusionView(self.latent)
+        self.tabs.addTab(self.editor, "Latent Editor")
+        self.training = TrainingView(self.library)
+        self.tabs.addTab(self.diffusion, "Diffusion")
+        self.tabs.addTab(self.training, "Training")
+        self.setCentralWidget(self.tabs)
+        self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
+                      "training": self.training}
+
+        self.models = ModelList(self.library)
+        dock = QDockWidget("Models", self)
+        dock.setObjectName("models-dock")
+        dock.setWidget(self.models)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.models.btn_open.clicked.connect(self.open_dialog)
+
+        self.library.error.connect(self.show_error)
+        self.library.currentChanged.connect(self._on_model)
+        for v in self.views.values():
+            v.message.connect(self.status)
+        self.training.queue.failed.connect(self.show_error)
+        self.map.pointClicked.connect(lambda i: self.status(f"point #{i}: its z is in the editor"))
+        self._build_menus()
+        self.setAcceptDrops(True)
+        self.statusBar().showMessage("Ready")
+        if load_bundled:
+            self.library.add_bundled()
+        self._restore()
+
+    # -- menus -----------------------------------------------------------------------------------
+    def _build_menus(self):
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self.recent_menu = m.addMenu("Open &Recent")
+        self._refresh_recent()
+        self._action(m, "&Export image…", "Ctrl+E", self.editor._export_png)
+        m.addSeparator()
+        self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        v = self.menuBar().addMenu("&View")
+        for i in range(self.tabs.count()):
+            self._action(v, self.tabs.tabText(i), f"Ctrl+{i + 1}", lambda i=i: self.tabs.setCurrentIndex(i))
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
+
+    def _action(self, menu, text, shortcut, slot):
+        a = QAction(text, self)
+        a.setShortcut(shortcut)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _shortcuts(self):
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
+            "Ctrl+O  open a model", "Ctrl+E  export the editor's image", "Ctrl+1…  switch views",
+            "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
+            "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause"]))
+
+    # -- models ----------------------------------------------------------------------------------
+    def open_dialog(self):
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open a model", "", OPEN_FILTER)
+        for p in paths:
+            self.open_path(p)
+
+    def open_path(self, path: str) -> bool:
+        entry = self.library.add(path, select=True)
+        if entry is None:
+            return False
+        self._remember(path)
+        self.status(f"opened {Path(path).name}")
+        return True
+
+    def _remember(self, path):
+        recent = [p for p in self._recent() if p != str(Path(path).resolve())]
+        recent.insert(0, str(Path(path).resolve()))
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _recent(self) -> list[str]:
+        v = self.settings.value("recent", [])
+        return [v] if isinstance(v, str) else list(v or [])
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        for p in self._recent():
+            self.recent_menu.addAction(Path(p).name, lambda p=p: self.open_path(p)).setToolTip(p)
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _on_model(self, entry):
+        model = entry.model if entry else None
+        self.latent.set_model(model)
+        if entry:
+            self.setWindowTitle(f"Latent Explorer — {entry.name}")
+            self.status(f"{entry.name}: {entry.describe()}")
+
+    # -- messages --------------------------------------------------------------------------------
+    def status(self, text: str):
+        self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, text: str):
+        """Every error reaches the user as a message; nothing is lost or crashed."""
+        self.last_error = text
+        self.statusBar().showMessage(text, 15000)
+        if self._message_box is not None:
+            self._message_box.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Latent Explorer", text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
+        self._message_box = box
+        self.errorShown.emit(text)
+
+    # -- drag and drop ---------------------------------------------------------------------------
+    def dragEnterEvent(self, e):
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):
+        opened = False
+        for url in e.mimeData().urls():
+            p = url.toLocalFile()
+            if Path(p).suffix.lower() in MODEL_SUFFIXES:
+                opened |= self.open_path(p)
+            elif Path(p).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
+                self.tabs.setCurrentWidget(self.editor)
+                self.editor.encode_file(p)
+        e.acceptProposedAction()
+
+    # -- session ---------------------------------------------------------------------------------
+    def _restore(self):
+        geo = self.settings.value("geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        st = self.settings.value("windowState")
+        if st is not None:
+            self.restoreState(st)
+        last = self.settings.value("lastModel")
+        if last and Path(str(last)).exists():
+            self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True)
+        if self.library.current is None and self.library.entries:
+            self.library.set_current(self.library.entries[0])
+        tab = self.settings.value("tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(tab))
+
+    def show_view(self, name: str):
+        self.tabs.setCurrentWidget(self.views[name])
+
+    def current_view(self):
+        return self.tabs.currentWidget()
+
+    def ask_stop_runs(self) -> bool:
+        """Closing mid-run: ask whether to stop (the last weights are saved) or keep the window."""
+        answer = QMessageBox.question(
+            self, "Training in progress",
+            "A training run is in progress. Stop it, save its last weights, and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event):
+        if self.training.queue.running() and not self.ask_stop_runs():
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.settings.setValue("tab", self.tabs.currentIndex())
+        if self.library.current is not None:
+            self.settings.setValue("lastModel", str(Path(self.library.current.path).resolve()))
+        self.settings.sync()
+        for v in self.views.values():
+            v.shutdown()
+        shutdown_all()
+        if self._message_box is not None:
+            self._message_box.close()
+        super().closeEvent(event)
+
+
+def wait_until_ready(window: MainWindow, callback, timeout_s: float = 120.0):
+    """Call ``callback(ok)`` once the current view has finished loading (polling, no busy wait)."""
+    import time
+
+    t0 = time.monotonic()
+    timer = QTimer(window)
+
+    def poll():
+        view = window.current_view()
+        ready = getattr(view, "is_ready", lambda: True)()
+        if ready or time.monotonic() - t0 > timeout_s:
+            timer.stop()
+            QTimer.singleShot(300, lambda: callback(bool(ready)))
+
+    timer.timeout.connect(poll)
+    timer.start(50)

@@ -1,0 +1,182 @@
+"""State objects with change signals. Widgets listen to them and change them only through setters."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Signal
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+MODEL_SUFFIXES = (".safetensors", ".pt", ".ts", ".torchscript", ".pth", ".ckpt", ".pkl", ".bin")
+
+
+def make_settings() -> QSettings:
+    """User settings; ``LATENT_EXPLORER_SETTINGS`` (an .ini path) keeps tests away from the real ones."""
+    path = os.environ.get("LATENT_EXPLORER_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("LatentExplorer", "Latent Explorer")
+
+
+@dataclass
+class ModelEntry:
+    path: str
+    model: object
+    bundled: bool = False
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.model, "kind", "?")
+
+    def describe(self) -> str:
+        from models.base import KIND_NAMES
+
+        m = self.model
+        parts = [KIND_NAMES.get(self.kind, self.kind), "x".join(map(str, m.image_shape[1:])) +
+                 (" RGB" if m.image_shape[0] == 3 else "")]
+        if self.kind != "ddpm":
+            parts.append(f"z: {m.latent_dim}-D")
+        spec = self.meta.get("data", {}).get("spec")
+        if spec:
+            parts.append(f"data: {Path(spec).name if os.sep in spec else spec}")
+        status = self.meta.get("training", {}).get("status")
+        if status and status != "finished":
+            parts.append(status)
+        return " · ".join(parts)
+
+
+class ModelLibrary(QObject):
+    """The list of opened models and the current one."""
+
+    entriesChanged = Signal()
+    currentChanged = Signal(object)  # ModelEntry | None
+    error = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.entries: list[ModelEntry] = []
+        self.current: ModelEntry | None = None
+
+    def find(self, path) -> ModelEntry | None:
+        path = os.path.abspath(path)
+        return next((e for e in self.entries if os.path.abspath(e.path) == path), None)
+
+    def add(self, path, bundled: bool = False, select: bool = False, reload: bool = False) -> ModelEntry | None:
+        """Load and list a model file; a bad file emits ``error`` and changes nothing."""
+        from models import CheckpointError, load
+
+        existing = self.find(path)
+        if existing is not None and not reload:
+            if select:
+                self.set_current(existing)
+            return existing
+        try:
+            model = load(path)
+        except CheckpointError as e:
+            self.error.emit(str(e))
+            return None
+        except Exception as e:  # noqa: BLE001 - never crash on a file
+            self.error.emit(f"{Path(path).name}: cannot open ({type(e).__name__}: {e})")
+            return None
+        entry = ModelEntry(str(path), model, bundled, getattr(model, "meta", {}))
+        if existing is not None:
+            self.entries[self.entries.index(existing)] = entry
+        else:
+            self.entries.append(entry)
+        self.entriesChanged.emit()
+        if select or existing is self.current and existing is not None:
+            self.set_current(entry)
+        return entry
+
+    def add_bundled(self) -> None:
+        for f in sorted(ASSETS.glob("*.safetensors")):
+            self.add(f, bundled=True)
+
+    def remove(self, entry: ModelEntry) -> None:
+        if entry in self.entries:
+            self.entries.remove(entry)
+            self.entriesChanged.emit()
+            if self.current is entry:
+                self.set_current(self.entries[0] if self.entries else None)
+
+    def set_current(self, entry: ModelEntry | None) -> None:
+        if entry is self.current:
+            return
+        self.current = entry
+        self.currentChanged.emit(entry)
+
+
+class LatentState(QObject):
+    """The current z (and class) being looked at, two interpolation anchors and a path to draw."""
+
+    zChanged = Signal()
+    labelChanged = Signal(int)
+    anchorsChanged = Signal()
+    pathChanged = Signal()
+    modelChanged = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = None
+        self.z = np.zeros(2, np.float32)
+        self.label = 0
+        self.anchors: dict[str, np.ndarray | None] = {"A": None, "B": None}
+        self.path: np.ndarray | None = None  # (K, D) latents, e.g. an interpolation
+
+    @property
+    def dim(self) -> int:
+        return len(self.z)
+
+    def set_model(self, model) -> None:
+        self.model = model
+        d = model.latent_dim if model is not None else 2
+        self.z = np.zeros(d, np.float32)
+        if model is not None and hasattr(model, "z_mean"):
+            self.z = model.z_mean.detach().cpu().numpy().astype(np.float32).copy()
+        self.label = 0
+        self.anchors = {"A": None, "B": None}
+        self.path = None
+        self.modelChanged.emit(model)
+        self.anchorsChanged.emit()
+        self.pathChanged.emit()
+        self.zChanged.emit()
+
+    def set_z(self, z) -> None:
+        z = np.asarray(z, np.float32).reshape(-1)
+        if z.shape != self.z.shape:
+            raise ValueError(f"z has {z.size} dimensions, the model has {self.z.size}")
+        if np.array_equal(z, self.z):
+            return
+        self.z = z.copy()
+        self.zChanged.emit()
+
+    def set_component(self, i: int, value: float) -> None:
+        if self.z[i] == np.float32(value):
+            return
+        z = self.z.copy()
+        z[i] = value
+        self.z = z
+        self.zChanged.emit()
+
+    def set_label(self, k: int) -> None:
+        k = int(k)
+        if k != self.label:
+            self.label = k
+            self.labelChanged.emit(k)
+
+    def set_anchor(self, which: str, z=None) -> None:
+        self.anchors[which] = (self.z if z is None else np.asarray(z, np.float32)).copy()
+        self.anchorsChanged.emit()
+
+    def set_path(self, path) -> None:
+        self.path = None if path is None else np.asarray(path, np.float32)
+        self.pathChanged.emit()

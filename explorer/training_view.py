@@ -1,0 +1,552 @@
+"""Training from the desktop: choose a model kind, data and hyperparameters; runs execute the
+``models.train`` generator in a worker thread with live loss curves, previews and a log; runs queue,
+each keeps its own curves, and finished checkpoints appear in the model list."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .widgets import ImagePanel, ProgressLine, format_eta
+from .worker import Worker
+
+CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
+BUILTIN = ["digits", "shapes"]
+
+
+def training_threads() -> int:
+    """Torch threads for a training worker: all cores but one, so the UI keeps a core."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def default_output_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+    return Path(base) / "Latent Explorer"
+
+
+@dataclass
+class RunSpec:
+    kind: str
+    data: str
+    out: str
+    epochs: int
+    batch_size: int
+    lr: float
+    latent_dim: int
+    beta: float = 1.0
+    conditional: bool = False
+    size: int | None = None
+    seed: int = 0
+    preview_every: float = 1.5
+
+
+@dataclass
+class Run:
+    spec: RunSpec
+    status: str = "queued"  # queued | running | paused | finished | stopped | failed
+    steps: list = field(default_factory=list)
+    losses: dict = field(default_factory=dict)  # name -> list of values at ``steps``
+    log: list = field(default_factory=list)
+    preview: np.ndarray | None = None
+    fraction: float = 0.0
+    rate: float = 0.0
+    eta: float = 0.0
+    checkpoint: str | None = None
+    error: str | None = None
+    worker: Worker | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.spec.out).stem
+
+
+def make_job(spec: RunSpec):
+    """The worker's job: load the data and build the model in the worker, then train."""
+    import torch
+
+    from models import TrainConfig, build_model, load_dataset, make_config, train
+    from models.latent import Step
+
+    def job(should_stop):
+        yield Step(0, 1, f"loading {spec.data}")
+        data = load_dataset(spec.data)
+        c, h, _ = data.shape
+        size = spec.size or int(min(64, max(8, h)))
+        data = data.conform(c, size)
+        over = {"beta": spec.beta} if spec.kind in ("vae", "cvae") else {}
+        cfg = make_config(spec.kind, data.shape, spec.latent_dim if spec.kind != "ddpm" else None,
+                          data.class_names, spec.conditional, **over)
+        torch.manual_seed(spec.seed)
+        model = build_model(cfg)
+        tc = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
+                         preview_every=spec.preview_every, device="auto")
+        return (yield from train(model, data, tc, out=spec.out, should_stop=should_stop))
+
+    return job
+
+
+class RunQueue(QObject):
+    """Runs in order, one at a time; emits when a run changes or a checkpoint is ready."""
+
+    changed = Signal(object)  # Run
+    added = Signal(object)
+    checkpointReady = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.runs: list[Run] = []
+        self.threads = training_threads()
+        self._last_ui = 0.0
+
+    @property
+    def active(self) -> Run | None:
+        return next((r for r in self.runs if r.status in ("running", "paused")), None)
+
+    def submit(self, spec: RunSpec) -> Run:
+        run = Run(spec)
+        self.runs.append(run)
+        self.added.emit(run)
+        self._next()
+        return run
+
+    def _next(self):
+        if self.active is not None:
+            return
+        run = next((r for r in self.runs if r.status == "queued"), None)
+        if run is None:
+            return
+        w = Worker(make_job(run.spec), f"train-{run.name}", max_rate=20, torch_threads=self.threads)
+        run.worker, run.status = w, "running"
+        run.log.append(f"started {run.spec.kind} on {run.spec.data} → {run.spec.out}")
+        w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))
+        w.returned.connect(lambda summary, run=run: self._on_done(run, summary))
+        w.errored.connect(lambda msg, run=run: self._on_error(run, msg))
+        w.cancelled.connect(lambda run=run: self._on_cancelled(run))
+        w.finished.connect(lambda run=run: self._on_finished(run))
+        self.changed.emit(run)
+        w.start()
+
+    def _on_record(self, run: Run, rec):
+        from models.train import Progress
+
+        if not isinstance(rec, Progress):
+            run.log.append(getattr(rec, "message", ""))
+            self.changed.emit(run)
+            return
+        if rec.event == "step":
+            run.steps.append(rec.step)
+            for k, v in rec.losses.items():
+                run.losses.setdefault(k, []).append(v)
+        elif rec.event == "epoch":
+            tr = "  ".join(f"{k} {v:.4g}" for k, v in rec.losses.items())
+            va = "  ".join(f"{k} {v:.4g}" for k, v in (rec.val or {}).items())
+            run.log.append(f"epoch {rec.epoch}/{rec.epochs}  train: {tr}  |  held-out: {va}")
+        elif rec.event in ("done", "stopped"):
+            run.checkpoint = rec.checkpoint
+            run.log.append(f"{rec.message}: {rec.checkpoint}" if rec.checkpoint else rec.message)
+        if rec.preview is not None:
+            run.preview = rec.preview
+        run.fraction, run.rate, run.eta = rec.fraction, rec.samples_per_s, rec.eta_s
+        self.changed.emit(run)
+
+    def _on_done(self, run, summary):
+        run.status = "stopped" if (summary or {}).get("status") == "stopped" else "finished"
+        run.fraction = 1.0 if run.status == "finished" else run.fraction
+        if run.checkpoint:
+            self.checkpointReady.emit(run.checkpoint)
+
+    def _on_cancelled(self, run):
+        run.status = "stopped"
+        if Path(run.spec.out).exists():
+            run.checkpoint = run.spec.out
+            run.log.append(f"stopped: the last weights were saved to {run.spec.out}")
+            self.checkpointReady.emit(run.spec.out)
+
+    def _on_error(self, run, msg):
+        run.status, run.error = "failed", msg
+        run.log.append(f"error: {msg}")
+        self.failed.emit(msg)
+        if Path(run.spec.out).exists():  # the last good weights
+            run.checkpoint = run.spec.out
+            self.checkpointReady.emit(run.spec.out)
+
+    def _on_finished(self, run):
+        run.worker = None
+        self.changed.emit(run)
+        self._next()
+
+    def pause(self, run: Run):
+        if run.worker is not None and run.status == "running":
+            run.worker.pause()
+            run.status = "paused"
+            self.changed.emit(run)
+
+    def resume(self, run: Run):
+        if run.worker is not None and run.status == "paused":
+            run.worker.resume()
+            run.status = "running"
+            self.changed.emit(run)
+
+    def stop(self, run: Run, wait: bool = False):
+        if run.status == "queued":
+            run.status = "stopped"
+            self.changed.emit(run)
+        elif run.worker is not None:
+            run.worker.abort()
+            if wait:
+                run.worker.wait()
+
+    def stop_all(self, wait: bool = True) -> None:
+        for r in self.runs:
+            if r.status == "queued":
+                r.status = "stopped"
+        for r in list(self.runs):
+            if r.worker is not None:
+                self.stop(r, wait=wait)
+
+    def running(self) -> bool:
+        return self.active is not None
+
+
+class TrainingView(QWidget):
+    message = Signal(str)
+    ready = Signal()
+
+    def __init__(self, library, parent=None):
+        super().__init__(parent)
+        self.library = library
+        self.queue = RunQueue(self)
+        self.shown: Run | None = None
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._last_draw = 0.0
+        self._build()
+        self.queue.added.connect(self._on_added)
+        self.queue.changed.connect(self._on_changed)
+        self.queue.checkpointReady.connect(self._on_checkpoint)
+        self.queue.failed.connect(self.message)
+        self._on_kind()
+        self._on_data(self.data.currentText())
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self):
+        from models.base import KIND_NAMES, KINDS
+
+        root = QHBoxLayout(self)
+        split = QSplitter()
+        root.addWidget(split)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        form_box = QGroupBox("New run")
+        form = QFormLayout(form_box)
+        self.kind = QComboBox()
+        for k in KINDS:
+            self.kind.addItem(f"{k} — {KIND_NAMES[k]}", k)
+        self.kind.setCurrentIndex(KINDS.index("vae"))
+        self.kind.currentIndexChanged.connect(self._on_kind)
+        form.addRow("Model", self.kind)
+        drow = QHBoxLayout()
+        self.data = QComboBox()
+        self.data.setEditable(True)
+        self.data.addItems(BUILTIN)
+        self.data.setToolTip("digits, shapes[:N], or a folder of images, IDX files or an .npz")
+        self.data.currentTextChanged.connect(self._on_data)
+        self.btn_browse = QPushButton("Folder…")
+        self.btn_browse.clicked.connect(self._browse_data)
+        self.btn_file = QPushButton("File…")
+        self.btn_file.clicked.connect(self._browse_file)
+        drow.addWidget(self.data, 1)
+        drow.addWidget(self.btn_browse)
+        drow.addWidget(self.btn_file)
+        form.addRow("Data", drow)
+        self.data_info = QLabel()
+        self.data_info.setWordWrap(True)
+        self.data_info.setStyleSheet("color: #888")
+        form.addRow(self.data_info)
+        self.data_preview = ImagePanel()
+        self.data_preview.setFixedHeight(70)
+        form.addRow(self.data_preview)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 100000)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 65536)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(1e-6, 1e6)
+        self.lr.setSingleStep(1e-4)
+        self.latent = QSpinBox()
+        self.latent.setRange(2, 512)
+        self.beta = QDoubleSpinBox()
+        self.beta.setRange(0, 100)
+        self.beta.setValue(1.0)
+        self.beta.setToolTip("VAE: weight of the KL term (β-VAE)")
+        self.conditional = QCheckBox("conditional on labels")
+        self.conditional.setToolTip("DDPM: class conditioning with label dropout (classifier-free guidance). "
+                                    "cvae and cgan are always conditional.")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        for label, w in (("Epochs", self.epochs), ("Batch size", self.batch), ("Learning rate", self.lr),
+                         ("Latent dim", self.latent), ("β", self.beta), ("", self.conditional), ("Seed", self.seed)):
+            form.addRow(label, w)
+        orow = QHBoxLayout()
+        self.out = QLineEdit()
+        self.out.setToolTip("Where the checkpoint is saved (after every epoch, and at the end)")
+        self.btn_out = QPushButton("…")
+        self.btn_out.clicked.connect(self._browse_out)
+        orow.addWidget(self.out, 1)
+        orow.addWidget(self.btn_out)
+        form.addRow("Save to", orow)
+        ll.addWidget(form_box)
+        buttons = QHBoxLayout()
+        self.btn_start = QPushButton("Start")
+        self.btn_start.setToolTip("Queue this run; it starts when the previous one ends")
+        self.btn_start.clicked.connect(self.start)
+        self.btn_pause = QPushButton("Pause")
+        self.btn_pause.setCheckable(True)
+        self.btn_pause.toggled.connect(self._on_pause)
+        self.btn_stop = QPushButton("Stop")
+        self.btn_stop.setToolTip("Stop the selected run; its last weights are saved")
+        self.btn_stop.clicked.connect(lambda: self.shown and self.queue.stop(self.shown))
+        for b in (self.btn_start, self.btn_pause, self.btn_stop):
+            buttons.addWidget(b)
+        ll.addLayout(buttons)
+        ll.addWidget(QLabel("Runs"))
+        self.runs = QListWidget()
+        self.runs.currentRowChanged.connect(self._on_select)
+        ll.addWidget(self.runs, 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        self.progress = ProgressLine()
+        self.progress.cancel.hide()
+        rl.addWidget(self.progress)
+        self.stats = QLabel()
+        rl.addWidget(self.stats)
+        self.plot = pg.PlotWidget(background="#202124")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        rl.addWidget(self.plot, 3)
+        low = QHBoxLayout()
+        self.preview = ImagePanel(title="preview")
+        self.preview.setToolTip("Samples from the model as it trains (reconstructions of held-out images for AEs)")
+        self.preview.setMinimumSize(220, 220)
+        low.addWidget(self.preview, 1)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log.setStyleSheet("font-family: monospace; font-size: 9pt;")
+        low.addWidget(self.log, 2)
+        rl.addLayout(low, 2)
+        split.addWidget(right)
+        split.setSizes([380, 900])
+        self._update_buttons()
+
+    # -- form ------------------------------------------------------------------------------------
+    def _on_kind(self, *_):
+        from models.registry import DEFAULTS
+
+        k = self.kind.currentData()
+        d = DEFAULTS[k]
+        self.epochs.setValue(d["epochs"])
+        self.batch.setValue(d["batch_size"])
+        self.lr.setValue(d["lr"])
+        self.latent.setValue(max(2, d["latent_dim"]))
+        self.latent.setEnabled(k != "ddpm")
+        self.beta.setEnabled(k in ("vae", "cvae"))
+        self.conditional.setEnabled(k == "ddpm")
+        self.conditional.setChecked(k in ("cvae", "cgan"))
+        self._default_out()
+
+    def _default_out(self):
+        data = Path(self.data.currentText().strip() or "data").name.replace(":", "-") or "data"
+        name = f"{self.kind.currentData()}-{data}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
+        self.out.setText(str(default_output_dir() / name))
+
+    def _on_data(self, spec):
+        from models.data import DataError, load_dataset
+
+        spec = spec.strip()
+        self._default_out()
+        if not spec:
+            return
+        try:
+            d = load_dataset(spec)
+        except DataError as e:
+            self.data_info.setText(f"⚠ {e}")
+            self.data_preview.clear_image()
+            return
+        except Exception as e:  # noqa: BLE001
+            self.data_info.setText(f"⚠ {type(e).__name__}: {e}")
+            return
+        c, h, w = d.shape
+        cls = f"{len(d.class_names)} classes" if d.labels is not None else "no labels"
+        skipped = f", {len(d.skipped)} files skipped" if d.skipped else ""
+        self.data_info.setText(f"{len(d):,} images, {h}×{w}, {'RGB' if c == 3 else 'grayscale'}, {cls}{skipped}")
+        from models.latent import mosaic
+
+        k = min(8, len(d))
+        self.data_preview.show_image(mosaic(d.images[np.linspace(0, len(d) - 1, k).astype(int)], k, gap=1))
+
+    def _browse_data(self):
+        path = QFileDialog.getExistingDirectory(self, "Data folder (images, class subfolders or IDX files)")
+        if path:
+            self.data.setCurrentText(path)
+
+    def _browse_file(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Data file", "", "Data (*.npz *idx3-ubyte *idx3-ubyte.gz)")
+        if path:
+            self.data.setCurrentText(path)
+
+    def _browse_out(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save the checkpoint as", self.out.text(),
+                                              "Checkpoints (*.safetensors)")
+        if path:
+            self.out.setText(path if path.endswith(".safetensors") else path + ".safetensors")
+
+    def spec(self) -> RunSpec:
+        return RunSpec(kind=self.kind.currentData(), data=self.data.currentText().strip(), out=self.out.text().strip(),
+                       epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
+                       latent_dim=self.latent.value(), beta=self.beta.value(),
+                       conditional=self.conditional.isChecked() and self.kind.currentData() == "ddpm",
+                       seed=self.seed.value())
+
+    def start(self, spec: RunSpec | None = None) -> Run | None:
+        spec = spec or self.spec()
+        out = Path(spec.out)
+        if not spec.out or out.suffix != ".safetensors":
+            self.message.emit("choose an output file ending in .safetensors")
+            return None
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self.message.emit(f"cannot create {out.parent}: {e.strerror}")
+            return None
+        if not os.access(out.parent, os.W_OK):
+            self.message.emit(f"{out.parent} is not writable: choose another place to save")
+            return None
+        if any(r.spec.out == spec.out and r.status in ("queued", "running", "paused") for r in self.queue.runs):
+            self.message.emit("another run is already writing that file")
+            return None
+        run = self.queue.submit(spec)
+        self._default_out()
+        return run
+
+    # -- runs ------------------------------------------------------------------------------------
+    def _on_added(self, run):
+        self.runs.addItem(QListWidgetItem(self._run_text(run)))
+        self.runs.setCurrentRow(self.runs.count() - 1)
+
+    def _run_text(self, run: Run) -> str:
+        pct = f" {100 * run.fraction:.0f}%" if run.status in ("running", "paused") else ""
+        return f"{run.name}  [{run.status}{pct}]"
+
+    def _on_select(self, row):
+        self.shown = self.queue.runs[row] if 0 <= row < len(self.queue.runs) else None
+        for c in self._curves.values():
+            self.plot.removeItem(c)
+        self._curves = {}
+        self.plot.plotItem.legend.clear()
+        self._redraw(force=True)
+
+    def _on_changed(self, run):
+        i = self.queue.runs.index(run)
+        self.runs.item(i).setText(self._run_text(run))
+        if run is self.shown:
+            self._redraw(force=run.status not in ("running",))
+        self._update_buttons()
+        if run.status in ("finished", "stopped", "failed") and run.worker is None:
+            self.ready.emit()
+
+    def _redraw(self, force=False):
+        run = self.shown
+        self._update_buttons()
+        if run is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:  # curves at most 10 times a second
+            return
+        self._last_draw = now
+        steps = np.asarray(run.steps, np.float64)
+        for i, (name, vals) in enumerate(run.losses.items()):
+            curve = self._curves.get(name)
+            if curve is None:
+                curve = self.plot.plot(pen=pg.mkPen(CURVE_COLOURS[i % len(CURVE_COLOURS)], width=2), name=name)
+                curve.setDownsampling(auto=True, method="mean")
+                curve.setClipToView(True)
+                self._curves[name] = curve
+            n = min(len(steps), len(vals))
+            curve.setData(steps[:n], np.asarray(vals[:n], np.float64))
+        if run.preview is not None:
+            from models.latent import mosaic
+
+            p = run.preview
+            self.preview.show_image(mosaic(p, int(np.ceil(np.sqrt(len(p)))), gap=1))
+        if run.status in ("running", "paused"):
+            if not self.progress.isVisible():
+                self.progress.start(f"training {run.name}", cancellable=False)
+            self.progress.update_fraction(run.fraction)
+            self.progress.bar.setFormat(f"%p%  ETA {format_eta(run.eta)}")
+            self.stats.setText(f"{run.status}: {run.rate:,.0f} images/s")
+        else:
+            self.progress.finish()
+            self.stats.setText(run.status + (f": {run.error}" if run.error else "") +
+                               (f" — saved {run.checkpoint}" if run.checkpoint else ""))
+        text = "\n".join(run.log)
+        if self.log.toPlainText() != text:
+            self.log.setPlainText(text)
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    def _update_buttons(self):
+        run = self.shown
+        live = run is not None and run.status in ("running", "paused", "queued")
+        self.btn_stop.setEnabled(live)
+        self.btn_pause.setEnabled(run is not None and run.status in ("running", "paused"))
+        self.btn_pause.blockSignals(True)
+        self.btn_pause.setChecked(run is not None and run.status == "paused")
+        self.btn_pause.setText("Resume" if run is not None and run.status == "paused" else "Pause")
+        self.btn_pause.blockSignals(False)
+
+    def _on_pause(self, on):
+        if self.shown is None:
+            return
+        (self.queue.pause if on else self.queue.resume)(self.shown)
+
+    def _on_checkpoint(self, path):
+        entry = self.library.add(path, reload=True)
+        if entry is not None:
+            self.message.emit(f"{Path(path).name} is in the model list")
+
+    def is_ready(self) -> bool:
+        return True
+
+    def shutdown(self):
+        self.queue.stop_all(wait=True)

@@ -1,0 +1,125 @@
+"""Small reusable widgets: a fast image panel and a progress line with ETA."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    from models.latent import to_display as _td
+
+    return _td(image)
+
+
+class ImagePanel(pg.GraphicsLayoutWidget):
+    """One reused ImageItem with fixed levels (0..1) and locked aspect: no per-frame allocation."""
+
+    imageShown = Signal()
+
+    def __init__(self, parent=None, title: str | None = None):
+        super().__init__(parent)
+        self.setBackground("#202124")
+        self.ci.setContentsMargins(2, 2, 2, 2)
+        if title:
+            self.addLabel(title, color="#cccccc", size="9pt")
+            self.nextRow()
+        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.view.setMenuEnabled(False)
+        self.item = pg.ImageItem(levels=(0.0, 1.0))
+        self.view.addItem(self.item)
+        self._shape = None
+        self.data: np.ndarray | None = None
+
+    def show_image(self, image: np.ndarray) -> None:
+        """``image``: (C, H, W) in [0, 1] or an already displayable (H, W[, 3]) float array."""
+        frame = to_display(image) if image.ndim == 3 and image.shape[0] in (1, 3) else image
+        self.data = frame
+        self.item.setVisible(True)  # before setImage: an image set on a hidden item is never painted
+        self.item.setImage(frame, autoLevels=False, levels=(0.0, 1.0))
+        if frame.shape[:2] != self._shape:
+            self._shape = frame.shape[:2]
+            self.view.autoRange(padding=0)
+        self.imageShown.emit()
+
+    def _fit(self):
+        if getattr(self, "_shape", None) is not None:
+            self.view.autoRange(padding=0)
+
+    def resizeEvent(self, ev):  # a range fitted while hidden (zero size) is wrong: fit again
+        super().resizeEvent(ev)
+        self._fit()
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        self._fit()
+
+    def clear_image(self):
+        # hide rather than ImageItem.clear(); not named clear(): pyqtgraph's GraphicsView.clear() is used inside
+        self.item.setVisible(False)
+        self.data = None
+        self._shape = None
+
+
+class ProgressLine(QWidget):
+    """A progress bar with ETA and a Cancel button, hidden when idle."""
+
+    cancelRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop this job (Esc)")
+        self.cancel.clicked.connect(self.cancelRequested)
+        lay.addWidget(self.label)
+        lay.addWidget(self.bar, 1)
+        lay.addWidget(self.cancel)
+        self._t0 = 0.0
+        self.hide()
+
+    def start(self, text: str, cancellable: bool = True):
+        self._t0 = time.monotonic()
+        self.label.setText(text)
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
+        self.cancel.setVisible(cancellable)
+        self.show()
+
+    def update_fraction(self, fraction: float, text: str | None = None):
+        if text:
+            self.label.setText(text)
+        self.bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        elapsed = time.monotonic() - self._t0
+        if 0.02 < fraction < 1 and elapsed > 0.5:
+            eta = elapsed * (1 - fraction) / fraction
+            self.bar.setFormat(f"%p%  ETA {format_eta(eta)}")
+
+    def finish(self):
+        self.hide()
+
+
+def format_eta(seconds: float) -> str:
+    s = max(0, int(round(seconds)))
+    if s >= 3600:
+        return f"{s // 3600}h {s // 60 % 60:02d}m"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def hint(text: str) -> QLabel:
+    lab = QLabel(text)
+    lab.setWordWrap(True)
+    lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    lab.setStyleSheet("color: #888; padding: 12px;")
+    return lab

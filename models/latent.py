@@ -1,0 +1,263 @@
+"""Latent-space maths for the explorer: encoding a dataset, PCA, t-SNE, decoded grids over a plane,
+interpolation, and GANSpace-style directions. Long jobs are generators yielding progress records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import ImageData
+
+
+@dataclass
+class Step:
+    """A progress record of a long latent job."""
+
+    done: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class LatentSet:
+    z: np.ndarray  # (N, D) float32
+    labels: np.ndarray | None  # (N,) int64
+    class_names: list[str]
+    images: np.ndarray | None  # (N, C, H, W) float32 in [0, 1] (for hover)
+    source: str  # "encoded" or "sampled"
+
+
+@torch.no_grad()
+def encode_dataset(model, data: ImageData, batch_size: int = 1024) -> Generator[Step, None, LatentSet]:
+    """Encode every image (the encoder's mean for VAEs). Conditional models see the true labels."""
+    n = len(data)
+    dev = model.device
+    out = np.empty((n, model.latent_dim), np.float32)
+    for i in range(0, n, batch_size):
+        x = torch.from_numpy(data.images[i : i + batch_size]).to(dev)
+        y = None
+        if model.conditional and data.labels is not None:
+            y = torch.from_numpy(data.labels[i : i + batch_size]).to(dev)
+        out[i : i + len(x)] = model.encode(x, y).float().cpu().numpy()
+        yield Step(min(n, i + batch_size), n, "encoding")
+    return LatentSet(out, data.labels, list(data.class_names), data.images, "encoded")
+
+
+@torch.no_grad()
+def sample_latents(model, n: int = 2000, seed: int = 0, batch_size: int = 500
+                   ) -> Generator[Step, None, LatentSet]:
+    """z ~ prior with their decoded images (GANs have no encoder); labels when conditional."""
+    g = torch.Generator().manual_seed(seed)
+    z = model.prior(n, g).float()
+    labels = (torch.arange(n) % model.num_classes) if model.conditional else None
+    images = np.empty((n, *model.image_shape), np.float32)
+    for i in range(0, n, batch_size):
+        y = labels[i : i + batch_size].to(model.device) if labels is not None else None
+        images[i : i + batch_size] = model.decode(z[i : i + batch_size], y).cpu().numpy()
+        yield Step(min(n, i + batch_size), n, "sampling")
+    names = list(model.class_names) if model.conditional else []
+    return LatentSet(z.cpu().numpy(), None if labels is None else labels.numpy(), names, images, "sampled")
+
+
+class PCA:
+    """Principal components of latents (SVD of the centred data)."""
+
+    def __init__(self, z: np.ndarray, k: int | None = None):
+        z = np.asarray(z, np.float64)
+        self.mean = z.mean(0)
+        _, s, vt = np.linalg.svd(z - self.mean, full_matrices=False)
+        k = min(k or vt.shape[0], vt.shape[0])
+        self.components = vt[:k].astype(np.float32)  # (k, D), orthonormal rows
+        var = s**2 / max(1, len(z) - 1)
+        self.explained_ratio = (var / var.sum() if var.sum() > 0 else var)[:k]
+        self.std = np.sqrt(var[:k]).astype(np.float32)
+        self.mean = self.mean.astype(np.float32)
+
+    def transform(self, z: np.ndarray, axes=(0, 1)) -> np.ndarray:
+        return ((np.asarray(z, np.float32) - self.mean) @ self.components[list(axes)].T).astype(np.float32)
+
+
+def project(z: np.ndarray, pca: PCA | None = None, axes=(0, 1)) -> np.ndarray:
+    """2-D coordinates for a map: the latents themselves when D == 2, else PCA axes."""
+    z = np.asarray(z, np.float32)
+    if z.shape[1] == 2 and pca is None:
+        return z.copy()
+    return (pca or PCA(z, max(axes) + 1)).transform(z, axes)
+
+
+def tsne(z: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: int = 0,
+         max_exact: int = 4000, should_stop: Callable[[], bool] | None = None
+         ) -> Generator[Step, None, np.ndarray | None]:
+    """t-SNE (van der Maaten & Hinton 2008) with exact gradients on up to ``max_exact`` points; every
+    other point is placed at the distance-weighted mean of its 5 nearest embedded neighbours in latent
+    space, so all points are shown. Yields a Step per iteration; returns None if stopped."""
+    z = np.asarray(z, np.float32)
+    n = len(z)
+    rng = np.random.default_rng(seed)
+    core = np.sort(rng.choice(n, max_exact, replace=False)) if n > max_exact else np.arange(n)
+    x = torch.from_numpy(z[core]).double()
+    m = len(x)
+    total = iterations + (1 if n > m else 0)
+    if m < 3:
+        yield Step(total, total, "t-SNE")
+        return np.zeros((n, 2), np.float32)
+    perp = min(perplexity, (m - 1) / 3)
+    # 1. conditional probabilities with a per-point bandwidth found by bisection on the entropy
+    d2 = torch.cdist(x, x).pow(2)
+    d2.fill_diagonal_(float("inf"))
+    target = math.log(perp)
+    lo = torch.full((m, 1), 1e-20, dtype=torch.float64)
+    hi = torch.full((m, 1), 1e20, dtype=torch.float64)
+    beta = torch.ones((m, 1), dtype=torch.float64)
+    dmin = d2.min(1, keepdim=True).values
+    for _ in range(64):
+        p = torch.exp(-(d2 - dmin) * beta)
+        s = p.sum(1, keepdim=True)
+        h = torch.log(s) + beta * ((d2 - dmin).nan_to_num(posinf=0) * p).sum(1, keepdim=True) / s
+        too_flat = h > target
+        lo = torch.where(too_flat, beta, lo)
+        hi = torch.where(too_flat, hi, beta)
+        beta = torch.where(hi >= 1e19, beta * 2, (lo + hi) / 2)
+    p = p / s
+    P = ((p + p.T) / (2 * m)).clamp_min(1e-12).float()
+    del d2, p
+    # 2. gradient descent with momentum and gains, early exaggeration for the first quarter
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randn(m, 2, generator=g) * 1e-4
+    vel = torch.zeros_like(y)
+    gains = torch.ones_like(y)
+    lr = max(m / 12.0 / 4, 50.0)
+    for it in range(iterations):
+        if should_stop is not None and should_stop():
+            return None
+        exag = 12.0 if it < iterations // 4 else 1.0
+        mom = 0.5 if it < iterations // 4 else 0.8
+        num = 1.0 / (1.0 + torch.cdist(y, y).pow(2))
+        num.fill_diagonal_(0.0)
+        Q = (num / num.sum()).clamp_min(1e-12)
+        W = (exag * P - Q) * num
+        grad = 4.0 * (W.sum(1, keepdim=True) * y - W @ y)
+        same = torch.sign(grad) == torch.sign(vel)
+        gains = torch.where(same, gains * 0.8, gains + 0.2).clamp_min(0.01)
+        vel = mom * vel - lr * gains * grad
+        y = y + vel
+        y = y - y.mean(0)
+        yield Step(it + 1, total, "t-SNE")
+    out = np.empty((n, 2), np.float32)
+    out[core] = y.numpy()
+    if n > m:
+        rest = np.setdiff1d(np.arange(n), core)
+        zc = torch.from_numpy(z[core])
+        for i in range(0, len(rest), 2048):
+            idx = rest[i : i + 2048]
+            d = torch.cdist(torch.from_numpy(z[idx]), zc)
+            dist, nn_ = d.topk(5, largest=False)
+            w = 1.0 / (dist + 1e-6)
+            w = w / w.sum(1, keepdim=True)
+            out[idx] = (w[:, :, None] * y[nn_].float()).sum(1).numpy()
+        yield Step(total, total, "placing the remaining points")
+    return out
+
+
+def plane_latents(center: np.ndarray, u: np.ndarray, v: np.ndarray, n: int, extent: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """An n x n grid of latents center + a*u + b*v for a, b in [-extent, extent].
+
+    Returns (latents (n*n, D), coords (n*n, 2)); rows go from +b (top) to -b (bottom) so the grid
+    reads like the map with its y axis pointing up."""
+    ticks = np.linspace(-extent, extent, n, dtype=np.float32)
+    a, b = np.meshgrid(ticks, ticks[::-1])
+    coords = np.stack([a.ravel(), b.ravel()], 1)
+    lat = center[None] + coords[:, :1] * u[None] + coords[:, 1:] * v[None]
+    return lat.astype(np.float32), coords
+
+
+def decode_batched(model, z: np.ndarray, y: int | None = None, batch_size: int = 256
+                   ) -> Generator[Step, None, np.ndarray]:
+    """Decode many latents in batches: (N, D) -> (N, C, H, W) float32 in [0, 1]."""
+    n = len(z)
+    out = np.empty((n, *model.image_shape), np.float32)
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            zz = torch.from_numpy(np.ascontiguousarray(z[i : i + batch_size])).to(model.device)
+            yy = torch.full((len(zz),), int(y), device=model.device) if model.conditional else None
+            out[i : i + len(zz)] = model.decode(zz, yy).float().cpu().numpy()
+            yield Step(min(n, i + batch_size), n, "decoding")
+    return out
+
+
+def mosaic(images: np.ndarray, cols: int, gap: int = 0, gap_value: float = 0.12) -> np.ndarray:
+    """Images (C, h, w) in row order, ``cols`` per row (the last row padded) -> one (rows*H, cols*W) or
+    (rows*H, cols*W, 3) float32 picture; each cell (H, W) = (h + gap, w + gap) has its image top-left."""
+    n, c, h, w = images.shape
+    rows = -(-n // cols)
+    cells = np.full((rows * cols, c, h + gap, w + gap), gap_value, np.float32)
+    cells[:n, :, :h, :w] = images
+    grid = cells.reshape(rows, cols, c, h + gap, w + gap).transpose(0, 3, 1, 4, 2)
+    grid = grid.reshape(rows * (h + gap), cols * (w + gap), c)
+    return np.ascontiguousarray(grid[..., 0] if c == 1 else grid)
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W) or (H, W, 3) C-contiguous float32 for a row-major ImageItem."""
+    image = np.asarray(image, np.float32)
+    return np.ascontiguousarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents); lerp when nearly parallel."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-8 or nb < 1e-8:
+        return lerp(a, b, t)
+    cos = float(np.clip(np.dot(a / na, b / nb), -1, 1))
+    omega = math.acos(cos)
+    if abs(math.sin(omega)) < 1e-6:
+        return lerp(a, b, t)
+    return ((math.sin((1 - t) * omega) * a + math.sin(t * omega) * b) / math.sin(omega)).astype(np.float32)
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, mode: str = "lerp") -> np.ndarray:
+    """(steps, D) latents from a to b inclusive."""
+    f = slerp if mode == "slerp" else lerp
+    return np.stack([f(np.asarray(a, np.float32), np.asarray(b, np.float32), t)
+                     for t in np.linspace(0, 1, max(2, steps))])
+
+
+@torch.no_grad()
+def ganspace_directions(model, n: int = 2000, k: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """GANSpace-style directions (Härkönen et al. 2020): PCA of what sampled latents produce (the
+    decoded images), each principal direction mapped back to z by least-squares regression.
+    Returns (directions (k, D) with unit norm, explained variance ratios (k,))."""
+    g = torch.Generator().manual_seed(seed)
+    z = model.prior(n, g).float()
+    y = (torch.arange(n) % model.num_classes).to(model.device) if model.conditional else None
+    feats = torch.cat([model.decode(z[i : i + 500], None if y is None else y[i : i + 500]).flatten(1)
+                       for i in range(0, n, 500)]).cpu().numpy()
+    pca = PCA(feats, k)
+    coords = pca.transform(feats, range(len(pca.components)))  # (n, k)
+    coords = coords / np.maximum(coords.std(0, keepdims=True), 1e-8)
+    zc = z.cpu().numpy() - z.cpu().numpy().mean(0)
+    dirs, *_ = np.linalg.lstsq(coords, zc, rcond=None)  # (k, D): z ≈ coords @ dirs
+    dirs = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-8)
+    return dirs.astype(np.float32), pca.explained_ratio.astype(np.float32)
+
+
+def run_to_end(gen: Generator):
+    """Drive a progress generator headless and return its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as e:
+            return e.value

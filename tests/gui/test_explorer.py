@@ -1,0 +1,230 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import QPointF, Qt
+
+from models.latent import to_display
+
+from .conftest import select
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))
+
+
+def test_bundled_models_are_listed_and_each_opens(make_window, qtbot):
+    w = make_window()
+    assert [e.name for e in w.library.entries] == BUNDLED and len(BUNDLED) >= 6
+    for name in BUNDLED:
+        entry = select(w, qtbot, name)
+        assert w.latent.model is entry.model
+        assert w.editor.panel.data is not None and w.map.xy is not None
+        assert len(w.map.xy) == len(w.map.latents.z) > 0
+    assert w.last_error is None
+
+
+def test_moving_a_slider_shows_exactly_decode_z(make_window, qtbot):
+    w = make_window()
+    entry = select(w, qtbot, "digits-vae16")
+    w.show_view("editor")
+    with qtbot.waitSignal(w.editor.imageUpdated, timeout=5000):
+        w.editor.rows[3].slider.setValue(150)
+    z = np.zeros(16, np.float32)
+    z[3] = 1.5
+    assert np.array_equal(w.latent.z, z)
+    expected = to_display(entry.model.decode(torch.from_numpy(z[None]))[0].numpy())
+    assert np.array_equal(w.editor.panel.data, expected)
+    assert np.array_equal(w.editor.panel.item.image, expected)
+    # typing a value in the spin box goes through the same path
+    with qtbot.waitSignal(w.editor.imageUpdated, timeout=5000):
+        w.editor.rows[0].spin.setValue(-2.25)
+    assert w.latent.z[0] == np.float32(-2.25) and w.editor.rows[0].slider.value() == -225
+
+
+def test_slider_moves_coalesce_into_one_decode(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    shown = []
+    w.editor.imageUpdated.connect(lambda: shown.append(w.latent.z.copy()))
+    for v in range(10, 110, 10):
+        w.editor.rows[1].slider.setValue(v)
+    qtbot.waitUntil(lambda: len(shown) >= 1, timeout=5000)
+    qtbot.wait(50)
+    assert len(shown) == 1 and shown[0][1] == np.float32(1.0)  # only the newest z was decoded
+
+
+def test_clicking_a_scatter_point_sends_its_z_to_the_editor(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae2d")
+    w.show_view("map")
+    qtbot.wait(100)
+    m = w.map
+    i = 123
+    vb = m.plot.getViewBox()
+    scene_pt = vb.mapViewToScene(QPointF(float(m.xy[i, 0]), float(m.xy[i, 1])))
+    pos = m.plot.mapFromScene(scene_pt)
+    with qtbot.waitSignal(m.pointClicked, timeout=5000) as sig:
+        qtbot.mouseClick(m.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    j = sig.args[0]
+    assert np.allclose(m.xy[j], m.xy[i], atol=0.05)  # the clicked point (or one drawn on top of it)
+    assert np.array_equal(w.latent.z, m.latents.z[j])
+    assert m.marker.data["x"][0] == pytest.approx(m.xy[j, 0])
+
+
+def test_pca_and_tsne_complete_and_tsne_cancels(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    m = w.map
+    assert m.projection == "PCA" and m.pca is not None
+    assert np.allclose(m.xy, m.pca.transform(m.latents.z, (0, 1)), atol=1e-5)
+    m.ax_b.setValue(2)
+    assert np.allclose(m.xy[:, 1], m.pca.transform(m.latents.z, (2,))[:, 0], atol=1e-5)
+    # cancel a t-SNE: the view stays usable
+    m.run_tsne()
+    qtbot.waitUntil(lambda: m.progress.bar.value() > 0, timeout=30000)
+    m._user_cancel()
+    qtbot.waitUntil(lambda: not m.busy(), timeout=30000)
+    assert m.tsne_xy is None and m.projection == "PCA"
+    # and a full run completes
+    with qtbot.waitSignal(m.ready, timeout=120000):
+        m.run_tsne()
+    assert m.projection == "t-SNE" and m.xy.shape == (len(m.latents.z), 2) and np.isfinite(m.xy).all()
+    # t-SNE separates the classes better than chance: nearest neighbours mostly share a label
+    d = ((m.xy[:300, None] - m.xy[None]) ** 2).sum(-1)
+    d[np.arange(300), np.arange(300)] = np.inf
+    agree = (m.latents.labels[d.argmin(1)] == m.latents.labels[:300]).mean()
+    assert agree > 0.5
+
+
+def test_decoded_grid_over_the_plane(make_window, qtbot):
+    w = make_window()
+    entry = select(w, qtbot, "digits-vae2d")
+    m = w.map
+    m.grid_n.setValue(5)
+    with qtbot.waitSignal(m.ready, timeout=30000):
+        m.mode.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: not m.busy(), timeout=30000)
+    img = m.grid_item.image
+    gap = 1
+    assert img.shape == (5 * (8 + gap), 5 * (8 + gap))
+    # the top-left cell (drawn at the bottom-left of the flipped image) is decode of (-e, +e)
+    e = m.extent.value()
+    want = entry.model.decode(torch.tensor([[-e, e]], dtype=torch.float32))[0, 0].numpy()
+    cell = img[::-1][:8, :8]
+    assert np.allclose(cell, want, atol=1e-6)
+
+
+def test_interpolation_endpoints_equal_the_anchors(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    ed = w.editor
+    a, b = np.linspace(-1, 1, 16).astype(np.float32), np.linspace(2, 0, 16).astype(np.float32)
+    w.latent.set_z(a)
+    ed.btn_a.click()
+    w.latent.set_z(b)
+    ed.btn_b.click()
+    for mode in ("lerp", "slerp"):
+        ed.mode.setCurrentText(mode)
+        ed.step.setValue(ed.step.maximum())
+        assert np.allclose(w.latent.z, b, atol=1e-6)
+        ed.step.setValue(0)
+        assert np.allclose(w.latent.z, a, atol=1e-6)
+    assert w.latent.path.shape == (16, 16)
+    ed.step.setValue(7)
+    mid = w.latent.z.copy()
+    assert not np.allclose(mid, a) and not np.allclose(mid, b)
+
+
+def test_randomise_is_seeded_and_reset_returns_to_zero(make_window, qtbot):
+    w = make_window()
+    entry = select(w, qtbot, "digits-vae16")
+    w.editor.seed_box.setValue(42)
+    w.editor.randomise()
+    expected = entry.model.prior(1, torch.Generator().manual_seed(42))[0].numpy()
+    assert np.allclose(w.latent.z, expected) and w.editor.seed_box.value() == 43
+    w.editor.reset()
+    assert not w.latent.z.any()
+
+
+def test_encode_an_image_file(make_window, qtbot, tmp_path):
+    from models.data import load_dataset
+
+    w = make_window()
+    entry = select(w, qtbot, "digits-vae2d")
+    x = load_dataset("digits").images[5]
+    Image.fromarray((x[0] * 255).round().astype(np.uint8)).save(tmp_path / "d.png")
+    assert w.editor.encode_file(str(tmp_path / "d.png"))
+    with torch.no_grad():
+        want = entry.model.encode(torch.from_numpy(np.round(x * 255)[None] / 255).float())[0].numpy()
+    assert np.allclose(w.latent.z, want, atol=1e-5)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    msgs = []
+    w.editor.message.connect(msgs.append)
+    assert not w.editor.encode_file(str(tmp_path / "bad.png")) and "readable" in msgs[-1]
+
+
+def test_gan_map_of_sampled_latents_and_pca_directions(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-gan")
+    assert w.map.latents.source == "sampled" and w.map.projection == "PCA"
+    assert not w.editor.btn_encode.isEnabled()
+    with qtbot.waitSignal(w.editor.ready, timeout=60000):
+        w.editor.tabs.setCurrentIndex(1)
+    assert len(w.editor.dir_rows) == 10
+    base = w.latent.z.copy()
+    w.editor.dir_rows[0].slider.setValue(200)
+    assert np.allclose(w.latent.z, base + 2.0 * w.editor.directions[0], atol=1e-5)
+
+
+def test_exports(make_window, qtbot, tmp_path):
+    w = make_window()
+    select(w, qtbot, "digits-vae2d")
+    w.editor.export_png(str(tmp_path / "a.png"))
+    assert Image.open(tmp_path / "a.png").size == (256, 256)
+    w.editor.export_gif(str(tmp_path / "t.gif"), n=6)
+    assert Image.open(tmp_path / "t.gif").n_frames == 10  # there and back
+
+
+def test_bad_files_show_a_message_and_change_nothing(make_window, qtbot, tmp_path):
+    w = make_window()
+    before = list(w.library.entries)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 100)
+    torch.save({"a": 1}, tmp_path / "m.pth")
+    for name, msg in (("junk.safetensors", "header"), ("m.pth", "refused"), ("nothing.safetensors", "no such")):
+        with qtbot.waitSignal(w.errorShown, timeout=5000) as sig:
+            assert not w.open_path(str(tmp_path / name))
+        assert msg in sig.args[0]
+    assert w.library.entries == before
+
+
+def test_layout_recent_files_and_last_model_are_restored(make_window, qtbot, tmp_path):
+    import shutil
+
+    w = make_window()
+    copy = tmp_path / "mine.safetensors"
+    shutil.copy(ROOT / "assets" / "digits-vae16.safetensors", copy)
+    assert w.open_path(str(copy))
+    w.show_view("editor")
+    w.close()
+    w2 = make_window()
+    assert w2.library.current is not None and w2.library.current.name == "mine"
+    assert w2.current_view() is w2.editor
+    assert w2._recent()[0] == str(copy.resolve())
+
+
+def test_screenshot_command(tmp_path):
+    out = tmp_path / "shot.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--open", str(ROOT / "assets/digits-vae2d.safetensors"),
+                        "--view", "map", "--screenshot", str(out), "--size", "800x600"], env=env,
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    im = Image.open(out)
+    assert im.size == (800, 600)
+    colours = {tuple(c) for c in np.asarray(im.convert("RGB"))[::4, ::4].reshape(-1, 3)}
+    assert len(colours) > 12  # points in several class colours, not a blank window

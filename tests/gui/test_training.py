@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+
+from explorer.training_view import RunSpec
+from explorer.worker import live_workers
+from models import load
+
+
+def _spec(tmp_path, **kw):
+    d = dict(kind="vae", data="digits", out=str(tmp_path / "run.safetensors"), epochs=2, batch_size=64, lr=1e-3,
+             latent_dim=2, preview_every=0.01)
+    d.update(kw)
+    return RunSpec(**d)
+
+
+def _wait_done(qtbot, run, timeout=120000):
+    qtbot.waitUntil(lambda: run.status in ("finished", "stopped", "failed") and run.worker is None, timeout=timeout)
+
+
+def test_a_tiny_run_finishes_and_its_checkpoint_is_listed(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    w.show_view("training")
+    v = w.training
+    run = v.start(_spec(tmp_path))
+    assert run is not None
+    _wait_done(qtbot, run)
+    assert run.status == "finished" and run.checkpoint == str(tmp_path / "run.safetensors")
+    assert set(run.losses) == {"loss", "recon", "kl"} and len(run.steps) > 0
+    assert run.preview is not None and run.preview.shape[1:] == (1, 8, 8)
+    assert sum("epoch" in line and "held-out" in line for line in run.log) == 2
+    model = load(run.checkpoint)
+    assert model.meta["training"]["status"] == "finished"
+    entry = w.library.find(run.checkpoint)
+    assert entry is not None
+    w.library.set_current(entry)
+    qtbot.waitUntil(lambda: w.map.is_ready() and w.editor.is_ready(), timeout=30000)  # ready to explore
+    assert np.isfinite(w.editor.panel.data).all()
+
+
+def test_runs_queue_and_keep_their_own_curves(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    v = w.training
+    a = v.start(_spec(tmp_path, out=str(tmp_path / "a.safetensors"), epochs=1))
+    b = v.start(_spec(tmp_path, kind="ae", out=str(tmp_path / "b.safetensors"), epochs=1))
+    assert b.status == "queued" and a.status == "running"
+    _wait_done(qtbot, a)
+    _wait_done(qtbot, b)
+    assert a.status == b.status == "finished"
+    assert set(a.losses) == {"loss", "recon", "kl"} and set(b.losses) == {"recon"}
+    v.runs.setCurrentRow(0)
+    assert set(v._curves) == {"loss", "recon", "kl"}
+    v.runs.setCurrentRow(1)
+    assert set(v._curves) == {"recon"}
+
+
+def test_stop_mid_run_leaves_a_loadable_checkpoint(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    v = w.training
+    run = v.start(_spec(tmp_path, kind="gan", epochs=500, batch_size=32))
+    qtbot.waitUntil(lambda: len(run.steps) > 5, timeout=60000)
+    v.queue.stop(run)
+    _wait_done(qtbot, run)
+    assert run.status == "stopped"
+    model = load(run.checkpoint)
+    assert model.meta["training"]["status"] == "stopped"
+    assert w.library.find(run.checkpoint) is not None
+
+
+def test_pause_and_resume(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    v = w.training
+    run = v.start(_spec(tmp_path, epochs=300))
+    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=60000)
+    v.btn_pause.setChecked(True)
+    assert run.status == "paused"
+    qtbot.wait(300)
+    n = len(run.steps)
+    qtbot.wait(500)
+    assert len(run.steps) <= n + 1  # at most the record in flight
+    v.btn_pause.setChecked(False)
+    assert run.status == "running"
+    qtbot.waitUntil(lambda: len(run.steps) > n + 3, timeout=30000)
+    v.queue.stop(run)
+    _wait_done(qtbot, run)
+
+
+def test_a_diverging_run_shows_an_error_and_keeps_the_last_good_weights(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    v = w.training
+    with qtbot.waitSignal(w.errorShown, timeout=120000) as sig:
+        run = v.start(_spec(tmp_path, kind="ae", lr=1e5, epochs=50))
+        _wait_done(qtbot, run)
+    assert run.status == "failed" and "diverged" in run.error
+    assert "diverged" in sig.args[0]
+    kept = load(run.checkpoint)  # loads: no NaN/Inf weights
+    assert kept.meta["training"]["status"] == "diverged"
+    assert all(torch.isfinite(t).all() for t in kept.state_dict().values() if t.is_floating_point())
+
+
+def test_bad_output_folder_is_refused_with_a_message(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    msgs = []
+    w.training.message.connect(msgs.append)
+    assert w.training.start(_spec(tmp_path, out=str(tmp_path / "x.txt"))) is None
+    assert "safetensors" in msgs[-1]
+
+
+def test_closing_the_window_mid_run_stops_and_saves(make_window, qtbot, tmp_path):
+    w = make_window(load_bundled=False)
+    run = w.training.start(_spec(tmp_path, epochs=1000))
+    qtbot.waitUntil(lambda: len(run.steps) > 3, timeout=60000)
+    w.ask_stop_runs = lambda: False  # the user says "keep training"
+    w.close()
+    assert w.isVisible() and run.status == "running"
+    w.ask_stop_runs = lambda: True
+    w.close()
+    assert not w.isVisible()
+    assert live_workers() == []
+    assert load(tmp_path / "run.safetensors").meta["training"]["status"] == "stopped"
+
+
+@pytest.mark.parametrize("spec, msg", [("/no/such/folder", "no such file"), ("shapes:x", "shapes:N")])
+def test_data_preview_reports_bad_data(make_window, qtbot, spec, msg):
+    w = make_window(load_bundled=False)
+    w.training.data.setCurrentText(spec)
+    assert msg in w.training.data_info.text()
+    w.training.data.setCurrentText("digits")
+    assert "1,797 images, 8×8, grayscale, 10 classes" in w.training.data_info.text()
