@@ -344,7 +344,6 @@ class DiffusionView(QWidget):
         steps, eta, guidance, seed = self.steps.value(), self.eta.value(), self.guidance.value(), self.seed.value()
 
         def job(should_stop):
-            torch.set_num_threads(max(1, torch.get_num_threads()))
             return (yield from record_reverse(model, n, y, sampler, steps if sampler == "ddim" else None, eta,
                                               guidance if model.conditional else 1.0, seed, should_stop))
 

@@ -172,7 +172,9 @@ class RunQueue(QObject):
             run.log.append(f"{rec.message}: {rec.checkpoint}" if rec.checkpoint else rec.message)
         if rec.preview is not None:
             run.preview = rec.preview
-        run.fraction, run.rate, run.eta = rec.fraction, rec.samples_per_s, rec.eta_s
+        run.fraction, run.eta = rec.fraction, rec.eta_s
+        if rec.samples_per_s > 0:
+            run.rate = rec.samples_per_s
         self.changed.emit(run)
 
     def _on_done(self, run, summary):
@@ -250,8 +252,13 @@ class TrainingView(QWidget):
         self.queue.changed.connect(self._on_changed)
         self.queue.checkpointReady.connect(self._on_checkpoint)
         self.queue.failed.connect(self.message)
+        self._data_dirty = True  # the data preview is made when the view is first shown (fast start-up)
         self._on_kind()
-        self._on_data(self.data.currentText())
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        if self._data_dirty:
+            self._on_data(self.data.currentText())
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
@@ -396,6 +403,10 @@ class TrainingView(QWidget):
 
         spec = spec.strip()
         self._default_out()
+        if not self.isVisible():
+            self._data_dirty = True
+            return
+        self._data_dirty = False
         if not spec:
             return
         try:

@@ -1,19 +1,22 @@
-"""One generic worker: runs any generator job from ``models/`` in a QThread (superqt / Orange style).
+"""One generic worker: runs any generator job from ``models/`` off the UI thread (superqt / Orange style).
 
-The job is ``make_job(should_stop) -> generator``. The worker loops "check abort/pause -> next() ->
-emit", so cancel and pause act at each yield. ``yielded`` is throttled to ``max_rate`` per second;
-records that matter (an ``event`` other than "step", or a preview) always go through, and the last
-record is always delivered before ``returned``. Never ``terminate()``: stop cooperatively and wait.
+The job is ``make_job(should_stop) -> generator``. A plain Python thread loops "check abort/pause ->
+next() -> put on a queue", so cancel and pause act at each yield. No Qt signal is emitted from that
+thread: cross-thread signals to Python callables have crashed PySide6 (PYSIDE-3124, "none_dealloc").
+Instead a timer on the UI thread drains the queue at most ``max_rate`` times a second and emits
+``yielded`` (the newest record, plus every record that matters: an ``event`` other than "step", or one
+with a preview), then ``returned`` / ``errored`` / ``cancelled`` and ``finished``. Only the UI thread
+touches widgets. Never kill a thread: stop cooperatively, then join.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-import time
 import traceback
 from collections.abc import Callable, Generator
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 _LIVE: set[Worker] = set()
 
@@ -22,28 +25,38 @@ def _is_key(record) -> bool:
     return getattr(record, "event", "step") != "step" or getattr(record, "preview", None) is not None
 
 
-class Worker(QThread):
+class Worker(QObject):
     yielded = Signal(object)
     returned = Signal(object)
     errored = Signal(str)
     cancelled = Signal()
+    finished = Signal()
 
     def __init__(self, make_job: Callable[[Callable[[], bool]], Generator], name: str = "job",
                  max_rate: float = 30.0, torch_threads: int | None = None, parent=None):
         super().__init__(parent)
-        self.setObjectName(name)
+        self.name = name
         self._make_job = make_job
         self._abort = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._interval = 1.0 / max_rate if max_rate > 0 else 0.0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._torch_threads = torch_threads
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(5, int(1000 / max_rate)) if max_rate > 0 else 5)
+        self._timer.timeout.connect(self._drain)
+        self._done = False
         self.result = None
         self.error: str | None = None
-        _LIVE.add(self)
-        self.finished.connect(self._forget)
 
     # -- control (UI thread) ------------------------------------------------------------------
+    def start(self) -> None:
+        _LIVE.add(self)
+        self._thread = threading.Thread(target=self._run, name=f"worker-{self.name}", daemon=True)
+        self._thread.start()
+        self._timer.start()
+
     def abort(self) -> None:
         self._abort.set()
         self._running.set()
@@ -62,57 +75,94 @@ class Worker(QThread):
     def aborted(self) -> bool:
         return self._abort.is_set()
 
+    def isRunning(self) -> bool:  # noqa: N802 - QThread-like name
+        return self._thread is not None and self._thread.is_alive()
+
     def should_stop(self) -> bool:
+        """Called by the job at each step: blocks while paused, True once aborted."""
         if not self._running.is_set():
             self._running.wait()
         return self._abort.is_set()
 
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Join the thread, then deliver what it left (terminal signals included) on this thread."""
+        if self._thread is not None:
+            self._thread.join(timeout_ms / 1000)
+        ended = not self.isRunning()
+        if ended:
+            self._drain()
+        return ended
+
     def stop(self, timeout_ms: int = 30000) -> bool:
         """Abort and wait for the thread to end; True when it has ended."""
         self.abort()
-        return self.wait(timeout_ms) if self.isRunning() else True
+        return self.wait(timeout_ms)
 
-    def _forget(self):
-        _LIVE.discard(self)
+    # -- UI thread: deliver ------------------------------------------------------------------
+    def _drain(self) -> None:
+        if self._done:
+            return
+        latest = None
+        while True:
+            try:
+                kind, value = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "yield":
+                if _is_key(value):
+                    if latest is not None:
+                        self.yielded.emit(latest)
+                        latest = None
+                    self.yielded.emit(value)
+                else:
+                    latest = value
+                continue
+            if latest is not None:
+                self.yielded.emit(latest)
+                latest = None
+            self._done = True
+            self._timer.stop()
+            if kind == "returned":
+                self.returned.emit(value)
+            elif kind == "errored":
+                self.errored.emit(value)
+            else:
+                self.cancelled.emit()
+            _LIVE.discard(self)
+            self.finished.emit()
+            return
+        if latest is not None:
+            self.yielded.emit(latest)
 
-    # -- thread --------------------------------------------------------------------------------
-    def run(self) -> None:  # noqa: D401 - QThread API
+    # -- the thread ----------------------------------------------------------------------------
+    def _run(self) -> None:
         if self._torch_threads:
             import torch
 
             torch.set_num_threads(self._torch_threads)
-        last_emit, pending = 0.0, None
+        put = self._queue.put
         gen = None
         try:
             gen = self._make_job(self.should_stop)
             while True:
                 if self.should_stop():
                     gen.close()
-                    if pending is not None:
-                        self.yielded.emit(pending)
-                    self.cancelled.emit()
+                    put(("cancelled", None))
                     return
                 try:
                     record = next(gen)
                 except StopIteration as stop:
-                    if pending is not None:
-                        self.yielded.emit(pending)
                     self.result = stop.value
                     if self._abort.is_set() and stop.value is None:
-                        self.cancelled.emit()
+                        put(("cancelled", None))
                     else:
-                        self.returned.emit(stop.value)
+                        put(("returned", stop.value))
                     return
-                now = time.monotonic()
-                if _is_key(record) or now - last_emit >= self._interval:
-                    self.yielded.emit(record)
-                    last_emit, pending = now, None
-                else:
-                    pending = record
+                put(("yield", record))
         except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
             self.error = _message(e)
             traceback.print_exc()
-            self.errored.emit(self.error)
+            put(("errored", self.error))
         finally:
             if gen is not None:
                 try:

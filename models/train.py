@@ -227,6 +227,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         path = save("finished")
         preview = _preview(model, preview_x, preview_y, cfg.seed) if cfg.preview_every and is_main else None
         yield Progress("done", epoch, cfg.epochs, step, total, summary.get("final_losses", {}),
+                       samples_per_s=step * local_bs * world_size / max(train_time, 1e-9),
                        elapsed_s=time.perf_counter() - t0, val=summary.get("val"), checkpoint=path,
                        preview=preview, message="finished")
         return summary

@@ -221,10 +221,10 @@ def test_screenshot_command(tmp_path):
     env = {"QT_QPA_PLATFORM": "offscreen", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
            "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--open", str(ROOT / "assets/digits-vae2d.safetensors"),
-                        "--view", "map", "--screenshot", str(out), "--size", "800x600"], env=env,
+                        "--view", "map", "--screenshot", str(out), "--size", "1024x700"], env=env,
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     im = Image.open(out)
-    assert im.size == (800, 600)
+    assert im.size == (1024, 700)
     colours = {tuple(c) for c in np.asarray(im.convert("RGB"))[::4, ::4].reshape(-1, 3)}
     assert len(colours) > 12  # points in several class colours, not a blank window

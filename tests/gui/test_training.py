@@ -123,6 +123,7 @@ def test_closing_the_window_mid_run_stops_and_saves(make_window, qtbot, tmp_path
 @pytest.mark.parametrize("spec, msg", [("/no/such/folder", "no such file"), ("shapes:x", "shapes:N")])
 def test_data_preview_reports_bad_data(make_window, qtbot, spec, msg):
     w = make_window(load_bundled=False)
+    w.show_view("training")  # the preview is made once the view is shown
     w.training.data.setCurrentText(spec)
     assert msg in w.training.data_info.text()
     w.training.data.setCurrentText("digits")

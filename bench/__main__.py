@@ -1,0 +1,486 @@
+"""``make bench``: measure our speed against bare floors in the same run.
+
+Writes ``bench/results.json`` (flat keys, numbers only) and the table in ``BENCHMARKS.md``. Each figure
+is the median (or p95) of repeated measurements after a warm-up. ``--smoke`` runs one repetition of each
+on small sizes, so the scripts cannot rot (the test suite runs it); ``--out`` changes where results go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TARGETS = {  # key: (comparison, target, floor key or None, what)
+    "slider_to_pixels_ms_p95": ("<=", 3.0, "bare_decode_show_ms_p95", "slider → decode → image repainted (ms, p95)"),
+    "train_ratio_headless": (">=", 0.95, None, "our trainer ÷ bare PyTorch loop (throughput)"),
+    "train_ratio_gui": (">=", 0.90, None, "Training view worker ÷ headless trainer (throughput)"),
+    "ui_stall_ms_max": ("<=", 50.0, None, "longest UI-thread gap during a GUI training run (ms)"),
+    "map_10k_s": ("<=", 1.0, None, "encode + PCA + draw 10,000 MNIST images (s)"),
+    "map_pan_70k_ms": ("<=", 50.0, None, "one pan/zoom redraw of a 70,000-point map (ms, median)"),
+    "scrub_frame_ms_p95": ("<=", 5.0, None, "show one recorded diffusion frame (ms, p95)"),
+    "scheduler_overhead_ratio": ("<=", 1.05, None, "our reverse loop ÷ bare textbook loop (time)"),
+    "cold_start_s": ("<=", 3.0, None, "process start → first painted main window (s)"),
+}
+
+
+def pct(xs, q):
+    return float(np.percentile(np.asarray(xs, np.float64), q))
+
+
+def app():
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def bench_slider(reps: int) -> dict:
+    import pyqtgraph as pg
+    import torch
+
+    from explorer.editor import LatentEditor
+    from explorer.state import LatentState
+    from models import load
+    from models.latent import to_display
+
+    a = app()
+    model = load(ROOT / "assets" / "digits-vae2d.safetensors")
+    state = LatentState()
+    ed = LatentEditor(state)
+    ed.resize(900, 600)
+    ed.show()
+    state.set_model(model)
+    a.processEvents()
+    slider = ed.rows[0].slider
+    done = []
+    ed.imageUpdated.connect(lambda: done.append(1))
+    times = []
+    for i in range(reps + 20):
+        done.clear()
+        t = time.perf_counter()
+        slider.setValue((i * 37) % 600 - 300)
+        while not done:
+            a.processEvents()
+        ed.panel.viewport().repaint()
+        if i >= 20:
+            times.append((time.perf_counter() - t) * 1000)
+    ed.shutdown()
+    ed.close()
+    # the floor: decode + ImageItem.setImage + repaint, without our widgets
+    w = pg.GraphicsLayoutWidget()
+    vb = w.addViewBox(lockAspect=True)
+    item = pg.ImageItem(levels=(0, 1))
+    vb.addItem(item)
+    w.resize(600, 600)
+    w.show()
+    a.processEvents()
+    bare = []
+    for i in range(reps + 20):
+        t = time.perf_counter()
+        z = torch.tensor([[((i * 37) % 600 - 300) / 100, 0.0]])
+        with torch.no_grad():
+            img = model.decode(z)[0].numpy()
+        item.setImage(to_display(img), autoLevels=False, levels=(0, 1))
+        w.viewport().repaint()
+        if i >= 20:
+            bare.append((time.perf_counter() - t) * 1000)
+    w.close()
+    return {"slider_to_pixels_ms_p50": pct(times, 50), "slider_to_pixels_ms_p95": pct(times, 95),
+            "bare_decode_show_ms_p95": pct(bare, 95), "bare_decode_show_ms_p50": pct(bare, 50)}
+
+
+def _train_data(smoke: bool):
+    from models import load_dataset
+
+    if MNIST.exists() and not smoke:
+        return load_dataset(str(MNIST))
+    return load_dataset("digits")
+
+
+def bench_training(smoke: bool) -> dict:
+    import torch
+
+    from models import TrainConfig, build_model, make_config, train
+
+    data = _train_data(smoke)
+    epochs = 1 if smoke else 4
+    bs = 128
+    cfg = make_config("vae", data.shape, 20)
+    tr, _ = data.split(0.1)
+    n_steps = epochs * (len(tr) // bs + (1 if len(tr) % bs >= 2 else 0))
+
+    def ours():
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        t = time.perf_counter()
+        for _ in train(model, data, TrainConfig(epochs=epochs, batch_size=bs, lr=1e-3, checkpoint_every=0)):
+            pass
+        return n_steps * bs / (time.perf_counter() - t)
+
+    def bare():  # the same model object, data, batch size and optimizer; a plain loop
+        torch.manual_seed(0)
+        model = build_model(cfg).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.from_numpy(tr.images)
+        g = torch.Generator().manual_seed(0)
+        t = time.perf_counter()
+        for _ in range(epochs):
+            perm = torch.randperm(len(x), generator=g)
+            for i in range(0, len(x), bs):
+                xb = x[perm[i : i + bs]]
+                if len(xb) < 2:
+                    continue
+                _, loss = model.losses(xb, None)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return n_steps * bs / (time.perf_counter() - t)
+
+    ours(), bare()  # warm-up
+    reps = 1 if smoke else 3
+    o = float(np.median([ours() for _ in range(reps)]))
+    b = float(np.median([bare() for _ in range(reps)]))
+    out = {"train_headless_img_s": o, "train_bare_img_s": b, "train_ratio_headless": o / b}
+    out.update(bench_training_gui(data, epochs, bs, o))
+    return out
+
+
+def bench_training_gui(data, epochs, bs, headless_rate) -> dict:
+    import tempfile
+
+    from PySide6.QtCore import QTimer
+
+    from explorer.state import ModelLibrary
+    from explorer.training_view import RunSpec, TrainingView
+
+    a = app()
+    lib = ModelLibrary()
+    view = TrainingView(lib)
+    view.resize(1200, 800)
+    view.show()
+    a.processEvents()
+    gaps, last = [], [time.perf_counter()]
+
+    def probe():
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1000)
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(probe)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = RunSpec(kind="vae", data=data.spec, out=str(Path(tmp) / "gui.safetensors"), epochs=epochs,
+                       batch_size=bs, lr=1e-3, latent_dim=20, preview_every=1.0)
+        run = view.start(spec)
+        last[0] = time.perf_counter()
+        timer.start(10)
+        while run.worker is not None or run.status in ("queued", "running"):
+            a.processEvents()
+            time.sleep(0.001)
+        timer.stop()
+    view.shutdown()
+    view.close()
+    # the trainer's own throughput figure (images / time in training steps), as the headless run's
+    rate = run.rate or 0.0
+    steady = gaps[5:] if len(gaps) > 10 else gaps
+    return {"train_gui_img_s": rate, "train_ratio_gui": rate / headless_rate if headless_rate else 0.0,
+            "ui_stall_ms_max": max(steady) - 10.0 if steady else 0.0}
+
+
+def bench_map(smoke: bool) -> dict:
+    import pyqtgraph as pg
+
+    from explorer.latent_map import LatentMap
+    from explorer.state import LatentState
+    from models import TrainConfig, build_model, load_dataset, make_config, train
+    from models.latent import LatentSet
+
+    a = app()
+    out = {}
+    if MNIST.exists():
+        data = load_dataset(str(MNIST))
+        if smoke:
+            data = data.subset(slice(0, 1000))
+        model = build_model(make_config("vae", data.shape, 16))
+        for _ in train(model, data, TrainConfig(epochs=1, batch_size=256, max_steps=5, checkpoint_every=0)):
+            pass
+        model.meta = {"data": {"spec": str(MNIST)}}
+        state = LatentState()
+        m = LatentMap(state)
+        m.resize(1000, 700)
+        m.show()
+        state.set_model(model)  # warm-up (loads the data, encodes, draws)
+        while not m.is_ready():
+            a.processEvents()
+        times = []
+        for _ in range(1 if smoke else 3):
+            t = time.perf_counter()
+            m.load(str(MNIST))
+            while not m.is_ready():
+                a.processEvents()
+            m.plot.viewport().repaint()
+            times.append(time.perf_counter() - t)
+        out["map_10k_s"] = float(np.median(times))
+        out["map_10k_points"] = float(len(m.xy))
+        m.shutdown()
+        m.close()
+    # 70,000 points: one redraw while panning and zooming
+    n = 7000 if smoke else 70000
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, n)
+    z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)
+    state = LatentState()
+    m = LatentMap(state)
+    m.resize(1000, 700)
+    m.show()
+
+    class _M:
+        kind, latent_dim, conditional, has_encoder, image_shape = "vae", 2, False, True, (1, 8, 8)
+
+    m.model = _M()
+    m._set_latents(m.model, LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
+    a.processEvents()
+    vb = m.plot.getViewBox()
+    times = []
+    for i in range(3 if smoke else 30):
+        t = time.perf_counter()
+        vb.translateBy(x=0.05 * (1 if i % 2 else -1))
+        vb.scaleBy((0.97, 0.97) if i % 2 else (1 / 0.97, 1 / 0.97))
+        m.plot.viewport().repaint()
+        times.append((time.perf_counter() - t) * 1000)
+    out["map_pan_70k_ms"] = pct(times[1:] or times, 50)
+    m.close()
+    del pg
+    return out
+
+
+def bench_diffusion(smoke: bool) -> dict:
+    import torch
+
+    from explorer.diffusion_view import DiffusionView
+    from explorer.state import LatentState
+    from models import load
+    from models.trajectory import record_reverse
+
+    a = app()
+    model = load(ROOT / "assets" / "digits-ddpm.safetensors")
+    n = 2 if smoke else 16
+    out = {}
+    if smoke:
+        model.config.timesteps = model.config.timesteps  # full schedule, fewer samples
+    t = time.perf_counter()
+    traj = None
+    gen = record_reverse(model, n, torch.arange(n) % 10, "ddpm", seed=0)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as e:
+            traj = e.value
+            break
+    out["ddpm_reverse_s_per_sample"] = (time.perf_counter() - t) / n
+    out["trajectory_mb_16"] = traj.nbytes / 2**20 * 16 / n
+    t = time.perf_counter()
+    model.sample(n, torch.arange(n) % 10, generator=torch.Generator().manual_seed(0), sampler="ddim", steps=50)
+    out["ddim50_s_per_sample"] = (time.perf_counter() - t) / n
+
+    # our reverse loop vs a bare loop calling the same U-Net with the textbook formulas
+    def ours():
+        t = time.perf_counter()
+        model.sample(n, torch.arange(n) % 10, generator=torch.Generator().manual_seed(0), sampler="ddpm")
+        return time.perf_counter() - t
+
+    def bare():
+        s = model.scheduler
+        betas, alphas, abar = s.betas, s.alphas, s.alphas_cumprod
+        g = torch.Generator().manual_seed(0)
+        y = torch.arange(n) % 10
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            x = torch.randn(n, *model.image_shape, generator=g)
+            for t in range(model.config.timesteps - 1, -1, -1):
+                eps = model.ema(x, torch.full((n,), t), y)
+                x0 = ((x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
+                ap = abar[t - 1] if t > 0 else torch.tensor(1.0)
+                mean = ap.sqrt() * betas[t] / (1 - abar[t]) * x0 + alphas[t].sqrt() * (1 - ap) / (1 - abar[t]) * x
+                if t > 0:
+                    var = (1 - ap) / (1 - abar[t]) * betas[t]
+                    mean = mean + var.sqrt() * torch.randn(x.shape, generator=g)
+                x = mean
+        return time.perf_counter() - t0
+
+    ours(), bare()
+    reps = 1 if smoke else 3
+    o = float(np.median([ours() for _ in range(reps)]))
+    b = float(np.median([bare() for _ in range(reps)]))
+    out["scheduler_overhead_ratio"] = o / b
+
+    state = LatentState()
+    v = DiffusionView(state)
+    v.resize(1200, 800)
+    v.show()
+    state.set_model(model)
+    v._set_trajectory(model, traj)
+    a.processEvents()
+    rng = np.random.default_rng(0)
+    times = []
+    for i in range(20 if smoke else 200):
+        k = int(rng.integers(len(traj)))
+        t = time.perf_counter()
+        v.frame.setValue(k)
+        v.rev_x.viewport().repaint()
+        v.rev_x0.viewport().repaint()
+        v.rev_eps.viewport().repaint()
+        times.append((time.perf_counter() - t) * 1000)
+    out["scrub_frame_ms_p95"] = pct(times[5:], 95)
+    out["scrub_frame_ms_p50"] = pct(times[5:], 50)
+    v.shutdown()
+    v.close()
+    return out
+
+
+STARTUP = r"""
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.main_window import MainWindow
+class Probe(QObject):
+    def eventFilter(self, obj, ev):
+        if ev.type() == QEvent.Type.Paint:
+            print(time.time(), flush=True)
+            os._exit(0)
+        return False
+w = MainWindow()
+p = Probe()
+w.installEventFilter(p)
+w.show()
+app.exec()
+"""
+
+SESSION = r"""
+import resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.main_window import MainWindow
+from explorer.training_view import RunSpec
+import tempfile
+w = MainWindow(); w.resize(1280, 800); w.show()
+def wait(cond, t=120):
+    t0 = time.time()
+    while not cond() and time.time() - t0 < t:
+        app.processEvents(); time.sleep(0.005)
+for name in ("digits-vae16", "digits-gan", "digits-ddpm"):
+    w.library.set_current(next(e for e in w.library.entries if e.name == name))
+    for view in ("map", "editor"):
+        w.show_view(view); wait(lambda: w.current_view().is_ready())
+w.show_view("diffusion"); w.diffusion.sampler.setCurrentText("DDPM"); w.diffusion.run_reverse()
+wait(lambda: w.diffusion.is_ready())
+w.show_view("training")
+with tempfile.TemporaryDirectory() as d:
+    run = w.training.start(RunSpec("vae", "digits", d + "/a.safetensors", 2, 64, 1e-3, 2))
+    wait(lambda: run.worker is None and run.status != "queued")
+w.close()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def bench_process(smoke: bool) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               LATENT_EXPLORER_SETTINGS=str(Path("/tmp") / f"le-bench-{os.getpid()}.ini"))
+    times = []
+    for _ in range(1 if smoke else 5):
+        t0 = time.time()
+        r = subprocess.run([sys.executable, "-c", STARTUP, str(ROOT)], capture_output=True, text=True, env=env,
+                           timeout=120)
+        times.append(float(r.stdout.strip().splitlines()[-1]) - t0)
+    out = {"cold_start_s": float(np.median(times))}
+    if not smoke:
+        r = subprocess.run([sys.executable, "-c", SESSION, str(ROOT)], capture_output=True, text=True, env=env,
+                           timeout=600)
+        out["peak_rss_mb"] = float(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}, {platform.system()}")
+
+
+def write_markdown(path: Path, results: dict, notes: str) -> None:
+    rows = ["| figure | value | floor / reference | ratio | target | met |", "|---|---|---|---|---|---|"]
+    for key, (op, target, floor_key, what) in TARGETS.items():
+        if key not in results:
+            rows.append(f"| `{key}` — {what} | skipped (no local data) | | | {op} {target} | |")
+            continue
+        v = results[key]
+        floor = results.get(floor_key) if floor_key else None
+        ratio = f"{v / floor:.2f}×" if floor else ""
+        met = v <= target if op == "<=" else v >= target
+        rows.append(f"| `{key}` — {what} | {v:.3g} | {f'{floor:.3g} (`{floor_key}`)' if floor else ''} | {ratio} "
+                    f"| {op} {target} | {'yes' if met else '**no**'} |")
+    extra = [f"| `{k}` | {v:.4g} |" for k, v in results.items() if k not in TARGETS]
+    text = (f"# Benchmarks\n\nMade by `make bench` ({time.strftime('%Y-%m-%d')}) on: {machine()}.\n"
+            "Each figure is the median (or p95 where named) of repeated measurements after a warm-up; "
+            "floors are measured in the same run.\n\n" + "\n".join(rows) +
+            "\n\nOther figures:\n\n| key | value |\n|---|---|\n" + "\n".join(extra) + "\n\n" + notes)
+    path.write_text(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bench")
+    ap.add_argument("--smoke", action="store_true", help="one repetition each, small sizes")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
+    ap.add_argument("--only", default=None, help="comma-separated: slider,training,map,diffusion,process")
+    a = ap.parse_args(argv)
+    parts = {"slider": lambda: bench_slider(5 if a.smoke else 300), "training": lambda: bench_training(a.smoke),
+             "map": lambda: bench_map(a.smoke), "diffusion": lambda: bench_diffusion(a.smoke),
+             "process": lambda: bench_process(a.smoke)}
+    chosen = a.only.split(",") if a.only else list(parts)
+    results = {}
+    for name in chosen:
+        t = time.perf_counter()
+        results.update(parts[name]())
+        print(f"{name}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+    results = {k: round(float(v), 4) for k, v in results.items()}
+    Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    if not a.smoke:
+        notes_file = ROOT / "bench" / "NOTES.md"
+        notes = notes_file.read_text() if notes_file.exists() else ""
+        write_markdown(Path(a.markdown or ROOT / "BENCHMARKS.md"), results, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
