@@ -199,11 +199,11 @@ class DiffusionView(QWidget):
     def _on_model(self, model):
         from models.diffusion import DiffusionScheduler
 
+        ok = model is not None and getattr(model, "kind", "") == "ddpm"
+        self.model = model if ok else None  # first: results of the cancelled job are then stale
         self.cancel()
         self.btn_play.setChecked(False)
         self.btn_fplay.setChecked(False)
-        ok = model is not None and getattr(model, "kind", "") == "ddpm"
-        self.model = model if ok else None
         self.placeholder.setVisible(not ok)
         self.body.setVisible(ok)
         self.trajectory = None

@@ -123,6 +123,8 @@ class LiveDecoder(QObject):
         self.busy.emit(True)
 
         def done(img):
+            if model is not self.model:
+                return
             self.last, self.last_request = img, (z, label)
             self.decoded.emit(img)
 
@@ -316,8 +318,9 @@ class LatentEditor(QWidget):
 
     # -- model -----------------------------------------------------------------------------------
     def _on_model(self, model):
-        self.decoder.shutdown()
         self.model = model
+        self.decoder.model = None  # a decode still in flight for the old model is dropped
+        self.decoder.shutdown()
         self.directions = None
         self.btn_play.setChecked(False)
         self.panel.clear_image()

@@ -144,8 +144,8 @@ class LatentMap(QWidget):
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
+        self.model = model  # first: results of the cancelled job are then recognised as stale
         self.cancel()
-        self.model = model
         self.meta = getattr(model, "meta", {}) or {}
         self.latents = self.pca = self.tsne_xy = self.xy = None
         self.clicked = None

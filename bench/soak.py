@@ -1,0 +1,74 @@
+"""Soak: random slider moves and view switches for a while; prints the RSS growth.
+
+    python -m bench.soak [--minutes 10]
+
+RSS is sampled after a warm-up minute (caches, first t-SNE-free map loads) and at the end; the target is
+a growth of at most 5%. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("LATENT_EXPLORER_SETTINGS", f"/tmp/le-soak-{os.getpid()}.ini")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main(argv=None) -> int:
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    ap = argparse.ArgumentParser(prog="bench.soak")
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=1.0, help="minutes before the first RSS sample")
+    a = ap.parse_args(argv)
+    app = QApplication([])
+    from explorer.main_window import MainWindow
+
+    w = MainWindow()
+    w.resize(1280, 800)
+    w.show()
+    rng = np.random.default_rng(0)
+    names = [e.name for e in w.library.entries if e.kind != "ddpm"]
+    t0 = time.monotonic()
+    base = None
+    actions = 0
+    end = t0 + a.minutes * 60
+    while time.monotonic() < end:
+        r = rng.random()
+        if r < 0.02:
+            name = names[int(rng.integers(len(names)))]
+            w.library.set_current(next(e for e in w.library.entries if e.name == name))
+        elif r < 0.06:
+            w.show_view(["map", "editor", "diffusion", "training"][int(rng.integers(4))])
+        elif w.editor.rows:
+            row = w.editor.rows[int(rng.integers(len(w.editor.rows)))]
+            row.slider.setValue(int(rng.integers(row.slider.minimum(), row.slider.maximum() + 1)))
+        app.processEvents()
+        actions += 1
+        if base is None and time.monotonic() - t0 > a.warmup * 60:
+            base = rss_mb()
+            print(f"after warm-up: RSS {base:.0f} MB", flush=True)
+    app.processEvents()
+    final = rss_mb()
+    base = base or final
+    growth = 100 * (final - base) / base
+    print(f"{actions:,} actions in {a.minutes:g} min; RSS {base:.0f} -> {final:.0f} MB ({growth:+.1f}%); "
+          f"target <= 5%: {'met' if growth <= 5 else 'MISSED'}")
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""'When things go wrong': every row of the README's catalogue is asserted here, one test per row.
+
+Each test is named ``test_Fnn_...`` after its row; ``test_readme_rows_match_tests`` keeps the README
+table and this file in step.
+"""
+
+import errno
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import CheckpointError, DataError, TrainConfig, load, load_dataset, save, train
+from models.cli import main as cli
+from tests.models.helpers import tiny_data, tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+VAE2D = ROOT / "assets" / "digits-vae2d.safetensors"
+
+
+def run_cli(capsys, *args):
+    code = cli([str(a) for a in args])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    return code, lines
+
+
+def _rewrite(path, tensors=None, meta=None):
+    from safetensors.torch import save as st_save
+
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    m = json.loads(raw[8 : 8 + n])["__metadata__"]
+    t = dict(load(path).state_dict())
+    if tensors:
+        tensors(t)
+    if meta:
+        meta(m)
+    path.write_bytes(st_save({k: v.contiguous() for k, v in t.items()}, metadata=m))
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    p = tmp_path / "m.safetensors"
+    p.write_bytes(VAE2D.read_bytes())
+    return p
+
+
+def _evil_pickle(path: Path, marker: Path):
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"state_dict": Evil()}, path)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+def test_F01_pickled_pth_checkpoint_is_refused(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    _evil_pickle(tmp_path / "model.pth", marker)
+    with pytest.raises(CheckpointError, match="refused.*pickle.*never"):
+        load(tmp_path / "model.pth")
+    code, lines = run_cli(capsys, "info", tmp_path / "model.pth")
+    assert code == 2 and len(lines) == 1 and "refused" in lines[0]
+    assert not marker.exists()
+
+
+def test_F02_ckpt_and_renamed_pickles_are_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    for name in ("lightning.ckpt", "disguised.safetensors", "weights.pt"):
+        _evil_pickle(tmp_path / name, marker)
+        with pytest.raises(CheckpointError, match="pickle"):
+            load(tmp_path / name)
+    assert not marker.exists()
+
+
+def test_F03_random_bytes(tmp_path):
+    p = tmp_path / "noise.safetensors"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint|truncated"):
+        load(p)
+
+
+def test_F04_truncated_checkpoint(ckpt):
+    ckpt.write_bytes(ckpt.read_bytes()[:-1000])
+    with pytest.raises(CheckpointError, match="truncated|outside the file"):
+        load(ckpt)
+
+
+def test_F05_header_claiming_a_huge_size(tmp_path):
+    p = tmp_path / "huge.safetensors"
+    p.write_bytes(struct.pack("<Q", 2**62) + b'{"__metadata__": {}}')
+    with pytest.raises(CheckpointError, match="header length .* is invalid"):
+        load(p)
+    p.write_bytes(struct.pack("<Q", 90_000_000) + b"{}")
+    with pytest.raises(CheckpointError, match="truncated"):
+        load(p)
+
+
+def test_F06_tensor_of_the_wrong_shape(ckpt):
+    _rewrite(ckpt, tensors=lambda t: t.__setitem__("decoder.0.weight", torch.zeros(7, 3)))
+    with pytest.raises(CheckpointError, match=r"'decoder.0.weight' has shape \(7, 3\), the config needs"):
+        load(ckpt)
+
+
+def test_F07_tensor_of_the_wrong_dtype(ckpt):
+    _rewrite(ckpt, tensors=lambda t: t.__setitem__("decoder.0.bias", t["decoder.0.bias"].half()))
+    with pytest.raises(CheckpointError, match="is torch.float16, expected torch.float32"):
+        load(ckpt)
+
+
+def test_F08_tensor_names_not_matching_the_config(ckpt):
+    _rewrite(ckpt, tensors=lambda t: t.__setitem__("encoder.9.weight", t.pop("encoder.0.weight")))
+    with pytest.raises(CheckpointError, match="do not match the vae config.*missing encoder.0.weight.*"
+                                             "unexpected encoder.9.weight"):
+        load(ckpt)
+
+
+def test_F09_nan_or_inf_weights(ckpt):
+    _rewrite(ckpt, tensors=lambda t: t["encoder.0.bias"].__setitem__(3, float("nan")))
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load(ckpt)
+
+
+def test_F10_future_format_version(ckpt):
+    _rewrite(ckpt, meta=lambda m: m.__setitem__("format_version", "7"))
+    with pytest.raises(CheckpointError, match="newer Latent Explorer \\(format 7\\).*upgrade"):
+        load(ckpt)
+
+
+def test_F11_unknown_kind_or_broken_config(ckpt):
+    good = ckpt.read_bytes()
+    _rewrite(ckpt, meta=lambda m: m.__setitem__("kind", "flow"))
+    with pytest.raises(CheckpointError, match="unknown model kind 'flow'"):
+        load(ckpt)
+    ckpt.write_bytes(good)
+    _rewrite(ckpt, meta=lambda m: m.__setitem__("config", '{"kind": "vae", "latent_dim": -4}'))
+    with pytest.raises(CheckpointError, match="invalid model config: latent dim"):
+        load(ckpt)
+
+
+class _G(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 64)
+
+    def forward(self, z):
+        return self.fc(z).view(-1, 1, 8, 8)
+
+
+def test_F12_torchscript_without_a_sidecar(tmp_path):
+    torch.jit.script(_G()).save(str(tmp_path / "g.pt"))
+    with pytest.raises(CheckpointError, match="needs a JSON sidecar \\(g.pt.json\\)"):
+        load(tmp_path / "g.pt")
+
+
+def test_F13_torchscript_with_a_wrong_latent_dim(tmp_path):
+    torch.jit.script(_G()).save(str(tmp_path / "g.pt"))
+    (tmp_path / "g.pt.json").write_text(json.dumps({"latent_dim": 9, "image_shape": [1, 8, 8]}))
+    with pytest.raises(CheckpointError, match="fails on z of size 9"):
+        load(tmp_path / "g.pt")
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def test_F14_empty_folder(tmp_path):
+    with pytest.raises(DataError, match="the folder is empty"):
+        load_dataset(str(tmp_path))
+
+
+def test_F15_folder_of_non_images(tmp_path):
+    for i in range(3):
+        (tmp_path / f"notes{i}.txt").write_text("hello")
+    with pytest.raises(DataError, match="no readable image \\(3 files skipped: 3 not an image file"):
+        load_dataset(str(tmp_path))
+
+
+def test_F16_corrupt_and_zero_byte_images_are_skipped_and_counted(tmp_path):
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "zero.png").write_bytes(b"")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    d = load_dataset(str(tmp_path))
+    assert len(d) == 1 and len(d.skipped) == 2
+    assert all("not a readable image" in why for _, why in d.skipped)
+
+
+def test_F17_mixed_gray_rgb_rgba_and_sizes_are_converted(tmp_path):
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((16, 12, 3), np.uint8)).save(tmp_path / "b.png")
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8)).save(tmp_path / "c.png")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).convert("P").save(tmp_path / "d.bmp")
+    d = load_dataset(str(tmp_path))
+    assert d.images.shape == (4, 3, 10, 10) and d.images.dtype == np.float32
+
+
+def test_F18_a_10000_by_10000_image_is_skipped(tmp_path):
+    Image.new("L", (10000, 10000)).save(tmp_path / "huge.png", compress_level=1)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "small.png")
+    d = load_dataset(str(tmp_path))
+    assert len(d) == 1 and d.skipped[0][1] == "too large (10000x10000 pixels)"
+
+
+def test_F19_npz_with_the_wrong_keys(tmp_path):
+    np.savez(tmp_path / "x.npz", pixels=np.zeros((3, 8, 8)))
+    with pytest.raises(DataError, match="needs an 'images' array; it has \\['pixels'\\]"):
+        load_dataset(str(tmp_path / "x.npz"))
+
+
+def test_F20_npz_with_the_wrong_shapes(tmp_path):
+    np.savez(tmp_path / "x.npz", images=np.zeros((3, 8, 8, 5)))
+    with pytest.raises(DataError, match="'images' must be \\(N, H, W\\) or \\(N, H, W, C\\)"):
+        load_dataset(str(tmp_path / "x.npz"))
+    np.savez(tmp_path / "y.npz", images=np.zeros((3, 8, 8)), labels=np.zeros(4, int))
+    with pytest.raises(DataError, match="'labels' must be N=3 integers"):
+        load_dataset(str(tmp_path / "y.npz"))
+
+
+def test_F21_npz_with_a_pickled_object_array_is_not_unpickled(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    arr = np.empty(2, dtype=object)
+    arr[0] = Evil()
+    np.savez(tmp_path / "evil.npz", images=arr)
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", tmp_path / "evil.npz", "--out",
+                          tmp_path / "o.safetensors")
+    assert code == 2 and "not a readable .npz" in lines[-1]
+    assert not marker.exists()
+
+
+def _idx(path, arr, magic_type=0x08, count=None):
+    dims = arr.shape if count is None else (count, *arr.shape[1:])
+    path.write_bytes(struct.pack(">HBB", 0, magic_type, arr.ndim) + struct.pack(f">{arr.ndim}I", *dims)
+                     + arr.tobytes())
+
+
+def test_F22_idx_with_a_wrong_magic_number(tmp_path):
+    _idx(tmp_path / "t-images-idx3-ubyte", np.zeros((2, 4, 4), np.uint8), magic_type=0x0B)
+    with pytest.raises(DataError, match="bad magic number"):
+        load_dataset(str(tmp_path))
+
+
+def test_F23_idx_with_a_wrong_count(tmp_path):
+    _idx(tmp_path / "t-images-idx3-ubyte", np.zeros((2, 4, 4), np.uint8), count=60000)
+    with pytest.raises(DataError, match="header says \\(60000, 4, 4\\).*holds 32 bytes"):
+        load_dataset(str(tmp_path))
+
+
+# -- hyperparameters and output -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--epochs", "0", "epochs must be at least 1"),
+    ("--lr", "-0.001", "learning rate must be a positive number"),
+    ("--latent-dim", "0", "latent dim must be between 2 and 512"),
+    ("--batch-size", "5000", "batch size 5000 is larger than the 1617 training images"),
+])
+def test_F24_nonsense_hyperparameters(tmp_path, capsys, flag, value, message):
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", flag, value, "--out",
+                          tmp_path / "a.safetensors")
+    assert code == 2 and len(lines) == 1 and message in lines[0]
+
+
+def test_F25_output_folder_missing(tmp_path, capsys):
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--out",
+                          tmp_path / "nowhere" / "a.safetensors")
+    assert code == 2 and "does not exist" in lines[0]
+    with pytest.raises(CheckpointError, match="does not exist"):
+        save(tiny_model("ae"), tmp_path / "nowhere" / "a.safetensors")
+
+
+def test_F26_output_folder_read_only(tmp_path, monkeypatch):
+    def refuse(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("models.checkpoint.tempfile.mkstemp", refuse)
+    with pytest.raises(CheckpointError, match="read-only or not writable; any previous file there is unchanged"):
+        save(tiny_model("ae"), tmp_path / "a.safetensors")
+
+
+def test_F27_disk_full_while_saving_keeps_the_previous_file(ckpt, monkeypatch):
+    before = ckpt.read_bytes()
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+        def write(self, b):
+            self.f.write(b[: len(b) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("models.checkpoint.os.fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(CheckpointError, match="the disk is full; any previous file there is unchanged"):
+        save(tiny_model("vae"), ckpt)
+    assert ckpt.read_bytes() == before and sorted(p.name for p in ckpt.parent.iterdir()) == ["m.safetensors"]
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+def test_F28_stop_mid_epoch_saves_the_last_weights(tmp_path):
+    out = tmp_path / "s.safetensors"
+    n = {"k": 0}
+
+    def stop():
+        n["k"] += 1
+        return n["k"] > 2
+
+    recs = list(train(tiny_model("vae"), tiny_data(), TrainConfig(epochs=3, batch_size=8), out=str(out),
+                      should_stop=stop))
+    assert recs[-1].event == "stopped" and load(out).meta["training"]["status"] == "stopped"
+
+
+def test_F29_window_close_mid_epoch(qtbot, tmp_path, monkeypatch):
+    from explorer.main_window import MainWindow
+    from explorer.training_view import RunSpec
+    from explorer.worker import live_workers
+
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    w.show()
+    run = w.training.start(RunSpec("gan", "digits", str(tmp_path / "g.safetensors"), 1000, 32, 2e-4, 8))
+    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=60000)
+    w.ask_stop_runs = lambda: True
+    w.close()
+    assert live_workers() == [] and load(tmp_path / "g.safetensors").meta["training"]["status"] == "stopped"
+
+
+def test_F30_a_diverging_run_keeps_the_last_good_weights(tmp_path, capsys):
+    out = tmp_path / "d.safetensors"
+    code, lines = run_cli(capsys, "train", "--model", "ae", "--data", "digits", "--lr", "1e5", "--epochs", "5",
+                          "--quiet", "--out", out)
+    assert code == 1 and "diverged" in lines[-1] and "last good step" in lines[-1]
+    kept = load(out)
+    assert kept.meta["training"]["status"] == "diverged"
+
+
+KILL_SCRIPT = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from models import load, save
+from tests.models.helpers import tiny_model
+import torch
+path = sys.argv[2]
+m = tiny_model("vae", hidden=(2048,))  # a few MB, so a save takes a moment
+print("ready", flush=True)
+i = 0
+while True:
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.01)
+    save(m, path, training={"i": i})
+    i += 1
+"""
+
+
+def test_F31_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "k.safetensors"
+    save(tiny_model("vae", hidden=(2048,)), path, training={"i": -1})
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ROOT), str(path)], stdout=subprocess.PIPE,
+                             text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(float(rng.uniform(0.05, 0.6)))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        model = load(path)  # old or new, never half-written
+        assert "i" in model.meta["training"]
+
+
+def test_F32_hostile_pickle_is_refused_by_every_command_and_the_gui(tmp_path, capsys, qtbot, monkeypatch):
+    from explorer.main_window import MainWindow
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    _evil_pickle(evil, marker)
+    for args in (["info", evil], ["eval", evil], ["sample", evil, "--out", tmp_path / "x.png"],
+                 ["eval", VAE2D, "--data", evil]):
+        code, lines = run_cli(capsys, *args)
+        assert code == 2 and len(lines) == 1, args
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    with qtbot.waitSignal(w.errorShown, timeout=5000) as sig:
+        assert not w.open_path(str(evil))
+    assert "refused" in sig.args[0]
+    w.close()
+    assert not marker.exists()
+
+
+def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
+    from explorer.main_window import MainWindow
+
+    ck = tmp_path / "m.safetensors"
+    ck.write_bytes(VAE2D.read_bytes())
+    _rewrite(ck, meta=lambda m: m.__setitem__("data", json.dumps({"spec": str(tmp_path / "gone")})))
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    w.show()
+    msgs = []
+    w.map.message.connect(msgs.append)
+    assert w.open_path(str(ck))
+    qtbot.waitUntil(lambda: not w.map.busy(), timeout=30000)
+    assert any("no such file" in m for m in msgs) and w.map.btn_data.isEnabled()
+    qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=10000)  # the editor still works
+    w.close()
+
+
+def test_F34_a_bad_image_to_encode(qtbot, tmp_path, monkeypatch):
+    from explorer.main_window import MainWindow
+
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    w.open_path(str(VAE2D))
+    (tmp_path / "x.png").write_bytes(b"GIF89a?")
+    msgs = []
+    w.editor.message.connect(msgs.append)
+    z = w.latent.z.copy()
+    assert not w.editor.encode_file(str(tmp_path / "x.png"))
+    assert "not a readable image" in msgs[-1] and np.array_equal(w.latent.z, z)
+    w.close()
+
+
+def test_F35_a_conditional_model_on_unlabelled_data(tmp_path, capsys):
+    for i in range(20):
+        Image.fromarray(np.full((8, 8), i * 10, np.uint8)).save(tmp_path / f"{i}.png")
+    code, lines = run_cli(capsys, "train", "--model", "cvae", "--data", tmp_path, "--out", tmp_path / "c.safetensors")
+    assert code == 2 and "needs labelled data with at least 2 classes" in lines[0]
+
+
+def test_readme_rows_match_tests():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (F\d\d) \|", section, flags=re.M)
+    tests = sorted({m.group(1) for m in re.finditer(r"^def test_(F\d\d)_", Path(__file__).read_text(), re.M)})
+    assert rows == tests and len(rows) >= 25
+
