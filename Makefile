@@ -31,11 +31,13 @@ assets: $(STAMP)
 	bash assets/build.sh $(VPY)
 
 # README pictures; uses $$DISPLAY when set (e.g. Xvfb), offscreen otherwise.
-SHOT := QT_QPA_PLATFORM= LATENT_EXPLORER_SETTINGS=/tmp/latent-explorer-shots.ini $(VPY) main.py --no-bundled
+SHOT = rm -f /tmp/le-shot.ini && QT_QPA_PLATFORM= LATENT_EXPLORER_SETTINGS=/tmp/le-shot.ini $(VPY) main.py
 screenshots: $(STAMP)
-	rm -f /tmp/latent-explorer-shots.ini
 	$(SHOT) --open assets/digits-vae2d.safetensors --view map --map-mode both --screenshot docs/map.png
-	$(SHOT) --open assets/digits-vae16.safetensors --view editor --screenshot docs/editor.png
+	$(SHOT) --open assets/digits-vae16.safetensors --view editor --random-z 7 --screenshot docs/editor.png
+	$(SHOT) --open assets/digits-ddpm.safetensors --view diffusion --frame 700 --screenshot docs/diffusion.png
+	$(SHOT) --open assets/digits-ddpm.safetensors --view diffusion --gif docs/diffusion.gif
+	$(SHOT) --train-demo --screenshot docs/training.png
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(VPY) -m bench

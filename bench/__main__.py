@@ -329,11 +329,11 @@ def bench_diffusion(smoke: bool) -> dict:
                 x = mean
         return time.perf_counter() - t0
 
-    ours(), bare()
-    reps = 1 if smoke else 3
-    o = float(np.median([ours() for _ in range(reps)]))
-    b = float(np.median([bare() for _ in range(reps)]))
-    out["scheduler_overhead_ratio"] = o / b
+    o, b = [], []
+    for _ in range(1 if smoke else 3):  # interleaved, so drifting load affects both alike
+        o.append(ours())
+        b.append(bare())
+    out["scheduler_overhead_ratio"] = float(np.median(o)) / float(np.median(b))
 
     state = LatentState()
     v = DiffusionView(state)
@@ -344,7 +344,7 @@ def bench_diffusion(smoke: bool) -> dict:
     a.processEvents()
     rng = np.random.default_rng(0)
     times = []
-    for i in range(20 if smoke else 200):
+    for _ in range(20 if smoke else 200):
         k = int(rng.integers(len(traj)))
         t = time.perf_counter()
         v.frame.setValue(k)

@@ -16,6 +16,10 @@ def parse(argv):
                    "or both")
     p.add_argument("--frame", type=int, help="Diffusion view: record a trajectory and show this frame "
                    "(default with --screenshot: the middle one)")
+    p.add_argument("--random-z", type=int, metavar="SEED", help="Latent Editor: start from a random z")
+    p.add_argument("--gif", metavar="OUT.gif", help="Diffusion view: record a trajectory, save it as a GIF, exit")
+    p.add_argument("--train-demo", action="store_true", help="Training view: start a short VAE run on digits "
+                   "(saved in a temporary folder); with --screenshot, shoot it in progress")
     p.add_argument("--size", default="1280x800", help="window size for screenshots, e.g. 1280x800")
     p.add_argument("--no-bundled", action="store_true", help="do not list the bundled models")
     return p.parse_args(argv)
@@ -57,6 +61,13 @@ def main(argv=None) -> int:
 
         d.ready.connect(at_frame)
         d.run_reverse()
+    if a.random_z is not None and win.latent.model is not None:
+        win.editor.seed_box.setValue(a.random_z)
+        win.editor.randomise()
+    if a.gif:
+        return _export_gif(app, win, a.gif)
+    if a.train_demo:
+        _start_demo_run(win)
     if a.map_mode:
         win.map.mode.setCurrentIndex({"points": 0, "grid": 1, "both": 2}[a.map_mode])
     if a.screenshot:
@@ -83,3 +94,40 @@ def main(argv=None) -> int:
         return result["code"]
     win.show()
     return app.exec()
+
+
+def _export_gif(app, win, out: str) -> int:
+    """Record a DDPM trajectory of the current model and save it as a GIF (README pictures)."""
+    d = win.diffusion
+    if d.model is None:
+        print("error: --gif needs a DDPM model (--open a diffusion checkpoint)", file=sys.stderr)
+        return 2
+    result = {"code": 0}
+
+    def done():
+        try:
+            d.export_gif(out)
+        except Exception as e:  # noqa: BLE001
+            print(f"error: {e}", file=sys.stderr)
+            result["code"] = 2
+        win.close()
+        app.quit()
+
+    d.ready.connect(done)
+    d.run_reverse()
+    app.exec()
+    return result["code"]
+
+
+def _start_demo_run(win) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from .training_view import RunSpec
+
+    folder = tempfile.mkdtemp(prefix="latent-explorer-demo-")
+    run = win.training.start(RunSpec("vae", "digits", str(Path(folder) / "demo-vae.safetensors"), 120, 64, 1e-3, 2,
+                                     preview_every=0.5))
+    win.show_view("training")
+    win.ask_stop_runs = lambda: True  # closing after the screenshot stops the demo quietly
+    win.training.is_ready = lambda: run.fraction >= 0.45 or run.worker is None

@@ -234,7 +234,9 @@ class MainWindow(QMainWindow):
         if last and Path(str(last)).exists():
             self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True)
         if self.library.current is None and self.library.entries:
-            self.library.set_current(self.library.entries[0])
+            # first start: the 2-D VAE, whose map needs no projection, is the friendliest first look
+            first = next((e for e in self.library.entries if e.name == "digits-vae2d"), self.library.entries[0])
+            self.library.set_current(first)
         tab = self.settings.value("tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(tab))

@@ -290,7 +290,14 @@ def main(argv: list[str] | None = None, world=None) -> int:
             parser.print_help(sys.stderr)
             return 2
         if a.command == "train":
-            return cmd_train(a, world)
+            from .distributed import World
+
+            world = world or World.from_env()  # under torchrun: one process of a distributed run
+            try:
+                return cmd_train(a, world)
+            finally:
+                if world is not None:
+                    world.close()
         return {"sample": cmd_sample, "info": cmd_info, "eval": cmd_eval}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)

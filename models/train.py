@@ -135,7 +135,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     is_main = rank == 0
     torch.manual_seed(cfg.seed + rank)
     g = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
-    device = pick_device(cfg.device)
+    device = torch.device(world.device) if world is not None else pick_device(cfg.device)
     model.to(device).train()
     if world is not None:
         world.attach(model)
@@ -211,6 +211,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                 yield Progress("step", epoch, cfg.epochs, step, total, losses, rate, eta, now - t0,
                                preview=preview)
             means = {k: v / max(count, 1) for k, v in sums.items()}
+            if world is not None:  # the epoch's losses averaged over every rank's shard
+                means = world.mean(means)
             val = evaluate(model, val_set, seed=cfg.seed) if is_main or world is None else None
             summary["epochs_done"], summary["steps"] = epoch, step
             summary["history"].append({"epoch": epoch, "train": means, "val": val})
@@ -225,6 +227,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                 break
         model.after_training(x_all, y_all if model.conditional else None)
         path = save("finished")
+        if world is not None:
+            world.barrier()  # every rank ends once rank 0 has saved
         preview = _preview(model, preview_x, preview_y, cfg.seed) if cfg.preview_every and is_main else None
         yield Progress("done", epoch, cfg.epochs, step, total, summary.get("final_losses", {}),
                        samples_per_s=step * local_bs * world_size / max(train_time, 1e-9),

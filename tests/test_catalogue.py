@@ -382,7 +382,7 @@ def test_F31_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path):
     path = tmp_path / "k.safetensors"
     save(tiny_model("vae", hidden=(2048,)), path, training={"i": -1})
     rng = np.random.default_rng(0)
-    for trial in range(6):
+    for _ in range(6):
         p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(ROOT), str(path)], stdout=subprocess.PIPE,
                              text=True)
         assert p.stdout.readline().strip() == "ready"
