@@ -74,6 +74,7 @@ class Run:
     log: list = field(default_factory=list)
     preview: np.ndarray | None = None
     fraction: float = 0.0
+    total_steps: int = 0
     rate: float = 0.0
     eta: float = 0.0
     checkpoint: str | None = None
@@ -172,7 +173,7 @@ class RunQueue(QObject):
             run.log.append(f"{rec.message}: {rec.checkpoint}" if rec.checkpoint else rec.message)
         if rec.preview is not None:
             run.preview = rec.preview
-        run.fraction, run.eta = rec.fraction, rec.eta_s
+        run.fraction, run.eta, run.total_steps = rec.fraction, rec.eta_s, rec.total_steps
         if rec.samples_per_s > 0:
             run.rate = rec.samples_per_s
         self.changed.emit(run)
@@ -247,6 +248,7 @@ class TrainingView(QWidget):
         self.shown: Run | None = None
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._last_draw = 0.0
+        self._shown_preview = None
         self._build()
         self.queue.added.connect(self._on_added)
         self.queue.changed.connect(self._on_changed)
@@ -350,10 +352,12 @@ class TrainingView(QWidget):
 
         right = QWidget()
         rl = QVBoxLayout(right)
-        self.progress = ProgressLine()
+        self.progress = ProgressLine(hide_when_idle=False)  # a fixed layout: nothing moves when a run starts
         self.progress.cancel.hide()
+        self.progress.label.setText("no run")
         rl.addWidget(self.progress)
-        self.stats = QLabel()
+        self.stats = QLabel(" ")
+        self.stats.setFixedHeight(self.stats.sizeHint().height())
         rl.addWidget(self.stats)
         self.plot = pg.PlotWidget(background="#202124")
         self.plot.setLabel("bottom", "step")
@@ -486,6 +490,12 @@ class TrainingView(QWidget):
             self.plot.removeItem(c)
         self._curves = {}
         self.plot.plotItem.legend.clear()
+        self.plot.getViewBox().enableAutoRange(x=True)
+        if self.shown is not None:  # the curves exist before the first loss arrives (no hitch mid-run)
+            from models.registry import CLASSES
+
+            for name in CLASSES[self.shown.spec.kind].loss_names:
+                self._curve(name)
         self._redraw(force=True)
 
     def _on_changed(self, run):
@@ -502,39 +512,54 @@ class TrainingView(QWidget):
         self._update_buttons()
         if run is None:
             return
+        self._update_progress(run)
         now = time.monotonic()
-        if not force and now - self._last_draw < 0.1:  # curves at most 10 times a second
+        # curves at most 4 times a second: each new range re-lays-out the axes, the UI thread's main cost
+        if not force and now - self._last_draw < 0.25:
             return
         self._last_draw = now
+        vb = self.plot.getViewBox()
+        if run.total_steps and vb.state["autoRange"][0] is not False:
+            vb.setXRange(0, run.total_steps, padding=0.02)  # fixed for the run: the x axis never re-lays-out
+            vb.enableAutoRange(x=False)
         steps = np.asarray(run.steps, np.float64)
-        for i, (name, vals) in enumerate(run.losses.items()):
-            curve = self._curves.get(name)
-            if curve is None:
-                curve = self.plot.plot(pen=pg.mkPen(CURVE_COLOURS[i % len(CURVE_COLOURS)], width=2), name=name)
-                curve.setDownsampling(auto=True, method="mean")
-                curve.setClipToView(True)
-                self._curves[name] = curve
+        for name, vals in run.losses.items():
+            curve = self._curve(name)
             n = min(len(steps), len(vals))
             curve.setData(steps[:n], np.asarray(vals[:n], np.float64))
-        if run.preview is not None:
+        if run.preview is not None and run.preview is not self._shown_preview:  # only a new preview
             from models.latent import mosaic
 
-            p = run.preview
+            self._shown_preview = p = run.preview
             self.preview.show_image(mosaic(p, int(np.ceil(np.sqrt(len(p)))), gap=1))
+        text = "\n".join(run.log)
+        if self.log.toPlainText() != text:
+            self.log.setPlainText(text)
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    def _curve(self, name: str) -> pg.PlotDataItem:
+        curve = self._curves.get(name)
+        if curve is None:
+            colour = CURVE_COLOURS[len(self._curves) % len(CURVE_COLOURS)]
+            curve = self.plot.plot(pen=pg.mkPen(colour, width=2), name=name)
+            curve.setDownsampling(auto=True, method="mean")
+            curve.setClipToView(True)
+            self._curves[name] = curve
+        return curve
+
+    def _update_progress(self, run: Run):
         if run.status in ("running", "paused"):
-            if not self.progress.isVisible():
+            if not self.progress.active:
                 self.progress.start(f"training {run.name}", cancellable=False)
             self.progress.update_fraction(run.fraction)
             self.progress.bar.setFormat(f"%p%  ETA {format_eta(run.eta)}")
             self.stats.setText(f"{run.status}: {run.rate:,.0f} images/s")
         else:
-            self.progress.finish()
+            if self.progress.active:
+                self.progress.finish(run.name)
+            self.progress.update_fraction(run.fraction)
             self.stats.setText(run.status + (f": {run.error}" if run.error else "") +
                                (f" — saved {run.checkpoint}" if run.checkpoint else ""))
-        text = "\n".join(run.log)
-        if self.log.toPlainText() != text:
-            self.log.setPlainText(text)
-            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
     def _update_buttons(self):
         run = self.shown

@@ -72,8 +72,9 @@ class ProgressLine(QWidget):
 
     cancelRequested = Signal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, hide_when_idle: bool = True):
         super().__init__(parent)
+        self.hide_when_idle = hide_when_idle
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
@@ -87,7 +88,8 @@ class ProgressLine(QWidget):
         lay.addWidget(self.bar, 1)
         lay.addWidget(self.cancel)
         self._t0 = 0.0
-        self.hide()
+        self.active = False
+        self.setVisible(not hide_when_idle)
 
     def start(self, text: str, cancellable: bool = True):
         self._t0 = time.monotonic()
@@ -95,6 +97,7 @@ class ProgressLine(QWidget):
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
         self.cancel.setVisible(cancellable)
+        self.active = True
         self.show()
 
     def update_fraction(self, fraction: float, text: str | None = None):
@@ -106,8 +109,13 @@ class ProgressLine(QWidget):
             eta = elapsed * (1 - fraction) / fraction
             self.bar.setFormat(f"%p%  ETA {format_eta(eta)}")
 
-    def finish(self):
-        self.hide()
+    def finish(self, text: str = ""):
+        self.active = False
+        if self.hide_when_idle:
+            self.hide()
+        else:  # stays in place, so the layout around it does not move
+            self.label.setText(text)
+            self.bar.setFormat("%p%")
 
 
 def format_eta(seconds: float) -> str:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, one_hot, optimize
+from .base import GenerativeModel, ModelConfig, adam, losses_to_floats, one_hot, optimize
 
 
 def mlp(sizes: list[int], last_act: bool = False) -> nn.Sequential:
@@ -32,6 +32,7 @@ class Autoencoder(GenerativeModel):
 
     has_encoder = True
     stochastic = False
+    loss_names = ("recon",)
     preview_reconstructions = True  # no prior to sample from while training
 
     @torch.no_grad()
@@ -82,7 +83,7 @@ class Autoencoder(GenerativeModel):
     def train_step(self, x, y, opts, step):
         parts, loss = self.losses(x, y)
         optimize(loss, opts["opt"], self.parameters(), grad_sync=self.grad_sync, name="loss")
-        return {k: v.item() for k, v in parts.items()}
+        return losses_to_floats(parts)
 
     @torch.no_grad()
     def evaluate(self, x, y, generator=None):
@@ -114,6 +115,7 @@ class VAE(Autoencoder):
 
     stochastic = True
     preview_reconstructions = False
+    loss_names = ("loss", "recon", "kl")
 
     def encode_dist(self, x, y=None):
         h = self.encoder_out(x, y)
@@ -154,6 +156,7 @@ class AAE(Autoencoder):
     (3) encoder ("generator") update to fool D. Losses are the non-saturating GAN BCE."""
 
     preview_reconstructions = False
+    loss_names = ("recon", "d", "g")
 
     def __init__(self, config):
         super().__init__(config)
@@ -167,9 +170,9 @@ class AAE(Autoencoder):
         lr = lr or self.default_lr
         ae = list(self.encoder.parameters()) + list(self.decoder.parameters())
         return {
-            "ae": torch.optim.Adam(ae, lr=lr),
-            "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr / 2, betas=(0.5, 0.999)),
-            "g": torch.optim.Adam(self.encoder.parameters(), lr=lr / 2, betas=(0.5, 0.999)),
+            "ae": adam(ae, lr),
+            "d": adam(self.discriminator.parameters(), lr / 2, betas=(0.5, 0.999)),
+            "g": adam(self.encoder.parameters(), lr / 2, betas=(0.5, 0.999)),
         }
 
     def _adv(self, z_fake, z_real):
@@ -194,7 +197,7 @@ class AAE(Autoencoder):
         g_loss = F.binary_cross_entropy_with_logits(
             self.discriminator(self.encode(x, y)), torch.ones(len(x), 1, device=x.device))
         optimize(g_loss, opts["g"], self.encoder.parameters(), grad_sync=sync, name="encoder loss")
-        return {"recon": recon.item(), "d": d_loss.item(), "g": g_loss.item()}
+        return losses_to_floats({"recon": recon, "d": d_loss, "g": g_loss})
 
     @torch.no_grad()
     def evaluate(self, x, y, generator=None):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, optimize
+from .base import GenerativeModel, ModelConfig, adam, optimize
 from .diffusion import DiffusionScheduler
 from .gan import resolution_plan
 
@@ -96,6 +96,7 @@ class UNet(nn.Module):
 
 class DDPM(GenerativeModel):
     default_lr = 2e-4
+    loss_names = ("noise_mse",)
 
     def __init__(self, config: ModelConfig):
         c, h, w = config.image_shape
@@ -106,7 +107,7 @@ class DDPM(GenerativeModel):
         self.scheduler = DiffusionScheduler(config.timesteps, config.schedule)
 
     def make_optimizers(self, lr=None):
-        return {"opt": torch.optim.Adam(self.unet.parameters(), lr=lr or self.default_lr)}
+        return {"opt": adam(self.unet.parameters(), lr or self.default_lr)}
 
     def _noise_pred_loss(self, net, x, y, generator=None):
         x0 = x * 2 - 1

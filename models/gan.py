@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, one_hot, optimize
+from .base import GenerativeModel, ModelConfig, adam, one_hot, optimize
 
 
 def resolution_plan(size: int, max_levels: int = 4) -> tuple[int, int]:
@@ -67,6 +67,7 @@ class Discriminator(nn.Module):
 
 class GAN(GenerativeModel):
     default_lr = 2e-4
+    loss_names = ("d", "g")
 
     def __init__(self, config: ModelConfig):
         super().__init__(config)
@@ -95,8 +96,8 @@ class GAN(GenerativeModel):
             lr, betas = lr or 1e-4, (0.0, 0.9)
         else:  # Radford et al. 2016
             lr, betas = lr or self.default_lr, (0.5, 0.999)
-        return {"g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)}
+        return {"g": adam(self.generator.parameters(), lr, betas),
+                "d": adam(self.discriminator.parameters(), lr, betas)}
 
     def _random_labels(self, n):
         if not self.conditional:
