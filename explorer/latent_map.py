@@ -320,7 +320,7 @@ class LatentMap(QWidget):
         labels = res.labels
         groups = ([(np.arange(len(self.xy)), None)] if labels is None else
                   [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
-        size = 5 if len(self.xy) > 5000 else 7
+        size = 4 if len(self.xy) > 30000 else 5 if len(self.xy) > 5000 else 7  # smaller for big maps
         for idx, k in groups:
             colour = PALETTE[int(k) % len(PALETTE)] if k is not None else "#8ab4f8"
             name = (res.class_names[int(k)] if k is not None and int(k) < len(res.class_names) else

@@ -40,7 +40,11 @@ BUILTIN = ["digits", "shapes"]
 
 
 def training_threads() -> int:
-    """Torch threads for a training worker: all cores but one, so the UI keeps a core."""
+    """Torch threads for a training worker: all cores but one, so the UI keeps a core.
+    ``LATENT_EXPLORER_TRAIN_THREADS`` overrides it (e.g. all cores on a 2-core laptop)."""
+    env = os.environ.get("LATENT_EXPLORER_TRAIN_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     return max(1, (os.cpu_count() or 2) - 1)
 
 
