@@ -192,6 +192,7 @@ class LatentEditor(QWidget):
         self._dir_worker: Worker | None = None
         self.seed = 0
         self.last_dim = 0
+        self._shown_z: np.ndarray | None = None
         self._build()
         self.setAcceptDrops(True)
         state.modelChanged.connect(self._on_model)
@@ -361,7 +362,7 @@ class LatentEditor(QWidget):
         grid.setRowStretch(d + 1, 1)
         self.dims_area.setWidget(box)
         self._on_range(self.range.value())
-        self._sync_sliders()
+        self._sync_sliders(force=True)
 
     def _set_dim(self, i, v):
         self.last_dim = i
@@ -370,12 +371,19 @@ class LatentEditor(QWidget):
     def _on_range(self, r):
         for row in self.rows + self.dir_rows:
             row.set_range(r)
-        self._sync_sliders()
+        self._sync_sliders(force=True)
 
-    def _sync_sliders(self):
+    def _sync_sliders(self, force: bool = False):
+        """Show the state's z on the rows; only rows whose value changed are touched (a drag moves one)."""
         z = self.state.z
-        for i, row in enumerate(self.rows):
-            row.set_value(float(z[i]))
+        shown = self._shown_z
+        if force or shown is None or shown.shape != z.shape:
+            changed = range(len(self.rows))
+        else:
+            changed = np.flatnonzero(shown[: len(self.rows)] != z[: len(self.rows)])
+        for i in changed:
+            self.rows[i].set_value(float(z[i]))
+        self._shown_z = z.copy()
 
     def _on_z(self):
         if self.model is None:

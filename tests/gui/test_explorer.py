@@ -228,3 +228,34 @@ def test_screenshot_command(tmp_path):
     assert im.size == (1024, 700)
     colours = {tuple(c) for c in np.asarray(im.convert("RGB"))[::4, ::4].reshape(-1, 3)}
     assert len(colours) > 12  # points in several class colours, not a blank window
+
+
+def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
+    import shutil
+
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from models.data import load_dataset
+
+    w = make_window(load_bundled=False)
+    ck = tmp_path / "dropped.safetensors"
+    shutil.copy(ROOT / "assets" / "digits-vae2d.safetensors", ck)
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    img = tmp_path / "digit.png"
+    Image.fromarray((load_dataset("digits").images[7, 0] * 255).astype(np.uint8)).save(img)
+
+    def drop(*paths):
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        ev = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                        Qt.KeyboardModifier.NoModifier)
+        w.dropEvent(ev)
+
+    drop(ck, tmp_path / "bad.safetensors")
+    assert [e.name for e in w.library.entries] == ["dropped"] and w.library.current.name == "dropped"
+    assert "not a checkpoint" in w.last_error  # the bad file got its message; the good one opened
+    qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=10000)
+    before = w.latent.z.copy()
+    drop(img)  # an image goes to the editor and is encoded
+    assert w.current_view() is w.editor and not np.array_equal(w.latent.z, before)
