@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import ImagePanel, ProgressLine, hint
+from .widgets import ImagePanel, ProgressLine, hint, save_as
 from .worker import Worker
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp)"
@@ -471,21 +471,10 @@ class DiffusionView(QWidget):
         save_png(path, make_grid(imgs, nrow=len(idx), scale=scale))
 
     def _export_gif(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)")
-        if path:
-            self._try(lambda: self.export_gif(path), f"saved {path}")
+        save_as(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)", self.export_gif, self.message.emit)
 
     def _export_strip(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export strip", "diffusion.png", "PNG (*.png)")
-        if path:
-            self._try(lambda: self.export_strip(path), f"saved {path}")
-
-    def _try(self, fn, ok):
-        try:
-            fn()
-            self.message.emit(ok)
-        except Exception as e:  # noqa: BLE001
-            self.message.emit(str(e))
+        save_as(self, "Export strip", "diffusion.png", "PNG (*.png)", self.export_strip, self.message.emit)
 
     def is_ready(self) -> bool:
         return self.model is None or (self.trajectory is not None and not self.busy())

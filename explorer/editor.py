@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from .state import LatentState
-from .widgets import ImagePanel, hint
+from .widgets import ImagePanel, hint, save_as
 from .worker import Worker
 
 SLIDER_SCALE = 100  # slider ticks per unit of z
@@ -492,21 +492,10 @@ class LatentEditor(QWidget):
         save_gif(path, seq + seq[-2:0:-1], fps=self.fps.value())
 
     def _export_png(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export image", "latent.png", "PNG (*.png)")
-        if path:
-            self._try(lambda: self.export_png(path), f"saved {path}")
+        save_as(self, "Export image", "latent.png", "PNG (*.png)", self.export_png, self.message.emit)
 
     def _export_gif(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "latent.gif", "GIF (*.gif)")
-        if path:
-            self._try(lambda: self.export_gif(path), f"saved {path}")
-
-    def _try(self, fn, ok):
-        try:
-            fn()
-            self.message.emit(ok)
-        except Exception as e:  # noqa: BLE001 - every error reaches the user
-            self.message.emit(str(e))
+        save_as(self, "Export animation", "latent.gif", "GIF (*.gif)", self.export_gif, self.message.emit)
 
     # -- interpolation ---------------------------------------------------------------------------
     def _set_interp_enabled(self, on):

@@ -101,13 +101,6 @@ class ModelLibrary(QObject):
         for f in sorted(ASSETS.glob("*.safetensors")):
             self.add(f, bundled=True)
 
-    def remove(self, entry: ModelEntry) -> None:
-        if entry in self.entries:
-            self.entries.remove(entry)
-            self.entriesChanged.emit()
-            if self.current is entry:
-                self.set_current(self.entries[0] if self.entries else None)
-
     def set_current(self, entry: ModelEntry | None) -> None:
         if entry is self.current:
             return

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -131,3 +131,15 @@ def hint(text: str) -> QLabel:
     lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
     lab.setStyleSheet("color: #888; padding: 12px;")
     return lab
+
+
+def save_as(parent, title: str, default_name: str, file_filter: str, save, report) -> None:
+    """Ask where to save, call ``save(path)``, and report "saved PATH" or the error, never raising."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, default_name, file_filter)
+    if not path:
+        return
+    try:
+        save(path)
+        report(f"saved {path}")
+    except Exception as e:  # noqa: BLE001 - every error reaches the user as a message
+        report(str(e))

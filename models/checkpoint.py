@@ -293,11 +293,6 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
     return model
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a checkpoint, after the same checks as :func:`load`."""
-    return load(path).meta
-
-
 # ----------------------------------------------------------------------------------------------
 # External TorchScript generators
 

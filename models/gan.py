@@ -99,11 +99,6 @@ class GAN(GenerativeModel):
         return {"g": adam(self.generator.parameters(), lr, betas),
                 "d": adam(self.discriminator.parameters(), lr, betas)}
 
-    def _random_labels(self, n):
-        if not self.conditional:
-            return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device)
-
     def d_loss(self, real, fake, yh):
         d_real, d_fake = self.discriminator(real, yh), self.discriminator(fake, yh)
         if self.wasserstein:

@@ -85,14 +85,6 @@ class PCA:
         return ((np.asarray(z, np.float32) - self.mean) @ self.components[list(axes)].T).astype(np.float32)
 
 
-def project(z: np.ndarray, pca: PCA | None = None, axes=(0, 1)) -> np.ndarray:
-    """2-D coordinates for a map: the latents themselves when D == 2, else PCA axes."""
-    z = np.asarray(z, np.float32)
-    if z.shape[1] == 2 and pca is None:
-        return z.copy()
-    return (pca or PCA(z, max(axes) + 1)).transform(z, axes)
-
-
 def tsne(z: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: int = 0,
          max_exact: int = 4000, should_stop: Callable[[], bool] | None = None
          ) -> Generator[Step, None, np.ndarray | None]:
