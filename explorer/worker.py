@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Generator
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -130,9 +131,23 @@ class Worker(QObject):
                 self.cancelled.emit()
             _LIVE.discard(self)
             self.finished.emit()
+            self._release()
             return
         if latest is not None:
             self.yielded.emit(latest)
+
+    def _release(self) -> None:
+        """After the last signal: drop the job (its model and data), the result and every connection, so
+        nothing a finished job touched is kept alive by a worker object that lingers."""
+        self._make_job = None
+        self.result = None
+        with warnings.catch_warnings():  # PySide warns when a signal has no connection to drop
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for sig in (self.yielded, self.returned, self.errored, self.cancelled, self.finished):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
     # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
