@@ -30,7 +30,8 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(name):
+def _whole_number(name):
+    """An int parser with a clear message; ranges are checked later, where the message can be specific."""
     def conv(s):
         try:
             v = int(s)
@@ -58,35 +59,35 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train a model headless")
     t.add_argument("--model", required=True, choices=KINDS, help="model kind")
     t.add_argument("--data", required=True, help="digits, shapes[:N], a folder, IDX files or an .npz")
-    t.add_argument("--epochs", type=_positive_int("epochs"), default=None)
-    t.add_argument("--latent-dim", type=_positive_int("latent dim"), default=None)
-    t.add_argument("--batch-size", type=_positive_int("batch size"), default=None)
+    t.add_argument("--epochs", type=_whole_number("epochs"), default=None)
+    t.add_argument("--latent-dim", type=_whole_number("latent dim"), default=None)
+    t.add_argument("--batch-size", type=_whole_number("batch size"), default=None)
     t.add_argument("--lr", type=_float, default=None, help="learning rate (default: per kind)")
-    t.add_argument("--seed", type=_positive_int("seed"), default=0)
+    t.add_argument("--seed", type=_whole_number("seed"), default=0)
     t.add_argument("--beta", type=_float, default=1.0, help="VAE: weight of the KL term")
     t.add_argument("--conditional", action="store_true", help="DDPM: condition on labels (guidance)")
-    t.add_argument("--size", type=_positive_int("size"), default=None, help="image size (default: data's)")
+    t.add_argument("--size", type=_whole_number("size"), default=None, help="image size (default: data's)")
     t.add_argument("--channels", type=int, choices=(1, 3), default=None)
-    t.add_argument("--width", type=_positive_int("width"), default=None, help="conv base channels")
+    t.add_argument("--width", type=_whole_number("width"), default=None, help="conv base channels")
     t.add_argument("--hidden", default=None, help="MLP widths, e.g. 512,256")
-    t.add_argument("--timesteps", type=_positive_int("timesteps"), default=1000, help="DDPM T")
+    t.add_argument("--timesteps", type=_whole_number("timesteps"), default=1000, help="DDPM T")
     t.add_argument("--schedule", choices=("linear", "cosine"), default="linear")
-    t.add_argument("--max-steps", type=_positive_int("max steps"), default=None)
+    t.add_argument("--max-steps", type=_whole_number("max steps"), default=None)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, help="output .safetensors file")
 
     s = sub.add_parser("sample", help="save a grid of samples as PNG")
     s.add_argument("file")
-    s.add_argument("--n", type=_positive_int("n"), default=64)
+    s.add_argument("--n", type=_whole_number("n"), default=64)
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=_positive_int("seed"), default=0)
-    s.add_argument("--steps", type=_positive_int("steps"), default=None, help="DDPM/DDIM steps")
+    s.add_argument("--seed", type=_whole_number("seed"), default=0)
+    s.add_argument("--steps", type=_whole_number("steps"), default=None, help="DDPM/DDIM steps")
     s.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
     s.add_argument("--eta", type=_float, default=0.0)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
     s.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
-    s.add_argument("--scale", type=_positive_int("scale"), default=None, help="pixel zoom of the grid")
+    s.add_argument("--scale", type=_whole_number("scale"), default=None, help="pixel zoom of the grid")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("file")
@@ -94,7 +95,7 @@ def build_parser() -> Parser:
     e = sub.add_parser("eval", help="print held-out figures as JSON")
     e.add_argument("file")
     e.add_argument("--data", default=None, help="default: the checkpoint's own data")
-    e.add_argument("--seed", type=_positive_int("seed"), default=0)
+    e.add_argument("--seed", type=_whole_number("seed"), default=0)
     return p
 
 
