@@ -1,6 +1,7 @@
 """Training from the desktop: choose a model kind, data and hyperparameters; runs execute the
-``models.train`` generator in a worker thread with live loss curves, previews and a log; runs queue,
-each keeps its own curves, and finished checkpoints appear in the model list."""
+``models.train`` generator in a child process relayed by a worker thread (:mod:`explorer.procjob`), with
+live loss curves, previews and a log; runs queue, each keeps its own curves, and finished checkpoints
+appear in the model list."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -32,41 +34,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import ImagePanel, ProgressLine, format_eta
+from .procjob import discard_spare, in_process, prestart
+from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
+from .widgets import ImagePanel, ProgressLine
 from .worker import Worker
+
+__all__ = ["RunSpec", "TrainingView", "training_threads"]
 
 CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
 BUILTIN = ["digits", "shapes"]
 
 
-def training_threads() -> int:
-    """Torch threads for a training worker: all cores but one, so the UI keeps a core.
-    ``LATENT_EXPLORER_TRAIN_THREADS`` overrides it (e.g. all cores on a 2-core laptop)."""
-    env = os.environ.get("LATENT_EXPLORER_TRAIN_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def default_output_dir() -> Path:
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
     return Path(base) / "Latent Explorer"
-
-
-@dataclass
-class RunSpec:
-    kind: str
-    data: str
-    out: str
-    epochs: int
-    batch_size: int
-    lr: float
-    latent_dim: int
-    beta: float = 1.0
-    conditional: bool = False
-    size: int | None = None
-    seed: int = 0
-    preview_every: float = 1.5
 
 
 @dataclass
@@ -88,31 +69,6 @@ class Run:
     @property
     def name(self) -> str:
         return Path(self.spec.out).stem
-
-
-def make_job(spec: RunSpec):
-    """The worker's job: load the data and build the model in the worker, then train."""
-    import torch
-
-    from models import TrainConfig, build_model, load_dataset, make_config, train
-    from models.latent import Step
-
-    def job(should_stop):
-        yield Step(0, 1, f"loading {spec.data}")
-        data = load_dataset(spec.data)
-        c, h, _ = data.shape
-        size = spec.size or int(min(64, max(8, h)))
-        data = data.conform(c, size)
-        over = {"beta": spec.beta} if spec.kind in ("vae", "cvae") else {}
-        cfg = make_config(spec.kind, data.shape, spec.latent_dim if spec.kind != "ddpm" else None,
-                          data.class_names, spec.conditional, **over)
-        torch.manual_seed(spec.seed)
-        model = build_model(cfg)
-        tc = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
-                         preview_every=spec.preview_every, device="auto")
-        return (yield from train(model, data, tc, out=spec.out, should_stop=should_stop))
-
-    return job
 
 
 class RunQueue(QObject):
@@ -146,7 +102,8 @@ class RunQueue(QObject):
         run = next((r for r in self.runs if r.status == "queued"), None)
         if run is None:
             return
-        w = Worker(make_job(run.spec), f"train-{run.name}", max_rate=20, torch_threads=self.threads)
+        job = in_process("explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE)
+        w = Worker(job, f"train-{run.name}", max_rate=20)
         run.worker, run.status = w, "running"
         run.log.append(f"started {run.spec.kind} on {run.spec.data} → {run.spec.out}")
         w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))
@@ -252,6 +209,8 @@ class TrainingView(QWidget):
         self.shown: Run | None = None
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._last_draw = 0.0
+        self._y_range: tuple[float, float] | None = None
+        self._closing = False
         self._shown_preview = None
         self._build()
         self.queue.added.connect(self._on_added)
@@ -265,6 +224,12 @@ class TrainingView(QWidget):
         super().showEvent(ev)
         if self._data_dirty:
             self._on_data(self.data.currentText())
+        self._prestart()
+
+    def _prestart(self):
+        """A training process that has already imported PyTorch waits for the next Start (no 5 s wait)."""
+        if self.isVisible() and self.queue.active is None and not self._closing:
+            prestart(TRAIN_NICE, WARM_IMPORTS)
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
@@ -367,7 +332,13 @@ class TrainingView(QWidget):
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        # No grid: pyqtgraph's axes draw it across the whole plot, so each curve update replayed their
+        # picture (5-15 ms on the UI thread). The axes are cached as pixmaps, redrawn when the range changes.
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.plot.plotItem.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self._own_y = True  # we fit y with hysteresis until the user pans or zooms; "A" hands it back to us
+        self.plot.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         rl.addWidget(self.plot, 3)
         low = QHBoxLayout()
         self.preview = ImagePanel(title="preview")
@@ -495,6 +466,8 @@ class TrainingView(QWidget):
         self._curves = {}
         self.plot.plotItem.legend.clear()
         self.plot.getViewBox().enableAutoRange(x=True)
+        self.plot.getViewBox().enableAutoRange(y=False)
+        self._own_y, self._y_range = True, None
         if self.shown is not None:  # the curves exist before the first loss arrives (no hitch mid-run)
             from models.registry import CLASSES
 
@@ -510,6 +483,7 @@ class TrainingView(QWidget):
         self._update_buttons()
         if run.status in ("finished", "stopped", "failed") and run.worker is None:
             self.ready.emit()
+            QTimer.singleShot(0, self._prestart)  # after the queue has started any next run
 
     def _redraw(self, force=False):
         run = self.shown
@@ -527,10 +501,17 @@ class TrainingView(QWidget):
             vb.setXRange(0, run.total_steps, padding=0.02)  # fixed for the run: the x axis never re-lays-out
             vb.enableAutoRange(x=False)
         steps = np.asarray(run.steps, np.float64)
+        lo, hi = np.inf, -np.inf
         for name, vals in run.losses.items():
             curve = self._curve(name)
             n = min(len(steps), len(vals))
-            curve.setData(steps[:n], np.asarray(vals[:n], np.float64))
+            ys = np.asarray(vals[:n], np.float64)
+            curve.setData(steps[:n], ys)
+            finite = ys[np.isfinite(ys)]
+            if finite.size:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+        if np.isfinite(lo):
+            self._fit_y(vb, lo, hi)
         if run.preview is not None and run.preview is not self._shown_preview:  # only a new preview
             from models.latent import mosaic
 
@@ -540,6 +521,25 @@ class TrainingView(QWidget):
         if self.log.toPlainText() != text:
             self.log.setPlainText(text)
             self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    def _fit_y(self, vb, lo: float, hi: float) -> None:
+        """Fit the y range to the losses with hysteresis: it changes only when a curve leaves it or fills
+        less than half of it, so the axes are not re-laid-out on every update as loss creeps down."""
+        if vb.state["autoRange"][1] is not False:  # the "A" button: ours again
+            vb.enableAutoRange(y=False)
+            self._own_y = True
+            self._y_range = None
+        if not self._own_y:
+            return
+        cur = self._y_range
+        if cur is not None and cur[0] <= lo and hi <= cur[1] and (hi - lo) >= 0.5 * (cur[1] - cur[0]):
+            return
+        pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-3)
+        self._y_range = (lo - pad, hi + pad)
+        vb.setYRange(*self._y_range, padding=0)
+
+    def _on_manual_range(self, *_):
+        self._own_y = False
 
     def _curve(self, name: str) -> pg.PlotDataItem:
         curve = self._curves.get(name)
@@ -555,8 +555,7 @@ class TrainingView(QWidget):
         if run.status in ("running", "paused"):
             if not self.progress.active:
                 self.progress.start(f"training {run.name}", cancellable=False)
-            self.progress.update_fraction(run.fraction)
-            self.progress.bar.setFormat(f"%p%  ETA {format_eta(run.eta)}")
+            self.progress.update_fraction(run.fraction, eta=run.eta or None)
             self.stats.setText(f"{run.status}: {run.rate:,.0f} images/s")
         else:
             if self.progress.active:
@@ -589,4 +588,6 @@ class TrainingView(QWidget):
         return True
 
     def shutdown(self):
+        self._closing = True
         self.queue.stop_all(wait=True)
+        discard_spare()

@@ -71,6 +71,7 @@ class ProgressLine(QWidget):
     """A progress bar with ETA and a Cancel button, hidden when idle."""
 
     cancelRequested = Signal()
+    MIN_INTERVAL_S = 0.1
 
     def __init__(self, parent=None, hide_when_idle: bool = True):
         super().__init__(parent)
@@ -88,11 +89,13 @@ class ProgressLine(QWidget):
         lay.addWidget(self.bar, 1)
         lay.addWidget(self.cancel)
         self._t0 = 0.0
+        self._shown_at = -1.0
         self.active = False
         self.setVisible(not hide_when_idle)
 
     def start(self, text: str, cancellable: bool = True):
         self._t0 = time.monotonic()
+        self._shown_at = -1.0
         self.label.setText(text)
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
@@ -100,14 +103,21 @@ class ProgressLine(QWidget):
         self.active = True
         self.show()
 
-    def update_fraction(self, fraction: float, text: str | None = None):
+    def update_fraction(self, fraction: float, text: str | None = None, eta: float | None = None):
+        """Show progress and ETA (from ``eta`` seconds, else extrapolated from the elapsed time). The bar
+        is redrawn at most 10 times a second: QProgressBar.setValue repaints at once, on the UI thread."""
         if text:
             self.label.setText(text)
-        self.bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        elapsed = time.monotonic() - self._t0
-        if 0.02 < fraction < 1 and elapsed > 0.5:
+        now = time.monotonic()
+        fraction = max(0.0, min(1.0, fraction))
+        if 0 < fraction < 1 and now - self._shown_at < self.MIN_INTERVAL_S:
+            return
+        self._shown_at = now
+        elapsed = now - self._t0
+        if eta is None and 0.02 < fraction < 1 and elapsed > 0.5:
             eta = elapsed * (1 - fraction) / fraction
-            self.bar.setFormat(f"%p%  ETA {format_eta(eta)}")
+        self.bar.setFormat(f"%p%  ETA {format_eta(eta)}" if eta is not None and 0 < fraction < 1 else "%p%")
+        self.bar.setValue(int(1000 * fraction))
 
     def finish(self, text: str = ""):
         self.active = False

@@ -1,7 +1,9 @@
 """One generic worker: runs any generator job from ``models/`` off the UI thread (superqt / Orange style).
 
 The job is ``make_job(should_stop) -> generator``. A plain Python thread loops "check abort/pause ->
-next() -> put on a queue", so cancel and pause act at each yield. No Qt signal is emitted from that
+next() -> put on a queue", so cancel and pause act at each yield. ``should_stop`` also has
+``listen(fn)``: a job that runs elsewhere (a child process, :mod:`explorer.procjob`) registers
+``fn(paused, aborted)`` to hear pause, resume and abort the moment the UI asks. No Qt signal is emitted from that
 thread: cross-thread signals to Python callables have crashed PySide6 (PYSIDE-3124, "none_dealloc").
 Instead a timer on the UI thread drains the queue at most ``max_rate`` times a second and emits
 ``yielded`` (the newest record, plus every record that matters: an ``event`` other than "step", or one
@@ -19,6 +21,8 @@ from collections.abc import Callable, Generator
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from .procjob import describe_error
+
 _LIVE: set[Worker] = set()
 
 
@@ -34,7 +38,7 @@ class Worker(QObject):
     finished = Signal()
 
     def __init__(self, make_job: Callable[[Callable[[], bool]], Generator], name: str = "job",
-                 max_rate: float = 30.0, torch_threads: int | None = None, parent=None):
+                 max_rate: float = 30.0, parent=None):
         super().__init__(parent)
         self.name = name
         self._make_job = make_job
@@ -43,7 +47,7 @@ class Worker(QObject):
         self._running.set()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._torch_threads = torch_threads
+        self._listener: Callable[[bool, bool], None] | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(max(5, int(1000 / max_rate)) if max_rate > 0 else 5)
         self._timer.timeout.connect(self._drain)
@@ -61,12 +65,20 @@ class Worker(QObject):
     def abort(self) -> None:
         self._abort.set()
         self._running.set()
+        self._tell()
 
     def pause(self) -> None:
         self._running.clear()
+        self._tell()
 
     def resume(self) -> None:
         self._running.set()
+        self._tell()
+
+    def _tell(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener(self.paused, self.aborted)
 
     @property
     def paused(self) -> bool:
@@ -84,6 +96,11 @@ class Worker(QObject):
         if not self._running.is_set():
             self._running.wait()
         return self._abort.is_set()
+
+    def _listen(self, fn: Callable[[bool, bool], None] | None) -> None:
+        self._listener = fn
+        if fn is not None and (self.paused or self.aborted):
+            fn(self.paused, self.aborted)
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Join the thread, then deliver what it left (terminal signals included) on this thread."""
@@ -140,6 +157,7 @@ class Worker(QObject):
         """After the last signal: drop the job (its model and data), the result and every connection, so
         nothing a finished job touched is kept alive by a worker object that lingers."""
         self._make_job = None
+        self._listener = None
         self.result = None
         with warnings.catch_warnings():  # PySide warns when a signal has no connection to drop
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -151,14 +169,15 @@ class Worker(QObject):
 
     # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
-        if self._torch_threads:
-            import torch
-
-            torch.set_num_threads(self._torch_threads)
         put = self._queue.put
         gen = None
+
+        def should_stop() -> bool:
+            return self.should_stop()
+
+        should_stop.listen = self._listen
         try:
-            gen = self._make_job(self.should_stop)
+            gen = self._make_job(should_stop)
             while True:
                 if self.should_stop():
                     gen.close()
@@ -175,7 +194,7 @@ class Worker(QObject):
                     return
                 put(("yield", record))
         except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
-            self.error = _message(e)
+            self.error = describe_error(e)
             traceback.print_exc()
             put(("errored", self.error))
         finally:
@@ -184,16 +203,6 @@ class Worker(QObject):
                     gen.close()
                 except Exception:  # noqa: BLE001
                     pass
-
-
-def _message(e: BaseException) -> str:
-    from models import CheckpointError, ConfigError, DataError, TrainingError
-
-    if isinstance(e, (CheckpointError, ConfigError, DataError, TrainingError)):
-        return str(e)
-    if isinstance(e, MemoryError):
-        return "out of memory: try fewer points, a smaller batch or a smaller grid"
-    return f"{type(e).__name__}: {e}"
 
 
 def live_workers() -> list[Worker]:

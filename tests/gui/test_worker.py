@@ -75,3 +75,89 @@ def test_cancel_pause_and_errors(qtbot):
     with qtbot.waitSignal(w2.errored, timeout=5000) as sig:
         w2.start()
     assert sig.args[0] == "ValueError: broken input"
+
+
+# -- jobs in a child process (explorer.procjob): what the Training view runs ---------------------------
+def _records(w):
+    seen = []
+    w.yielded.connect(seen.append)
+    return seen
+
+
+def test_a_job_in_a_child_process_delivers_its_records_and_result(qtbot, tmp_path):
+    import multiprocessing
+
+    from explorer.procjob import in_process
+
+    marker = tmp_path / "cleanup"
+    w = Worker(in_process("tests.gui.jobs:count", 50, str(marker)))
+    seen = _records(w)
+    with qtbot.waitSignal(w.returned, timeout=60000) as sig:
+        w.start()
+    assert sig.args[0] == "done"
+    assert seen and seen[-1] == 49 and seen == sorted(seen)  # coalesced, in order, the last one included
+    assert marker.read_text() == "cleaned up"
+    qtbot.waitUntil(lambda: not w.isRunning(), timeout=10000)
+    assert multiprocessing.active_children() == []
+
+
+def test_pause_resume_and_stop_reach_the_child_and_its_cleanup_runs(qtbot, tmp_path):
+    import multiprocessing
+
+    from explorer.procjob import in_process
+
+    marker = tmp_path / "cleanup"
+    w = Worker(in_process("tests.gui.jobs:count", 1_000_000, str(marker)))
+    seen = _records(w)
+    w.start()
+    qtbot.waitUntil(lambda: len(seen) > 3, timeout=60000)
+    w.pause()
+    qtbot.wait(300)
+    held = seen[-1]
+    qtbot.wait(400)
+    assert seen[-1] == held  # the child itself is paused, not just the relay
+    w.resume()
+    qtbot.waitUntil(lambda: seen[-1] > held, timeout=10000)
+    with qtbot.waitSignal(w.cancelled, timeout=30000):
+        w.stop()
+    assert marker.read_text() == "cleaned up"  # the job's own cleanup ran in the child
+    assert not w.isRunning() and multiprocessing.active_children() == []
+
+
+def test_errors_and_a_dying_child_reach_the_ui_as_messages(qtbot):
+    import os
+    import signal
+
+    from explorer.procjob import in_process
+
+    w = Worker(in_process("tests.gui.jobs:fail"))
+    with qtbot.waitSignal(w.errored, timeout=60000) as sig:
+        w.start()
+    assert sig.args[0] == "ValueError: broken input"
+
+    w2 = Worker(in_process("tests.gui.jobs:die"))
+    pids = _records(w2)
+    w2.start()
+    qtbot.waitUntil(lambda: bool(pids), timeout=60000)
+    with qtbot.waitSignal(w2.errored, timeout=30000) as sig:
+        os.kill(pids[0], signal.SIGKILL)
+    assert "ended unexpectedly" in sig.args[0]
+
+
+def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
+    import multiprocessing
+
+    from explorer.procjob import discard_spare, has_spare, in_process, prestart
+
+    prestart(0, ("json",))
+    assert has_spare()
+    qtbot.waitUntil(lambda: has_spare(ready=True), timeout=60000)  # its imports are done
+    prestart(0, ("json",))  # idempotent: still one spare
+    assert len(multiprocessing.active_children()) == 1
+    w = Worker(in_process("tests.gui.jobs:count", 3, str(tmp_path / "m")))
+    with qtbot.waitSignal(w.returned, timeout=60000):
+        w.start()
+    assert not has_spare()  # taken
+    prestart(0, ("json",))
+    discard_spare()
+    assert not has_spare() and multiprocessing.active_children() == []

@@ -28,3 +28,11 @@ def test_importing_every_model_module_loads_no_qt():
             f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=MODELS.parent)
+
+
+def test_the_training_process_loads_no_qt():
+    """The child process of a desktop training run imports these; Qt there would cost seconds and memory."""
+    code = ("import sys, explorer.procjob, explorer.training_job\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=MODELS.parent)
