@@ -37,9 +37,10 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp)"
 
 
 class LiveDecoder(QObject):
-    """Decodes the newest z. Fast models decode on the UI thread in a zero-delay timer, so a burst
-    of slider moves coalesces into one decode; slow ones (DDPM) decode in a worker, latest wins and
-    stale requests are dropped, never queued."""
+    """Decodes the newest z. Fast models decode on the UI thread: at once for the first request in an
+    event-loop pass (a slider drag delivers one move per pass), and any further requests in that pass
+    coalesce into one decode in a zero-delay timer. Slow ones (DDPM) decode in a
+    worker, latest wins and stale requests are dropped, never queued."""
 
     decoded = Signal(object)  # (C, H, W) float32 in [0, 1]
     busy = Signal(bool)
@@ -57,6 +58,7 @@ class LiveDecoder(QObject):
         self._worker: Worker | None = None
         self.last: np.ndarray | None = None
         self.last_request: tuple | None = None
+        self._in_pass = False
 
     def set_model(self, model) -> None:
         self.model = model
@@ -81,7 +83,13 @@ class LiveDecoder(QObject):
             return
         self._pending = (self.state.z.copy(), self.state.label)
         if self.sync:
-            if not self._scheduled:
+            if self._scheduled:
+                return  # the scheduled decode takes the newest z
+            if not self._in_pass:  # the first request in this event-loop pass: decode and show now
+                self._in_pass = True
+                QTimer.singleShot(0, self._end_pass)
+                self._flush()
+            else:  # more in the same pass (one handler moving z repeatedly): one decode, next pass
                 self._scheduled = True
                 QTimer.singleShot(0, self._flush)
         elif self._worker is None:
@@ -105,6 +113,9 @@ class LiveDecoder(QObject):
             return
         self.last, self.last_request = img, (z, label)
         self.decoded.emit(img)
+
+    def _end_pass(self) -> None:
+        self._in_pass = False
 
     def _start_worker(self) -> None:
         z, label = self._pending
@@ -168,9 +179,14 @@ class SliderRow:
         with QSignalBlocker(self.slider):
             self.slider.setRange(int(-r * SLIDER_SCALE), int(r * SLIDER_SCALE))
 
-    def set_value(self, v: float):
-        with QSignalBlocker(self.slider), QSignalBlocker(self.spin):
+    def set_value(self, v: float, spin: bool = True):
+        with QSignalBlocker(self.slider):
             self.slider.setValue(int(round(v * SLIDER_SCALE)))
+        if spin:
+            self.set_spin(v)
+
+    def set_spin(self, v: float):
+        with QSignalBlocker(self.spin):
             self.spin.setValue(float(v))
 
 
@@ -193,6 +209,11 @@ class LatentEditor(QWidget):
         self.seed = 0
         self.last_dim = 0
         self._shown_z: np.ndarray | None = None
+        self._spins_due: set[int] = set()
+        self._spin_timer = QTimer(self)
+        self._spin_timer.setSingleShot(True)
+        self._spin_timer.setInterval(40)
+        self._spin_timer.timeout.connect(self._sync_spins)
         self._build()
         self.setAcceptDrops(True)
         state.modelChanged.connect(self._on_model)
@@ -382,8 +403,19 @@ class LatentEditor(QWidget):
         else:
             changed = np.flatnonzero(shown[: len(self.rows)] != z[: len(self.rows)])
         for i in changed:
-            self.rows[i].set_value(float(z[i]))
+            self.rows[i].set_value(float(z[i]), spin=force)
         self._shown_z = z.copy()
+        if not force and len(changed):  # number boxes follow at <= 25 Hz: not on the slider-to-image path
+            self._spins_due.update(int(i) for i in changed)
+            if not self._spin_timer.isActive():
+                self._spin_timer.start()
+
+    def _sync_spins(self):
+        z = self.state.z
+        for i in sorted(self._spins_due):
+            if i < len(self.rows) and i < len(z):
+                self.rows[i].set_spin(float(z[i]))
+        self._spins_due.clear()
 
     def _on_z(self):
         if self.model is None:

@@ -39,22 +39,30 @@ def test_moving_a_slider_shows_exactly_decode_z(make_window, qtbot):
     expected = to_display(entry.model.decode(torch.from_numpy(z[None]))[0].numpy())
     assert np.array_equal(w.editor.panel.data, expected)
     assert np.array_equal(w.editor.panel.item.image, expected)
+    qtbot.waitUntil(lambda: w.editor.rows[3].spin.value() == 1.5, timeout=1000)  # the number box follows
     # typing a value in the spin box goes through the same path
     with qtbot.waitSignal(w.editor.imageUpdated, timeout=5000):
         w.editor.rows[0].spin.setValue(-2.25)
     assert w.latent.z[0] == np.float32(-2.25) and w.editor.rows[0].slider.value() == -225
 
 
-def test_slider_moves_coalesce_into_one_decode(make_window, qtbot):
+def test_slider_moves_coalesce_so_the_newest_z_wins(make_window, qtbot):
+    """A move is shown at once (no timer in between); a burst of moves from one handler is not queued:
+    after the first, only the newest z is decoded."""
     w = make_window()
     select(w, qtbot, "digits-vae16")
+    qtbot.wait(20)
     shown = []
     w.editor.imageUpdated.connect(lambda: shown.append(w.latent.z.copy()))
+    w.editor.rows[1].slider.setValue(5)
+    assert len(shown) == 1 and shown[0][1] == np.float32(0.05)  # decoded and shown within the move
+    qtbot.wait(20)
+    shown.clear()
     for v in range(10, 110, 10):
         w.editor.rows[1].slider.setValue(v)
-    qtbot.waitUntil(lambda: len(shown) >= 1, timeout=5000)
+    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=5000)
     qtbot.wait(50)
-    assert len(shown) == 1 and shown[0][1] == np.float32(1.0)  # only the newest z was decoded
+    assert [z[1] for z in shown] == [np.float32(0.1), np.float32(1.0)]  # the first, then only the newest
 
 
 def test_clicking_a_scatter_point_sends_its_z_to_the_editor(make_window, qtbot):
