@@ -173,6 +173,9 @@ def has_spare(ready: bool = False) -> bool:
 
 
 def _dispose(child: dict) -> None:
+    """End a spare that has no job: at once while it is still importing (nothing to keep), else ask."""
+    if not child["ready"].is_set():
+        child["proc"].terminate()
     child["jobs"].put(None)
     _wait_for(child["proc"], child["out"], 5.0)
     child["jobs"].cancel_join_thread()

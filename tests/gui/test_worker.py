@@ -161,3 +161,15 @@ def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
     prestart(0, ("json",))
     discard_spare()
     assert not has_spare() and multiprocessing.active_children() == []
+
+
+def test_a_spare_still_importing_is_discarded_at_once():
+    import multiprocessing
+    import time
+
+    from explorer.procjob import discard_spare, prestart
+
+    prestart(0, ("torch", "torch._dynamo"))  # seconds of imports
+    t = time.perf_counter()
+    discard_spare()
+    assert time.perf_counter() - t < 3.0 and multiprocessing.active_children() == []
