@@ -203,6 +203,41 @@ def _wait_for(proc, out, grace_s: float) -> None:
     out.close()
 
 
+def drive(make_job, should_stop, put, send=None) -> None:
+    """Run a job to its end, the same way in the Worker's thread and in a child process: check
+    ``should_stop()`` before every ``next()`` (closing the generator on stop, so its cleanup runs),
+    ``send`` each record (default: ``put(("yield", record))``), then ``put`` one terminal message:
+    ``("returned", value)``, ``("cancelled", None)`` or ``("errored", message)``."""
+    send = send or (lambda record: put(("yield", record)))
+    flush = getattr(send, "flush", lambda: None)
+    gen = None
+    try:
+        gen = make_job(should_stop)
+        while True:
+            if should_stop():
+                gen.close()
+                flush()
+                end = ("cancelled", None)
+                break
+            try:
+                record = next(gen)
+            except StopIteration as done:
+                flush()
+                end = ("returned", done.value)
+                break
+            send(record)
+    except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
+        traceback.print_exc(file=sys.stderr)
+        end = ("errored", describe_error(e))
+    finally:
+        if gen is not None:
+            try:
+                gen.close()
+            except Exception:  # noqa: BLE001
+                pass
+    put(end)
+
+
 # -- the child process -------------------------------------------------------------------------
 class _Coalescer:
     """Send every record that matters (an ``event`` other than "step", or one with a preview) at once,
@@ -270,34 +305,12 @@ def _child(jobs, out, stop, running, ready, nice, warm):
                 stop.set()
         return stop.is_set()
 
-    gen = None
-    try:
+    def make(should_stop):
         if threads:
             import torch
 
             torch.set_num_threads(threads)
         module, name = target.split(":")
-        gen = getattr(importlib.import_module(module), name)(*args, should_stop)
-        send = _Coalescer(out.put)
-        while True:
-            if should_stop():
-                gen.close()
-                send.flush()
-                out.put(("cancelled", None))
-                return
-            try:
-                record = next(gen)
-            except StopIteration as done:
-                send.flush()
-                out.put(("returned", done.value))
-                return
-            send(record)
-    except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
-        traceback.print_exc(file=sys.stderr)
-        out.put(("errored", describe_error(e)))
-    finally:
-        if gen is not None:
-            try:
-                gen.close()
-            except Exception:  # noqa: BLE001
-                pass
+        return getattr(importlib.import_module(module), name)(*args, should_stop)
+
+    drive(make, should_stop, out.put, send=_Coalescer(out.put))

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import queue
 import threading
-import traceback
 import warnings
 from collections.abc import Callable, Generator
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from .procjob import describe_error
+from .procjob import drive
 
 _LIVE: set[Worker] = set()
 
@@ -169,40 +168,22 @@ class Worker(QObject):
 
     # -- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
-        put = self._queue.put
-        gen = None
-
         def should_stop() -> bool:
             return self.should_stop()
 
         should_stop.listen = self._listen
-        try:
-            gen = self._make_job(should_stop)
-            while True:
-                if self.should_stop():
-                    gen.close()
-                    put(("cancelled", None))
-                    return
-                try:
-                    record = next(gen)
-                except StopIteration as stop:
-                    self.result = stop.value
-                    if self._abort.is_set() and stop.value is None:
-                        put(("cancelled", None))
-                    else:
-                        put(("returned", stop.value))
-                    return
-                put(("yield", record))
-        except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
-            self.error = describe_error(e)
-            traceback.print_exc()
-            put(("errored", self.error))
-        finally:
-            if gen is not None:
-                try:
-                    gen.close()
-                except Exception:  # noqa: BLE001
-                    pass
+
+        def put(message) -> None:
+            kind, value = message
+            if kind == "returned":
+                self.result = value
+                if self._abort.is_set() and value is None:  # stopped, and the job said nothing more
+                    message = ("cancelled", None)
+            elif kind == "errored":
+                self.error = value
+            self._queue.put(message)
+
+        drive(self._make_job, should_stop, put)
 
 
 def live_workers() -> list[Worker]:
