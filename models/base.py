@@ -131,19 +131,24 @@ def losses_to_floats(losses: dict[str, torch.Tensor]) -> dict[str, float]:
 def optimize(loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float | None = None,
              grad_sync=None, name: str = "loss") -> None:
     """One guarded optimizer step: a NaN/Inf loss or gradient raises DivergedError before any weight
-    changes, so the weights are always those of the last good step. ``clip`` clips the gradient norm."""
-    if not torch.isfinite(loss):
-        raise DivergedError(f"the {name} became {loss.item()}")
+    changes, so the weights are always those of the last good step. ``clip`` clips the gradient norm.
+
+    The guard is the gradient's L2 norm plus the loss, read with one device sync: NaN and Inf propagate,
+    and a norm whose square overflows (about 1e19) counts as diverged, which catches an absurd learning
+    rate long before the weights turn into NaN. (A plain sum of the gradients is cheaper but lets such a
+    run go on with garbage weights.)"""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     params = [p for p in params if p.grad is not None]
-    if grad_sync is not None:
+    if grad_sync is not None:  # every rank takes part, so a NaN on one rank stops them all alike
         grad_sync(params)
     if clip:
         norm = torch.nn.utils.clip_grad_norm_(params, clip)
     else:  # the norm alone: clip_grad_norm_ with no limit would also rescale every gradient by 1
         norm = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True)
-    if not torch.isfinite(norm):
+    if not torch.isfinite(norm + loss.detach()):
+        if not torch.isfinite(loss):
+            raise DivergedError(f"the {name} became {loss.item()}")
         raise DivergedError(f"the gradient of the {name} became {norm.item()}")
     opt.step()
 

@@ -71,6 +71,35 @@ def test_divergence_stops_with_a_message_and_keeps_finite_weights(tmp_path):
     assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
 
 
+@pytest.mark.parametrize("poison, msg", [
+    ("loss", r"the loss became nan"),  # the loss itself
+    ("grad", r"the gradient of the loss became (nan|inf)"),  # a finite loss whose gradient is not
+    (None, None),
+])
+def test_a_guarded_step_changes_no_weight_when_the_loss_or_a_gradient_is_not_finite(poison, msg):
+    from models.base import DivergedError, adam, optimize
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    opt = adam(net.parameters(), 1e-2)
+    before = [p.detach().clone() for p in net.parameters()]
+    x = torch.randn(8, 4)
+    out = net(x).pow(2).mean()
+    if poison == "loss":
+        out = out * float("nan")
+    elif poison == "grad":  # sqrt at 0: a finite value with an infinite derivative
+        out = out + torch.sqrt(net[0].weight[0, 0] * 0)
+    if msg is None:
+        optimize(out, opt, net.parameters())
+        assert any(not torch.equal(a, p) for a, p in zip(before, net.parameters()))
+        return
+    assert torch.isfinite(out) == (poison != "loss")
+    with pytest.raises(DivergedError, match=msg):
+        optimize(out, opt, net.parameters())
+    assert all(torch.equal(a, p) for a, p in zip(before, net.parameters()))
+    assert not opt.state  # Adam's moments were never touched either
+
+
 @pytest.mark.parametrize("cfg, msg", [
     (dict(epochs=0), "epochs"), (dict(lr=-1.0), "learning rate"), (dict(lr=float("nan")), "learning rate"),
     (dict(batch_size=0), "batch size"), (dict(batch_size=1000), "larger than the 58 training images"),
