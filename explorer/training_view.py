@@ -461,7 +461,7 @@ class TrainingView(QWidget):
         self.runs.setCurrentRow(self.runs.count() - 1)
 
     def _run_text(self, run: Run) -> str:
-        pct = f" {100 * run.fraction:.0f}%" if run.status in ("running", "paused") else ""
+        pct = f" {int(100 * run.fraction)}%" if run.status in ("running", "paused") else ""  # as the bar
         return f"{run.name}  [{run.status}{pct}]"
 
     def _on_select(self, row):

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -90,12 +90,18 @@ class ProgressLine(QWidget):
         lay.addWidget(self.cancel)
         self._t0 = 0.0
         self._shown_at = -1.0
+        self._pending: tuple[float, float | None] | None = None  # the newest value held back by the limit
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._show_pending)
         self.active = False
         self.setVisible(not hide_when_idle)
 
     def start(self, text: str, cancellable: bool = True):
         self._t0 = time.monotonic()
         self._shown_at = -1.0
+        self._pending = None
+        self._later.stop()
         self.label.setText(text)
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
@@ -105,13 +111,29 @@ class ProgressLine(QWidget):
 
     def update_fraction(self, fraction: float, text: str | None = None, eta: float | None = None):
         """Show progress and ETA (from ``eta`` seconds, else extrapolated from the elapsed time). The bar
-        is redrawn at most 10 times a second: QProgressBar.setValue repaints at once, on the UI thread."""
+        is redrawn at most 10 times a second (QProgressBar.setValue repaints at once, on the UI thread); a
+        value that comes sooner is shown when the interval is up, so the bar never stays behind."""
         if text:
             self.label.setText(text)
         now = time.monotonic()
         fraction = max(0.0, min(1.0, fraction))
-        if 0 < fraction < 1 and now - self._shown_at < self.MIN_INTERVAL_S:
+        wait = self.MIN_INTERVAL_S - (now - self._shown_at)
+        if 0 < fraction < 1 and wait > 0:
+            self._pending = (fraction, eta)
+            if not self._later.isActive():
+                self._later.start(max(1, int(wait * 1000)))
             return
+        self._later.stop()
+        self._pending = None
+        self._show(fraction, eta, now)
+
+    def _show_pending(self):
+        if self._pending is not None:
+            fraction, eta = self._pending
+            self._pending = None
+            self._show(fraction, eta, time.monotonic())
+
+    def _show(self, fraction: float, eta: float | None, now: float):
         self._shown_at = now
         elapsed = now - self._t0
         if eta is None and 0.02 < fraction < 1 and elapsed > 0.5:
@@ -121,6 +143,8 @@ class ProgressLine(QWidget):
 
     def finish(self, text: str = ""):
         self.active = False
+        self._pending = None
+        self._later.stop()
         if self.hide_when_idle:
             self.hide()
         else:  # stays in place, so the layout around it does not move

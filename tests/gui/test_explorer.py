@@ -267,3 +267,20 @@ def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
     before = w.latent.z.copy()
     drop(img)  # an image goes to the editor and is encoded
     assert w.current_view() is w.editor and not np.array_equal(w.latent.z, before)
+
+
+def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(qtbot):
+    from explorer.widgets import ProgressLine
+
+    line = ProgressLine(hide_when_idle=False)
+    qtbot.addWidget(line)
+    line.start("job")
+    line.update_fraction(0.10)
+    assert line.bar.value() == 100  # the first value at once
+    for f, eta in ((0.11, 9.0), (0.12, 8.0), (0.13, 7.0)):  # sooner than the interval: held back
+        line.update_fraction(f, eta=eta)
+    assert line.bar.value() == 100
+    qtbot.waitUntil(lambda: line.bar.value() == 130, timeout=2000)  # the newest, once the interval is up
+    assert "ETA 0:07" in line.bar.format()
+    line.update_fraction(1.0)  # the end is never held back
+    assert line.bar.value() == 1000
