@@ -164,6 +164,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         return str(checkpoint.save(model, out, data=info, training=summary, class_names=data.class_names))
 
     step, t0, train_time, last_preview = 0, time.perf_counter(), 0.0, -math.inf
+    seen = 0  # images trained on, all ranks (an epoch's last batch may be short)
     epoch = 0
     try:
         for epoch in range(1, cfg.epochs + 1):
@@ -197,11 +198,12 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                                         "Try a lower learning rate.") from None
                 model.after_step()
                 step += 1
+                seen += len(xb) * world_size
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 train_time += time.perf_counter() - ts
-                rate = step * local_bs * world_size / max(train_time, 1e-9)
+                rate = seen / max(train_time, 1e-9)
                 eta = (total - step) * train_time / step
                 preview = None
                 now = time.perf_counter()
@@ -220,9 +222,9 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
             path = None
             if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 and step < total:
                 path = save("running")
-            yield Progress("epoch", epoch, cfg.epochs, step, total, means, step * local_bs * world_size /
-                           max(train_time, 1e-9), (total - step) * train_time / max(step, 1),
-                           time.perf_counter() - t0, val=val, checkpoint=path)
+            yield Progress("epoch", epoch, cfg.epochs, step, total, means, seen / max(train_time, 1e-9),
+                           (total - step) * train_time / max(step, 1), time.perf_counter() - t0, val=val,
+                           checkpoint=path)
             if step >= total:
                 break
         model.after_training(x_all, y_all if model.conditional else None)
@@ -231,7 +233,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
             world.barrier()  # every rank ends once rank 0 has saved
         preview = _preview(model, preview_x, preview_y, cfg.seed) if cfg.preview_every and is_main else None
         yield Progress("done", epoch, cfg.epochs, step, total, summary.get("final_losses", {}),
-                       samples_per_s=step * local_bs * world_size / max(train_time, 1e-9),
+                       samples_per_s=seen / max(train_time, 1e-9),
                        elapsed_s=time.perf_counter() - t0, val=summary.get("val"), checkpoint=path,
                        preview=preview, message="finished")
         return summary

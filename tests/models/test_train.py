@@ -71,6 +71,27 @@ def test_divergence_stops_with_a_message_and_keeps_finite_weights(tmp_path):
     assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
 
 
+def test_images_per_second_counts_the_short_last_batch(monkeypatch):
+    import importlib
+
+    mt = importlib.import_module("models.train")  # the module; ``models.train`` is also the function
+
+    class Clock:  # every reading of the trainer's clock advances it by one second
+        t = 0.0
+
+        def perf_counter(self):
+            self.t += 1.0
+            return self.t
+
+    monkeypatch.setattr(mt, "time", Clock())
+    recs = run(tiny_model("ae"), tiny_data(64), epochs=2, batch_size=16)  # 58 training images: 16+16+16+10
+    steps = [r for r in recs if r.event == "step"]
+    assert [r.step for r in steps] == list(range(1, 9))
+    # a step is timed by two readings, so each takes 1 s here: images per step, not the batch size
+    assert recs[-1].samples_per_s == pytest.approx(2 * 58 / 8)
+    assert steps[3].samples_per_s == pytest.approx(58 / 4)
+
+
 @pytest.mark.parametrize("poison, msg", [
     ("loss", r"the loss became nan"),  # the loss itself
     ("grad", r"the gradient of the loss became (nan|inf)"),  # a finite loss whose gradient is not
