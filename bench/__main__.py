@@ -56,7 +56,7 @@ def bench_slider(reps: int) -> dict:
     from explorer.editor import LatentEditor
     from explorer.state import LatentState
     from models import load
-    from models.latent import to_display
+    from models.display import to_display
 
     a = app()
     model = load(ROOT / "assets" / "digits-vae2d.safetensors")

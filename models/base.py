@@ -7,99 +7,93 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-KINDS = ("ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm")
-KIND_NAMES = {
-    "ae": "Autoencoder", "dae": "Denoising autoencoder", "vae": "Variational autoencoder",
-    "cvae": "Conditional VAE", "aae": "Adversarial autoencoder", "gan": "GAN (DCGAN)",
-    "cgan": "Conditional GAN", "wgan": "WGAN-GP", "ddpm": "Diffusion (DDPM)",
-    "torchscript": "External generator (TorchScript)",
-}
+from .errors import ConfigError, DivergedError  # noqa: F401 - re-exported
+
+# The one flat config of checkpoint format 1 held every family's fields; a format-1 file is read by
+# dropping the fields that are not its family's.
+FORMAT1_FIELDS = frozenset({
+    "kind", "image_shape", "latent_dim", "num_classes", "class_names", "hidden", "beta", "noise_std", "width",
+    "gan_loss", "gp_weight", "n_critic", "timesteps", "schedule", "ema_decay", "cond_drop"})
 
 
-class ConfigError(ValueError):
-    """A model or training setting that cannot work; the message is meant for the user."""
-
-
-class DivergedError(ArithmeticError):
-    """A loss or gradient became NaN/Inf; the step that caused it was not applied."""
+def need(cond, msg) -> None:
+    if not cond:
+        raise ConfigError(msg)
 
 
 @dataclass
 class ModelConfig:
+    """What every kind's config holds; each family adds its own fields in a subclass (stored in checkpoints
+    as JSON). Class conditioning: ``num_classes`` > 0."""
+
     kind: str = "vae"
-    image_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W); H == W, 8..64
-    latent_dim: int = 2  # 2..512 (DDPM: fixed to C*H*W, the shape of x_T)
-    num_classes: int = 0  # > 0 makes a model conditional (cvae, cgan; ddpm with --conditional)
+    image_shape: tuple[int, int, int] = (1, 8, 8)  # (C, H, W)
+    latent_dim: int = 2
+    num_classes: int = 0  # > 0: conditional on a class label
     class_names: list[str] = field(default_factory=list)
-    hidden: tuple[int, ...] = (512,)  # MLP widths of the autoencoder family
-    beta: float = 1.0  # VAE: weight of the KL term (Higgins et al. 2017)
-    noise_std: float = 0.3  # DAE: std of the Gaussian input corruption
-    width: int = 64  # base channels of conv nets (GAN, DDPM)
-    gan_loss: str = "bce"  # "bce" (non-saturating) or "wgan-gp"
-    gp_weight: float = 10.0  # WGAN-GP gradient penalty weight (Gulrajani et al. 2017)
-    n_critic: int = 5  # WGAN-GP: critic updates per generator update
-    timesteps: int = 1000  # DDPM T
-    schedule: str = "linear"
-    ema_decay: float = 0.999
-    cond_drop: float = 0.1  # DDPM label dropout for classifier-free guidance (Ho & Salimans 2022)
+
+    image_sizes: ClassVar[tuple[int, int]] = (8, 64)  # images this many pixels a side
+    square: ClassVar[bool] = True
+    latent_dims: ClassVar[tuple[int, int]] = (2, 512)
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> ModelConfig:
+    def from_json(cls, d: dict, legacy: bool = False) -> ModelConfig:
         if not isinstance(d, dict):
             raise ConfigError("the model config must be a JSON object")
         names = {f.name for f in fields(cls)}
+        if legacy:
+            d = {k: v for k, v in d.items() if k in names or k not in FORMAT1_FIELDS}
         unknown = set(d) - names
         if unknown:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
-        for key in ("image_shape", "hidden"):
-            if key in d:
-                if not isinstance(d[key], (list, tuple)):
-                    raise ConfigError(f"model config '{key}' must be a list")
-                d[key] = tuple(d[key])
-        cfg = cls(**d)
+        for f in fields(cls):
+            if f.name in d and f.type in ("tuple[int, int, int]", "tuple[int, ...]"):
+                if not isinstance(d[f.name], (list, tuple)):
+                    raise ConfigError(f"model config '{f.name}' must be a list")
+                d[f.name] = tuple(d[f.name])
+        try:
+            cfg = cls(**d)
+        except TypeError as e:
+            raise ConfigError(str(e)) from None
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
-        def need(cond, msg):
-            if not cond:
-                raise ConfigError(msg)
+        from .registry import find, kinds
 
-        need(self.kind in KINDS, f"unknown model kind {self.kind!r} (known: {', '.join(KINDS)})")
-        need(len(self.image_shape) == 3 and all(isinstance(v, int) for v in self.image_shape),
+        need(find(self.kind) is not None,
+             f"unknown model kind {self.kind!r} (known: {', '.join(kinds(trainable=True))})")
+        need(isinstance(self.image_shape, tuple) and len(self.image_shape) == 3
+             and all(isinstance(v, int) and not isinstance(v, bool) for v in self.image_shape),
              f"image_shape must be (channels, height, width), got {self.image_shape}")
         c, h, w = self.image_shape
+        lo, hi = self.image_sizes
         need(c in (1, 3), f"images must have 1 or 3 channels, got {c}")
-        need(h == w and 8 <= h <= 64, f"images must be square, 8x8 to 64x64, got {h}x{w}")
-        if self.kind != "ddpm":
-            need(isinstance(self.latent_dim, int) and 2 <= self.latent_dim <= 512,
-                 f"latent dim must be between 2 and 512, got {self.latent_dim}")
+        if self.square:
+            need(h == w and lo <= h <= hi, f"images must be square, {lo}x{lo} to {hi}x{hi}, got {h}x{w}")
+        else:
+            need(lo <= h <= hi and lo <= w <= hi, f"images must be {lo} to {hi} pixels a side, got {h}x{w}")
+        lo, hi = self.latent_dims
+        need(isinstance(self.latent_dim, int) and lo <= self.latent_dim <= hi,
+             f"latent dim must be between {lo} and {hi}, got {self.latent_dim}")
         need(isinstance(self.num_classes, int) and 0 <= self.num_classes <= 1000,
              f"number of classes must be 0..1000, got {self.num_classes}")
-        need(self.kind not in ("cvae", "cgan") or self.num_classes >= 2,
-             f"a conditional model ({self.kind}) needs labelled data with at least 2 classes")
-        need(all(isinstance(v, int) and 1 <= v <= 8192 for v in self.hidden) and self.hidden,
-             f"hidden widths must be 1..8192, got {self.hidden}")
-        need(math.isfinite(self.beta) and self.beta >= 0, f"beta must be >= 0, got {self.beta}")
-        need(math.isfinite(self.noise_std) and self.noise_std >= 0, "noise std must be >= 0")
-        need(isinstance(self.width, int) and 4 <= self.width <= 512, f"width must be 4..512, got {self.width}")
-        need(self.gan_loss in ("bce", "wgan-gp"), f"unknown GAN loss {self.gan_loss!r} (bce or wgan-gp)")
-        need(isinstance(self.n_critic, int) and self.n_critic >= 1, "n_critic must be >= 1")
-        need(isinstance(self.timesteps, int) and 10 <= self.timesteps <= 10000, "timesteps must be 10..10000")
-        need(self.schedule in ("linear", "cosine"), f"unknown schedule {self.schedule!r}")
-        need(0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)")
-        need(0 <= self.cond_drop < 1, "cond_drop must be in [0, 1)")
+        need(isinstance(self.class_names, list), "class_names must be a list")
         if self.num_classes and self.class_names:
             need(len(self.class_names) == self.num_classes,
                  f"{len(self.class_names)} class names for {self.num_classes} classes")
+        spec = find(self.kind)
+        need(spec.conditioning_optional or spec.conditioning != "class" or self.num_classes >= 2,
+             f"a conditional model ({self.kind}) needs labelled data with at least 2 classes")
 
 
 def one_hot(y: torch.Tensor | None, n: int, batch: int, device) -> torch.Tensor:
@@ -154,10 +148,9 @@ def optimize(loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float
 
 
 class GenerativeModel(nn.Module):
-    """What the explorer and the trainer rely on. Subclasses set ``has_encoder``."""
+    """What the explorer and the trainer rely on. What a model can do is its kind's capabilities
+    (:mod:`models.registry`), never its class or its kind's name."""
 
-    has_encoder = False
-    default_lr = 1e-3
     loss_names: tuple[str, ...] = ()  # the terms train_step reports, in order
 
     def __init__(self, config: ModelConfig):
@@ -165,11 +158,30 @@ class GenerativeModel(nn.Module):
         config.validate()
         self.config = config
         self.grad_sync = None  # set by distributed training: all-reduces gradients in place
+        self.meta: dict = {}  # what a checkpoint said about this model (set by models.checkpoint.load)
 
     # -- description -----------------------------------------------------------------------
     @property
     def kind(self) -> str:
         return self.config.kind
+
+    @property
+    def spec(self):
+        from .registry import get
+
+        return get(self.config.kind)
+
+    @property
+    def capabilities(self):
+        return self.spec.capabilities
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.capabilities.encoder
+
+    @property
+    def default_lr(self) -> float:
+        return self.spec.defaults.lr
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -184,8 +196,13 @@ class GenerativeModel(nn.Module):
         return self.config.num_classes
 
     @property
+    def conditioning(self) -> str:
+        """What this model is conditioned on: "none", or its kind's conditioning ("class", ...)."""
+        return "class" if self.config.num_classes > 0 else "none"
+
+    @property
     def conditional(self) -> bool:
-        return self.config.num_classes > 0
+        return self.conditioning != "none"
 
     @property
     def class_names(self) -> list[str]:
@@ -194,7 +211,9 @@ class GenerativeModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
 
     # -- generation ------------------------------------------------------------------------
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -202,6 +221,10 @@ class GenerativeModel(nn.Module):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"a {self.kind} model has no encoder")
+
+    def origin(self) -> torch.Tensor:
+        """The z the editor starts from and returns to on Reset: (latent_dim,)."""
+        return torch.zeros(self.latent_dim)
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I), (n, latent_dim), drawn on the CPU for reproducibility."""

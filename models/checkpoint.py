@@ -4,9 +4,10 @@ Nothing is ever unpickled. The header is parsed and checked here (sizes, offsets
 tensor is built, so a malformed or hostile file ends in a :class:`CheckpointError` with a clear
 message. Saves are atomic: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
 
-External generators: a TorchScript file plus a JSON sidecar (``gen.pt`` + ``gen.pt.json`` or
-``gen.json``: ``{"latent_dim": 64, "image_shape": [3, 32, 32], "output_range": [-1, 1]}``)
-loads as a decode-only generator.
+Format versions: 1 stored one flat config holding every family's fields; 2 stores the config of the
+kind's own family (:mod:`models.registry`). Every format-1 file still loads and decodes as it did.
+
+A TorchScript file (a zip with code) is handed to :mod:`models.external`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import zipfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from .base import KINDS, ConfigError, GenerativeModel, ModelConfig
-from .registry import build_model
+from . import registry
+from .base import GenerativeModel
+from .errors import CheckpointError, ConfigError
 
 FORMAT = "latent-explorer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_HEADER = 100 * 1024 * 1024
 DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -39,10 +40,6 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 PICKLE_SUFFIXES = {".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar"}
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".torchscript", ".jit"}
-
-
-class CheckpointError(ValueError):
-    """A file that cannot be loaded or saved as a checkpoint; the message is meant for the user."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,6 +224,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
     _refuse_pickle(path, head)
     if head.startswith(b"PK\x03\x04"):
+        from .external import load_torchscript
+
         return load_torchscript(path, device)
     if path.suffix.lower() == ".json":
         raise CheckpointError(f"{path.name}: a JSON file is not a checkpoint (is it a TorchScript sidecar? "
@@ -248,13 +247,15 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
     if version < 1:
         raise CheckpointError(f"{path.name}: unknown format version {version}")
     kind = meta.get("kind")
-    if kind not in KINDS:
-        raise CheckpointError(f"{path.name}: unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+    if kind not in registry.kinds(trainable=True):
+        raise CheckpointError(f"{path.name}: unknown model kind {kind!r} "
+                              f"(known: {', '.join(registry.kinds(trainable=True))})")
     try:
-        config = ModelConfig.from_json(_json_field(meta, "config", path))
-        if config.kind != kind:
-            raise ConfigError(f"the config says kind {config.kind!r} but the file says {kind!r}")
-        model = build_model(config)
+        raw = _json_field(meta, "config", path)
+        if isinstance(raw, dict) and raw.get("kind", kind) != kind:
+            raise ConfigError(f"the config says kind {raw.get('kind')!r} but the file says {kind!r}")
+        config = registry.config_from_json(kind, raw, legacy=version == 1)
+        model = registry.build_model(config)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
     expected = model.state_dict()
@@ -291,97 +292,3 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
         "torch": meta.get("torch", ""),
     }
     return model
-
-
-# ----------------------------------------------------------------------------------------------
-# External TorchScript generators
-
-
-class ExternalGenerator(nn.Module):
-    """A decode-only generator from a TorchScript file; same interface as the built-in models."""
-
-    kind = "torchscript"
-    has_encoder = False
-    conditional = False
-    num_classes = 0
-
-    def __init__(self, module, latent_dim: int, image_shape, class_names=(), output_range=(-1.0, 1.0)):
-        super().__init__()
-        self.module = module
-        self.latent_dim = int(latent_dim)
-        self.image_shape = tuple(int(v) for v in image_shape)
-        self.class_names = list(class_names)
-        self.lo, self.hi = float(output_range[0]), float(output_range[1])
-
-    @property
-    def device(self):
-        for p in self.module.parameters():
-            return p.device
-        return torch.device("cpu")
-
-    def prior(self, n, generator=None):
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-
-    @torch.no_grad()
-    def decode(self, z, y=None):
-        out = self.module(z)
-        return ((out - self.lo) / (self.hi - self.lo)).clamp(0, 1)
-
-    @torch.no_grad()
-    def sample(self, n, y=None, generator=None, **kw):
-        return self.decode(self.prior(n, generator))
-
-    def encode(self, x, y=None):
-        raise NotImplementedError("an external generator has no encoder")
-
-
-def _sidecar(path: Path) -> Path | None:
-    for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def load_torchscript(path: Path, device="cpu") -> ExternalGenerator:
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        raise CheckpointError(f"{path.name}: a damaged zip/TorchScript file") from None
-    if not any("/code/" in n for n in names):
-        raise CheckpointError(f"{path.name}: refused: a pickled PyTorch file, not a TorchScript generator "
-                              "(Latent Explorer never unpickles; export with torch.jit.script/trace)")
-    side = _sidecar(path)
-    if side is None:
-        raise CheckpointError(f"{path.name}: a TorchScript generator needs a JSON sidecar "
-                              f"({path.name}.json) with latent_dim and image_shape")
-    try:
-        spec = json.loads(side.read_text())
-        latent_dim = int(spec["latent_dim"])
-        shape = [int(v) for v in spec["image_shape"]]
-        out_range = spec.get("output_range", [-1.0, 1.0])
-        names = [str(s) for s in spec.get("class_names", [])]
-        lo, hi = float(out_range[0]), float(out_range[1])
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-        raise CheckpointError(f"{side.name}: invalid sidecar (needs latent_dim and image_shape): {e}") from None
-    if not 1 <= latent_dim <= 4096 or len(shape) != 3 or shape[0] not in (1, 3) or not (
-            4 <= shape[1] <= 1024 and 4 <= shape[2] <= 1024) or not hi > lo:
-        raise CheckpointError(f"{side.name}: invalid sidecar values (latent_dim {latent_dim}, "
-                              f"image_shape {shape}, output_range {out_range})")
-    try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
-        raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
-    gen = ExternalGenerator(module, latent_dim, shape, names, (lo, hi))
-    try:
-        out = gen.decode(torch.zeros(2, latent_dim))
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path.name}: the generator fails on z of size {latent_dim} given by the "
-                              f"sidecar ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
-                              ) from None
-    if tuple(out.shape) != (2, *shape):
-        raise CheckpointError(f"{path.name}: the generator makes images of shape {tuple(out.shape[1:])}, "
-                              f"the sidecar says {tuple(shape)}")
-    gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
-                "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
-    return gen.to(device)

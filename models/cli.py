@@ -13,9 +13,9 @@ import os
 import sys
 import time
 
-from .base import KINDS, ConfigError
-from .checkpoint import CheckpointError
+from . import registry
 from .data import DataError
+from .errors import CheckpointError, ConfigError
 from .train import TrainingError
 
 COMMANDS = ("train", "sample", "info", "eval")
@@ -57,21 +57,22 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", parser_class=Parser)
 
     t = sub.add_parser("train", help="train a model headless")
-    t.add_argument("--model", required=True, choices=KINDS, help="model kind")
+    titles = "; ".join(f"{k}: {registry.get(k).title}" for k in registry.kinds(trainable=True))
+    t.add_argument("--model", required=True, choices=registry.kinds(trainable=True), help=f"model kind ({titles})")
     t.add_argument("--data", required=True, help="digits, shapes[:N], a folder, IDX files or an .npz")
-    t.add_argument("--epochs", type=_whole_number("epochs"), default=None)
-    t.add_argument("--latent-dim", type=_whole_number("latent dim"), default=None)
-    t.add_argument("--batch-size", type=_whole_number("batch size"), default=None)
+    t.add_argument("--epochs", type=_whole_number("epochs"), default=None, help="default: per kind")
+    t.add_argument("--latent-dim", type=_whole_number("latent dim"), default=None, help="default: per kind")
+    t.add_argument("--batch-size", type=_whole_number("batch size"), default=None, help="default: per kind")
     t.add_argument("--lr", type=_float, default=None, help="learning rate (default: per kind)")
     t.add_argument("--seed", type=_whole_number("seed"), default=0)
-    t.add_argument("--beta", type=_float, default=1.0, help="VAE: weight of the KL term")
-    t.add_argument("--conditional", action="store_true", help="DDPM: condition on labels (guidance)")
+    optional = [k for k in registry.kinds(trainable=True) if registry.get(k).conditioning_optional]
+    t.add_argument("--conditional", action="store_true",
+                   help=f"condition on the data's labels ({', '.join(optional)}; classifier-free guidance)")
     t.add_argument("--size", type=_whole_number("size"), default=None, help="image size (default: data's)")
     t.add_argument("--channels", type=int, choices=(1, 3), default=None)
-    t.add_argument("--width", type=_whole_number("width"), default=None, help="conv base channels")
-    t.add_argument("--hidden", default=None, help="MLP widths, e.g. 512,256")
-    t.add_argument("--timesteps", type=_whole_number("timesteps"), default=1000, help="DDPM T")
-    t.add_argument("--schedule", choices=("linear", "cosine"), default="linear")
+    for param in registry.all_params():  # each kind's own hyperparameters, from the registry
+        t.add_argument(param.flag, dest=f"param_{param.name}", default=None, choices=param.choices or None,
+                       help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
     t.add_argument("--max-steps", type=_whole_number("max steps"), default=None)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -133,13 +134,22 @@ def cmd_train(a, world=None) -> int:
     import torch
 
     from .data import load_dataset
-    from .registry import DEFAULTS, build_model, make_config
     from .train import TrainConfig, train
 
     is_main = world is None or world.rank == 0
-    d = DEFAULTS[a.model]
+    spec = registry.get(a.model)
+    d = spec.defaults
     if a.size is not None and not 8 <= a.size <= 64:
         raise ConfigError(f"--size must be between 8 and 64, got {a.size}")
+    over = {}
+    for p in registry.all_params():
+        value = getattr(a, f"param_{p.name}")
+        if value is None:
+            continue
+        if spec.param(p.name) is None:
+            raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
+                              f"{', '.join(registry.kinds_with_param(p.name))})")
+        over[p.name] = p.parse(value)
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if not os.path.isdir(out_dir):
         raise ConfigError(f"--out: the folder {out_dir} does not exist")
@@ -153,25 +163,17 @@ def cmd_train(a, world=None) -> int:
     if data.skipped and is_main:
         print(f"note: {len(data.skipped)} files skipped (first: {data.skipped[0][0]}: {data.skipped[0][1]})",
               file=sys.stderr)
-    over = {"beta": a.beta, "timesteps": a.timesteps, "schedule": a.schedule}
-    if a.width:
-        over["width"] = a.width
-    if a.hidden:
-        try:
-            over["hidden"] = tuple(int(v) for v in a.hidden.split(","))
-        except ValueError:
-            raise ConfigError(f"--hidden must be comma-separated numbers, got {a.hidden!r}") from None
-    cfg = make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, **over)
-    tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d["epochs"],
-                     batch_size=a.batch_size if a.batch_size is not None else d["batch_size"],
-                     lr=a.lr if a.lr is not None else d["lr"], seed=a.seed, device=a.device,
+    cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, **over)
+    tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
+                     batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
+                     lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
                      max_steps=a.max_steps)
     tc.validate()
     n_train = len(data.split(tc.val_fraction)[0])
     if tc.batch_size > n_train:
         raise ConfigError(f"batch size {tc.batch_size} is larger than the {n_train} training images")
     torch.manual_seed(a.seed)
-    model = build_model(cfg)
+    model = registry.build_model(cfg)
     if is_main:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"training {a.model} on {data.spec}: {len(data)} images {data.shape}, {n_params:,} parameters",
@@ -223,7 +225,7 @@ def cmd_sample(a) -> int:
         raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
     model = load(a.file)
     kw = {}
-    if model.kind == "ddpm":
+    if model.capabilities.diffusion:
         sampler = a.sampler or ("ddim" if a.steps else "ddpm")
         kw = dict(sampler=sampler, steps=a.steps, eta=a.eta, guidance=a.guidance)
         if sampler == "ddpm" and a.steps not in (None, model.config.timesteps):
@@ -232,7 +234,7 @@ def cmd_sample(a) -> int:
         if a.steps is not None and not 1 <= a.steps <= model.config.timesteps:
             raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
     elif a.steps is not None or a.sampler is not None:
-        raise ConfigError("--steps and --sampler apply to diffusion (DDPM) models only")
+        raise ConfigError("--steps and --sampler apply to diffusion models only")
     k = _class_index(model, a.cls)
     g = torch.Generator().manual_seed(a.seed)
     y = None
@@ -262,8 +264,8 @@ def cmd_eval(a) -> int:
     from .train import evaluate
 
     model = load(a.file)
-    if model.kind == "torchscript":
-        raise ConfigError("an external generator has no held-out figures to compute")
+    if not model.spec.trainable:
+        raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
     spec = a.data or model.meta.get("data", {}).get("spec")
     if not spec:
         raise ConfigError("the checkpoint names no dataset: give --data")
@@ -276,7 +278,7 @@ def cmd_eval(a) -> int:
     out.update({k: round(v, 6) for k, v in figures.items()})
     if "mse" in figures:
         out["reconstruction_mse"] = round(figures["mse"], 6)
-    if model.kind in ("vae", "cvae"):
+    if model.capabilities.likelihood == "bound" and "loss" in figures:  # the negative ELBO
         out["loss_nats_per_image"] = round(figures["loss"], 4)
     print(json.dumps(out, indent=2))
     return 0

@@ -247,7 +247,7 @@ def load_npz(path: Path, spec: str) -> ImageData:
     return ImageData(np.ascontiguousarray(x), labels, names if labels is not None else [], spec)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason."""
     from PIL import Image
 
@@ -297,7 +297,7 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
             skipped.append((str(f), "not an image file (PNG/JPEG/BMP)"))
             continue
         try:
-            images.append(_read_image(f))
+            images.append(read_image(f))
             labels.append(lab)
         except ValueError as e:
             skipped.append((str(f), str(e)))

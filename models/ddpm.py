@@ -6,14 +6,39 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, adam, optimize
+from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .diffusion import DiffusionScheduler
 from .gan import resolution_plan
+from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+
+
+@dataclass
+class DDPMConfig(ModelConfig):
+    width: int = 32  # base channels of the U-Net
+    timesteps: int = 1000  # T
+    schedule: str = "linear"  # beta schedule: linear (Ho et al. 2020) or cosine (Nichol & Dhariwal 2021)
+    ema_decay: float = 0.999
+    cond_drop: float = 0.1  # label dropout for classifier-free guidance (Ho & Salimans 2022)
+
+    latent_dims = (1, 3 * 64 * 64)
+
+    def __post_init__(self):
+        c, h, w = self.image_shape
+        self.latent_dim = int(c) * int(h) * int(w)  # the "latent" of a diffusion model is x_T
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.width, int) and 4 <= self.width <= 512, f"width must be 4..512, got {self.width}")
+        need(isinstance(self.timesteps, int) and 10 <= self.timesteps <= 10000, "timesteps must be 10..10000")
+        need(self.schedule in ("linear", "cosine"), f"unknown schedule {self.schedule!r}")
+        need(isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)")
+        need(isinstance(self.cond_drop, (int, float)) and 0 <= self.cond_drop < 1, "cond_drop must be in [0, 1)")
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -95,12 +120,9 @@ class UNet(nn.Module):
 
 
 class DDPM(GenerativeModel):
-    default_lr = 2e-4
     loss_names = ("noise_mse",)
 
-    def __init__(self, config: ModelConfig):
-        c, h, w = config.image_shape
-        config.latent_dim = c * h * w  # the "latent" of a diffusion model is x_T
+    def __init__(self, config: DDPMConfig):
         super().__init__(config)
         self.unet = UNet(config.image_shape, config.width, config.num_classes)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
@@ -155,11 +177,18 @@ class DDPM(GenerativeModel):
         eps_y, eps_null = both.chunk(2)
         return eps_null + guidance * (eps_y - eps_null)
 
-    def reverse(self, x_T, y=None, sampler: str = "ddpm", steps: int | None = None, eta: float = 0.0,
-                guidance: float = 1.0, generator: torch.Generator | None = None):
-        """Generator over the reverse process: yields (t, x_t_before, ε̂, x̂_0, x_prev) per step."""
+    def make_scheduler(self, sampler: str = "ddpm", steps: int | None = None, eta: float = 0.0
+                       ) -> DiffusionScheduler:
+        """A scheduler for one sampling run: DDPM (all T steps) or DDIM (``steps``, η)."""
         sched = DiffusionScheduler(self.config.timesteps, self.config.schedule)
         sched.set_timesteps(steps if sampler == "ddim" else None, sampler, eta)
+        return sched
+
+    def reverse(self, x_T, y=None, scheduler: DiffusionScheduler | None = None, guidance: float = 1.0,
+                generator: torch.Generator | None = None):
+        """Generator over the reverse process of ``scheduler`` (default: DDPM, all T steps); yields
+        (t, x_t_before, ε̂, x̂_0, x_prev) per step."""
+        sched = scheduler or self.make_scheduler()
         x = x_T
         for t in sched.timesteps.tolist():
             eps = self.predict_noise(x, t, y, guidance)
@@ -171,7 +200,7 @@ class DDPM(GenerativeModel):
     def denoise(self, x_T, y=None, sampler="ddpm", steps=None, eta=0.0, guidance=1.0, generator=None):
         """Run the whole reverse process from x_T; returns x_0 in [0, 1]."""
         x = x_T
-        for record in self.reverse(x_T, y, sampler, steps, eta, guidance, generator):
+        for record in self.reverse(x_T, y, self.make_scheduler(sampler, steps, eta), guidance, generator):
             x = record[-1]
         return ((x + 1) / 2).clamp(0, 1)
 
@@ -187,3 +216,14 @@ class DDPM(GenerativeModel):
         yy = torch.arange(len(x), device=self.device) % self.num_classes if self.conditional else None
         x_T = self.prior(len(x), generator).view(len(x), *self.image_shape)
         return self.denoise(x_T, yy, "ddim", min(20, self.config.timesteps))
+
+
+# -- registration ---------------------------------------------------------------------------------
+register(KindSpec(
+    "ddpm", "Diffusion (DDPM)", DDPM, DDPMConfig, TrainDefaults(100, 128, 2e-4),
+    Capabilities(diffusion=True, slow_decode=True), conditioning="class", conditioning_optional=True,
+    params=(Param("width", "Width", int, "base channels of the U-Net", minimum=4, maximum=512),
+            Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000),
+            Param("schedule", "Schedule", str, "noise schedule of the betas", choices=("linear", "cosine"))),
+    latent_dim=None, map_samples=256,
+    description="the latent of a diffusion model is its noise x_T; decoding it runs 50 DDIM steps"))

@@ -107,12 +107,6 @@ class DiffusionScheduler:
         return _extract(self.sqrt_alphas_cumprod, t, x0) * x0 + _extract(
             self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
 
-    def predict_x0(self, eps: torch.Tensor, t: int, x_t: torch.Tensor) -> torch.Tensor:
-        """DDPM eq. 15: x̂_0 = (x_t − √(1−ᾱ_t) · ε̂) / √ᾱ_t, optionally clipped to [−1, 1]."""
-        a = self.alphas_cumprod[int(t)].item()
-        x0 = (x_t - math.sqrt(1 - a) * eps) / math.sqrt(a)
-        return x0.clamp(-1, 1) if self.clip_sample else x0
-
     # -- reverse ----------------------------------------------------------------------------
     def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor,
              generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> SchedulerOutput:

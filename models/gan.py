@@ -3,11 +3,29 @@ or WGAN-GP (Gulrajani et al. 2017), optionally class-conditional (Mirza & Osinde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import GenerativeModel, ModelConfig, adam, one_hot, optimize
+from .base import GenerativeModel, ModelConfig, adam, need, one_hot, optimize
+from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    width: int = 64  # base channels of the conv nets
+    gan_loss: str = "bce"  # "bce" (non-saturating) or "wgan-gp"
+    gp_weight: float = 10.0  # WGAN-GP gradient penalty weight (Gulrajani et al. 2017)
+    n_critic: int = 5  # WGAN-GP: critic updates per generator update
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.width, int) and 4 <= self.width <= 512, f"width must be 4..512, got {self.width}")
+        need(self.gan_loss in ("bce", "wgan-gp"), f"unknown GAN loss {self.gan_loss!r} (bce or wgan-gp)")
+        need(isinstance(self.n_critic, int) and self.n_critic >= 1, "n_critic must be >= 1")
+        need(isinstance(self.gp_weight, (int, float)) and self.gp_weight >= 0, "gp_weight must be >= 0")
 
 
 def resolution_plan(size: int, max_levels: int = 4) -> tuple[int, int]:
@@ -66,7 +84,6 @@ class Discriminator(nn.Module):
 
 
 class GAN(GenerativeModel):
-    default_lr = 2e-4
     loss_names = ("d", "g")
 
     def __init__(self, config: ModelConfig):
@@ -93,7 +110,7 @@ class GAN(GenerativeModel):
 
     def make_optimizers(self, lr=None):
         if self.wasserstein:  # Gulrajani et al. 2017, Algorithm 1
-            lr, betas = lr or 1e-4, (0.0, 0.9)
+            lr, betas = lr or self.default_lr, (0.0, 0.9)
         else:  # Radford et al. 2016
             lr, betas = lr or self.default_lr, (0.5, 0.999)
         return {"g": adam(self.generator.parameters(), lr, betas),
@@ -147,3 +164,15 @@ class GAN(GenerativeModel):
         if self.wasserstein:
             return {"critic_gap": (d_real.mean() - d_fake.mean()).item()}
         return {"d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item()}
+
+
+# -- registration ---------------------------------------------------------------------------------
+WIDTH = Param("width", "Width", int, "base channels of the conv nets", minimum=4, maximum=512)
+GAN_CAPS = Capabilities(directions=True)
+
+register(KindSpec("gan", "GAN (DCGAN)", GAN, GANConfig, TrainDefaults(50, 64, 2e-4), GAN_CAPS, params=(WIDTH,),
+                  latent_dim=32))
+register(KindSpec("cgan", "Conditional GAN", GAN, GANConfig, TrainDefaults(50, 64, 2e-4), GAN_CAPS,
+                  conditioning="class", params=(WIDTH,), latent_dim=32))
+register(KindSpec("wgan", "WGAN-GP", GAN, GANConfig, TrainDefaults(50, 64, 1e-4), GAN_CAPS, params=(WIDTH,),
+                  latent_dim=32, config={"gan_loss": "wgan-gp"}))

@@ -61,3 +61,13 @@ def save_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> P
     ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / max(fps, 0.1)),
                 loop=0)
     return atomic_write(path, buf.getvalue())
+
+
+def read_image_for(image_shape, path: str | Path) -> np.ndarray:
+    """An image file as a model of ``image_shape`` (C, H, W) sees it: (C, H, W) float32 in [0, 1],
+    converted to its channels and resized to its size. Raises ValueError with a reason a user can read."""
+    from .data import conform_images, read_image
+
+    img = read_image(Path(path))
+    c, h, _ = image_shape
+    return conform_images(img[None], c, h)[0]

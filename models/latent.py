@@ -1,5 +1,6 @@
-"""Latent-space maths for the explorer: encoding a dataset, PCA, t-SNE, decoded grids over a plane,
-interpolation, and GANSpace-style directions. Long jobs are generators yielding progress records."""
+"""Latent-space maths for the explorer: encoding a dataset, sampling latents, PCA, t-SNE, decoding one z
+or many, interpolation, traversals and GANSpace-style directions. Long jobs are generators yielding
+:class:`~models.progress.Step` records. The map's projections and planes are in :mod:`models.projection`."""
 
 from __future__ import annotations
 
@@ -11,19 +12,7 @@ import numpy as np
 import torch
 
 from .data import ImageData
-
-
-@dataclass
-class Step:
-    """A progress record of a long latent job."""
-
-    done: int
-    total: int
-    message: str = ""
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
+from .progress import Step
 
 
 @dataclass
@@ -159,17 +148,18 @@ def tsne(z: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: i
     return out
 
 
-def plane_latents(center: np.ndarray, u: np.ndarray, v: np.ndarray, n: int, extent: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """An n x n grid of latents center + a*u + b*v for a, b in [-extent, extent].
+def class_labels(model, label: int | None, n: int) -> torch.Tensor | None:
+    """The class condition of ``n`` decodes: ``label`` for each (None for unconditional models)."""
+    if not model.conditional:
+        return None
+    return torch.full((n,), int(label or 0), dtype=torch.long, device=model.device)
 
-    Returns (latents (n*n, D), coords (n*n, 2)); rows go from +b (top) to -b (bottom) so the grid
-    reads like the map with its y axis pointing up."""
-    ticks = np.linspace(-extent, extent, n, dtype=np.float32)
-    a, b = np.meshgrid(ticks, ticks[::-1])
-    coords = np.stack([a.ravel(), b.ravel()], 1)
-    lat = center[None] + coords[:, :1] * u[None] + coords[:, 1:] * v[None]
-    return lat.astype(np.float32), coords
+
+@torch.no_grad()
+def decode_one(model, z: np.ndarray, label: int | None = None) -> np.ndarray:
+    """The image of one latent: (D,) -> (C, H, W) float32 in [0, 1]. Every view decodes one z through this."""
+    zz = torch.from_numpy(np.ascontiguousarray(np.asarray(z, np.float32)[None])).to(model.device)
+    return model.decode(zz, class_labels(model, label, 1))[0].float().cpu().numpy()
 
 
 def decode_batched(model, z: np.ndarray, y: int | None = None, batch_size: int = 256
@@ -179,29 +169,41 @@ def decode_batched(model, z: np.ndarray, y: int | None = None, batch_size: int =
     out = np.empty((n, *model.image_shape), np.float32)
     with torch.no_grad():
         for i in range(0, n, batch_size):
-            zz = torch.from_numpy(np.ascontiguousarray(z[i : i + batch_size])).to(model.device)
-            yy = torch.full((len(zz),), int(y), device=model.device) if model.conditional else None
-            out[i : i + len(zz)] = model.decode(zz, yy).float().cpu().numpy()
+            zz = torch.from_numpy(np.ascontiguousarray(z[i : i + batch_size], dtype=np.float32)).to(model.device)
+            out[i : i + len(zz)] = model.decode(zz, class_labels(model, y, len(zz))).float().cpu().numpy()
             yield Step(min(n, i + batch_size), n, "decoding")
     return out
 
 
-def mosaic(images: np.ndarray, cols: int, gap: int = 0, gap_value: float = 0.12) -> np.ndarray:
-    """Images (C, h, w) in row order, ``cols`` per row (the last row padded) -> one (rows*H, cols*W) or
-    (rows*H, cols*W, 3) float32 picture; each cell (H, W) = (h + gap, w + gap) has its image top-left."""
-    n, c, h, w = images.shape
-    rows = -(-n // cols)
-    cells = np.full((rows * cols, c, h + gap, w + gap), gap_value, np.float32)
-    cells[:n, :, :h, :w] = images
-    grid = cells.reshape(rows, cols, c, h + gap, w + gap).transpose(0, 3, 1, 4, 2)
-    grid = grid.reshape(rows * (h + gap), cols * (w + gap), c)
-    return np.ascontiguousarray(grid[..., 0] if c == 1 else grid)
+@dataclass
+class Encoding:
+    """An image as the model sees it, its code, and what the model makes of that code."""
+
+    input: np.ndarray  # (C, H, W) in [0, 1]: the image conformed to the model's shape
+    z: np.ndarray  # (D,)
+    reconstruction: np.ndarray  # (C, H, W) in [0, 1]
+    mse: float  # mean squared error between input and reconstruction
+
+    @property
+    def error(self) -> np.ndarray:
+        """|input − reconstruction| per pixel, (C, H, W) in [0, 1]."""
+        return np.abs(self.input - self.reconstruction)
 
 
-def to_display(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) in [0, 1] -> (H, W) or (H, W, 3) C-contiguous float32 for a row-major ImageItem."""
-    image = np.asarray(image, np.float32)
-    return np.ascontiguousarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+@torch.no_grad()
+def encode_image(model, image: np.ndarray, label: int | None = None) -> Encoding:
+    """Encode one image already in the model's shape (see :func:`models.images.read_image_for`)."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)[None]).to(model.device)
+    z = model.encode(x, class_labels(model, label, 1))[0].float().cpu().numpy()
+    rec = decode_one(model, z, label)
+    return Encoding(np.asarray(image, np.float32), z, rec, float(np.mean((rec - image) ** 2)))
+
+
+def traversal(z: np.ndarray, dim: int, extent: float, steps: int) -> np.ndarray:
+    """(steps, D) latents equal to ``z`` except dimension ``dim``, which goes from −extent to +extent."""
+    path = np.repeat(np.asarray(z, np.float32)[None], max(2, steps), 0)
+    path[:, dim] = np.linspace(-extent, extent, len(path), dtype=np.float32)
+    return path
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -244,12 +246,3 @@ def ganspace_directions(model, n: int = 2000, k: int = 10, seed: int = 0) -> tup
     dirs, *_ = np.linalg.lstsq(coords, zc, rcond=None)  # (k, D): z ≈ coords @ dirs
     dirs = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-8)
     return dirs.astype(np.float32), pca.explained_ratio.astype(np.float32)
-
-
-def run_to_end(gen: Generator):
-    """Drive a progress generator headless and return its value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as e:
-            return e.value

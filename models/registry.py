@@ -1,61 +1,231 @@
-"""Model kinds -> classes, and per-kind defaults."""
+"""The kind registry: every model kind is one module that registers one :class:`KindSpec`.
+
+    register(KindSpec("vae", "Variational autoencoder", VAE, AutoencoderConfig, TrainDefaults(20, 128, 1e-3),
+                      capabilities=Capabilities(encoder=True, likelihood="bound"), params=(BETA, HIDDEN)))
+
+The CLI's ``--model`` choices and flags, the Training view's kind list and form, the per-kind defaults and
+which views and controls a model gets are all derived from these specs (as timm's ``register_model`` and
+napari's plugin contributions): adding a kind never edits a central list, and no view compares a kind to a
+name. A test can register a toy kind (:func:`register`, :func:`unregister`).
+"""
 
 from __future__ import annotations
 
-from .autoencoders import AAE, VAE, Autoencoder, DenoisingAutoencoder
-from .base import KINDS, ConfigError, GenerativeModel, ModelConfig
-from .ddpm import DDPM
-from .gan import GAN
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-CLASSES: dict[str, type[GenerativeModel]] = {
-    "ae": Autoencoder, "dae": DenoisingAutoencoder, "vae": VAE, "cvae": VAE, "aae": AAE,
-    "gan": GAN, "cgan": GAN, "wgan": GAN, "ddpm": DDPM,
-}
+from .errors import ConfigError
 
-# Sensible per-kind defaults (epochs, batch size, learning rate, latent dim) for the CLI and the GUI.
-DEFAULTS: dict[str, dict] = {
-    "ae": dict(epochs=20, batch_size=128, lr=1e-3, latent_dim=8),
-    "dae": dict(epochs=20, batch_size=128, lr=1e-3, latent_dim=8),
-    "vae": dict(epochs=20, batch_size=128, lr=1e-3, latent_dim=2),
-    "cvae": dict(epochs=20, batch_size=128, lr=1e-3, latent_dim=2),
-    "aae": dict(epochs=30, batch_size=128, lr=1e-3, latent_dim=2),
-    "gan": dict(epochs=50, batch_size=64, lr=2e-4, latent_dim=32),
-    "cgan": dict(epochs=50, batch_size=64, lr=2e-4, latent_dim=32),
-    "wgan": dict(epochs=50, batch_size=64, lr=1e-4, latent_dim=32),
-    "ddpm": dict(epochs=100, batch_size=128, lr=2e-4, latent_dim=0),
-}
+CONDITIONINGS = ("none", "class", "text", "image")
+# the modules whose import registers the built-in kinds
+BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.external")
 
-# MLP widths: one wide layer suits the VAE (beats the bare 400-unit VAE on MNIST in 10 epochs);
-# two layers let a deterministic AE clearly beat PCA at the same code size.
-HIDDEN = {"ae": (512, 256), "dae": (512, 256), "aae": (512, 256), "vae": (512,), "cvae": (512,)}
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model of a kind can do; views enable themselves and their controls from these."""
+
+    encoder: bool = False  # encode(x) -> z: a map of the data, "Encode image"
+    prior: bool = True  # prior(n) samples z: randomise, a map of sampled latents
+    decodes_z: bool = True  # decode(z, cond) -> image: sliders, decoded grids, interpolation
+    directions: bool = False  # GANSpace-style directions (a generator without an encoder)
+    diffusion: bool = False  # a reverse process to step through (scheduler, reverse())
+    image_to_image: bool = False  # translate(x) -> image, no latent code
+    likelihood: str = ""  # "": none, "bound": a lower bound (ELBO), "exact": an exact log-likelihood
+    slow_decode: bool = False  # a decode takes tens of ms or more: decode in a worker, sample fewer points
+
+
+@dataclass(frozen=True)
+class Param:
+    """A hyperparameter a user may set: a config field, shown as a form row and a CLI flag ``--name``."""
+
+    name: str
+    label: str
+    type: type  # int, float, str, or tuple (comma-separated whole numbers)
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, text: str):
+        """A value typed by a user (CLI or form) -> the field's value; ConfigError with the reason."""
+        text = str(text).strip()
+        try:
+            if self.type is tuple:
+                value = tuple(int(v) for v in text.split(",") if v.strip())
+                if not value:
+                    raise ValueError
+            else:
+                value = self.type(text)
+        except ValueError:
+            what = {int: "a whole number", float: "a number", tuple: "comma-separated whole numbers, e.g. 512,256",
+                    str: "text"}[self.type]
+            raise ConfigError(f"{self.flag} must be {what}, got {text!r}") from None
+        self.check(value)
+        return value
+
+    def check(self, value) -> None:
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.flag} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if v != v or (self.minimum is not None and v < self.minimum) or (
+                        self.maximum is not None and v > self.maximum):
+                    raise ConfigError(f"{self.flag} must be between {self.minimum:g} and {self.maximum:g}, got {v}")
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    """Sensible training settings of a kind, for the CLI and the Training view."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    name: str  # the kind's name in checkpoints and on the command line
+    title: str  # what a user reads
+    model_class: type
+    config_class: type  # a ModelConfig dataclass of the kind's family
+    defaults: TrainDefaults
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    conditioning: str = "none"  # what the kind takes: none / class / text / image
+    conditioning_optional: bool = False  # conditioning is the user's choice (--conditional)
+    params: tuple[Param, ...] = ()  # hyperparameters a user may set beyond epochs, batch size, lr, seed
+    latent_dim: int | None = 2  # the default latent size; None: fixed by the data (a DDPM's x_T)
+    config: Mapping = field(default_factory=dict)  # per-kind config defaults (e.g. WGAN: gan_loss)
+    trainable: bool = True  # listed by the CLI and the Training view
+    map_samples: int = 2000  # latents sampled for the map of a model without an encoder
+    description: str = ""
+
+    def __post_init__(self):
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
+        names = {f.name for f in dataclasses.fields(self.config_class)}
+        bad = [p.name for p in self.params if p.name not in names] + [k for k in self.config if k not in names]
+        if bad:
+            raise ValueError(f"{self.name}: {bad} are not fields of {self.config_class.__name__}")
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return tuple(self.model_class.loss_names)
+
+    @property
+    def conditional_by_default(self) -> bool:
+        return self.conditioning != "none" and not self.conditioning_optional
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def default(self, name: str):
+        """The value a config field takes for this kind unless the user sets it."""
+        if name in self.config:
+            return self.config[name]
+        f = {f.name: f for f in dataclasses.fields(self.config_class)}[name]
+        return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+_KINDS: dict[str, KindSpec] = {}
+_loaded = False
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in BUILTIN_MODULES:
+            importlib.import_module(name)
+
+
+def register(spec: KindSpec) -> KindSpec:
+    """Add a kind (a model module calls this once at import; a test may add a toy kind)."""
+    if spec.name in _KINDS and _KINDS[spec.name] is not spec:
+        raise ValueError(f"a kind named {spec.name!r} is already registered")
+    _KINDS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def kinds(trainable: bool | None = None) -> list[str]:
+    """Kind names in registration order; ``trainable=True``: only those the user can train."""
+    _load_builtins()
+    return [k for k, s in _KINDS.items() if trainable is None or s.trainable == trainable]
+
+
+def find(name) -> KindSpec | None:
+    _load_builtins()
+    return _KINDS.get(name) if isinstance(name, str) else None
+
+
+def get(name: str) -> KindSpec:
+    spec = find(name)
+    if spec is None:
+        raise ConfigError(f"unknown model kind {name!r} (known: {', '.join(kinds(trainable=True))})")
+    return spec
+
+
+def all_params() -> list[Param]:
+    """Every hyperparameter of the trainable kinds, once each (the union the CLI and the form offer)."""
+    seen: dict[str, Param] = {}
+    for k in kinds(trainable=True):
+        for p in _KINDS[k].params:
+            seen.setdefault(p.name, p)
+    return list(seen.values())
+
+
+def kinds_with_param(name: str) -> list[str]:
+    return [k for k in kinds(trainable=True) if _KINDS[k].param(name) is not None]
 
 
 def make_config(kind: str, image_shape, latent_dim: int | None = None, class_names=None,
-                conditional: bool = False, **overrides) -> ModelConfig:
-    """The config for ``kind`` on data of ``image_shape`` (conditioning from the class names)."""
-    if kind not in KINDS:
-        raise ConfigError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
-    class_names = list(class_names or [])
-    cond = kind in ("cvae", "cgan") or (conditional and kind == "ddpm")
-    if conditional and kind not in ("cvae", "cgan", "ddpm"):
-        raise ConfigError(f"{kind} has no conditional variant (use cvae, cgan or ddpm)")
+                conditional: bool = False, **overrides):
+    """The config for ``kind`` on data of ``image_shape``: the kind's defaults, then ``overrides``; class
+    conditioning from ``class_names`` when the kind takes it (or the user asks, where it is optional)."""
+    spec = get(kind)
+    class_names = [str(c) for c in (class_names or [])]
+    if conditional and spec.conditioning != "class":
+        takes = [k for k in kinds(trainable=True) if _KINDS[k].conditioning == "class"]
+        raise ConfigError(f"{kind} has no conditional variant (use {', '.join(takes)})")
+    cond = spec.conditioning == "class" and (conditional or spec.conditional_by_default)
     if cond and len(class_names) < 2:
         raise ConfigError(f"a conditional {kind} needs labelled data with at least 2 classes")
-    d = DEFAULTS[kind]["latent_dim"] if latent_dim is None else latent_dim
-    if kind in HIDDEN and "hidden" not in overrides:
-        overrides["hidden"] = HIDDEN[kind]
-    cfg = ModelConfig(kind=kind, image_shape=tuple(int(v) for v in image_shape), latent_dim=int(d),
-                      num_classes=len(class_names) if cond else 0,
-                      class_names=class_names if cond else [],
-                      gan_loss="wgan-gp" if kind == "wgan" else "bce", **overrides)
-    if kind == "ddpm":
-        cfg.latent_dim = int(cfg.image_shape[0] * cfg.image_shape[1] * cfg.image_shape[2])
-        if "width" not in overrides:
-            cfg.width = 32
+    names = {f.name for f in dataclasses.fields(spec.config_class)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"{kind} has no setting {', '.join(unknown)}")
+    values = {**spec.config, **overrides}
+    d = spec.latent_dim if latent_dim is None or spec.latent_dim is None else latent_dim
+    cfg = spec.config_class(kind=kind, image_shape=tuple(int(v) for v in image_shape), latent_dim=int(d or 0),
+                            num_classes=len(class_names) if cond else 0, class_names=class_names if cond else [],
+                            **values)
     cfg.validate()
     return cfg
 
 
-def build_model(config: ModelConfig) -> GenerativeModel:
+def config_from_json(kind: str, d, legacy: bool = False):
+    """A kind's config from its checkpoint JSON. ``legacy``: a format-1 file, whose one flat config held
+    every family's fields; those of other families are dropped."""
+    spec = get(kind)
+    return spec.config_class.from_json(d, legacy=legacy)
+
+
+def build_model(config):
+    """The model a config describes (untrained)."""
     config.validate()
-    return CLASSES[config.kind](config)
+    return get(config.kind).model_class(config)
+
+
+def spec_of(model) -> KindSpec:
+    return get(model.kind)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .latent import Step
+from .progress import Step
 
 FRAME_DTYPE = np.float16
 
@@ -48,15 +48,13 @@ def record_reverse(model, n: int = 16, y=None, sampler: str = "ddpm", steps: int
         y = torch.as_tensor(y).long().reshape(-1)
         if y.numel() == 1:
             y = y.expand(n)
-    from .diffusion import DiffusionScheduler
-
-    sched = DiffusionScheduler(model.config.timesteps, model.config.schedule)
-    ts = sched.set_timesteps(steps if sampler == "ddim" else None, sampler, eta).tolist()
+    sched = model.make_scheduler(sampler, steps, eta)  # the one scheduler of this run
+    ts = sched.timesteps.tolist()
     k = len(ts)
     traj = Trajectory(np.array(ts + [-1]), np.empty((k + 1, *shape), FRAME_DTYPE),
                       np.empty((k + 1, *shape), FRAME_DTYPE), np.empty((k + 1, *shape), FRAME_DTYPE), sampler)
     traj.x[0] = x_T.numpy()
-    for i, (t, _x, eps, x0, prev) in enumerate(model.reverse(x_T, y, sampler, steps, eta, guidance, g)):
+    for i, (t, _x, eps, x0, prev) in enumerate(model.reverse(x_T, y, sched, guidance, g)):
         traj.eps[i] = eps.numpy()
         traj.x0[i] = x0.numpy()
         traj.x[i + 1] = prev.numpy()
@@ -74,11 +72,6 @@ def forward_frame(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: int) -> t
     return scheduler.add_noise(x0, noise, int(t))
 
 
-def to_unit(x: np.ndarray) -> np.ndarray:
-    """Model units ([-1, 1] data) -> display [0, 1], clipped."""
-    return np.clip((np.asarray(x, np.float32) + 1) / 2, 0, 1)
-
-
-def noise_to_unit(eps: np.ndarray) -> np.ndarray:
-    """Noise ~ N(0, 1) -> display [0, 1]: ±3σ spans the range."""
-    return np.clip(np.asarray(eps, np.float32) / 6 + 0.5, 0, 1)
+def frame_indices(n_frames: int, n: int) -> np.ndarray:
+    """``n`` frames spread evenly over a trajectory of ``n_frames``, first and last included, no repeats."""
+    return np.unique(np.linspace(0, n_frames - 1, max(1, min(n, n_frames))).round().astype(int))

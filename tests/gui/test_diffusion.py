@@ -4,8 +4,9 @@ import torch
 from PySide6.QtCore import Qt
 
 from models import TrainConfig, save, train
-from models.latent import to_display
-from models.trajectory import FRAME_DTYPE, to_unit
+from models.display import to_display
+from models.display import to_unit
+from models.trajectory import FRAME_DTYPE
 from tests.models.helpers import tiny_data, tiny_model
 
 

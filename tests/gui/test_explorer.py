@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
-from models.latent import to_display
+from models.display import to_display
 
 from .conftest import select
 

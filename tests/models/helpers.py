@@ -13,14 +13,16 @@ def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
 
 
 def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
+    """A small model of ``kind``: its family's size settings shrunk to what the kind takes."""
+    from models import registry
+
     torch.manual_seed(seed)
-    over.setdefault("width", 8)
-    if kind in ("ae", "dae", "vae", "cvae", "aae"):
-        over.setdefault("hidden", (32,))
-    if kind == "ddpm":
-        over.setdefault("timesteps", 20)
+    spec = registry.get(kind)
+    for name, value in (("width", 8), ("hidden", (32,)), ("timesteps", 20)):
+        if spec.param(name) is not None:
+            over.setdefault(name, value)
     return build_model(make_config(kind, shape, 4, [f"c{i}" for i in range(classes)],
-                                   conditional=kind == "ddpm", **over))
+                                   conditional=spec.conditioning_optional, **over))
 
 
 def run(model, data, out=None, **cfg):

@@ -1,0 +1,42 @@
+"""Display helpers: numpy arrays in the layouts and value ranges the views draw (no Qt here).
+
+Every picture a view shows is float32 in [0, 1], (H, W) or (H, W, 3), C-contiguous (row-major).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W) or (H, W, 3) C-contiguous float32 for a row-major ImageItem."""
+    image = np.asarray(image, np.float32)
+    return np.ascontiguousarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
+
+
+def mosaic(images: np.ndarray, cols: int, gap: int = 0, gap_value: float = 0.12) -> np.ndarray:
+    """Images (C, h, w) in row order, ``cols`` per row (the last row padded) -> one (rows*H, cols*W) or
+    (rows*H, cols*W, 3) float32 picture; each cell (H, W) = (h + gap, w + gap) has its image top-left."""
+    n, c, h, w = images.shape
+    rows = -(-n // cols)
+    cells = np.full((rows * cols, c, h + gap, w + gap), gap_value, np.float32)
+    cells[:n, :, :h, :w] = images
+    grid = cells.reshape(rows, cols, c, h + gap, w + gap).transpose(0, 3, 1, 4, 2)
+    grid = grid.reshape(rows * (h + gap), cols * (w + gap), c)
+    return np.ascontiguousarray(grid[..., 0] if c == 1 else grid)
+
+
+def square_mosaic(images: np.ndarray, gap: int = 1) -> np.ndarray:
+    """``mosaic`` with ⌈√n⌉ columns."""
+    return mosaic(images, int(np.ceil(np.sqrt(len(images)))), gap=gap)
+
+
+def signed_to_unit(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Values in [−scale, scale] -> display [0, 1], clipped: one mapping for every panel that shows model
+    units (x_0 and x_t in [−1, 1] data units, noise ε ~ N(0, 1)), so equal values look equal."""
+    return np.clip((np.asarray(x, np.float32) / float(scale) + 1) / 2, 0, 1)
+
+
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """Model units ([-1, 1] data) -> display [0, 1], clipped."""
+    return signed_to_unit(x, 1.0)

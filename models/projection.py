@@ -1,0 +1,115 @@
+"""How the latent map draws latents of any size in 2-D: the projection, its axes, and the plane of latents
+a decoded grid is drawn over. No Qt: the map view holds one :class:`Projection` and asks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .latent import PCA
+
+METHODS = {"latent": "Latent (2-D)", "pca": "PCA", "dims": "Dimensions", "tsne": "t-SNE"}
+
+
+def methods_for(dim: int, has_embedding: bool = False) -> list[str]:
+    """The projections offered for latents of ``dim`` dimensions (t-SNE once it has been computed)."""
+    out = ["latent"] if dim == 2 else ["pca", "dims"]
+    return out + (["tsne"] if has_embedding else [])
+
+
+@dataclass
+class Projection:
+    method: str = "latent"  # one of METHODS
+    axes: tuple[int, int] = (0, 1)  # 0-based components (PCA) or dimensions (dims)
+    pca: PCA | None = None
+    embedding: np.ndarray | None = None  # (N, 2) t-SNE coordinates of the data
+
+    @property
+    def linear(self) -> bool:
+        """Any latent (the current z, a path) can be placed: every method but t-SNE."""
+        return self.method != "tsne"
+
+    @property
+    def has_axes(self) -> bool:
+        return self.method in ("pca", "dims")
+
+    def axis_count(self, dim: int) -> int:
+        """How many axes a user may choose from."""
+        if self.method == "pca":
+            return len(self.pca.components) if self.pca is not None else 2
+        return dim if self.method == "dims" else 2
+
+    def with_axes(self, a: int, b: int, dim: int) -> Projection:
+        """The same projection on axes (a, b), clamped to what exists and kept distinct: the same axis
+        twice would draw every point on a diagonal line."""
+        n = max(2, self.axis_count(dim))
+        a, b = int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1))
+        if a == b:
+            b = (a + 1) % n
+        return Projection(self.method, (a, b), self.pca, self.embedding)
+
+    def project(self, z: np.ndarray) -> np.ndarray | None:
+        """Map coordinates (N, 2) of latents (N, D); None for t-SNE (not a map of arbitrary latents)."""
+        z = np.atleast_2d(np.asarray(z, np.float32))
+        a, b = self.axes
+        if self.method == "latent":
+            return z[:, :2]
+        if self.method == "pca":
+            return self.pca.transform(z, (a, b))
+        if self.method == "dims":
+            return z[:, [a, b]]
+        return None
+
+    def coordinates(self, z: np.ndarray) -> np.ndarray:
+        """Where the data's latents ``z`` are drawn (the embedding itself for t-SNE)."""
+        return self.embedding if self.method == "tsne" else self.project(z)
+
+    def axis_labels(self) -> tuple[str, str]:
+        a, b = self.axes
+        return {"latent": ("z0", "z1"), "pca": (f"PC{a + 1}", f"PC{b + 1}"), "dims": (f"z{a}", f"z{b}"),
+                "tsne": ("t-SNE 1", "t-SNE 2")}[self.method]
+
+    def plane(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(center, u, v, map centre) of the plane a decoded grid is drawn over: the 2-D latent plane
+        itself, or the plane through ``z`` spanned by the two chosen axes. Not defined for t-SNE."""
+        if not self.linear:
+            raise ValueError("a t-SNE map has no plane of latents to decode over")
+        z = np.asarray(z, np.float32)
+        d = len(z)
+        if self.method == "latent":
+            u, v = np.eye(d, dtype=np.float32)[:2]
+            return np.zeros(d, np.float32), u, v, np.zeros(2, np.float32)
+        a, b = self.axes
+        if self.method == "pca":
+            u, v = self.pca.components[a], self.pca.components[b]
+        else:
+            u, v = np.eye(d, dtype=np.float32)[[a, b]]
+        return z, u, v, self.project(z)[0]
+
+
+def plane_latents(center: np.ndarray, u: np.ndarray, v: np.ndarray, n: int, extent: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """An n x n grid of latents center + a*u + b*v for a, b in [-extent, extent].
+
+    Returns (latents (n*n, D), coords (n*n, 2)); rows go from +b (top) to -b (bottom) so the grid
+    reads like the map with its y axis pointing up."""
+    ticks = np.linspace(-extent, extent, n, dtype=np.float32)
+    a, b = np.meshgrid(ticks, ticks[::-1])
+    coords = np.stack([a.ravel(), b.ravel()], 1)
+    lat = center[None] + coords[:, :1] * u[None] + coords[:, 1:] * v[None]
+    return lat.astype(np.float32), coords
+
+
+def grid_rect(map_centre: np.ndarray, n: int, extent: float) -> tuple[float, float, float, float]:
+    """(x, y, width, height) in map coordinates covered by an n x n grid of cells centred on the plane's
+    ticks: each cell is one tick step wide."""
+    step = 2 * extent / (n - 1)
+    return (float(map_centre[0] - extent - step / 2), float(map_centre[1] - extent - step / 2),
+            2 * extent + step, 2 * extent + step)
+
+
+def auto_extent(xy: np.ndarray) -> float:
+    """A grid range (± this) that covers the bulk (98%) of the points, in steps of 0.5."""
+    spread = float(np.percentile(np.abs(xy - np.median(xy, 0)), 98))
+    return max(0.5, round(spread * 2) / 2)

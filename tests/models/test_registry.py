@@ -1,0 +1,117 @@
+"""The kind registry: specs, per-family configs, and checkpoints of format 1 still loading."""
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import ConfigError, load, registry, save
+from models.checkpoint import FORMAT_VERSION
+
+from .helpers import tiny_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "format1"
+
+
+def _meta(path):
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return json.loads(raw[8 : 8 + n])["__metadata__"]
+
+
+@pytest.mark.parametrize("kind", ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm"])
+def test_format_1_checkpoints_load_and_decode_the_same_z_to_the_same_image(kind):
+    """Files written by the format-1 code (tests/fixtures/format1/README.md) decode exactly as it did."""
+    expected = np.load(FIXTURES / "decoded.npz")
+    model = load(FIXTURES / f"{kind}.safetensors")
+    assert model.meta["format_version"] == 1 and _meta(FIXTURES / f"{kind}.safetensors")["format_version"] == "1"
+    assert isinstance(model.config, registry.get(kind).config_class)
+    y = torch.tensor([0, 1, 2]) if model.conditional else None
+    out = model.decode(torch.from_numpy(expected[f"{kind}_z"]), y).numpy()
+    assert np.array_equal(out, expected[f"{kind}_x"])
+
+
+def test_format_2_stores_only_the_familys_config(tmp_path):
+    assert FORMAT_VERSION == 2
+    for kind, absent in (("vae", "timesteps"), ("gan", "hidden"), ("ddpm", "beta")):
+        p = save(tiny_model(kind), tmp_path / f"{kind}.safetensors")
+        meta = _meta(p)
+        config = json.loads(meta["config"])
+        assert meta["format_version"] == "2" and config["kind"] == kind and absent not in config
+        assert load(p).meta["format_version"] == 2
+
+
+def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
+    from models import CheckpointError
+    from safetensors.torch import save as st_save
+
+    p = save(tiny_model("vae"), tmp_path / "v.safetensors")
+    meta = _meta(p)
+    config = json.loads(meta["config"])
+    config["timesteps"] = 1000  # accepted in format 1 (one flat config), not in format 2
+    meta["config"] = json.dumps(config)
+    p.write_bytes(st_save({k: v.contiguous() for k, v in load(p).state_dict().items()}, metadata=meta))
+    with pytest.raises(CheckpointError, match="unknown model config keys"):
+        load(p)
+
+
+def test_every_builtin_kind_is_described_by_its_spec():
+    trainable = registry.kinds(trainable=True)
+    assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm"]
+    assert "torchscript" in registry.kinds() and not registry.get("torchscript").trainable
+    for kind in trainable:
+        spec = registry.get(kind)
+        model = tiny_model(kind)
+        assert model.spec is spec and model.capabilities is spec.capabilities
+        assert spec.loss_names == type(model).loss_names and spec.title
+    assert registry.get("vae").capabilities.encoder and registry.get("vae").capabilities.likelihood == "bound"
+    assert registry.get("gan").capabilities.directions and not registry.get("gan").capabilities.encoder
+    assert registry.get("ddpm").capabilities.diffusion and registry.get("ddpm").conditioning_optional
+    assert registry.get("cgan").conditional_by_default and not registry.get("gan").conditional_by_default
+
+
+def test_defaults_and_params_come_from_the_spec():
+    spec = registry.get("wgan")
+    cfg = registry.make_config("wgan", (1, 8, 8))
+    assert cfg.gan_loss == "wgan-gp" and cfg.latent_dim == spec.latent_dim == 32
+    assert registry.make_config("ae", (1, 8, 8)).hidden == (512, 256)
+    assert registry.make_config("vae", (1, 8, 8)).hidden == (512,)
+    assert registry.make_config("ddpm", (3, 16, 16)).latent_dim == 3 * 16 * 16
+    assert spec.default("gan_loss") == "wgan-gp" and registry.get("gan").default("width") == 64
+    assert {p.name for p in registry.all_params()} >= {"hidden", "beta", "noise_std", "width", "timesteps",
+                                                       "schedule"}
+    assert registry.kinds_with_param("beta") == ["vae", "cvae"]
+    with pytest.raises(ConfigError, match="vae has no setting timesteps"):
+        registry.make_config("vae", (1, 8, 8), timesteps=10)
+
+
+def test_params_parse_typed_text_with_one_clear_message():
+    hidden = registry.get("ae").param("hidden")
+    assert hidden.parse("512, 256") == (512, 256)
+    for bad, msg in (("", "comma-separated"), ("a,b", "comma-separated"), ("0", "between 1 and 8192")):
+        with pytest.raises(ConfigError, match=msg):
+            hidden.parse(bad)
+    schedule = registry.get("ddpm").param("schedule")
+    assert schedule.parse("cosine") == "cosine"
+    with pytest.raises(ConfigError, match="one of linear, cosine"):
+        schedule.parse("square")
+    with pytest.raises(ConfigError, match="a number"):
+        registry.get("vae").param("beta").parse("nan?")
+
+
+def test_registering_twice_under_one_name_is_refused():
+    spec = registry.get("vae")
+    registry.register(spec)  # the same spec again: harmless
+    clone = registry.KindSpec("vae", "Another", spec.model_class, spec.config_class, spec.defaults)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(clone)
+
+
+def test_a_spec_naming_a_field_its_config_lacks_is_refused():
+    spec = registry.get("vae")
+    with pytest.raises(ValueError, match="not fields"):
+        registry.KindSpec("x", "X", spec.model_class, spec.config_class, spec.defaults,
+                          params=(registry.get("ddpm").param("timesteps"),))
