@@ -293,11 +293,8 @@ def bench_map(smoke: bool) -> dict:
     m.resize(1000, 700)
     m.show()
 
-    class _M:
-        kind, latent_dim, conditional, has_encoder, image_shape = "vae", 2, False, True, (1, 8, 8)
-
-    m.model = _M()
-    m._set_latents(m.model, LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
+    m.model = build_model(make_config("vae", (1, 8, 8), 2))  # the map of a 2-D model; the points are ours
+    m._set_latents(LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
     a.processEvents()
     vb = m.plot.getViewBox()
     times = []
@@ -385,7 +382,7 @@ def bench_diffusion(smoke: bool) -> dict:
     v.resize(1200, 800)
     v.show()
     state.set_model(model)
-    v._set_trajectory(model, traj)
+    v._set_trajectory(traj)
     a.processEvents()
     rng = np.random.default_rng(0)
     times = []

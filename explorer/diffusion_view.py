@@ -1,10 +1,10 @@
-"""Diffusion stepper: the forward (noising) process at any t, and the reverse (denoising) process
-recorded frame by frame in a worker, then scrubbed instantly; with the schedule beside it."""
+"""Diffusion stepper: the forward (noising) process at any t (:mod:`explorer.diffusion_forward`), and the
+reverse (denoising) process recorded frame by frame in a worker, then scrubbed instantly; with the schedule
+beside it. Every panel draws model units on one value scale, shown by a colour bar."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -14,8 +14,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -27,10 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .widgets import ImagePanel, ProgressLine, hint, save_as
-from .worker import Worker
+from . import dialogs
+from .diffusion_forward import ForwardPanel
+from .jobs import ModelJob
+from .widgets import ImagePanel, ProgressLine, ValueBar, hint
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp)"
+SCALES = {"±1 (data range)": 1.0, "±2": 2.0, "±3": 3.0}
 
 
 class DiffusionView(QWidget):
@@ -42,61 +42,46 @@ class DiffusionView(QWidget):
         super().__init__(parent)
         self.state = state
         self.model = None
-        self.scheduler = None
-        self.data = None
-        self.x0: torch.Tensor | None = None  # (1, C, H, W) in [-1, 1]
-        self.noise: torch.Tensor | None = None
         self.trajectory = None
-        self._worker: Worker | None = None
         self._grid_cols = 4
         self._build()
+        self.job = ModelJob(self, "reverse", self.progress)
+        self.job.finished.append(self._job_done)
         state.modelChanged.connect(self._on_model)
         self._on_model(None)
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
         root = QVBoxLayout(self)
-        self.placeholder = hint("The Diffusion view is for DDPM checkpoints: pick digits-ddpm in the model "
-                                "list, or train one (latent-explorer train --model ddpm …).")
+        from models import registry
+
+        kinds = ", ".join(k for k in registry.kinds() if registry.get(k).capabilities.diffusion)
+        self.placeholder = hint(f"The Diffusion view is for diffusion models ({kinds}): pick digits-ddpm in the "
+                                "model list, or train one (latent-explorer train --model ddpm …).")
         root.addWidget(self.placeholder)
         self.body = QSplitter(Qt.Orientation.Vertical)
         root.addWidget(self.body, 1)
 
-        # forward
-        fwd = QGroupBox("Forward: x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·ε")
-        fl = QHBoxLayout(fwd)
-        self.fwd_x0, self.fwd_xt, self.fwd_eps = (ImagePanel(title=t) for t in ("x_0", "x_t", "ε (fixed, seeded)"))
-        for p in (self.fwd_x0, self.fwd_xt, self.fwd_eps):
-            p.setMinimumSize(140, 140)
-            fl.addWidget(p, 1)
-        fc = QFormLayout()
-        src = QHBoxLayout()
-        self.btn_random = QPushButton("Random image")
-        self.btn_random.setToolTip("Pick another image of the model's dataset")
-        self.btn_random.clicked.connect(self.random_image)
-        self.btn_file = QPushButton("Your image…")
-        self.btn_file.clicked.connect(self._pick_file)
-        src.addWidget(self.btn_random)
-        src.addWidget(self.btn_file)
-        fc.addRow(src)
-        self.t_slider = QSlider(Qt.Orientation.Horizontal)
-        self.t_slider.setToolTip("Timestep t of the forward process")
-        self.t_slider.valueChanged.connect(self._show_forward)
-        self.t_label = QLabel("t = 0")
-        fc.addRow(self.t_label, self.t_slider)
-        play = QHBoxLayout()
-        self.btn_fplay = QPushButton("Play")
-        self.btn_fplay.setCheckable(True)
-        self.btn_fplay.toggled.connect(self._on_fplay)
-        self.fwd_fps = QSpinBox()
-        self.fwd_fps.setRange(1, 1000)
-        self.fwd_fps.setValue(100)
-        self.fwd_fps.setSuffix(" steps/s")
-        play.addWidget(self.btn_fplay)
-        play.addWidget(self.fwd_fps)
-        fc.addRow(play)
-        fl.addLayout(fc, 1)
-        self.body.addWidget(fwd)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        scale_row = QHBoxLayout()
+        self.scale = QComboBox()
+        self.scale.addItems(list(SCALES))
+        self.scale.setCurrentIndex(1)
+        self.scale.setToolTip("The values drawn black to white in every panel (model units: data in [−1, 1], "
+                              "noise ~ N(0, 1)), so that equal values look equal everywhere")
+        self.scale.currentIndexChanged.connect(self._on_scale)
+        self.value_bar = ValueBar(-2.0, 2.0, "model units")
+        scale_row.addWidget(QLabel("Values:"))
+        scale_row.addWidget(self.scale)
+        scale_row.addWidget(self.value_bar, 1)
+        tl.addLayout(scale_row)
+        self.forward = ForwardPanel()
+        self.forward.message.connect(self.message)
+        self.forward.timestepChanged.connect(lambda t: self.cursor.setValue(t))
+        tl.addWidget(self.forward, 1)
+        self.body.addWidget(top)
 
         # reverse
         rev = QGroupBox("Reverse: denoising from seeded noise")
@@ -180,8 +165,6 @@ class DiffusionView(QWidget):
         self.body.addWidget(rev)
         self.body.setSizes([260, 520])
 
-        self._fwd_timer = QTimer(self)
-        self._fwd_timer.timeout.connect(self._advance_forward)
         self._play_timer = QTimer(self)
         self._play_timer.timeout.connect(self._advance)
         self._t0 = 0.0
@@ -197,13 +180,10 @@ class DiffusionView(QWidget):
 
     # -- model -----------------------------------------------------------------------------------
     def _on_model(self, model):
-        from models.diffusion import DiffusionScheduler
-
-        ok = model is not None and getattr(model, "kind", "") == "ddpm"
+        ok = model is not None and model.capabilities.diffusion
         self.model = model if ok else None  # first: results of the cancelled job are then stale
         self.cancel()
         self.btn_play.setChecked(False)
-        self.btn_fplay.setChecked(False)
         self.placeholder.setVisible(not ok)
         self.body.setVisible(ok)
         self.trajectory = None
@@ -211,27 +191,25 @@ class DiffusionView(QWidget):
         self.frame_label.setText("no trajectory yet")
         for p in (self.rev_x, self.rev_x0, self.rev_eps):
             p.clear_image()
+        self.forward.set_model(self.model)
         if not ok:
             return
-        cfg = model.config
-        self.scheduler = DiffusionScheduler(cfg.timesteps, cfg.schedule)
-        T = cfg.timesteps
+        T = model.config.timesteps
         self.steps.setRange(1, T)
         self.steps.setValue(min(50, T))
-        with QSignalBlocker(self.t_slider):
-            self.t_slider.setRange(-1, T - 1)
-            self.t_slider.setValue(T // 4)
         with QSignalBlocker(self.cls):
             self.cls.clear()
-            if model.conditional:
+            if model.conditioning == "class":
                 self.cls.addItem("mixed")
                 self.cls.addItems(model.class_names)
-        self.cls.setEnabled(model.conditional)
+        self.cls.setEnabled(model.conditioning == "class")
         self.guidance.setEnabled(model.conditional)
         self._on_sampler()
         self._plot_schedule()
-        self.data = None
-        self.random_image(seed=0)
+
+    @property
+    def scheduler(self):
+        return self.forward.scheduler
 
     def _plot_schedule(self):
         s = self.scheduler
@@ -249,75 +227,16 @@ class DiffusionView(QWidget):
         p.setXRange(0, s.T, padding=0.02)
         p.setYRange(0, 1, padding=0.05)
 
-    # -- forward ---------------------------------------------------------------------------------
-    def random_image(self, seed: int | None = None):
-        from models.data import load_dataset
+    def _on_scale(self, *_):
+        scale = SCALES[self.scale.currentText()]
+        self.value_bar.set_range(-scale, scale)
+        self.forward.set_scale(scale)
+        if self.trajectory is not None:
+            self.show_frame(self.frame.value())
 
-        if self.model is None:
-            return
-        rng = np.random.default_rng(seed)
-        if self.data is None:
-            spec = self.model.meta.get("data", {}).get("spec") if hasattr(self.model, "meta") else None
-            try:
-                c, h, _ = self.model.image_shape
-                self.data = load_dataset(spec or "digits").conform(c, h)
-            except Exception as e:  # noqa: BLE001
-                self.message.emit(f"cannot load the model's dataset ({e}); using noise-free zeros")
-                self.set_image(np.zeros(self.model.image_shape, np.float32))
-                return
-        self.set_image(self.data.images[int(rng.integers(len(self.data)))])
-
-    def set_image(self, image: np.ndarray, noise_seed: int = 0):
-        """x_0 for the forward process: (C, H, W) in [0, 1]; ε is fixed by ``noise_seed``."""
-        self.x0 = torch.from_numpy(np.asarray(image, np.float32)[None]) * 2 - 1
-        self.noise = torch.randn(self.x0.shape, generator=torch.Generator().manual_seed(noise_seed))
-        self.fwd_x0.show_image(image)
-        from models.trajectory import noise_to_unit
-
-        self.fwd_eps.show_image(noise_to_unit(self.noise[0].numpy()))
-        self._show_forward()
-
-    def forward_image(self, t: int) -> np.ndarray:
-        from models.trajectory import forward_frame, to_unit
-
-        return to_unit(forward_frame(self.scheduler, self.x0, self.noise, t)[0].numpy())
-
-    def _show_forward(self, *_):
-        if self.model is None or self.x0 is None:
-            return
-        t = self.t_slider.value()
-        self.t_label.setText(f"t = {t}" if t >= 0 else "x_0")
-        self.fwd_xt.show_image(self.forward_image(t))
-        if t >= 0:
-            self.cursor.setValue(t)
-
-    def _pick_file(self):
-        from models.data import _read_image, conform_images
-
-        path, _ = QFileDialog.getOpenFileName(self, "An image to noise", "", IMAGE_FILTER)
-        if not path or self.model is None:
-            return
-        try:
-            img = _read_image(Path(path))
-        except ValueError as e:
-            self.message.emit(f"{Path(path).name}: {e}")
-            return
-        c, h, _ = self.model.image_shape
-        self.set_image(conform_images(img[None], c, h)[0])
-
-    def _on_fplay(self, on):
-        self.btn_fplay.setText("Pause" if on else "Play")
-        if on:
-            self._t0 = time.monotonic()
-            self._frame0 = max(0, self.t_slider.value())
-            self._fwd_timer.start(15)
-        else:
-            self._fwd_timer.stop()
-
-    def _advance_forward(self):
-        T = self.scheduler.T
-        t = self._frame0 + int((time.monotonic() - self._t0) * self.fwd_fps.value())
-        self.t_slider.setValue(t % T)
+    @property
+    def value_scale(self) -> float:
+        return SCALES[self.scale.currentText()]
 
     # -- reverse ---------------------------------------------------------------------------------
     def _on_sampler(self, *_):
@@ -347,32 +266,23 @@ class DiffusionView(QWidget):
             return (yield from record_reverse(model, n, y, sampler, steps if sampler == "ddim" else None, eta,
                                               guidance if model.conditional else 1.0, seed, should_stop))
 
-        w = Worker(job, "reverse")
-        self._worker = w
         total = model.config.timesteps if sampler == "ddpm" else steps
-        self.progress.start(f"{sampler.upper()}: {total} steps × {n} samples…")
-        w.yielded.connect(lambda s: self.progress.update_fraction(s.fraction, s.message))
-        w.returned.connect(lambda tr: self._set_trajectory(model, tr))
-        w.cancelled.connect(lambda: self.message.emit("cancelled: the previous trajectory is kept"))
-        w.errored.connect(self.message)
-        w.finished.connect(self._job_done)
+        self.job.start(model, job, self._set_trajectory, f"{sampler.upper()}: {total} steps × {n} samples…",
+                       on_error=self.message.emit,
+                       on_cancel=lambda: self.message.emit("cancelled: the previous trajectory is kept"))
         self.btn_run.setEnabled(False)
-        w.start()
 
     def _job_done(self):
-        self._worker = None
-        self.progress.finish()
         self.btn_run.setEnabled(self.model is not None)
 
     def cancel(self):
-        if self._worker is not None:
-            self._worker.stop()
+        self.job.cancel()
 
     def busy(self) -> bool:
-        return self._worker is not None
+        return self.job.busy
 
-    def _set_trajectory(self, model, traj):
-        if model is not self.model or traj is None:
+    def _set_trajectory(self, traj):
+        if traj is None:
             return
         self.trajectory = traj
         n = traj.x.shape[1]
@@ -391,15 +301,13 @@ class DiffusionView(QWidget):
             w.setEnabled(on)
 
     def frame_images(self, k: int):
-        """Display grids (x_t, x̂_0, ε̂) of frame k, each (H', W'[, 3]) float32 in [0, 1]."""
-        from models.latent import mosaic
-        from models.trajectory import noise_to_unit, to_unit
+        """Display grids (x_t, x̂_0, ε̂) of frame k, each (H', W'[, 3]) float32 in [0, 1], all three on the
+        view's one value scale."""
+        from models.display import mosaic, signed_to_unit
 
         tr = self.trajectory
-        out = []
-        for arr, conv in ((tr.x, to_unit), (tr.x0, to_unit), (tr.eps, noise_to_unit)):
-            out.append(mosaic(conv(arr[k]), self._grid_cols, gap=1))
-        return out
+        return [mosaic(signed_to_unit(arr[k], self.value_scale), self._grid_cols, gap=1)
+                for arr in (tr.x, tr.x0, tr.eps)]
 
     def show_frame(self, k: int):
         if self.trajectory is None:
@@ -441,9 +349,10 @@ class DiffusionView(QWidget):
     # -- export ----------------------------------------------------------------------------------
     def export_frames(self, n: int = 40) -> list[np.ndarray]:
         from models.images import to_uint8
+        from models.trajectory import frame_indices
 
         tr = self.trajectory
-        idx = np.unique(np.linspace(0, len(tr) - 1, min(n, len(tr))).round().astype(int))
+        idx = frame_indices(len(tr), n)
         frames = []
         for k in idx:
             x = self.frame_images(int(k))[0]
@@ -460,26 +369,27 @@ class DiffusionView(QWidget):
         save_gif(path, frames + [frames[-1]] * 10, fps=12)
 
     def export_strip(self, path: str, n: int = 10):
+        from models.display import signed_to_unit
         from models.images import make_grid, save_png
-        from models.trajectory import to_unit
+        from models.trajectory import frame_indices
 
         tr = self.trajectory
-        idx = np.unique(np.linspace(0, len(tr) - 1, min(n, len(tr))).round().astype(int))
-        rows = [to_unit(tr.x[k]) for k in idx]  # (n_frames, N, C, H, W)
+        idx = frame_indices(len(tr), n)
+        rows = [signed_to_unit(tr.x[k], self.value_scale) for k in idx]  # (n_frames, N, C, H, W)
         imgs = np.stack(rows, 1).reshape(-1, *tr.x.shape[2:])  # each sample is a row, time left to right
         scale = max(1, 32 // tr.x.shape[-1])
         save_png(path, make_grid(imgs, nrow=len(idx), scale=scale))
 
     def _export_gif(self):
-        save_as(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)", self.export_gif, self.message.emit)
+        dialogs.save_as(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)", self.export_gif, self.message.emit)
 
     def _export_strip(self):
-        save_as(self, "Export strip", "diffusion.png", "PNG (*.png)", self.export_strip, self.message.emit)
+        dialogs.save_as(self, "Export strip", "diffusion.png", "PNG (*.png)", self.export_strip, self.message.emit)
 
     def is_ready(self) -> bool:
         return self.model is None or (self.trajectory is not None and not self.busy())
 
     def shutdown(self):
         self._play_timer.stop()
-        self._fwd_timer.stop()
+        self.forward.stop()
         self.cancel()

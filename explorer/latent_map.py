@@ -1,5 +1,6 @@
 """Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions /
-t-SNE projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane."""
+t-SNE projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane.
+The projection maths is :class:`models.projection.Projection`; this view draws what it says."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -18,14 +18,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.projection import METHODS, Projection, auto_extent, grid_rect, methods_for
+
+from . import dialogs
+from .jobs import ModelJob
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
-from .worker import Worker
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-SAMPLED_POINTS = {"ddpm": 256}  # diffusion decodes are slow: fewer sampled points
-DEFAULT_SAMPLED = 2000
+MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
+HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 
 
 class LatentMap(QWidget):
@@ -37,17 +40,17 @@ class LatentMap(QWidget):
         super().__init__(parent)
         self.state = state
         self.model = None
-        self.meta: dict = {}
         self.latents = None  # models.latent.LatentSet
-        self.pca = None
-        self.tsne_xy: np.ndarray | None = None
-        self.xy: np.ndarray | None = None  # (N, 2) current projection
+        self.projection = Projection()
+        self.xy: np.ndarray | None = None  # (N, 2) where the points are drawn
         self.clicked: int | None = None
         self.data_spec: str | None = None
-        self._worker: Worker | None = None
-        self._grid_worker: Worker | None = None
         self._scatters: list[pg.ScatterPlotItem] = []
         self._build()
+        self.data_job = ModelJob(self, "map", self.progress)
+        self.data_job.finished.append(self._job_ended)
+        self.grid_job = ModelJob(self, "map-grid", self.progress)
+        self.grid_job.finished.append(self._job_ended)
         state.modelChanged.connect(self._on_model)
         state.zChanged.connect(self._on_z)
         state.pathChanged.connect(self._draw_path)
@@ -67,11 +70,9 @@ class LatentMap(QWidget):
         self.proj.setToolTip("How latents with more than 2 dimensions are drawn in 2-D")
         self.proj.currentIndexChanged.connect(self._on_projection)
         self.ax_a, self.ax_b = QSpinBox(), QSpinBox()
-        for sb, v, tip in ((self.ax_a, 0, "horizontal axis"), (self.ax_b, 1, "vertical axis")):
-            sb.setRange(0, 0)
-            sb.setValue(v)
+        for sb, tip in ((self.ax_a, "horizontal axis"), (self.ax_b, "vertical axis")):
             sb.setToolTip(f"Component or dimension on the {tip}")
-            sb.valueChanged.connect(self._on_projection)
+            sb.valueChanged.connect(self._on_axes)
         self.btn_tsne = QPushButton("Run t-SNE")
         self.btn_tsne.setToolTip("Compute a t-SNE layout of all points (cancellable, with progress)")
         self.btn_tsne.clicked.connect(self.run_tsne)
@@ -84,7 +85,7 @@ class LatentMap(QWidget):
         bar2 = QHBoxLayout()
         self.mode = QComboBox()
         self.mode.addItems(["Points", "Decoded grid", "Grid + points"])
-        self.mode.setToolTip("Draw the points, or images decoded over a grid of the 2-D plane (G)")
+        self.mode.setToolTip("Draw the points, or images decoded over a grid of the 2-D plane")
         self.mode.currentIndexChanged.connect(self._on_mode)
         self.grid_n = QSpinBox()
         self.grid_n.setRange(2, 40)
@@ -111,7 +112,8 @@ class LatentMap(QWidget):
         self.plot = pg.PlotWidget(background="#202124")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
-        self.legend = self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd")
+        self.legend = self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
+        self.legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
         self.grid_item = pg.ImageItem(levels=(0.0, 1.0))
         self.grid_item.setZValue(-10)
         self.plot.addItem(self.grid_item)
@@ -128,7 +130,7 @@ class LatentMap(QWidget):
         side = QVBoxLayout()
         self.hover = ImagePanel()
         self.hover.setFixedSize(170, 170)
-        self.hover_label = QLabel("Hover a point to see it;\nclick it to edit its z.")
+        self.hover_label = QLabel(HOVER_HINT)
         self.hover_label.setWordWrap(True)
         side.addWidget(self.hover)
         side.addWidget(self.hover_label)
@@ -144,23 +146,25 @@ class LatentMap(QWidget):
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
-        self.model = model  # first: results of the cancelled job are then recognised as stale
+        caps = model.capabilities if model is not None else None
+        self.model = model if caps is not None and (caps.encoder or (caps.prior and caps.decodes_z)) else None
         self.cancel()
-        self.meta = getattr(model, "meta", {}) or {}
-        self.latents = self.pca = self.tsne_xy = self.xy = None
-        self.clicked = None
+        self.latents, self.xy, self.clicked = None, None, None
+        self.projection = Projection()
         self._clear_points()
         self.grid_item.setVisible(False)
         self.hover.clear_image()
+        self.hover_label.setText(HOVER_HINT)
         self._set_enabled(False)
         if model is None:
             self.source.setText("—")
-            return
-        spec = self.meta.get("data", {}).get("spec") if model.has_encoder else None
-        self.load(spec)
+        elif self.model is None:
+            self.source.setText(f"{model.spec.title}: no latent space to map")
+        else:
+            self.load(model.meta.get("data", {}).get("spec") if caps.encoder else None)
 
     def _pick_data(self):
-        path = QFileDialog.getExistingDirectory(self, "Dataset folder (images or IDX files)")
+        path = dialogs.open_folder(self, "data", "Dataset folder (images or IDX files)")
         if path:
             self.load(path)
 
@@ -169,138 +173,125 @@ class LatentMap(QWidget):
         from models.data import load_dataset
         from models.latent import encode_dataset, sample_latents
 
-        self.cancel()
         model = self.model
         if model is None:
             return
         self.data_spec = spec
-        n_sampled = SAMPLED_POINTS.get(model.kind, DEFAULT_SAMPLED)
+        encode = bool(spec) and model.capabilities.encoder
+        n_sampled = model.spec.map_samples
 
         def job(should_stop):
-            if spec is None or not model.has_encoder:
+            if not encode:
                 return (yield from sample_latents(model, n_sampled, seed=0))
             c, h, _ = model.image_shape
             data = load_dataset(spec).conform(c, h)
             return (yield from encode_dataset(model, data))
 
-        text = f"Encoding {spec}…" if spec and model.has_encoder else f"Sampling {n_sampled} latents…"
-        self.source.setText(spec if spec and model.has_encoder else f"{n_sampled} sampled z")
-        self._run(job, text, lambda res: self._set_latents(model, res))
-
-    def _run(self, job, text, on_done, grid=False):
-        w = Worker(job, "map")
-        if grid:
-            self._grid_worker = w
-        else:
-            self._worker = w
-        self.progress.start(text)
-        w.yielded.connect(lambda s: self.progress.update_fraction(s.fraction))
-        w.returned.connect(on_done)
-        w.errored.connect(self._failed)
-        w.finished.connect(lambda: self._job_done(w))
-        w.start()
-        return w
-
-    def _job_done(self, w):
-        if self._worker is w:
-            self._worker = None
-        if self._grid_worker is w:
-            self._grid_worker = None
-        if self._worker is None and self._grid_worker is None:
-            self.progress.finish()
+        self.source.setText(spec if encode else f"{n_sampled} sampled z")
+        self.data_job.start(model, job, self._set_latents, f"Encoding {spec}…" if encode else
+                            f"Sampling {n_sampled} latents…", on_error=self._failed)
 
     def _failed(self, msg):
         self.message.emit(msg)
         self.source.setText(f"(no data: {msg[:60]})")
-        self.btn_data.setEnabled(self.model is not None and self.model.has_encoder)
+        self.btn_data.setEnabled(self.model is not None and self.model.capabilities.encoder)
 
     def _user_cancel(self):
         self.cancel()
         self.message.emit("cancelled")
 
     def cancel(self):
-        for w in (self._worker, self._grid_worker):
-            if w is not None:
-                w.stop()
+        self.data_job.cancel()
+        self.grid_job.cancel()
 
     def busy(self) -> bool:
-        return self._worker is not None or self._grid_worker is not None
+        return self.data_job.busy or self.grid_job.busy
 
-    def _set_latents(self, model, res):
+    def _job_ended(self):
+        if not self.busy():
+            self.progress.finish()
+
+    def _set_latents(self, res):
         from models.latent import PCA
 
-        if model is not self.model:
-            return
         self.latents = res
         d = res.z.shape[1]
-        self.pca = PCA(res.z, min(d, 20)) if d > 2 else None
-        self.tsne_xy = None
-        with QSignalBlocker(self.proj):
-            self.proj.clear()
-            if d == 2:
-                self.proj.addItem("Latent (2-D)")
-            else:
-                self.proj.addItem("PCA")
-                self.proj.addItem("Dimensions")
-            self.proj.setCurrentIndex(0)
-        for sb, v in ((self.ax_a, 0), (self.ax_b, 1)):  # the first two axes of new latents
-            with QSignalBlocker(sb):
-                sb.setRange(0, max(1, d - 1))
-                sb.setValue(v)
+        pca = PCA(res.z, min(d, 20)) if d > 2 else None
+        self.projection = Projection(methods_for(d)[0], (0, 1), pca)
+        self._fill_methods()
         self._set_enabled(True)
-        self.btn_data.setEnabled(model.has_encoder)
+        self.btn_data.setEnabled(self.model.capabilities.encoder)
         self.n_label.setText(f"{len(res.z):,} points")
-        self._on_projection()
+        self._apply_projection()
         self.ready.emit()
 
     # -- projection ------------------------------------------------------------------------------
-    @property
-    def projection(self) -> str:
-        return self.proj.currentText().split(" ")[0] or "Latent"
-
-    def project(self, z: np.ndarray) -> np.ndarray | None:
-        """Map coordinates of latents (N, D) under the current (linear) projection; None for t-SNE."""
-        z = np.atleast_2d(np.asarray(z, np.float32))
-        a, b = self.ax_a.value(), self.ax_b.value()
-        p = self.projection
-        if p == "Latent":
-            return z[:, :2]
-        if p == "PCA":
-            return self.pca.transform(z, (a, b))
-        if p == "Dimensions":
-            return z[:, [a, b]]
-        return None
+    def _fill_methods(self):
+        d = self.latents.z.shape[1]
+        with QSignalBlocker(self.proj):
+            self.proj.clear()
+            for m in methods_for(d, self.projection.embedding is not None):
+                self.proj.addItem(METHODS[m], m)
+            self.proj.setCurrentIndex(max(0, self.proj.findData(self.projection.method)))
 
     def _on_projection(self, *_):
         if self.latents is None:
             return
         p = self.projection
-        d = self.latents.z.shape[1]
-        limit = {"PCA": len(self.pca.components) - 1 if self.pca else 1, "Dimensions": d - 1}.get(p, 1)
-        for sb in (self.ax_a, self.ax_b):
+        proj = Projection(self.proj.currentData(), p.axes, p.pca, p.embedding)
+        self.projection = proj.with_axes(*p.axes, self.latents.z.shape[1]) if proj.has_axes else proj
+        self._apply_projection()
+
+    def _on_axes(self, *_):
+        if self.latents is None or not self.projection.has_axes:
+            return
+        off = 1 if self.projection.method == "pca" else 0
+        a, b = self.ax_a.value() - off, self.ax_b.value() - off
+        old = self.projection.axes
+        if a == b:  # the box the user moved wins; the other moves out of its way
+            a, b = (a, old[0]) if old[0] != a else (old[1], b)
+        self.projection = self.projection.with_axes(a, b, self.latents.z.shape[1])
+        self._apply_projection()
+
+    def _sync_axis_boxes(self):
+        """The axis boxes count as the axes are named: PC1, PC2… for PCA (from 1), z0, z1… for dimensions."""
+        p = self.projection
+        n = p.axis_count(self.latents.z.shape[1])
+        off = 1 if p.method == "pca" else 0
+        for sb, v in ((self.ax_a, p.axes[0]), (self.ax_b, p.axes[1])):
             with QSignalBlocker(sb):
-                sb.setRange(0, max(0, limit))
-            sb.setEnabled(p in ("PCA", "Dimensions"))
-        if p == "t-SNE":
-            self.xy = self.tsne_xy
-        else:
-            self.xy = self.project(self.latents.z)
-        self.mode.model().item(1).setEnabled(p != "t-SNE")
-        self.mode.model().item(2).setEnabled(p != "t-SNE")
-        if p == "t-SNE" and self.mode.currentIndex() != 0:
-            self.mode.setCurrentIndex(0)
-        self._auto_extent()
+                sb.setPrefix("PC" if p.method == "pca" else "z")
+                sb.setRange(off, off + max(1, n - 1))
+                sb.setValue(v + off)
+            sb.setEnabled(p.has_axes)
+
+    def _apply_projection(self):
+        p = self.projection
+        self._sync_axis_boxes()
+        self.xy = p.coordinates(self.latents.z)
+        grid_ok = p.linear and self.model.capabilities.decodes_z
+        for i in (MODE_GRID, MODE_BOTH):
+            self.mode.model().item(i).setEnabled(grid_ok)
+        if not grid_ok and self.mode.currentIndex() != MODE_POINTS:
+            with QSignalBlocker(self.mode):
+                self.mode.setCurrentIndex(MODE_POINTS)
+            self.grid_item.setVisible(False)
+        self._update_grid_controls()
+        if p.linear:
+            with QSignalBlocker(self.extent):
+                self.extent.setValue(auto_extent(self.xy))
         self._draw_points()
         self._on_z()
         self._draw_path()
         self._refresh_grid()
 
-    def _auto_extent(self):
-        if self.xy is None:
-            return
-        spread = float(np.percentile(np.abs(self.xy - np.median(self.xy, 0)), 98))
-        with QSignalBlocker(self.extent):
-            self.extent.setValue(max(0.5, round(spread * 2) / 2))
+    def _update_grid_controls(self):
+        on = self.mode.currentIndex() != MODE_POINTS and self.projection.linear
+        self.grid_n.setEnabled(on)
+        self.extent.setEnabled(on)
+        tip = "" if self.projection.linear else " (a t-SNE map has no plane of latents to decode over)"
+        self.grid_n.setToolTip("Images per side of the decoded grid" + tip)
+        self.extent.setToolTip("The grid spans ± this much along each axis, around its centre" + tip)
 
     # -- drawing ---------------------------------------------------------------------------------
     def _clear_points(self):
@@ -316,7 +307,7 @@ class LatentMap(QWidget):
         res = self.latents
         if res is None or self.xy is None:
             return
-        show = self.mode.currentIndex() != 1
+        show = self.mode.currentIndex() != MODE_GRID
         labels = res.labels
         groups = ([(np.arange(len(self.xy)), None)] if labels is None else
                   [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
@@ -332,11 +323,10 @@ class LatentMap(QWidget):
             item.setVisible(show)
             self.plot.addItem(item)
             self._scatters.append(item)
-        p = self.projection
-        axes = {"Latent": ("z0", "z1"), "PCA": (f"PC{self.ax_a.value() + 1}", f"PC{self.ax_b.value() + 1}"),
-                "Dimensions": (f"z{self.ax_a.value()}", f"z{self.ax_b.value()}"), "t-SNE": ("t-SNE 1", "t-SNE 2")}
-        self.plot.setLabel("bottom", axes.get(p, ("", ""))[0])
-        self.plot.setLabel("left", axes.get(p, ("", ""))[1])
+        self.legend.setVisible(show)  # no legend of hidden points (and no ⊘ icons) in grid-only mode
+        x, y = self.projection.axis_labels()
+        self.plot.setLabel("bottom", x)
+        self.plot.setLabel("left", y)
         self.plot.getViewBox().autoRange(padding=0.05)
 
     def _on_click(self, item, points, ev=None):
@@ -363,7 +353,7 @@ class LatentMap(QWidget):
         return i if d[i] <= max_px**2 else None
 
     def _on_hover(self, pos):
-        if self.xy is None or self.mode.currentIndex() == 1:
+        if self.xy is None or self.mode.currentIndex() == MODE_GRID:
             return
         vb = self.plot.getViewBox()
         if not vb.sceneBoundingRect().contains(pos):
@@ -384,9 +374,10 @@ class LatentMap(QWidget):
         self.hover_label.setText(f"#{i}\n{lab}({self.xy[i, 0]:.2f}, {self.xy[i, 1]:.2f})")
 
     def _on_z(self):
-        if self.latents is None or self.xy is None or self.model is None:
+        res = self.latents
+        if res is None or self.xy is None or self.model is None or len(self.state.z) != res.z.shape[1]:
             return
-        pos = self.project(self.state.z)
+        pos = self.projection.project(self.state.z)
         if pos is None:  # t-SNE is not a linear map: mark the clicked point if z is still its latent
             i = self.clicked
             ok = i is not None and np.array_equal(self.latents.z[i], self.state.z)
@@ -395,15 +386,15 @@ class LatentMap(QWidget):
             self.marker.clear()
         else:
             self.marker.setData(pos=pos)
-        if self.mode.currentIndex() != 0 and self.projection != "Latent":
-            self._refresh_grid()
+        if self.mode.currentIndex() != MODE_POINTS and self.projection.method != "latent":
+            self._refresh_grid()  # the plane goes through the current z
 
     def _draw_path(self):
         path = self.state.path
         if path is None or self.latents is None or self.model is None or len(path[0]) != self.latents.z.shape[1]:
             self.path_item.clear()
             return
-        xy = self.project(path)
+        xy = self.projection.project(path)
         if xy is None:
             self.path_item.clear()
         else:
@@ -412,36 +403,22 @@ class LatentMap(QWidget):
     # -- decoded grid ----------------------------------------------------------------------------
     def _on_mode(self, i):
         for s in self._scatters:
-            s.setVisible(i != 1)
-        if i == 0:
+            s.setVisible(i != MODE_GRID)
+        self.legend.setVisible(i != MODE_GRID)
+        if i == MODE_POINTS:
             self.grid_item.setVisible(False)
+        self._update_grid_controls()
         self._refresh_grid()
 
-    def grid_plane(self):
-        """(center, u, v, map centre) of the plane the grid is decoded over."""
-        d = self.latents.z.shape[1]
-        z = self.state.z.astype(np.float32)
-        p = self.projection
-        if p == "Latent":
-            center = np.zeros(d, np.float32)
-            u, v = np.eye(d, dtype=np.float32)[:2]
-            return center, u, v, np.zeros(2, np.float32)
-        a, b = self.ax_a.value(), self.ax_b.value()
-        if p == "PCA":
-            u, v = self.pca.components[a], self.pca.components[b]
-        else:
-            u, v = np.eye(d, dtype=np.float32)[[a, b]]
-        return z, u, v, self.project(z)[0]
-
     def _refresh_grid(self, *_):
-        from models.latent import decode_batched, mosaic, plane_latents
+        from models.display import mosaic
+        from models.latent import decode_batched
+        from models.projection import plane_latents
 
-        if self.latents is None or self.mode.currentIndex() == 0 or self.projection == "t-SNE":
+        if self.latents is None or self.mode.currentIndex() == MODE_POINTS or not self.projection.linear:
             return
-        if self._grid_worker is not None:
-            self._grid_worker.stop()
         n, e = self.grid_n.value(), self.extent.value()
-        center, u, v, mc = self.grid_plane()
+        center, u, v, mc = self.projection.plane(self.state.z)
         lat, _ = plane_latents(center, u, v, n, e)
         model, label = self.model, self.state.label
 
@@ -450,15 +427,12 @@ class LatentMap(QWidget):
             return mosaic(imgs, n, gap=max(1, model.image_shape[1] // 8))
 
         def done(pic):
-            if model is not self.model:
-                return
-            step = 2 * e / (n - 1)
             self.grid_item.setImage(np.ascontiguousarray(pic[::-1]), autoLevels=False, levels=(0.0, 1.0))
             self.grid_item.setVisible(True)
-            self.grid_item.setRect(QRectF(mc[0] - e - step / 2, mc[1] - e - step / 2, 2 * e + step, 2 * e + step))
+            self.grid_item.setRect(QRectF(*grid_rect(mc, n, e)))
             self.ready.emit()
 
-        self._run(job, f"Decoding a {n}×{n} grid…", done, grid=True)
+        self.grid_job.start(model, job, done, f"Decoding a {n}×{n} grid…", on_error=self.message.emit)
 
     # -- t-SNE -----------------------------------------------------------------------------------
     def run_tsne(self):
@@ -467,24 +441,23 @@ class LatentMap(QWidget):
         if self.latents is None:
             return
         z = self.latents.z
-        model = self.model
 
         def job(should_stop):
             return (yield from tsne(z, should_stop=should_stop))
 
         def done(xy):
-            if model is not self.model or xy is None:
+            if xy is None:
                 return
-            self.tsne_xy = xy
-            if self.proj.findText("t-SNE") < 0:
-                self.proj.addItem("t-SNE")
-            self.proj.setCurrentIndex(self.proj.findText("t-SNE"))
+            p = self.projection
+            self.projection = Projection("tsne", p.axes, p.pca, xy)
+            self._fill_methods()
+            self._apply_projection()
             self.ready.emit()
 
-        self._run(job, f"t-SNE of {len(z):,} points…", done)
+        self.data_job.start(self.model, job, done, f"t-SNE of {len(z):,} points…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
-        return self.latents is not None and not self.busy()
+        return (self.model is None or self.latents is not None) and not self.busy()
 
     def shutdown(self):
         self.cancel()

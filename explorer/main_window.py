@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import dialogs
 from .diffusion_view import DiffusionView
 from .editor import LatentEditor
 from .latent_map import LatentMap
@@ -79,8 +79,6 @@ class ModelList(QWidget):
 class MainWindow(QMainWindow):
     errorShown = Signal(str)
 
-    VIEWS = ("map", "editor")
-
     def __init__(self, load_bundled: bool = True):
         super().__init__()
         self.setWindowTitle("Latent Explorer")
@@ -131,12 +129,15 @@ class MainWindow(QMainWindow):
         self._action(m, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
         self.recent_menu = m.addMenu("Open &Recent")
         self._refresh_recent()
-        self._action(m, "&Export image…", "Ctrl+E", self.editor._export_png)
+        self._action(m, "&Export image…", "Ctrl+E", lambda: self.editor._export_png())
         m.addSeparator()
         self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         v = self.menuBar().addMenu("&View")
-        for i in range(self.tabs.count()):
-            self._action(v, self.tabs.tabText(i), f"Ctrl+{i + 1}", lambda i=i: self.tabs.setCurrentIndex(i))
+        self.view_actions = {}
+        for i, (name, view) in enumerate(self.views.items()):
+            # triggered(bool) would land in a default argument: take the view from the closure instead
+            self.view_actions[name] = self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{i + 1}",
+                                                   lambda _checked=False, view=view: self.tabs.setCurrentWidget(view))
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
 
@@ -149,14 +150,14 @@ class MainWindow(QMainWindow):
 
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
-            "Ctrl+O  open a model", "Ctrl+E  export the editor's image", "Ctrl+1…  switch views",
+            "Ctrl+O  open a model", "Ctrl+E  export the editor's image",
+            "Ctrl+1…4  Latent Map, Latent Editor, Diffusion, Training",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
             "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause"]))
 
     # -- models ----------------------------------------------------------------------------------
     def open_dialog(self):
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open a model", "", OPEN_FILTER)
-        for p in paths:
+        for p in dialogs.open_files(self, "models", "Open a model", OPEN_FILTER):
             self.open_path(p)
 
     def open_path(self, path: str) -> bool:

@@ -33,18 +33,14 @@ class ModelEntry:
     def name(self) -> str:
         return Path(self.path).stem
 
-    @property
-    def kind(self) -> str:
-        return getattr(self.model, "kind", "?")
-
     def describe(self) -> str:
-        from models.base import KIND_NAMES
-
         m = self.model
-        parts = [KIND_NAMES.get(self.kind, self.kind), "x".join(map(str, m.image_shape[1:])) +
-                 (" RGB" if m.image_shape[0] == 3 else "")]
-        if self.kind != "ddpm":
+        spec = m.spec
+        parts = [spec.title, "x".join(map(str, m.image_shape[1:])) + (" RGB" if m.image_shape[0] == 3 else "")]
+        if spec.latent_dim is not None and m.capabilities.decodes_z:  # a latent code of its own (not x_T)
             parts.append(f"z: {m.latent_dim}-D")
+        if m.conditional:
+            parts.append(f"{m.conditioning}-conditional")
         spec = self.meta.get("data", {}).get("spec")
         if spec:
             parts.append(f"data: {Path(spec).name if os.sep in spec else spec}")
@@ -133,8 +129,8 @@ class LatentState(QObject):
         self.model = model
         d = model.latent_dim if model is not None else 2
         self.z = np.zeros(d, np.float32)
-        if model is not None and hasattr(model, "z_mean"):
-            self.z = model.z_mean.detach().cpu().numpy().astype(np.float32).copy()
+        if model is not None:
+            self.z = model.origin().numpy().astype(np.float32).reshape(-1).copy()
         self.label = 0
         self.anchors = {"A": None, "B": None}
         self.path = None

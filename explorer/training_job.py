@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # the training process yields the CPU to the UI (POSIX nice; 0 = same priority as the UI)
 _nice = os.environ.get("LATENT_EXPLORER_TRAIN_NICE", "")
@@ -21,9 +21,9 @@ class RunSpec:
     epochs: int
     batch_size: int
     lr: float
-    latent_dim: int
-    beta: float = 1.0
-    conditional: bool = False
+    latent_dim: int | None = None  # None: the kind's default
+    params: dict = field(default_factory=dict)  # the kind's own hyperparameters (its registry Params)
+    conditional: bool = False  # class conditioning, for kinds where it is optional
     size: int | None = None
     seed: int = 0
     preview_every: float = 1.5
@@ -44,16 +44,14 @@ def run_training(spec: RunSpec, should_stop):
     import torch
 
     from models import TrainConfig, build_model, load_dataset, make_config, train
-    from models.latent import Step
+    from models.progress import Step
 
     yield Step(0, 1, f"loading {spec.data}")
     data = load_dataset(spec.data)
     c, h, _ = data.shape
     size = spec.size or int(min(64, max(8, h)))
     data = data.conform(c, size)
-    over = {"beta": spec.beta} if spec.kind in ("vae", "cvae") else {}
-    cfg = make_config(spec.kind, data.shape, spec.latent_dim if spec.kind != "ddpm" else None,
-                      data.class_names, spec.conditional, **over)
+    cfg = make_config(spec.kind, data.shape, spec.latent_dim, data.class_names, spec.conditional, **spec.params)
     torch.manual_seed(spec.seed)
     model = build_model(cfg)
     tc = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,

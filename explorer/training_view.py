@@ -1,206 +1,43 @@
-"""Training from the desktop: choose a model kind, data and hyperparameters; runs execute the
-``models.train`` generator in a child process relayed by a worker thread (:mod:`explorer.procjob`), with
-live loss curves, previews and a log; runs queue, each keeps its own curves, and finished checkpoints
-appear in the model list."""
+"""Training from the desktop: a form (:mod:`explorer.training_form`) to choose a kind, data and
+hyperparameters; runs (:mod:`explorer.runs`) execute the ``models.train`` generator in a child process
+relayed by a worker thread, with live loss curves, previews and a log; runs queue, each keeps its own
+curves, and finished checkpoints appear in the model list."""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
+    QFrame,
     QGraphicsItem,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from .procjob import discard_spare, in_process, prestart
+from models import ConfigError
+
+from .procjob import discard_spare, prestart
+from .runs import Run, RunQueue
+from .training_form import RunForm
 from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
 from .widgets import ImagePanel, ProgressLine
-from .worker import Worker
 
 __all__ = ["RunSpec", "TrainingView", "training_threads"]
 
 CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
-BUILTIN = ["digits", "shapes"]
-# a run's records reach the UI at most this often (progress, speed, curve points). Each update wakes the UI
-# thread, which preempts a training thread on a small machine: 10 Hz reads as smooth and wakes it half as
-# often as 20 Hz (measured: the UI process used 5.6% of a core during a run, against 6.3%).
-UPDATE_HZ = 10.0
-
-
-def default_output_dir() -> Path:
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
-    return Path(base) / "Latent Explorer"
-
-
-@dataclass
-class Run:
-    spec: RunSpec
-    status: str = "queued"  # queued | running | paused | finished | stopped | failed
-    steps: list = field(default_factory=list)
-    losses: dict = field(default_factory=dict)  # name -> list of values at ``steps``
-    log: list = field(default_factory=list)
-    preview: np.ndarray | None = None
-    fraction: float = 0.0
-    total_steps: int = 0
-    rate: float = 0.0
-    eta: float = 0.0
-    checkpoint: str | None = None
-    error: str | None = None
-    worker: Worker | None = None
-
-    @property
-    def name(self) -> str:
-        return Path(self.spec.out).stem
-
-
-class RunQueue(QObject):
-    """Runs in order, one at a time; emits when a run changes or a checkpoint is ready."""
-
-    changed = Signal(object)  # Run
-    added = Signal(object)
-    checkpointReady = Signal(str)
-    failed = Signal(str)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.runs: list[Run] = []
-        self.threads = training_threads()
-        self._last_ui = 0.0
-
-    @property
-    def active(self) -> Run | None:
-        return next((r for r in self.runs if r.status in ("running", "paused")), None)
-
-    def submit(self, spec: RunSpec) -> Run:
-        run = Run(spec)
-        self.runs.append(run)
-        self.added.emit(run)
-        self._next()
-        return run
-
-    def _next(self):
-        if self.active is not None:
-            return
-        run = next((r for r in self.runs if r.status == "queued"), None)
-        if run is None:
-            return
-        job = in_process("explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE,
-                         rate=UPDATE_HZ)
-        w = Worker(job, f"train-{run.name}", max_rate=UPDATE_HZ)
-        run.worker, run.status = w, "running"
-        run.log.append(f"started {run.spec.kind} on {run.spec.data} → {run.spec.out}")
-        w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))
-        w.returned.connect(lambda summary, run=run: self._on_done(run, summary))
-        w.errored.connect(lambda msg, run=run: self._on_error(run, msg))
-        w.cancelled.connect(lambda run=run: self._on_cancelled(run))
-        w.finished.connect(lambda run=run: self._on_finished(run))
-        self.changed.emit(run)
-        w.start()
-
-    def _on_record(self, run: Run, rec):
-        from models.train import Progress
-
-        if not isinstance(rec, Progress):
-            run.log.append(getattr(rec, "message", ""))
-            self.changed.emit(run)
-            return
-        if rec.event == "step":
-            run.steps.append(rec.step)
-            for k, v in rec.losses.items():
-                run.losses.setdefault(k, []).append(v)
-        elif rec.event == "epoch":
-            tr = "  ".join(f"{k} {v:.4g}" for k, v in rec.losses.items())
-            va = "  ".join(f"{k} {v:.4g}" for k, v in (rec.val or {}).items())
-            run.log.append(f"epoch {rec.epoch}/{rec.epochs}  train: {tr}  |  held-out: {va}")
-        elif rec.event in ("done", "stopped"):
-            run.checkpoint = rec.checkpoint
-            run.log.append(f"{rec.message}: {rec.checkpoint}" if rec.checkpoint else rec.message)
-        if rec.preview is not None:
-            run.preview = rec.preview
-        run.fraction, run.eta, run.total_steps = rec.fraction, rec.eta_s, rec.total_steps
-        if rec.samples_per_s > 0:
-            run.rate = rec.samples_per_s
-        self.changed.emit(run)
-
-    def _on_done(self, run, summary):
-        run.status = "stopped" if (summary or {}).get("status") == "stopped" else "finished"
-        run.fraction = 1.0 if run.status == "finished" else run.fraction
-        if run.checkpoint:
-            self.checkpointReady.emit(run.checkpoint)
-
-    def _on_cancelled(self, run):
-        run.status = "stopped"
-        if Path(run.spec.out).exists():
-            run.checkpoint = run.spec.out
-            run.log.append(f"stopped: the last weights were saved to {run.spec.out}")
-            self.checkpointReady.emit(run.spec.out)
-
-    def _on_error(self, run, msg):
-        run.status, run.error = "failed", msg
-        run.log.append(f"error: {msg}")
-        self.failed.emit(msg)
-        if Path(run.spec.out).exists():  # the last good weights
-            run.checkpoint = run.spec.out
-            self.checkpointReady.emit(run.spec.out)
-
-    def _on_finished(self, run):
-        run.worker = None
-        self.changed.emit(run)
-        self._next()
-
-    def pause(self, run: Run):
-        if run.worker is not None and run.status == "running":
-            run.worker.pause()
-            run.status = "paused"
-            self.changed.emit(run)
-
-    def resume(self, run: Run):
-        if run.worker is not None and run.status == "paused":
-            run.worker.resume()
-            run.status = "running"
-            self.changed.emit(run)
-
-    def stop(self, run: Run, wait: bool = False):
-        if run.status == "queued":
-            run.status = "stopped"
-            self.changed.emit(run)
-        elif run.worker is not None:
-            run.worker.abort()
-            if wait:
-                run.worker.wait()
-
-    def stop_all(self, wait: bool = True) -> None:
-        for r in self.runs:
-            if r.status == "queued":
-                r.status = "stopped"
-        for r in list(self.runs):
-            if r.worker is not None:
-                self.stop(r, wait=wait)
-
-    def running(self) -> bool:
-        return self.active is not None
 
 
 class TrainingView(QWidget):
@@ -222,13 +59,13 @@ class TrainingView(QWidget):
         self.queue.changed.connect(self._on_changed)
         self.queue.checkpointReady.connect(self._on_checkpoint)
         self.queue.failed.connect(self.message)
-        self._data_dirty = True  # the data preview is made when the view is first shown (fast start-up)
-        self._on_kind()
+        self._data_checked = False  # the data preview is made when the view is first shown (fast start-up)
 
     def showEvent(self, ev):
         super().showEvent(ev)
-        if self._data_dirty:
-            self._on_data(self.data.currentText())
+        if not self._data_checked:
+            self._data_checked = True
+            self.form.check_data()
         self._prestart()
 
     def _prestart(self):
@@ -238,77 +75,22 @@ class TrainingView(QWidget):
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
-        from models.base import KIND_NAMES, KINDS
-
         root = QHBoxLayout(self)
         split = QSplitter()
         root.addWidget(split)
         left = QWidget()
         ll = QVBoxLayout(left)
-        form_box = QGroupBox("New run")
-        form = QFormLayout(form_box)
-        self.kind = QComboBox()
-        for k in KINDS:
-            self.kind.addItem(f"{k} — {KIND_NAMES[k]}", k)
-        self.kind.setCurrentIndex(KINDS.index("vae"))
-        self.kind.currentIndexChanged.connect(self._on_kind)
-        form.addRow("Model", self.kind)
-        drow = QHBoxLayout()
-        self.data = QComboBox()
-        self.data.setEditable(True)
-        self.data.addItems(BUILTIN)
-        self.data.setToolTip("digits, shapes[:N], or a folder of images, IDX files or an .npz")
-        self.data.currentTextChanged.connect(self._on_data)
-        self.btn_browse = QPushButton("Folder…")
-        self.btn_browse.clicked.connect(self._browse_data)
-        self.btn_file = QPushButton("File…")
-        self.btn_file.clicked.connect(self._browse_file)
-        drow.addWidget(self.data, 1)
-        drow.addWidget(self.btn_browse)
-        drow.addWidget(self.btn_file)
-        form.addRow("Data", drow)
-        self.data_info = QLabel()
-        self.data_info.setWordWrap(True)
-        self.data_info.setStyleSheet("color: #888")
-        form.addRow(self.data_info)
-        self.data_preview = ImagePanel()
-        self.data_preview.setFixedHeight(70)
-        form.addRow(self.data_preview)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 100000)
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 65536)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 1e6)
-        self.lr.setSingleStep(1e-4)
-        self.latent = QSpinBox()
-        self.latent.setRange(2, 512)
-        self.beta = QDoubleSpinBox()
-        self.beta.setRange(0, 100)
-        self.beta.setValue(1.0)
-        self.beta.setToolTip("VAE: weight of the KL term (β-VAE)")
-        self.conditional = QCheckBox("conditional on labels")
-        self.conditional.setToolTip("DDPM: class conditioning with label dropout (classifier-free guidance). "
-                                    "cvae and cgan are always conditional.")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        for label, w in (("Epochs", self.epochs), ("Batch size", self.batch), ("Learning rate", self.lr),
-                         ("Latent dim", self.latent), ("β", self.beta), ("", self.conditional), ("Seed", self.seed)):
-            form.addRow(label, w)
-        orow = QHBoxLayout()
-        self.out = QLineEdit()
-        self.out.setToolTip("Where the checkpoint is saved (after every epoch, and at the end)")
-        self.btn_out = QPushButton("…")
-        self.btn_out.clicked.connect(self._browse_out)
-        orow.addWidget(self.out, 1)
-        orow.addWidget(self.btn_out)
-        form.addRow("Save to", orow)
-        ll.addWidget(form_box)
+        self.form = RunForm()
+        self.form.message.connect(self.message)
+        scroll = QScrollArea()  # the form scrolls on a small screen rather than forcing the window's height
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        ll.addWidget(scroll, 3)
         buttons = QHBoxLayout()
         self.btn_start = QPushButton("Start")
         self.btn_start.setToolTip("Queue this run; it starts when the previous one ends")
-        self.btn_start.clicked.connect(self.start)
+        self.btn_start.clicked.connect(lambda: self.start())
         self.btn_pause = QPushButton("Pause")
         self.btn_pause.setCheckable(True)
         self.btn_pause.toggled.connect(self._on_pause)
@@ -353,7 +135,7 @@ class TrainingView(QWidget):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)  # long epoch lines wrap, none cut off
         self.log.setStyleSheet("font-family: monospace; font-size: 9pt;")
         low.addWidget(self.log, 2)
         rl.addLayout(low, 2)
@@ -361,81 +143,13 @@ class TrainingView(QWidget):
         split.setSizes([380, 900])
         self._update_buttons()
 
-    # -- form ------------------------------------------------------------------------------------
-    def _on_kind(self, *_):
-        from models.registry import DEFAULTS
-
-        k = self.kind.currentData()
-        d = DEFAULTS[k]
-        self.epochs.setValue(d["epochs"])
-        self.batch.setValue(d["batch_size"])
-        self.lr.setValue(d["lr"])
-        self.latent.setValue(max(2, d["latent_dim"]))
-        self.latent.setEnabled(k != "ddpm")
-        self.beta.setEnabled(k in ("vae", "cvae"))
-        self.conditional.setEnabled(k == "ddpm")
-        self.conditional.setChecked(k in ("cvae", "cgan"))
-        self._default_out()
-
-    def _default_out(self):
-        data = Path(self.data.currentText().strip() or "data").name.replace(":", "-") or "data"
-        name = f"{self.kind.currentData()}-{data}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
-        self.out.setText(str(default_output_dir() / name))
-
-    def _on_data(self, spec):
-        from models.data import DataError, load_dataset
-
-        spec = spec.strip()
-        self._default_out()
-        if not self.isVisible():
-            self._data_dirty = True
-            return
-        self._data_dirty = False
-        if not spec:
-            return
-        try:
-            d = load_dataset(spec)
-        except DataError as e:
-            self.data_info.setText(f"⚠ {e}")
-            self.data_preview.clear_image()
-            return
-        except Exception as e:  # noqa: BLE001
-            self.data_info.setText(f"⚠ {type(e).__name__}: {e}")
-            return
-        c, h, w = d.shape
-        cls = f"{len(d.class_names)} classes" if d.labels is not None else "no labels"
-        skipped = f", {len(d.skipped)} files skipped" if d.skipped else ""
-        self.data_info.setText(f"{len(d):,} images, {h}×{w}, {'RGB' if c == 3 else 'grayscale'}, {cls}{skipped}")
-        from models.latent import mosaic
-
-        k = min(8, len(d))
-        self.data_preview.show_image(mosaic(d.images[np.linspace(0, len(d) - 1, k).astype(int)], k, gap=1))
-
-    def _browse_data(self):
-        path = QFileDialog.getExistingDirectory(self, "Data folder (images, class subfolders or IDX files)")
-        if path:
-            self.data.setCurrentText(path)
-
-    def _browse_file(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Data file", "", "Data (*.npz *idx3-ubyte *idx3-ubyte.gz)")
-        if path:
-            self.data.setCurrentText(path)
-
-    def _browse_out(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Save the checkpoint as", self.out.text(),
-                                              "Checkpoints (*.safetensors)")
-        if path:
-            self.out.setText(path if path.endswith(".safetensors") else path + ".safetensors")
-
-    def spec(self) -> RunSpec:
-        return RunSpec(kind=self.kind.currentData(), data=self.data.currentText().strip(), out=self.out.text().strip(),
-                       epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
-                       latent_dim=self.latent.value(), beta=self.beta.value(),
-                       conditional=self.conditional.isChecked() and self.kind.currentData() == "ddpm",
-                       seed=self.seed.value())
-
     def start(self, spec: RunSpec | None = None) -> Run | None:
-        spec = spec or self.spec()
+        """Queue the form's run (or ``spec``); a value that cannot work is a message, nothing is started."""
+        try:
+            spec = spec or self.form.spec()
+        except ConfigError as e:
+            self.message.emit(str(e))
+            return None
         out = Path(spec.out)
         if not spec.out or out.suffix != ".safetensors":
             self.message.emit("choose an output file ending in .safetensors")
@@ -452,7 +166,7 @@ class TrainingView(QWidget):
             self.message.emit("another run is already writing that file")
             return None
         run = self.queue.submit(spec)
-        self._default_out()
+        self.form.new_output_name()
         return run
 
     # -- runs ------------------------------------------------------------------------------------
@@ -474,9 +188,7 @@ class TrainingView(QWidget):
         self.plot.getViewBox().enableAutoRange(y=False)
         self._own_y, self._y_range = True, None
         if self.shown is not None:  # the curves exist before the first loss arrives (no hitch mid-run)
-            from models.registry import CLASSES
-
-            for name in CLASSES[self.shown.spec.kind].loss_names:
+            for name in self.shown.loss_names:
                 self._curve(name)
         self._redraw(force=True)
 
@@ -520,10 +232,10 @@ class TrainingView(QWidget):
         if np.isfinite(lo):
             self._fit_y(vb, lo, hi)
         if run.preview is not None and run.preview is not self._shown_preview:  # only a new preview
-            from models.latent import mosaic
+            from models.display import square_mosaic
 
             self._shown_preview = p = run.preview
-            self.preview.show_image(mosaic(p, int(np.ceil(np.sqrt(len(p)))), gap=1))
+            self.preview.show_image(square_mosaic(p))
         text = "\n".join(run.log)
         if self.log.toPlainText() != text:
             self.log.setPlainText(text)
@@ -591,10 +303,8 @@ class TrainingView(QWidget):
         if entry is not None:
             self.message.emit(f"{Path(path).name} is in the model list")
 
-    def is_ready(self) -> bool:
-        return True
-
     def shutdown(self):
         self._closing = True
+        self.form.shutdown()
         self.queue.stop_all(wait=True)
         discard_spare()

@@ -1,4 +1,4 @@
-"""Small reusable widgets: a fast image panel and a progress line with ETA."""
+"""Small reusable widgets: a fast image panel, a value scale bar, and a progress line with ETA."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtGui import QColor, QLinearGradient, QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from models.display import to_display
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
-
-
-def to_display(image: np.ndarray) -> np.ndarray:
-    from models.latent import to_display as _td
-
-    return _td(image)
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):
@@ -27,8 +24,9 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground("#202124")
         self.ci.setContentsMargins(2, 2, 2, 2)
+        self.title = None
         if title:
-            self.addLabel(title, color="#cccccc", size="9pt")
+            self.title = self.addLabel(title, color="#cccccc", size="9pt")
             self.nextRow()
         self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
@@ -36,6 +34,10 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view.addItem(self.item)
         self._shape = None
         self.data: np.ndarray | None = None
+
+    def set_title(self, text: str) -> None:
+        if self.title is not None:
+            self.title.setText(text, color="#cccccc", size="9pt")
 
     def show_image(self, image: np.ndarray) -> None:
         """``image``: (C, H, W) in [0, 1] or an already displayable (H, W[, 3]) float array."""
@@ -95,9 +97,13 @@ class ProgressLine(QWidget):
         self._later.setSingleShot(True)
         self._later.timeout.connect(self._show_pending)
         self.active = False
+        self._owner = None
         self.setVisible(not hide_when_idle)
 
-    def start(self, text: str, cancellable: bool = True):
+    def start(self, text: str, cancellable: bool = True, owner=None):
+        """Show a job's progress; ``owner`` (the job) is the only one whose ``finish`` hides it again, so
+        jobs that share the line do not end each other's progress."""
+        self._owner = owner
         self._t0 = time.monotonic()
         self._shown_at = -1.0
         self._pending = None
@@ -141,7 +147,9 @@ class ProgressLine(QWidget):
         self.bar.setFormat(f"%p%  ETA {format_eta(eta)}" if eta is not None and 0 < fraction < 1 else "%p%")
         self.bar.setValue(int(1000 * fraction))
 
-    def finish(self, text: str = ""):
+    def finish(self, text: str = "", owner=None):
+        if owner is not None and owner is not self._owner:
+            return
         self.active = False
         self._pending = None
         self._later.stop()
@@ -167,13 +175,37 @@ def hint(text: str) -> QLabel:
     return lab
 
 
-def save_as(parent, title: str, default_name: str, file_filter: str, save, report) -> None:
-    """Ask where to save, call ``save(path)``, and report "saved PATH" or the error, never raising."""
-    path, _ = QFileDialog.getSaveFileName(parent, title, default_name, file_filter)
-    if not path:
-        return
-    try:
-        save(path)
-        report(f"saved {path}")
-    except Exception as e:  # noqa: BLE001 - every error reaches the user as a message
-        report(str(e))
+class ValueBar(QWidget):
+    """A colour bar: the grey ramp the image panels beside it use, with the values at its ends and middle,
+    so that a reader knows what black and white mean (e.g. −3 … 0 … +3 in model units)."""
+
+    def __init__(self, lo: float = -1.0, hi: float = 1.0, label: str = "", parent=None):
+        super().__init__(parent)
+        self.lo, self.hi, self.label = lo, hi, label
+        self.setMinimumHeight(34)
+        self.setMinimumWidth(160)
+
+    def set_range(self, lo: float, hi: float, label: str | None = None) -> None:
+        self.lo, self.hi = lo, hi
+        if label is not None:
+            self.label = label
+        self.update()
+
+    def paintEvent(self, ev):
+        p = QPainter(self)
+        h = self.height()
+        bar = self.rect().adjusted(6, 2, -6, -(h // 2))
+        grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
+        grad.setColorAt(0.0, QColor(0, 0, 0))
+        grad.setColorAt(1.0, QColor(255, 255, 255))
+        p.fillRect(bar, grad)
+        p.setPen(self.palette().windowText().color())
+        p.drawRect(bar)
+        y = bar.bottom() + 2
+        th = h - y
+        mid = (self.lo + self.hi) / 2
+        p.drawText(bar.left(), y, 80, th, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, f"{self.lo:g}")
+        p.drawText(bar.center().x() - 120, y, 240, th, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                   f"{mid:g}" + (f"   {self.label}" if self.label else ""))
+        p.drawText(bar.right() - 80, y, 80, th, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, f"{self.hi:g}")
+        p.end()

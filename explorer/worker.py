@@ -51,8 +51,6 @@ class Worker(QObject):
         self._timer.setInterval(max(5, int(1000 / max_rate)) if max_rate > 0 else 5)
         self._timer.timeout.connect(self._drain)
         self._done = False
-        self.result = None
-        self.error: str | None = None
 
     # -- control (UI thread) ------------------------------------------------------------------
     def start(self) -> None:
@@ -157,7 +155,6 @@ class Worker(QObject):
         nothing a finished job touched is kept alive by a worker object that lingers."""
         self._make_job = None
         self._listener = None
-        self.result = None
         with warnings.catch_warnings():  # PySide warns when a signal has no connection to drop
             warnings.simplefilter("ignore", RuntimeWarning)
             for sig in (self.yielded, self.returned, self.errored, self.cancelled, self.finished):
@@ -175,12 +172,8 @@ class Worker(QObject):
 
         def put(message) -> None:
             kind, value = message
-            if kind == "returned":
-                self.result = value
-                if self._abort.is_set() and value is None:  # stopped, and the job said nothing more
-                    message = ("cancelled", None)
-            elif kind == "errored":
-                self.error = value
+            if kind == "returned" and self._abort.is_set() and value is None:  # stopped, nothing more said
+                message = ("cancelled", None)
             self._queue.put(message)
 
         drive(self._make_job, should_stop, put)

@@ -5,7 +5,6 @@ Images cross this interface as float tensors (N, C, H, W) in [0, 1], whatever a 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 

@@ -19,7 +19,6 @@ import os
 import struct
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import torch

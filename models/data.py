@@ -277,16 +277,38 @@ def _palette_has_colour(im) -> bool:
     return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
+MAX_FOLDER_FILES = 100_000  # a dataset folder holding more files (a home folder, "/") is refused at once
+
+
+def _files_under(root: Path, folder: Path, budget: list[int]) -> list[Path]:
+    """Every file under ``folder`` (hidden folders skipped, unreadable ones passed over), counting each
+    against ``budget``: past it the walk stops with a message instead of walking a whole disk."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise DataError(f"{root}: more than {MAX_FOLDER_FILES:,} files in this folder and its subfolders; "
+                                "choose the folder that holds your images")
+            out.append(Path(dirpath) / f)
+    return out
+
+
 def load_folder(root: Path, spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    classed = [(d, sorted(f for f in d.rglob("*") if f.is_file())) for d in subdirs]
-    classed = [(d, fs) for d, fs in classed if any(f.suffix.lower() in IMAGE_EXTS for f in fs)]
-    if classed:
-        entries = [(f, i) for i, (_, fs) in enumerate(classed) for f in fs]
-        class_names = [d.name for d, _ in classed]
-    else:
-        entries = [(f, -1) for f in sorted(p for p in root.iterdir() if p.is_file())]
-        class_names = []
+    budget = [MAX_FOLDER_FILES]
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        classed = [(d, _files_under(root, d, budget)) for d in subdirs]
+        classed = [(d, fs) for d, fs in classed if any(f.suffix.lower() in IMAGE_EXTS for f in fs)]
+        if classed:
+            entries = [(f, i) for i, (_, fs) in enumerate(classed) for f in fs]
+            class_names = [d.name for d, _ in classed]
+        else:
+            entries = [(f, -1) for f in sorted(p for p in root.iterdir() if p.is_file())]
+            class_names = []
+    except OSError as e:
+        raise DataError(f"{root}: cannot read the folder ({e.strerror or e})") from None
     if not entries:
         raise DataError(f"{root}: the folder is empty")
     images, labels, skipped = [], [], []
@@ -337,25 +359,29 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
             raise DataError(f"shapes: N must be between 1 and 200000, got {n}")
         data = make_shapes(n)
     else:
-        path = Path(os.path.expanduser(spec))
-        if not path.exists():
-            raise DataError(f"{spec}: no such file or folder (built-in datasets: 'digits', 'shapes')")
-        if path.is_dir():
-            idx = sorted(p for p in path.iterdir() if "idx3" in p.name)
-            if idx:
-                data = load_idx(idx[0], spec)
-            else:
-                data = load_folder(path, spec, size, channels)
-        elif path.suffix.lower() == ".npz":
-            data = load_npz(path, spec)
-        elif "idx" in path.name or path.suffix == ".gz":
-            data = load_idx(path, spec)
-        elif path.suffix.lower() in IMAGE_EXTS:
-            raise DataError(f"{spec}: a single image is not a dataset; give the folder that holds it")
-        else:
-            raise DataError(f"{spec}: unknown data format (use a folder of images, IDX files or an .npz)")
+        try:
+            data = _load_path(spec, size, channels)
+        except OSError as e:  # a folder we may not read, a file that vanished
+            raise DataError(f"{spec}: cannot read ({e.strerror or e})") from None
     if len(data) == 0:
         raise DataError(f"{spec}: no images")
     if size is not None or channels is not None:
         data = data.conform(channels or data.shape[0], size or data.shape[1])
     return data
+
+
+def _load_path(spec: str, size: int | None, channels: int | None) -> ImageData:
+    """A dataset from a path: a folder (images, class subfolders or IDX files), an IDX file or an .npz."""
+    path = Path(os.path.expanduser(spec))
+    if not path.exists():
+        raise DataError(f"{spec}: no such file or folder (built-in datasets: 'digits', 'shapes')")
+    if path.is_dir():
+        idx = sorted(p for p in path.iterdir() if "idx3" in p.name)
+        return load_idx(idx[0], spec) if idx else load_folder(path, spec, size, channels)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path, spec)
+    if "idx" in path.name or path.suffix == ".gz":
+        return load_idx(path, spec)
+    if path.suffix.lower() in IMAGE_EXTS:
+        raise DataError(f"{spec}: a single image is not a dataset; give the folder that holds it")
+    raise DataError(f"{spec}: unknown data format (use a folder of images, IDX files or an .npz)")

@@ -4,8 +4,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from models import TrainConfig, save, train
-from models.display import to_display
-from models.display import to_unit
+from models.display import signed_to_unit, to_display
 from models.trajectory import FRAME_DTYPE
 from tests.models.helpers import tiny_data, tiny_model
 
@@ -39,16 +38,17 @@ def _run(view, qtbot, sampler="DDPM", steps=None, n=4, seed=3):
 
 
 def test_forward_frame_is_add_noise(view, qtbot):
-    model = view.model
+    model, fwd = view.model, view.forward
     img = np.random.default_rng(0).random(model.image_shape).astype(np.float32)
-    view.set_image(img, noise_seed=5)
-    view.t_slider.setValue(17)
+    fwd.set_image(img, noise_seed=5)
+    fwd.t_slider.setValue(17)
     x0 = torch.from_numpy(img[None]) * 2 - 1
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(5))
-    want = to_display(to_unit(view.scheduler.add_noise(x0, eps, 17)[0].numpy()))
-    assert np.array_equal(view.fwd_xt.data, want)
-    view.t_slider.setValue(-1)
-    assert np.allclose(view.fwd_xt.data, to_display(img), atol=1e-6)
+    scale = view.value_scale
+    want = to_display(signed_to_unit(view.scheduler.add_noise(x0, eps, 17)[0].numpy(), scale))
+    assert np.array_equal(fwd.fwd_xt.data, want)
+    fwd.t_slider.setValue(-1)
+    assert np.allclose(fwd.fwd_xt.data, to_display(signed_to_unit(img * 2 - 1, scale)), atol=1e-6)
 
 
 def test_reverse_trajectory_equals_the_hand_written_step_loop(view, qtbot):

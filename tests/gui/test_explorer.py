@@ -87,20 +87,22 @@ def test_pca_and_tsne_complete_and_tsne_cancels(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "digits-vae16")
     m = w.map
-    assert m.projection == "PCA" and m.pca is not None
-    assert np.allclose(m.xy, m.pca.transform(m.latents.z, (0, 1)), atol=1e-5)
-    m.ax_b.setValue(2)
-    assert np.allclose(m.xy[:, 1], m.pca.transform(m.latents.z, (2,))[:, 0], atol=1e-5)
+    pca = m.projection.pca
+    assert m.projection.method == "pca" and pca is not None
+    assert np.allclose(m.xy, pca.transform(m.latents.z, (0, 1)), atol=1e-5)
+    m.ax_b.setValue(3)  # PC3: the boxes count as the axes are named
+    assert m.projection.axes == (0, 2) and m.plot.getAxis("left").labelText == "PC3"
+    assert np.allclose(m.xy[:, 1], pca.transform(m.latents.z, (2,))[:, 0], atol=1e-5)
     # cancel a t-SNE: the view stays usable
     m.run_tsne()
     qtbot.waitUntil(lambda: m.progress.bar.value() > 0, timeout=30000)
     m._user_cancel()
     qtbot.waitUntil(lambda: not m.busy(), timeout=30000)
-    assert m.tsne_xy is None and m.projection == "PCA"
+    assert m.projection.embedding is None and m.projection.method == "pca"
     # and a full run completes
     with qtbot.waitSignal(m.ready, timeout=120000):
         m.run_tsne()
-    assert m.projection == "t-SNE" and m.xy.shape == (len(m.latents.z), 2) and np.isfinite(m.xy).all()
+    assert m.projection.method == "tsne" and m.xy.shape == (len(m.latents.z), 2) and np.isfinite(m.xy).all()
     # t-SNE separates the classes better than chance: nearest neighbours mostly share a label
     d = ((m.xy[:300, None] - m.xy[None]) ** 2).sum(-1)
     d[np.arange(300), np.arange(300)] = np.inf
@@ -129,7 +131,7 @@ def test_decoded_grid_over_the_plane(make_window, qtbot):
 def test_interpolation_endpoints_equal_the_anchors(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "digits-vae16")
-    ed = w.editor
+    ed = w.editor.interp
     a, b = np.linspace(-1, 1, 16).astype(np.float32), np.linspace(2, 0, 16).astype(np.float32)
     w.latent.set_z(a)
     ed.btn_a.click()
@@ -178,14 +180,14 @@ def test_encode_an_image_file(make_window, qtbot, tmp_path):
 def test_gan_map_of_sampled_latents_and_pca_directions(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "digits-gan")
-    assert w.map.latents.source == "sampled" and w.map.projection == "PCA"
+    assert w.map.latents.source == "sampled" and w.map.projection.method == "pca"
     assert not w.editor.btn_encode.isEnabled()
     with qtbot.waitSignal(w.editor.ready, timeout=60000):
         w.editor.tabs.setCurrentIndex(1)
-    assert len(w.editor.dir_rows) == 10
+    assert len(w.editor.dirs.rows) == 10
     base = w.latent.z.copy()
-    w.editor.dir_rows[0].slider.setValue(200)
-    assert np.allclose(w.latent.z, base + 2.0 * w.editor.directions[0], atol=1e-5)
+    w.editor.dirs.rows[0].slider.setValue(200)
+    assert np.allclose(w.latent.z, base + 2.0 * w.editor.dirs.directions[0], atol=1e-5)
 
 
 def test_exports(make_window, qtbot, tmp_path):
@@ -193,7 +195,8 @@ def test_exports(make_window, qtbot, tmp_path):
     select(w, qtbot, "digits-vae2d")
     w.editor.export_png(str(tmp_path / "a.png"))
     assert Image.open(tmp_path / "a.png").size == (256, 256)
-    w.editor.export_gif(str(tmp_path / "t.gif"), n=6)
+    w.editor.interp.steps.setValue(6)  # a traversal of as many frames as the Steps box says
+    w.editor.export_gif(str(tmp_path / "t.gif"))
     assert Image.open(tmp_path / "t.gif").n_frames == 10  # there and back
 
 

@@ -122,9 +122,45 @@ def test_closing_the_window_mid_run_stops_and_saves(make_window, qtbot, tmp_path
 
 @pytest.mark.parametrize("spec, msg", [("/no/such/folder", "no such file"), ("shapes:x", "shapes:N")])
 def test_data_preview_reports_bad_data(make_window, qtbot, spec, msg):
+    from PySide6.QtCore import Qt
+
     w = make_window(load_bundled=False)
     w.show_view("training")  # the preview is made once the view is shown
-    w.training.data.setCurrentText(spec)
-    assert msg in w.training.data_info.text()
-    w.training.data.setCurrentText("digits")
-    assert "1,797 images, 8×8, grayscale, 10 classes" in w.training.data_info.text()
+    form = w.training.form
+    qtbot.waitUntil(lambda: "1,797 images" in form.data_info.text(), timeout=30000)
+    form.data.lineEdit().selectAll()
+    qtbot.keyClicks(form.data.lineEdit(), spec)
+    assert form.data_info.text() == "Press Enter to check this data" and not form.busy()  # typing loads nothing
+    qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: msg in form.data_info.text(), timeout=30000)
+    form.data.lineEdit().selectAll()
+    qtbot.keyClicks(form.data.lineEdit(), "digits")
+    qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "1,797 images, 8×8, grayscale, 10 classes" in form.data_info.text(), timeout=30000)
+
+
+def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qtbot, tmp_path, monkeypatch):
+    """The newcomer's freeze: "/" typed into Data walked the whole disk on the UI thread, per keystroke."""
+    from PySide6.QtCore import Qt
+
+    import models.data
+
+    calls = []
+    real = models.data.load_dataset
+    monkeypatch.setattr(models.data, "load_dataset", lambda spec, *a, **k: calls.append(spec) or real(spec, *a, **k))
+    monkeypatch.setattr(models.data, "MAX_FOLDER_FILES", 50)
+    for i in range(3):
+        (tmp_path / f"c{i}").mkdir()
+        for j in range(30):
+            (tmp_path / f"c{i}" / f"{j}.png").write_bytes(b"x")
+    w = make_window(load_bundled=False)
+    w.show_view("training")
+    form = w.training.form
+    qtbot.waitUntil(lambda: not form.busy(), timeout=30000)
+    calls.clear()
+    form.data.lineEdit().selectAll()
+    qtbot.keyClicks(form.data.lineEdit(), str(tmp_path))
+    assert calls == []  # one keystroke at a time, nothing was read
+    qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "more than 50 files" in form.data_info.text(), timeout=30000)
+    assert calls == [str(tmp_path)] and form.data_info.text().startswith("⚠")

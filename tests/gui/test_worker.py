@@ -48,24 +48,34 @@ def test_a_finished_worker_releases_its_job_and_result(qtbot):
 
 
 def test_cancel_pause_and_errors(qtbot):
+    """Deterministic under any load: the job waits at step 10 until the test has paused the worker, so a fast
+    job cannot finish all its steps before pause() runs."""
+    import threading
+
     steps = []
+    gate = threading.Event()
 
     def make(should_stop):
         for i in range(10_000):
             steps.append(i)
+            if i == 10:
+                gate.wait(30)
             yield i
         return "done"
 
     w = Worker(make)
-    with qtbot.waitSignal(w.cancelled, timeout=5000):
+    seen = []
+    w.yielded.connect(seen.append)
+    with qtbot.waitSignal(w.cancelled, timeout=30000):
         w.start()
-        qtbot.waitUntil(lambda: len(steps) > 10, timeout=5000)
+        qtbot.waitUntil(lambda: len(steps) == 11, timeout=30000)  # held at the gate
         w.pause()
-        n = len(steps)
-        qtbot.wait(100)
-        assert len(steps) <= n + 1  # paused at the next yield
+        gate.set()
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1] == 10, timeout=30000)  # step 10 delivered; then paused
+        qtbot.wait(50)
+        assert len(steps) == 11 and w.paused  # paused at the next yield: no step 11
         w.stop()
-    assert not w.isRunning()
+    assert not w.isRunning() and len(steps) == 11
 
     def bad(should_stop):
         yield 1

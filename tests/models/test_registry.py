@@ -45,8 +45,9 @@ def test_format_2_stores_only_the_familys_config(tmp_path):
 
 
 def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
-    from models import CheckpointError
     from safetensors.torch import save as st_save
+
+    from models import CheckpointError
 
     p = save(tiny_model("vae"), tmp_path / "v.safetensors")
     meta = _meta(p)

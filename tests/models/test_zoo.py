@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from models import kinds, load, save
-from models import ConfigError
+from models import ConfigError, kinds, load, save
 
 from .helpers import run, tiny_data, tiny_model
 
