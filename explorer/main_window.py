@@ -131,8 +131,8 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._action(m, "&Export image…", "Ctrl+E", lambda: self.editor._export_png())
         m.addSeparator()
-        self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        v = self.menuBar().addMenu("&View")
+        self._action(m, "&Quit", "Ctrl+Q", self.close)  # StandardKey.Quit is empty on some platforms
+        v = self.view_menu = self.menuBar().addMenu("&View")
         self.view_actions = {}
         for i, (name, view) in enumerate(self.views.items()):
             # triggered(bool) would land in a default argument: take the view from the closure instead

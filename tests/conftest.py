@@ -21,3 +21,28 @@ def mnist_dir():
     if not (MNIST / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip("../shared/data/mnist is absent (local data for this test)")
     return MNIST
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Any exception that reaches ``sys.excepthook`` during a test (a Qt slot raising, for one: PySide hands
+    those to the hook and carries on) fails that test, with the exception in the report."""
+    import sys
+    import traceback
+
+    caught = []
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        caught.append("".join(traceback.format_exception(kind, value, tb)))
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+    try:
+        result = yield
+    finally:
+        sys.excepthook = previous
+    if caught:
+        raise AssertionError(f"{len(caught)} exception(s) reached sys.excepthook (a Qt slot raised):\n"
+                             + "\n".join(caught))
+    return result

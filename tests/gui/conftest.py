@@ -9,6 +9,8 @@ def _private_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def make_window(qtbot):
+    from PySide6.QtWidgets import QApplication
+
     from explorer.main_window import MainWindow
     from explorer.worker import live_workers
 
@@ -19,6 +21,8 @@ def make_window(qtbot):
         qtbot.addWidget(w)
         w.resize(1200, 760)
         w.show()
+        w.activateWindow()  # as a user's window is: shortcuts reach the active window only
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=10000)
         made.append(w)
         return w
 

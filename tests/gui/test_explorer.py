@@ -182,7 +182,7 @@ def test_gan_map_of_sampled_latents_and_pca_directions(make_window, qtbot):
     select(w, qtbot, "digits-gan")
     assert w.map.latents.source == "sampled" and w.map.projection.method == "pca"
     assert not w.editor.btn_encode.isEnabled()
-    with qtbot.waitSignal(w.editor.ready, timeout=60000):
+    with qtbot.waitSignal(w.editor.dirs.ready, timeout=60000):
         w.editor.tabs.setCurrentIndex(1)
     assert len(w.editor.dirs.rows) == 10
     base = w.latent.z.copy()

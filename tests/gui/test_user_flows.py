@@ -1,0 +1,238 @@
+"""User flows on the real MainWindow: menus and shortcuts, model switches across every view in many orders,
+typing into fields. After every step the current view shows a picture (tests/conftest.py fails any test in
+which a Qt slot raised)."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QMessageBox
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))
+VIEWS = ["map", "editor", "diffusion", "training"]
+KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "training": Qt.Key.Key_4}
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def settled(w) -> bool:
+    """The current view has finished what it started (loading, decoding, checking data)."""
+    v = w.current_view()
+    if v is w.map:
+        return w.map.is_ready()
+    if v is w.editor:
+        return w.editor.is_ready()
+    if v is w.diffusion:
+        return not w.diffusion.busy()
+    return not w.training.form.busy()
+
+
+def shows_a_picture(w) -> bool:
+    """What a user would call a non-empty view for the current model."""
+    v, model = w.current_view(), w.latent.model
+    if v is w.map:
+        m = w.map
+        points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m._scatters)
+        return points or (m.grid_item.isVisible() and m.grid_item.image is not None)
+    if v is w.editor:
+        data = w.editor.panel.data
+        return data is not None and np.isfinite(data).all() and w.editor.panel.item.isVisible()
+    if v is w.diffusion:
+        if model is not None and model.capabilities.diffusion:
+            fwd = w.diffusion.forward
+            return fwd.fwd_x0.data is not None and fwd.fwd_xt.data is not None and fwd.fwd_eps.data is not None
+        return w.diffusion.placeholder.isVisible()
+    return w.training.form.data_preview.data is not None
+
+
+def use_model(w, name):
+    """Click the model's row in the model list, as a user does."""
+    w.models.list.setCurrentRow([e.name for e in w.library.entries].index(name))
+    assert w.library.current.name == name
+
+
+def use_view(w, name):
+    QTest.keyClick(w, KEYS[name], CTRL)
+    assert w.current_view() is w.views[name], f"Ctrl+{VIEWS.index(name) + 1} did not reach the {name} view"
+
+
+def check(w, qtbot, where=""):
+    qtbot.waitUntil(lambda: settled(w), timeout=120000)
+    assert shows_a_picture(w), f"{where}: the {next(k for k, v in w.views.items() if v is w.current_view())} " \
+                               f"view is empty with {w.library.current.name}"
+    assert w.last_error is None, w.last_error
+
+
+def test_view_menu_and_every_shortcut_reach_their_view(make_window, qtbot):
+    w = make_window()
+    menu = w.view_menu
+    for action, name in zip(menu.actions(), VIEWS):
+        w.show_view("map" if name != "map" else "editor")
+        action.trigger()  # the menu item
+        assert w.current_view() is w.views[name], f"View → {action.text()} landed elsewhere"
+    for name in ["training", "diffusion", "editor", "map", "diffusion"]:
+        use_view(w, name)  # Ctrl+1…4
+
+
+def test_file_and_help_menu_actions(make_window, qtbot, tmp_path, monkeypatch):
+    import shutil
+
+    from explorer import dialogs
+
+    w = make_window()
+    copy = tmp_path / "mine.safetensors"
+    shutil.copy(ROOT / "assets" / "digits-vae16.safetensors", copy)
+    monkeypatch.setattr(dialogs, "open_files", lambda *a, **k: [str(copy)])
+    QTest.keyClick(w, Qt.Key.Key_O, CTRL)  # File → Open…
+    assert w.library.current.name == "mine"
+    recent = w.recent_menu.actions()
+    assert recent and recent[0].text() == "mine.safetensors"
+    use_model(w, "digits-vae2d")
+    recent[0].trigger()  # File → Open Recent
+    assert w.library.current.name == "mine"
+    check(w, qtbot)
+    out = tmp_path / "img.png"
+    monkeypatch.setattr(dialogs, "save_file", lambda *a, **k: str(out))
+    QTest.keyClick(w, Qt.Key.Key_E, CTRL)  # File → Export image…
+    assert out.exists() and "saved" in w.statusBar().currentMessage()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: shown.append(a[2]))
+    QTest.keyClick(w, Qt.Key.Key_F1)  # Help → Keyboard shortcuts
+    assert shown and "Ctrl+1" in shown[0]
+    QTest.keyClick(w, Qt.Key.Key_Q, CTRL)  # File → Quit
+    assert not w.isVisible()
+
+
+def test_editor_and_diffusion_shortcuts(make_window, qtbot):
+    w = make_window()
+    use_model(w, "digits-vae16")
+    use_view(w, "editor")
+    check(w, qtbot)
+    before = w.latent.z.copy()
+    QTest.keyClick(w.editor, Qt.Key.Key_R)  # randomise
+    assert not np.array_equal(w.latent.z, before)
+    w.editor.interp.btn_a.click()
+    QTest.keyClick(w.editor, Qt.Key.Key_R)
+    w.editor.interp.btn_b.click()
+    QTest.keyClick(w.editor, Qt.Key.Key_P)  # play the interpolation
+    assert w.editor.interp.btn_play.isChecked()
+    QTest.keyClick(w.editor, Qt.Key.Key_P)
+    assert not w.editor.interp.btn_play.isChecked()
+    use_model(w, "digits-ddpm")
+    use_view(w, "diffusion")
+    d = w.diffusion
+    d.sampler.setCurrentText("DDIM")
+    d.steps.setValue(5)
+    d.n.setValue(2)
+    with qtbot.waitSignal(d.ready, timeout=60000):
+        QTest.keyClick(d, Qt.Key.Key_R, CTRL)  # Ctrl+R records a trajectory
+    QTest.keyClick(d.frame, Qt.Key.Key_Right)
+    assert d.frame.value() == 1
+    QTest.keyClick(d.frame, Qt.Key.Key_End)
+    assert d.frame.value() == d.frame.maximum()
+
+
+@pytest.mark.parametrize("order", ["models-then-views", "views-then-models"])
+def test_every_view_with_every_bundled_model(make_window, qtbot, order):
+    w = make_window()
+    pairs = ([(m, v) for m in BUNDLED for v in VIEWS] if order == "models-then-views" else
+             [(m, v) for v in VIEWS for m in reversed(BUNDLED)])
+    for model, view in pairs:
+        use_model(w, model)
+        use_view(w, view)
+        check(w, qtbot, f"{model} × {view}")
+
+
+def test_a_seeded_random_walk_of_50_switches(make_window, qtbot):
+    w = make_window()
+    rng = random.Random(7)
+    for step in range(50):
+        if rng.random() < 0.5:
+            use_model(w, rng.choice(BUNDLED))
+        else:
+            use_view(w, rng.choice(VIEWS))
+        if rng.random() < 0.3:  # sometimes the user does not wait for the view before moving on
+            continue
+        check(w, qtbot, f"step {step}")
+    check(w, qtbot, "the end")
+
+
+def test_the_newcomers_editor_sequence_leaves_the_editor_alive(make_window, qtbot):
+    """GAN → Latent Editor → PCA directions → DDPM → digits-vae2d used to kill the editor for the session
+    (a deleted QSlider touched by a stale row)."""
+    w = make_window()
+    use_model(w, "digits-gan")
+    use_view(w, "editor")
+    with qtbot.waitSignal(w.editor.dirs.ready, timeout=60000):
+        w.editor.tabs.setCurrentIndex(1)
+    assert len(w.editor.dirs.rows) == 10
+    use_model(w, "digits-ddpm")
+    check(w, qtbot)
+    use_model(w, "digits-vae2d")
+    check(w, qtbot)
+    w.editor.range.setValue(4.0)  # re-ranges every row that exists
+    with qtbot.waitSignal(w.editor.imageUpdated, timeout=5000):
+        w.editor.rows[1].slider.setValue(120)
+    assert w.latent.z[1] == np.float32(1.2)
+
+
+def test_direction_slider_and_number_box_agree(make_window, qtbot):
+    w = make_window()
+    use_model(w, "digits-gan")
+    use_view(w, "editor")
+    with qtbot.waitSignal(w.editor.dirs.ready, timeout=60000):
+        w.editor.tabs.setCurrentIndex(1)
+    row = w.editor.dirs.rows[0]
+    row.spin.lineEdit().selectAll()
+    QTest.keyClicks(row.spin.lineEdit(), "2.5")
+    QTest.keyClick(row.spin.lineEdit(), Qt.Key.Key_Return)
+    assert row.spin.value() == 2.5 and row.slider.value() == 250  # the handle follows a typed value
+    row2 = w.editor.dirs.rows[1]
+    row2.slider.setValue(-130)  # a drag
+    qtbot.waitUntil(lambda: row2.spin.value() == -1.3, timeout=2000)  # the box follows the handle
+    assert np.allclose(w.latent.z, w.editor.dirs.base + 2.5 * w.editor.dirs.directions[0]
+                       - 1.3 * w.editor.dirs.directions[1], atol=1e-5)
+
+
+def _fields(view):
+    """Every field a user can type into in ``view``: line edits, spin boxes, editable combo boxes."""
+    out = []
+    for sb in view.findChildren(QAbstractSpinBox):
+        out.append(sb)
+    for cb in view.findChildren(QComboBox):
+        if cb.isEditable():
+            out.append(cb)
+    for le in view.findChildren(QLineEdit):
+        if not isinstance(le.parent(), (QAbstractSpinBox, QComboBox)):
+            out.append(le)
+    return out
+
+
+@pytest.mark.parametrize("model", ["digits-vae16", "digits-gan", "digits-ddpm"])
+def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
+    w = make_window()
+    use_model(w, model)
+    for view in VIEWS:
+        use_view(w, view)
+        check(w, qtbot, view)
+        typed = 0
+        for field in _fields(w.views[view]):
+            if not (field.isVisible() and field.isEnabled()):
+                continue
+            typed += 1
+            edit = field.lineEdit() if isinstance(field, (QAbstractSpinBox, QComboBox)) else field
+            for text in ("7", "-1x/ 3.5"):
+                edit.selectAll()
+                QTest.keyClicks(edit, text)
+                QTest.keyClick(edit, Qt.Key.Key_Return)
+                QApplication.processEvents()
+            qtbot.waitUntil(lambda: settled(w), timeout=120000)
+        least = {"map": 2, "editor": 3, "diffusion": 4 if model == "digits-ddpm" else 0, "training": 8}[view]
+        assert typed >= least, f"{view}: only {typed} fields to type into"
+        if view == "training":
+            w.training.start()  # whatever was typed: a message, or a queued run, never a traceback
+            w.training.queue.stop_all(wait=True)
+    assert w.isVisible()
