@@ -22,11 +22,10 @@ from models.projection import METHODS, Projection, auto_extent, grid_rect, metho
 
 from . import dialogs
 from .jobs import ModelJob
+from .map_points import ClassPoints
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
 
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
 HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 
@@ -45,7 +44,6 @@ class LatentMap(QWidget):
         self.xy: np.ndarray | None = None  # (N, 2) where the points are drawn
         self.clicked: int | None = None
         self.data_spec: str | None = None
-        self._scatters: list[pg.ScatterPlotItem] = []
         self._build()
         self.data_job = ModelJob(self, "map", self.progress)
         self.data_job.finished.append(self._job_ended)
@@ -112,8 +110,8 @@ class LatentMap(QWidget):
         self.plot = pg.PlotWidget(background="#202124")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
-        self.legend = self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
-        self.legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
+        self.points = ClassPoints(self.plot, self._on_click)
+        self.legend = self.points.legend
         self.grid_item = pg.ImageItem(levels=(0.0, 1.0))
         self.grid_item.setZValue(-10)
         self.plot.addItem(self.grid_item)
@@ -295,10 +293,7 @@ class LatentMap(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------------
     def _clear_points(self):
-        for s in self._scatters:
-            self.plot.removeItem(s)
-        self._scatters = []
-        self.legend.clear()
+        self.points.clear()
         self.marker.clear()
         self.path_item.clear()
 
@@ -307,23 +302,7 @@ class LatentMap(QWidget):
         res = self.latents
         if res is None or self.xy is None:
             return
-        show = self.mode.currentIndex() != MODE_GRID
-        labels = res.labels
-        groups = ([(np.arange(len(self.xy)), None)] if labels is None else
-                  [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
-        size = 4 if len(self.xy) > 30000 else 5 if len(self.xy) > 5000 else 7  # smaller for big maps
-        for idx, k in groups:
-            colour = PALETTE[int(k) % len(PALETTE)] if k is not None else "#8ab4f8"
-            name = (res.class_names[int(k)] if k is not None and int(k) < len(res.class_names) else
-                    (str(k) if k is not None else "points"))
-            # one item per class with one shared pen and brush: identical symbols render once
-            item = pg.ScatterPlotItem(x=self.xy[idx, 0], y=self.xy[idx, 1], data=idx, size=size,
-                                      pen=None, brush=pg.mkBrush(colour), name=name, hoverable=False)
-            item.sigClicked.connect(self._on_click)
-            item.setVisible(show)
-            self.plot.addItem(item)
-            self._scatters.append(item)
-        self.legend.setVisible(show)  # no legend of hidden points (and no ⊘ icons) in grid-only mode
+        self.points.draw(self.xy, res.labels, res.class_names, self.mode.currentIndex() != MODE_GRID)
         x, y = self.projection.axis_labels()
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)
@@ -402,9 +381,7 @@ class LatentMap(QWidget):
 
     # -- decoded grid ----------------------------------------------------------------------------
     def _on_mode(self, i):
-        for s in self._scatters:
-            s.setVisible(i != MODE_GRID)
-        self.legend.setVisible(i != MODE_GRID)
+        self.points.set_visible(i != MODE_GRID)
         if i == MODE_POINTS:
             self.grid_item.setVisible(False)
         self._update_grid_controls()

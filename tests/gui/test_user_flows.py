@@ -35,7 +35,7 @@ def shows_a_picture(w) -> bool:
     v, model = w.current_view(), w.latent.model
     if v is w.map:
         m = w.map
-        points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m._scatters)
+        points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m.points.items)
         return points or (m.grid_item.isVisible() and m.grid_item.image is not None)
     if v is w.editor:
         data = w.editor.panel.data

@@ -1,0 +1,46 @@
+"""The latent map's points: one scatter item per class with one shared brush (identical symbols render
+once), and the legend that names them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+           "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+
+
+class ClassPoints:
+    def __init__(self, plot: pg.PlotWidget, on_click):
+        self.plot, self.on_click = plot, on_click
+        self.items: list[pg.ScatterPlotItem] = []
+        self.legend = plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
+        self.legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
+
+    def clear(self) -> None:
+        for s in self.items:
+            self.plot.removeItem(s)
+        self.items = []
+        self.legend.clear()
+
+    def draw(self, xy: np.ndarray, labels: np.ndarray | None, class_names: list[str], visible: bool) -> None:
+        self.clear()
+        groups = ([(np.arange(len(xy)), None)] if labels is None else
+                  [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
+        size = 4 if len(xy) > 30000 else 5 if len(xy) > 5000 else 7  # smaller for big maps
+        for idx, k in groups:
+            colour = PALETTE[int(k) % len(PALETTE)] if k is not None else "#8ab4f8"
+            name = (class_names[int(k)] if k is not None and int(k) < len(class_names) else
+                    (str(k) if k is not None else "points"))
+            item = pg.ScatterPlotItem(x=xy[idx, 0], y=xy[idx, 1], data=idx, size=size, pen=None,
+                                      brush=pg.mkBrush(colour), name=name, hoverable=False)
+            item.sigClicked.connect(self.on_click)
+            self.plot.addItem(item)
+            self.items.append(item)
+        self.set_visible(visible)
+
+    def set_visible(self, on: bool) -> None:
+        """Points and legend together: no legend of hidden points (and no ⊘ icons) in grid-only mode."""
+        for s in self.items:
+            s.setVisible(on)
+        self.legend.setVisible(on)
