@@ -455,6 +455,40 @@ def test_F35_a_conditional_model_on_unlabelled_data(tmp_path, capsys):
     assert code == 2 and "needs labelled data with at least 2 classes" in lines[0]
 
 
+def test_F36_a_folder_with_a_whole_disk_under_it(tmp_path, monkeypatch):
+    import models.data
+
+    monkeypatch.setattr(models.data, "MAX_FOLDER_FILES", 20)
+    for d in ("a", "b/c"):
+        (tmp_path / d).mkdir(parents=True)
+        for i in range(15):
+            (tmp_path / d / f"{i}.png").write_bytes(b"")
+    with pytest.raises(DataError, match="more than 20 files in this folder and its subfolders"):
+        load_dataset(str(tmp_path))
+
+
+def test_F37_a_hyperparameter_of_another_kind_or_malformed(tmp_path, capsys):
+    out = tmp_path / "a.safetensors"
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--timesteps", "10", "--out", out)
+    assert code == 2 and len(lines) == 1 and "--timesteps does not apply to vae (it applies to ddpm)" in lines[0]
+    code, lines = run_cli(capsys, "train", "--model", "ae", "--data", "digits", "--hidden", "512,x", "--out", out)
+    assert code == 2 and len(lines) == 1 and "--hidden must be comma-separated whole numbers" in lines[0]
+    assert not out.exists()
+
+
+def test_F38_a_format_2_config_with_another_familys_field(tmp_path):
+    ckpt = save(tiny_model("vae"), tmp_path / "v.safetensors")
+
+    def edit(m):
+        config = json.loads(m["config"])
+        config["timesteps"] = 1000
+        m["config"] = json.dumps(config)
+
+    _rewrite(ckpt, meta=edit)
+    with pytest.raises(CheckpointError, match=r"invalid model config: unknown model config keys: \['timesteps'\]"):
+        load(ckpt)
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
