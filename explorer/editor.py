@@ -174,12 +174,13 @@ class LatentEditor(QWidget):
                 self.cls.addItems(list(model.class_names))
             self.cls.setEnabled(takes_class)
         self._build_sliders(model)
+        on_dirs = self.tabs.currentIndex() == TAB_DIRS  # Qt moves off a tab that gets disabled: to the next one
         self.tabs.setTabEnabled(TAB_DIRS, usable and caps.directions)
         self.tabs.setTabToolTip(TAB_DIRS, "" if usable and caps.directions else
                                 "PCA directions are for generators without an encoder")
         self.dirs.set_model(self.model if usable and caps.directions else None)
-        if self.tabs.currentIndex() == TAB_DIRS and not self.tabs.isTabEnabled(TAB_DIRS):
-            self.tabs.setCurrentIndex(TAB_DIMS)
+        if on_dirs and not self.tabs.isTabEnabled(TAB_DIRS):
+            self.tabs.setCurrentIndex(TAB_DIMS)  # back to the sliders, not on to Interpolate
         if usable:
             self.decoder.request()
             self._on_tab(self.tabs.currentIndex())

@@ -185,13 +185,15 @@ class RunForm(QGroupBox):
         self.lr.setValue(d.lr)
         self.latent.setEnabled(spec.latent_dim is not None)
         self.latent.setValue(max(2, spec.latent_dim or 2))
-        for f in self.fields:
+        for f in self.fields:  # the kind's own hyperparameters; the others are hidden
             on = spec.param(f.param.name) is not None
             f.widget.setEnabled(on)
             self.field_labels[f.param.name].setEnabled(on)
+            self.layout().setRowVisible(f.widget, on)
             f.set(spec.default(f.param.name) if on else registry.get(
                 registry.kinds_with_param(f.param.name)[0]).default(f.param.name))
         self.conditional.setEnabled(spec.conditioning_optional)
+        self.layout().setRowVisible(self.conditional, spec.conditioning == "class")
         self.conditional.setChecked(spec.conditional_by_default)
         self.new_output_name()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsItem,
@@ -85,7 +85,10 @@ class TrainingView(QWidget):
         scroll = QScrollArea()  # the form scrolls on a small screen rather than forcing the window's height
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.form)
+        left.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+                             + 24)
         ll.addWidget(scroll, 3)
         buttons = QHBoxLayout()
         self.btn_start = QPushButton("Start")
@@ -140,7 +143,7 @@ class TrainingView(QWidget):
         low.addWidget(self.log, 2)
         rl.addLayout(low, 2)
         split.addWidget(right)
-        split.setSizes([380, 900])
+        split.setSizes([460, 820])
         self._update_buttons()
 
     def start(self, spec: RunSpec | None = None) -> Run | None:

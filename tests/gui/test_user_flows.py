@@ -171,6 +171,7 @@ def test_the_newcomers_editor_sequence_leaves_the_editor_alive(make_window, qtbo
     assert len(w.editor.dirs.rows) == 10
     use_model(w, "digits-ddpm")
     check(w, qtbot)
+    assert w.editor.tabs.currentIndex() == 0  # back on the sliders: DDPM has no directions
     use_model(w, "digits-vae2d")
     check(w, qtbot)
     w.editor.range.setValue(4.0)  # re-ranges every row that exists
