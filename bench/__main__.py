@@ -33,6 +33,7 @@ TARGETS = {  # key: (comparison, target, floor key or None, what)
     "scrub_frame_ms_p95": ("<=", 5.0, None, "show one recorded diffusion frame (ms, p95)"),
     "scheduler_overhead_ratio": ("<=", 1.05, None, "our reverse loop ÷ bare textbook loop (time)"),
     "cold_start_s": ("<=", 3.0, None, "process start → first painted main window (s)"),
+    "scenes_20k_s": ("<=", 5.0, None, "generate the built-in `scenes` data, 20,000 captioned 32×32 RGB images (s)"),
 }
 
 
@@ -450,6 +451,19 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
+def bench_data(smoke: bool) -> dict:
+    from models.data import load_dataset
+
+    times = []
+    for _ in range(1 if smoke else 3):
+        t = time.perf_counter()
+        d = load_dataset("scenes:2000" if smoke else "scenes")
+        times.append(time.perf_counter() - t)
+        assert len(d.captions) == len(d)
+    key = "scenes_2k_smoke_s" if smoke else "scenes_20k_s"
+    return {key: float(np.median(times))}
+
+
 def bench_process(smoke: bool) -> dict:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
                LATENT_EXPLORER_SETTINGS=str(Path("/tmp") / f"le-bench-{os.getpid()}.ini"))
@@ -512,11 +526,11 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="one repetition each, small sizes")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
-    ap.add_argument("--only", default=None, help="comma-separated: slider,training,map,diffusion,process")
+    ap.add_argument("--only", default=None, help="comma-separated: slider,training,map,diffusion,data,process")
     a = ap.parse_args(argv)
     parts = {"slider": lambda: bench_slider(5 if a.smoke else 300), "training": lambda: bench_training(a.smoke),
              "map": lambda: bench_map(a.smoke), "diffusion": lambda: bench_diffusion(a.smoke),
-             "process": lambda: bench_process(a.smoke)}
+             "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke)}
     chosen = a.only.split(",") if a.only else list(parts)
     results = {}
     for name in chosen:

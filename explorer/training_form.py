@@ -24,14 +24,15 @@ from PySide6.QtWidgets import (
 )
 
 from models import registry
+from models.data import BUILTIN_DATASETS
 
 from . import dialogs
 from .training_job import RunSpec
 from .widgets import ImagePanel
 from .worker import Worker
 
-BUILTIN = ["digits", "shapes"]
-DATA_HINT = "digits, shapes[:N], or a folder of images, IDX files or an .npz — press Enter to check it"
+DATA_HINT = ("digits, mnist, shapes[:N], scenes[:N], or a folder of images, IDX files or an .npz — press Enter "
+             "to check it")
 
 
 def default_output_dir() -> Path:
@@ -109,7 +110,7 @@ class RunForm(QGroupBox):
         drow = QHBoxLayout()
         self.data = QComboBox()
         self.data.setEditable(True)
-        self.data.addItems(BUILTIN)
+        self.data.addItems(list(BUILTIN_DATASETS))
         self.data.setToolTip(DATA_HINT)
         self.data.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.data.lineEdit().returnPressed.connect(self.check_data)

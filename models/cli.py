@@ -59,7 +59,8 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train a model headless")
     titles = "; ".join(f"{k}: {registry.get(k).title}" for k in registry.kinds(trainable=True))
     t.add_argument("--model", required=True, choices=registry.kinds(trainable=True), help=f"model kind ({titles})")
-    t.add_argument("--data", required=True, help="digits, shapes[:N], a folder, IDX files or an .npz")
+    t.add_argument("--data", required=True,
+                   help="digits, mnist, shapes[:N], scenes[:N], a folder, IDX files or an .npz")
     t.add_argument("--epochs", type=_whole_number("epochs"), default=None, help="default: per kind")
     t.add_argument("--latent-dim", type=_whole_number("latent dim"), default=None, help="default: per kind")
     t.add_argument("--batch-size", type=_whole_number("batch size"), default=None, help="default: per kind")

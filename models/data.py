@@ -3,6 +3,10 @@
 Specs
 -----
 ``digits``            scikit-learn's 1,797 real 8x8 handwritten digits, labelled 0-9.
+``mnist``             the 10,000 real 28x28 MNIST test images, labelled 0-9 (shipped in assets/data/mnist).
+``scenes[:N][:objects=2][:seed=S]``
+                      N (default 20,000) generated 32x32 RGB scenes of one object (or two) with captions,
+                      every factor kept (see :mod:`models.scenes`); the object's shape is the label.
 ``shapes[:N]``        N (default 6000) procedurally generated dSprites-like 32x32 images
                       (square / ellipse / triangle x scale x rotation x position), deterministic
                       (seed 0); the shape is the label and all five factors are kept.
@@ -41,8 +45,10 @@ class ImageData:
     class_names: list[str] = field(default_factory=list)
     spec: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
-    factors: np.ndarray | None = None  # (N, F) generating factors (shapes only)
+    factors: np.ndarray | None = None  # (N, F) generating factors (generated data only)
     factor_names: list[str] = field(default_factory=list)
+    factor_classes: dict[str, list[str]] = field(default_factory=dict)  # names of a categorical factor's values
+    captions: list[str] | None = None  # (N,) a sentence per image (scenes)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -59,6 +65,8 @@ class ImageData:
             spec=self.spec,
             factors=None if self.factors is None else self.factors[index],
             factor_names=self.factor_names,
+            factor_classes=self.factor_classes,
+            captions=None if self.captions is None else np.asarray(self.captions, object)[index].tolist(),
         )
 
     def split(self, val_fraction: float = 0.1) -> tuple[ImageData, ImageData]:
@@ -109,6 +117,55 @@ def load_digits() -> ImageData:
     d = sk_digits()
     images = (d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
     return ImageData(images, d.target.astype(np.int64), [str(i) for i in range(10)], "digits")
+
+
+MNIST_DIR = Path(__file__).resolve().parents[1] / "assets" / "data" / "mnist"
+BUILTIN_DATASETS = ("digits", "mnist", "shapes", "scenes")
+
+
+def load_mnist() -> ImageData:
+    """The 10,000 real MNIST test images (28x28, labels 0-9) shipped in assets/data/mnist."""
+    path = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
+    if not path.exists():
+        raise DataError(f"mnist: the built-in copy is missing ({path}); reinstall Latent Explorer")
+    data = load_idx(path, "mnist")
+    data.class_names = [str(i) for i in range(10)]
+    return data
+
+
+def load_scenes(spec: str) -> ImageData:
+    """``scenes[:N][:objects=K][:seed=S]`` (see :mod:`models.scenes`)."""
+    from . import scenes
+
+    n, objects, seed = 20000, 1, 0
+    for part in spec.split(":")[1:]:
+        key, eq, value = part.partition("=")
+        try:
+            if not eq:
+                n = int(part)
+            elif key == "objects":
+                objects = int(value)
+            elif key == "seed":
+                seed = int(value)
+            else:
+                raise ValueError
+        except ValueError:
+            raise DataError(f"scenes: expected scenes[:N][:objects=1|2][:seed=S], got {spec!r}") from None
+    if not 1 <= n <= 200_000:
+        raise DataError(f"scenes: N must be between 1 and 200000, got {n}")
+    if objects not in (1, 2):
+        raise DataError(f"scenes: objects must be 1 or 2, got {objects}")
+    if not 0 <= seed < 2**32:
+        raise DataError(f"scenes: the seed must be 0..2^32-1, got {seed}")
+    images, factors, background, captions = scenes.make_scenes(n, seed, objects)
+    names = [f"{f}{o + 1 if objects > 1 else ''}" for o in range(objects) for f in scenes.FACTORS[:4]]
+    values = {"shape": scenes.SHAPES, "colour": list(scenes.COLOURS), "size": list(scenes.SIZES),
+              "position": scenes.POSITIONS}
+    classes = {name: values[name.rstrip("12")] for name in names}
+    classes["background"] = list(scenes.BACKGROUNDS)
+    table = np.concatenate([factors.reshape(n, -1), background[:, None]], 1)
+    return ImageData(images, factors[:, 0, 0].copy(), list(scenes.SHAPES), spec, factors=table,
+                     factor_names=names + ["background"], factor_classes=classes, captions=captions)
 
 
 SHAPE_NAMES = ["square", "ellipse", "triangle"]
@@ -346,9 +403,14 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
     """Load the data named by ``spec``; with ``size``/``channels`` convert to the model's shape."""
     spec = (spec or "").strip()
     if not spec:
-        raise DataError("no dataset given: use 'digits', 'shapes', a folder, an IDX file or an .npz file")
+        raise DataError("no dataset given: use 'digits', 'mnist', 'shapes', 'scenes', a folder, an IDX file or "
+                        "an .npz file")
     if spec == "digits":
         data = load_digits()
+    elif spec == "mnist":
+        data = load_mnist()
+    elif spec == "scenes" or spec.startswith("scenes:"):
+        data = load_scenes(spec)
     elif spec == "shapes" or spec.startswith("shapes:"):
         arg = spec.partition(":")[2]
         try:
@@ -374,7 +436,7 @@ def _load_path(spec: str, size: int | None, channels: int | None) -> ImageData:
     """A dataset from a path: a folder (images, class subfolders or IDX files), an IDX file or an .npz."""
     path = Path(os.path.expanduser(spec))
     if not path.exists():
-        raise DataError(f"{spec}: no such file or folder (built-in datasets: 'digits', 'shapes')")
+        raise DataError(f"{spec}: no such file or folder (built-in datasets: {', '.join(BUILTIN_DATASETS)})")
     if path.is_dir():
         idx = sorted(p for p in path.iterdir() if "idx3" in p.name)
         return load_idx(idx[0], spec) if idx else load_folder(path, spec, size, channels)
