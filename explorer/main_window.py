@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.settings = make_settings()
         self.library = ModelLibrary(self)
+        self.library.confirm_code = self.confirm_code
         self.latent = LatentState(self)
         self.last_error: str | None = None
         self._message_box: QMessageBox | None = None
@@ -247,6 +248,13 @@ class MainWindow(QMainWindow):
 
     def current_view(self):
         return self.tabs.currentWidget()
+
+    def confirm_code(self, path: str, message: str) -> bool:
+        """A file holds code (TorchScript): run it only on the user's explicit yes (remembered per content)."""
+        answer = QMessageBox.warning(
+            self, "This file contains code", message + "\n\nRun the code in this file?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def ask_stop_runs(self) -> bool:
         """Closing mid-run: ask whether to stop (the last weights are saved) or keep the window."""

@@ -61,6 +61,28 @@ class ModelLibrary(QObject):
         super().__init__(parent)
         self.entries: list[ModelEntry] = []
         self.current: ModelEntry | None = None
+        # asked before a file's code may run (a TorchScript generator): (path, message) -> yes; the window
+        # sets a dialog here. By default nothing runs.
+        self.confirm_code = lambda path, message: False
+
+    def _trusted(self) -> set[str]:
+        v = make_settings().value("trusted_code", [])
+        return {v} if isinstance(v, str) else set(v or [])
+
+    def _load(self, path):
+        """Load a model file; a file holding code runs only once the user has trusted its content (asked
+        once per content: a changed file is asked about again)."""
+        from models import load
+        from models.external import UntrustedCode
+
+        try:
+            return load(path)
+        except UntrustedCode as e:
+            if e.digest not in self._trusted() and not self.confirm_code(str(path), str(e)):
+                raise
+            trusted = self._trusted() | {e.digest}
+            make_settings().setValue("trusted_code", sorted(trusted))
+            return load(path, trust_code=True)
 
     def find(self, path) -> ModelEntry | None:
         path = os.path.abspath(path)
@@ -68,7 +90,7 @@ class ModelLibrary(QObject):
 
     def add(self, path, bundled: bool = False, select: bool = False, reload: bool = False) -> ModelEntry | None:
         """Load and list a model file; a bad file emits ``error`` and changes nothing."""
-        from models import CheckpointError, load
+        from models import CheckpointError
 
         existing = self.find(path)
         if existing is not None and not reload:
@@ -76,7 +98,7 @@ class ModelLibrary(QObject):
                 self.set_current(existing)
             return existing
         try:
-            model = load(path)
+            model = self._load(path)
         except CheckpointError as e:
             self.error.emit(str(e))
             return None

@@ -209,8 +209,9 @@ def _json_field(meta: dict, key: str, path: Path, default=None):
         raise CheckpointError(f"{path.name}: the metadata field '{key}' is not valid JSON") from None
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> GenerativeModel:
-    """Rebuild a model from its file alone. The model's ``meta`` holds the metadata."""
+def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False) -> GenerativeModel:
+    """Rebuild a model from its file alone. The model's ``meta`` holds the metadata. A TorchScript file holds
+    code: it is loaded only with ``trust_code`` (else :class:`models.external.UntrustedCode`)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
@@ -225,7 +226,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
     if head.startswith(b"PK\x03\x04"):
         from .external import load_torchscript
 
-        return load_torchscript(path, device)
+        return load_torchscript(path, device, trust_code=trust_code)
     if path.suffix.lower() == ".json":
         raise CheckpointError(f"{path.name}: a JSON file is not a checkpoint (is it a TorchScript sidecar? "
                               "open the generator file beside it)")

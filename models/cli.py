@@ -90,6 +90,8 @@ def build_parser() -> Parser:
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
     s.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
     s.add_argument("--scale", type=_whole_number("scale"), default=None, help="pixel zoom of the grid")
+    s.add_argument("--trust-code", action="store_true",
+                   help="run a TorchScript generator: its code can read, create or change files")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("file")
@@ -224,7 +226,7 @@ def cmd_sample(a) -> int:
 
     if not 1 <= a.n <= 1024:
         raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
-    model = load(a.file)
+    model = load(a.file, trust_code=a.trust_code)
     kw = {}
     if model.capabilities.diffusion:
         sampler = a.sampler or ("ddim" if a.steps else "ddpm")
@@ -251,8 +253,13 @@ def cmd_sample(a) -> int:
 
 def cmd_info(a) -> int:
     from .checkpoint import load
+    from .external import UntrustedCode, describe_torchscript
 
-    model = load(a.file)
+    try:
+        model = load(a.file)
+    except UntrustedCode as e:  # TorchScript: its sidecar and listing, and none of its code run
+        print(json.dumps(describe_torchscript(e.path), indent=2))
+        return 0
     meta = dict(model.meta)
     meta["parameters"] = sum(p.numel() for p in model.parameters())
     print(json.dumps(meta, indent=2))
@@ -262,9 +269,14 @@ def cmd_info(a) -> int:
 def cmd_eval(a) -> int:
     from .checkpoint import load
     from .data import load_dataset
+    from .external import UntrustedCode
     from .train import evaluate
 
-    model = load(a.file)
+    try:
+        model = load(a.file)
+    except UntrustedCode:
+        raise ConfigError("an external generator has no held-out figures to compute (and its code is not run)"
+                          ) from None
     if not model.spec.trainable:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
     spec = a.data or model.meta.get("data", {}).get("spec")

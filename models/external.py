@@ -6,10 +6,19 @@
 
 The generator is a real model object of the registered kind ``torchscript``: the views ask its
 capabilities (it decodes z and samples from N(0, I); it has no encoder and cannot be trained here).
+
+**A TorchScript file is code.** Loading one runs its ``__setstate__`` methods and calling it runs its
+``forward``: either can read, create or change files. So nothing in such a file runs unless the user says
+so: :func:`load_torchscript` checks the archive and the sidecar, then refuses with
+:class:`UntrustedCode` unless ``trust_code`` is given (the CLI's ``--trust-code``; the window asks once per
+file content). :func:`describe_torchscript` reads the sidecar and the archive's listing only. Every output
+of a trusted generator is still checked (shape, dtype, finite) on every call. ONNX (a graph, no code) is the
+safe format for generators from elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -53,6 +62,12 @@ class ExternalGenerator(GenerativeModel):
     def decode(self, z, y=None):
         lo, hi = self.config.output_range
         out = self.module(z)
+        want = (len(z), *self.image_shape)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != want or not out.is_floating_point():
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the external generator returned {got}, not float images of shape {want}")
+        if not torch.isfinite(out).all():
+            raise ValueError("the external generator returned NaN or infinite values")
         return ((out - lo) / (hi - lo)).clamp(0, 1)
 
     def train_step(self, x, y, opts, step):
@@ -63,6 +78,25 @@ register(KindSpec("torchscript", "External generator (TorchScript)", ExternalGen
                   TrainDefaults(1, 1, 1e-3), Capabilities(directions=True), trainable=False, latent_dim=None))
 
 
+class UntrustedCode(CheckpointError):
+    """A TorchScript file the user has not said to trust: it holds code that would run when loaded."""
+
+    def __init__(self, path: Path, digest: str):
+        self.path, self.digest = Path(path), digest
+        super().__init__(f"{self.path.name} is a TorchScript file: it contains code, which runs when it is loaded "
+                         "and used and can read, create or change files. Open it only if you trust where it came "
+                         "from (command line: --trust-code). ONNX is the safe format for generators from elsewhere.")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content: what the window remembers a user's trust by."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _sidecar(path: Path) -> Path | None:
     for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
         if cand.is_file():
@@ -70,7 +104,8 @@ def _sidecar(path: Path) -> Path | None:
     return None
 
 
-def load_torchscript(path: Path, device="cpu") -> ExternalGenerator:
+def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
+    """The archive and its sidecar checked without running anything: (config, archive listing, sidecar)."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
@@ -88,17 +123,39 @@ def load_torchscript(path: Path, device="cpu") -> ExternalGenerator:
         latent_dim = int(spec["latent_dim"])
         shape = [int(v) for v in spec["image_shape"]]
         out_range = spec.get("output_range", [-1.0, 1.0])
-        names = [str(s) for s in spec.get("class_names", [])]
+        class_names = [str(s) for s in spec.get("class_names", [])]
         lo, hi = float(out_range[0]), float(out_range[1])
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
         raise CheckpointError(f"{side.name}: invalid sidecar (needs latent_dim and image_shape): {e}") from None
     try:
         config = ExternalConfig(kind="torchscript", image_shape=tuple(shape), latent_dim=latent_dim,
-                                class_names=names, output_range=(lo, hi))
+                                class_names=class_names, output_range=(lo, hi))
         config.validate()
     except (ValueError, TypeError):
         raise CheckpointError(f"{side.name}: invalid sidecar values (latent_dim {latent_dim}, "
                               f"image_shape {shape}, output_range {out_range})") from None
+    return config, names, side
+
+
+def describe_torchscript(path: Path) -> dict:
+    """What ``info`` shows of a TorchScript file: its sidecar and archive listing. Nothing in it runs."""
+    path = Path(path)
+    config, names, side = _checked(path)
+    return {"path": str(path), "kind": "torchscript", "title": "External generator (TorchScript)",
+            "contains_code": True, "sha256": file_digest(path), "sidecar": str(side),
+            "config": {"latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
+                       "output_range": list(config.output_range)},
+            "class_names": list(config.class_names), "archive": sorted(names)[:50],
+            "note": "not loaded: TorchScript is code (sample with --trust-code to run it)"}
+
+
+def load_torchscript(path: Path, device="cpu", trust_code: bool = False) -> ExternalGenerator:
+    """Load a TorchScript generator, only with ``trust_code``: else :class:`UntrustedCode` once the file and
+    its sidecar are checked (no code of the file has run)."""
+    config, _, _ = _checked(path)
+    latent_dim, shape, names = config.latent_dim, list(config.image_shape), list(config.class_names)
+    if not trust_code:
+        raise UntrustedCode(path, file_digest(path))
     try:
         module = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
@@ -106,13 +163,16 @@ def load_torchscript(path: Path, device="cpu") -> ExternalGenerator:
     gen = ExternalGenerator(config, module)
     try:
         out = gen.decode(torch.zeros(2, latent_dim))
+    except ValueError as e:
+        if "returned" in str(e) and "shape" in str(e):
+            raise CheckpointError(f"{path.name}: the generator makes images of another shape than the sidecar's "
+                                  f"{tuple(shape)} ({e})") from None
+        raise CheckpointError(f"{path.name}: {e}") from None
     except Exception as e:  # noqa: BLE001
         raise CheckpointError(f"{path.name}: the generator fails on z of size {latent_dim} given by the "
                               f"sidecar ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
                               ) from None
-    if tuple(out.shape) != (2, *shape):
-        raise CheckpointError(f"{path.name}: the generator makes images of shape {tuple(out.shape[1:])}, "
-                              f"the sidecar says {tuple(shape)}")
+    assert tuple(out.shape) == (2, *shape)  # decode checks every output
     gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
                 "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
     return gen.to(device)

@@ -170,7 +170,7 @@ def test_F13_torchscript_with_a_wrong_latent_dim(tmp_path):
     torch.jit.script(_G()).save(str(tmp_path / "g.pt"))
     (tmp_path / "g.pt.json").write_text(json.dumps({"latent_dim": 9, "image_shape": [1, 8, 8]}))
     with pytest.raises(CheckpointError, match="fails on z of size 9"):
-        load(tmp_path / "g.pt")
+        load(tmp_path / "g.pt", trust_code=True)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -487,6 +487,101 @@ def test_F38_a_format_2_config_with_another_familys_field(tmp_path):
     _rewrite(ckpt, meta=edit)
     with pytest.raises(CheckpointError, match=r"invalid model config: unknown model config keys: \['timesteps'\]"):
         load(ckpt)
+
+
+class _CodeInForward(torch.nn.Module):
+    """A generator whose forward runs code of its own (a print stands for any side effect)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(6, 64))
+
+    def forward(self, z):
+        print("CODE-RAN-IN-FORWARD")
+        return (z @ self.w).view(-1, 1, 8, 8)
+
+
+class _CodeInSetstate(torch.nn.Module):
+    """A generator whose scripted __setstate__ runs when the archive is loaded, before any check of ours."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.zeros(6, 64)
+
+    def forward(self, z):
+        return (z @ self.w).view(-1, 1, 8, 8)
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, bool]:
+        return (self.w, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+        self.w = state[0]
+        self.training = state[1]
+        print("CODE-RAN-IN-SETSTATE")
+
+
+def _script(module, path):
+    torch.jit.script(module).save(str(path))
+    (path.parent / (path.name + ".json")).write_text(json.dumps({"latent_dim": 6, "image_shape": [1, 8, 8]}))
+    return path
+
+
+def _cli_process(*args):
+    """The CLI in its own process: TorchScript prints from C++, past Python's capture."""
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    return r.returncode, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("module", [_CodeInForward, _CodeInSetstate])
+def test_F39_code_in_a_torchscript_file_never_runs_without_a_yes(tmp_path, module, qtbot, monkeypatch):
+    g = _script(module(), tmp_path / "g.pt")
+    code, out = _cli_process("info", g)
+    assert code == 0 and "CODE-RAN" not in out and '"contains_code": true' in out  # sidecar and listing only
+    code, out = _cli_process("sample", g, "--n", "2", "--out", tmp_path / "s.png")
+    assert code == 2 and "CODE-RAN" not in out and "contains code" in out and "--trust-code" in out
+    assert not (tmp_path / "s.png").exists()
+    code, out = _cli_process("eval", g, "--data", "digits")
+    assert code == 2 and "CODE-RAN" not in out
+    code, out = _cli_process("sample", g, "--n", "2", "--out", tmp_path / "s.png", "--trust-code")
+    assert code == 0 and "CODE-RAN" in out  # the user said yes: it runs
+    # the window asks, and a "no" runs nothing; a "yes" is remembered for this content only
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    from explorer.main_window import MainWindow
+
+    asked = []
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    w.confirm_code = lambda path, msg: asked.append(msg) or False
+    w.library.confirm_code = w.confirm_code
+    assert not w.open_path(str(g)) and "contains code" in asked[0] and "contains code" in w.last_error
+    w.library.confirm_code = lambda path, msg: asked.append(msg) or True
+    assert w.open_path(str(g)) and len(asked) == 2
+    w.library.entries.clear()
+    assert w.open_path(str(g)) and len(asked) == 2  # the same content: not asked again
+    w.close()
+
+
+def test_F40_an_external_generator_whose_output_goes_wrong_later(tmp_path):
+    class Flaky(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(6, 64))
+
+        def forward(self, z):
+            if z.abs().sum() > 100:
+                return torch.full((z.shape[0], 1, 8, 8), float("nan"))
+            if z.abs().sum() > 50:
+                return torch.zeros(z.shape[0], 1, 4, 4)
+            return (z @ self.w).view(-1, 1, 8, 8)
+
+    gen = load(_script(Flaky(), tmp_path / "f.pt"), trust_code=True)  # passes the probe with z = 0
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        gen.decode(torch.full((1, 6), 20.0))
+    with pytest.raises(ValueError, match=r"returned \(1, 1, 4, 4\), not float images of shape \(1, 1, 8, 8\)"):
+        gen.decode(torch.full((1, 6), 10.0))
 
 
 def test_readme_rows_match_tests():
