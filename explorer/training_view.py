@@ -5,7 +5,6 @@ curves, and finished checkpoints appear in the model list."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models import ConfigError
+from models import CheckpointError, ConfigError
 
 from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
@@ -153,20 +153,27 @@ class TrainingView(QWidget):
         except ConfigError as e:
             self.message.emit(str(e))
             return None
+        from models.checkpoint import OutputExists, check_output
+
         out = Path(spec.out)
         if not spec.out or out.suffix != ".safetensors":
             self.message.emit("choose an output file ending in .safetensors")
             return None
+        if any(r.spec.out == spec.out and r.status in ("queued", "running", "paused") for r in self.queue.runs):
+            self.message.emit("another run is already writing that file")
+            return None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
+            check_output(out)
+        except OutputExists:
+            if not self.confirm_replace(str(out)):
+                self.message.emit(f"not started: {out.name} is kept; choose another file to save to")
+                return None
         except OSError as e:
             self.message.emit(f"cannot create {out.parent}: {e.strerror}")
             return None
-        if not os.access(out.parent, os.W_OK):
-            self.message.emit(f"{out.parent} is not writable: choose another place to save")
-            return None
-        if any(r.spec.out == spec.out and r.status in ("queued", "running", "paused") for r in self.queue.runs):
-            self.message.emit("another run is already writing that file")
+        except CheckpointError as e:
+            self.message.emit(f"{e}: choose another place to save")
             return None
         run = self.queue.submit(spec)
         self.form.new_output_name()
@@ -305,6 +312,13 @@ class TrainingView(QWidget):
         entry = self.library.add(path, reload=True)
         if entry is not None:
             self.message.emit(f"{Path(path).name} is in the model list")
+
+    def confirm_replace(self, path: str) -> bool:
+        """A checkpoint is never overwritten silently: the user says whether this one may be replaced."""
+        answer = QMessageBox.question(
+            self, "Replace the checkpoint?", f"{path} already exists. Replace it with the new run's weights?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def shutdown(self):
         self._closing = True

@@ -38,6 +38,7 @@ DTYPES = {
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 PICKLE_SUFFIXES = {".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar"}
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets"  # shipped models: never overwritten
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".torchscript", ".jit"}
 
 
@@ -88,6 +89,33 @@ def atomic_write(path: str | os.PathLike, blob: bytes) -> Path:
             except OSError:
                 pass
     return path
+
+
+class OutputExists(CheckpointError):
+    """The output file exists: it is replaced only when the user says so (``--force``, or the window asks)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        super().__init__(f"{path} exists: it is not replaced without your say (--force)")
+
+
+def check_output(path: str | os.PathLike, force: bool = False) -> Path:
+    """Check, before any training, that ``path`` can take a checkpoint: not a folder, in a folder that exists
+    and is writable, not one of the bundled models, and (without ``force``) not an existing file."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise CheckpointError(f"{p} is a folder: give a file name ending in .safetensors")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise CheckpointError(f"the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CheckpointError(f"the folder {folder} is not writable")
+    if folder.resolve() == BUNDLED_DIR:
+        raise CheckpointError(f"{p.name}: the bundled models in {BUNDLED_DIR} are never overwritten; choose "
+                              "another folder")
+    if p.exists() and not force:
+        raise OutputExists(p)
+    return p
 
 
 def checkpoint_bytes(model: GenerativeModel, data: dict | None = None, training: dict | None = None,

@@ -78,6 +78,7 @@ def build_parser() -> Parser:
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, help="output .safetensors file")
+    t.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     s = sub.add_parser("sample", help="save a grid of samples as PNG")
     s.add_argument("file")
@@ -153,11 +154,12 @@ def cmd_train(a, world=None) -> int:
             raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
                               f"{', '.join(registry.kinds_with_param(p.name))})")
         over[p.name] = p.parse(value)
-    out_dir = os.path.dirname(os.path.abspath(a.out))
-    if not os.path.isdir(out_dir):
-        raise ConfigError(f"--out: the folder {out_dir} does not exist")
-    if not os.access(out_dir, os.W_OK):
-        raise ConfigError(f"--out: the folder {out_dir} is not writable")
+    from .checkpoint import check_output
+
+    try:
+        check_output(os.path.abspath(a.out), force=a.force)
+    except CheckpointError as e:
+        raise ConfigError(f"--out: {e}") from None
     data = load_dataset(a.data)
     c, h, _ = data.shape
     size = a.size or int(min(64, max(8, h)))

@@ -221,9 +221,27 @@ def config_from_json(kind: str, d, legacy: bool = False):
     return spec.config_class.from_json(d, legacy=legacy)
 
 
+MAX_PARAMETERS = 50_000_000  # 200 MB of float32 weights, about 1 GB while training with Adam
+
+
+def parameter_count(config) -> int:
+    """Parameters and buffers of the model a config describes, counted on PyTorch's "meta" device: shapes
+    only, no memory, so a hostile config (a 355 KB file asking for 8192-wide layers) costs nothing."""
+    import torch
+
+    with torch.device("meta"):
+        model = get(config.kind).model_class(config)
+    return sum(t.numel() for t in list(model.parameters()) + list(model.buffers()))
+
+
 def build_model(config):
-    """The model a config describes (untrained)."""
+    """The model a config describes (untrained), after checking what it would cost: a config beyond
+    ``MAX_PARAMETERS`` is refused with the figure before any memory is allocated."""
     config.validate()
+    n = parameter_count(config)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"this {config.kind} config implies {n:,} parameters ({4 * n / 2**30:.1f} GB of weights); "
+                          f"the limit is {MAX_PARAMETERS:,}: use smaller widths or images")
     return get(config.kind).model_class(config)
 
 

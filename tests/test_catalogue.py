@@ -584,6 +584,64 @@ def test_F40_an_external_generator_whose_output_goes_wrong_later(tmp_path):
         gen.decode(torch.full((1, 6), 10.0))
 
 
+def test_F41_an_existing_output_is_never_replaced_silently(tmp_path, capsys, qtbot, monkeypatch):
+    out = tmp_path / "mine.safetensors"
+    out.write_bytes(b"hours of someone's training")
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--epochs", "1", "--out", out)
+    assert code == 2 and "exists" in lines[0] and "--force" in lines[0]
+    assert out.read_bytes() == b"hours of someone's training"
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--max-steps", "1", "--quiet",
+                          "--force", "--out", out)
+    assert code == 0 and load(out).kind == "vae"
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--out", tmp_path)
+    assert code == 2 and "is a folder" in lines[0]
+    # the window asks; "No" starts nothing and keeps the file
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    from explorer.main_window import MainWindow
+    from explorer.training_view import RunSpec
+
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    asked = []
+    w.training.confirm_replace = lambda path: asked.append(path) or False
+    before = out.read_bytes()
+    assert w.training.start(RunSpec("vae", "digits", str(out), 1, 64, 1e-3, 2)) is None
+    assert asked == [str(out)] and out.read_bytes() == before and w.training.queue.runs == []
+    w.close()
+
+
+def test_F42_the_bundled_models_are_never_overwritten(tmp_path, capsys):
+    target = ROOT / "assets" / "digits-vae2d.safetensors"
+    before = target.read_bytes()
+    for extra in ([], ["--force"]):
+        code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--max-steps", "1", *extra,
+                              "--out", target)
+        assert code == 2 and "bundled models" in lines[0] and "never overwritten" in lines[0]
+    assert target.read_bytes() == before
+
+
+def test_F43_a_config_implying_a_huge_model_is_refused_before_anything_is_built(tmp_path, capsys):
+    import resource
+
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--hidden", "8192,8192,8192,8192,"
+                          "8192,8192", "--out", tmp_path / "h.safetensors")
+    assert code == 2 and len(lines) == 1 and "parameters" in lines[0] and "the limit is 50,000,000" in lines[0]
+    # a small file whose config asks for 8192-wide layers: refused from the config, no 3 GB model built
+    ckpt = save(tiny_model("vae"), tmp_path / "v.safetensors")
+
+    def huge(m):
+        config = json.loads(m["config"])
+        config["hidden"] = [8192] * 6
+        m["config"] = json.dumps(config)
+
+    _rewrite(ckpt, meta=huge)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="implies 672,.* parameters .* the limit is 50,000,000"):
+        load(ckpt)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200  # peak memory: nothing near the 2.5 GB the config asks for
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
