@@ -344,7 +344,7 @@ def test_F29_window_close_mid_epoch(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     run = w.training.start(RunSpec("gan", "digits", str(tmp_path / "g.safetensors"), 1000, 32, 2e-4, 8))
-    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=60000)
+    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=180000)
     w.ask_stop_runs = lambda: True
     w.close()
     assert live_workers() == [] and load(tmp_path / "g.safetensors").meta["training"]["status"] == "stopped"
@@ -406,7 +406,7 @@ def test_F32_hostile_pickle_is_refused_by_every_command_and_the_gui(tmp_path, ca
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     w = MainWindow(load_bundled=False)
     qtbot.addWidget(w)
-    with qtbot.waitSignal(w.errorShown, timeout=5000) as sig:
+    with qtbot.waitSignal(w.errorShown, timeout=180000) as sig:
         assert not w.open_path(str(evil))
     assert "refused" in sig.args[0]
     w.close()
@@ -426,9 +426,9 @@ def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
     msgs = []
     w.map.message.connect(msgs.append)
     assert w.open_path(str(ck))
-    qtbot.waitUntil(lambda: not w.map.busy(), timeout=30000)
+    qtbot.waitUntil(lambda: not w.map.busy(), timeout=180000)
     assert any("no such file" in m for m in msgs) and w.map.btn_data.isEnabled()
-    qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=10000)  # the editor still works
+    qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=180000)  # the editor still works
     w.close()
 
 

@@ -22,7 +22,7 @@ def make_window(qtbot):
         w.resize(1200, 760)
         w.show()
         w.activateWindow()  # as a user's window is: shortcuts reach the active window only
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=10000)
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=180000)
         made.append(w)
         return w
 
@@ -35,5 +35,5 @@ def make_window(qtbot):
 def select(window, qtbot, name):
     entry = next(e for e in window.library.entries if e.name == name)
     window.library.set_current(entry)
-    qtbot.waitUntil(lambda: window.map.is_ready() and window.editor.is_ready(), timeout=60000)
+    qtbot.waitUntil(lambda: window.map.is_ready() and window.editor.is_ready(), timeout=180000)
     return entry

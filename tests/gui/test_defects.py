@@ -19,9 +19,9 @@ def test_dimensions_after_a_tsne_use_two_different_axes_and_the_grid_controls_fo
     assert m.ax_a.text() == "PC1" and m.ax_b.text() == "PC2"  # the boxes count as the axes are named
     m.mode.setCurrentIndex(2)
     assert m.grid_n.isEnabled() and m.extent.isEnabled()
-    with qtbot.waitSignal(m.ready, timeout=120000):
+    with qtbot.waitSignal(m.ready, timeout=300000):
         m.run_tsne()
-    qtbot.waitUntil(lambda: not m.busy(), timeout=120000)
+    qtbot.waitUntil(lambda: not m.busy(), timeout=300000)
     assert m.projection.method == "tsne" and m.mode.currentIndex() == 0
     assert not m.grid_n.isEnabled() and not m.extent.isEnabled()  # no "range ± 44" on a t-SNE map
     m.proj.setCurrentIndex(m.proj.findData("dims"))
@@ -38,7 +38,7 @@ def test_legend_stays_above_the_grid_and_is_hidden_with_the_points(make_window, 
     use_view(w, "map")
     check(w, qtbot)
     m = w.map
-    with qtbot.waitSignal(m.ready, timeout=30000):
+    with qtbot.waitSignal(m.ready, timeout=180000):
         m.mode.setCurrentIndex(2)  # grid + points
     assert m.legend.isVisible() and m.legend.zValue() > m.plot.getViewBox().childGroup.zValue()
     m.mode.setCurrentIndex(1)  # grid only: no legend of hidden points (its ⊘ icons)

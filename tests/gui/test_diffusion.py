@@ -31,9 +31,9 @@ def _run(view, qtbot, sampler="DDPM", steps=None, n=4, seed=3):
         view.steps.setValue(steps)
     view.n.setValue(n)
     view.seed.setValue(seed)
-    with qtbot.waitSignal(view.ready, timeout=60000):
+    with qtbot.waitSignal(view.ready, timeout=180000):
         view.run_reverse()
-    qtbot.waitUntil(lambda: not view.busy(), timeout=10000)
+    qtbot.waitUntil(lambda: not view.busy(), timeout=180000)
     return view.trajectory
 
 
@@ -97,7 +97,7 @@ def test_scrubbing_and_keys_move_the_frame(view, qtbot):
     assert np.array_equal(view.rev_x.data, x_grid)
     qtbot.keyClick(view.frame, Qt.Key.Key_Space)
     assert view.btn_play.isChecked()
-    qtbot.waitUntil(lambda: not view.btn_play.isChecked(), timeout=10000)  # plays to the end, then stops
+    qtbot.waitUntil(lambda: not view.btn_play.isChecked(), timeout=180000)  # plays to the end, then stops
     assert view.frame.value() == 30
 
 
@@ -110,9 +110,9 @@ def test_cancel_leaves_the_view_usable(make_window, qtbot):
     v = w.diffusion
     v.sampler.setCurrentText("DDPM")
     v.run_reverse()
-    qtbot.waitUntil(lambda: v.progress.bar.value() > 0, timeout=30000)
+    qtbot.waitUntil(lambda: v.progress.bar.value() > 0, timeout=180000)
     v.cancel()
-    qtbot.waitUntil(lambda: not v.busy(), timeout=30000)
+    qtbot.waitUntil(lambda: not v.busy(), timeout=180000)
     assert v.trajectory is None and v.btn_run.isEnabled()
     tr = _run(v, qtbot, "DDIM", steps=5)
     assert len(tr) == 6

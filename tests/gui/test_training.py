@@ -14,7 +14,7 @@ def _spec(tmp_path, **kw):
     return RunSpec(**d)
 
 
-def _wait_done(qtbot, run, timeout=120000):
+def _wait_done(qtbot, run, timeout=300000):
     qtbot.waitUntil(lambda: run.status in ("finished", "stopped", "failed") and run.worker is None, timeout=timeout)
 
 
@@ -34,7 +34,7 @@ def test_a_tiny_run_finishes_and_its_checkpoint_is_listed(make_window, qtbot, tm
     entry = w.library.find(run.checkpoint)
     assert entry is not None
     w.library.set_current(entry)
-    qtbot.waitUntil(lambda: w.map.is_ready() and w.editor.is_ready(), timeout=30000)  # ready to explore
+    qtbot.waitUntil(lambda: w.map.is_ready() and w.editor.is_ready(), timeout=180000)  # ready to explore
     assert np.isfinite(w.editor.panel.data).all()
 
 
@@ -58,7 +58,7 @@ def test_stop_mid_run_leaves_a_loadable_checkpoint(make_window, qtbot, tmp_path)
     w = make_window(load_bundled=False)
     v = w.training
     run = v.start(_spec(tmp_path, kind="gan", epochs=500, batch_size=32))
-    qtbot.waitUntil(lambda: len(run.steps) > 5, timeout=60000)
+    qtbot.waitUntil(lambda: len(run.steps) > 5, timeout=180000)
     v.queue.stop(run)
     _wait_done(qtbot, run)
     assert run.status == "stopped"
@@ -71,7 +71,7 @@ def test_pause_and_resume(make_window, qtbot, tmp_path):
     w = make_window(load_bundled=False)
     v = w.training
     run = v.start(_spec(tmp_path, epochs=300))
-    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=60000)
+    qtbot.waitUntil(lambda: len(run.steps) > 2, timeout=180000)
     v.btn_pause.setChecked(True)
     assert run.status == "paused"
     qtbot.wait(300)
@@ -80,7 +80,7 @@ def test_pause_and_resume(make_window, qtbot, tmp_path):
     assert len(run.steps) <= n + 1  # at most the record in flight
     v.btn_pause.setChecked(False)
     assert run.status == "running"
-    qtbot.waitUntil(lambda: len(run.steps) > n + 3, timeout=30000)
+    qtbot.waitUntil(lambda: len(run.steps) > n + 3, timeout=180000)
     v.queue.stop(run)
     _wait_done(qtbot, run)
 
@@ -88,7 +88,7 @@ def test_pause_and_resume(make_window, qtbot, tmp_path):
 def test_a_diverging_run_shows_an_error_and_keeps_the_last_good_weights(make_window, qtbot, tmp_path):
     w = make_window(load_bundled=False)
     v = w.training
-    with qtbot.waitSignal(w.errorShown, timeout=120000) as sig:
+    with qtbot.waitSignal(w.errorShown, timeout=300000) as sig:
         run = v.start(_spec(tmp_path, kind="ae", lr=1e5, epochs=50))
         _wait_done(qtbot, run)
     assert run.status == "failed" and "diverged" in run.error
@@ -109,7 +109,7 @@ def test_bad_output_folder_is_refused_with_a_message(make_window, qtbot, tmp_pat
 def test_closing_the_window_mid_run_stops_and_saves(make_window, qtbot, tmp_path):
     w = make_window(load_bundled=False)
     run = w.training.start(_spec(tmp_path, epochs=1000))
-    qtbot.waitUntil(lambda: len(run.steps) > 3, timeout=60000)
+    qtbot.waitUntil(lambda: len(run.steps) > 3, timeout=180000)
     w.ask_stop_runs = lambda: False  # the user says "keep training"
     w.close()
     assert w.isVisible() and run.status == "running"
@@ -127,16 +127,16 @@ def test_data_preview_reports_bad_data(make_window, qtbot, spec, msg):
     w = make_window(load_bundled=False)
     w.show_view("training")  # the preview is made once the view is shown
     form = w.training.form
-    qtbot.waitUntil(lambda: "1,797 images" in form.data_info.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "1,797 images" in form.data_info.text(), timeout=180000)
     form.data.lineEdit().selectAll()
     qtbot.keyClicks(form.data.lineEdit(), spec)
     assert form.data_info.text() == "Press Enter to check this data" and not form.busy()  # typing loads nothing
     qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: msg in form.data_info.text(), timeout=30000)
+    qtbot.waitUntil(lambda: msg in form.data_info.text(), timeout=180000)
     form.data.lineEdit().selectAll()
     qtbot.keyClicks(form.data.lineEdit(), "digits")
     qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: "1,797 images, 8×8, grayscale, 10 classes" in form.data_info.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "1,797 images, 8×8, grayscale, 10 classes" in form.data_info.text(), timeout=180000)
 
 
 def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qtbot, tmp_path, monkeypatch):
@@ -156,11 +156,11 @@ def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qt
     w = make_window(load_bundled=False)
     w.show_view("training")
     form = w.training.form
-    qtbot.waitUntil(lambda: not form.busy(), timeout=30000)
+    qtbot.waitUntil(lambda: not form.busy(), timeout=180000)
     calls.clear()
     form.data.lineEdit().selectAll()
     qtbot.keyClicks(form.data.lineEdit(), str(tmp_path))
     assert calls == []  # one keystroke at a time, nothing was read
     qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: "more than 50 files" in form.data_info.text(), timeout=30000)
+    qtbot.waitUntil(lambda: "more than 50 files" in form.data_info.text(), timeout=180000)
     assert calls == [str(tmp_path)] and form.data_info.text().startswith("⚠")

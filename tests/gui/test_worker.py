@@ -38,7 +38,7 @@ def test_a_finished_worker_releases_its_job_and_result(qtbot):
         w.returned.connect(lambda res, m=model: view.show(m, res))
         w.finished.connect(lambda: view.done(w))
         w.start()
-        qtbot.waitUntil(lambda: view.worker is None, timeout=5000)
+        qtbot.waitUntil(lambda: view.worker is None, timeout=180000)
         return weakref.ref(model)
 
     ref = run_one()
@@ -66,12 +66,12 @@ def test_cancel_pause_and_errors(qtbot):
     w = Worker(make)
     seen = []
     w.yielded.connect(seen.append)
-    with qtbot.waitSignal(w.cancelled, timeout=30000):
+    with qtbot.waitSignal(w.cancelled, timeout=180000):
         w.start()
-        qtbot.waitUntil(lambda: len(steps) == 11, timeout=30000)  # held at the gate
+        qtbot.waitUntil(lambda: len(steps) == 11, timeout=180000)  # held at the gate
         w.pause()
         gate.set()
-        qtbot.waitUntil(lambda: bool(seen) and seen[-1] == 10, timeout=30000)  # step 10 delivered; then paused
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1] == 10, timeout=180000)  # step 10 delivered; then paused
         qtbot.wait(50)
         assert len(steps) == 11 and w.paused  # paused at the next yield: no step 11
         w.stop()
@@ -82,7 +82,7 @@ def test_cancel_pause_and_errors(qtbot):
         raise ValueError("broken input")
 
     w2 = Worker(bad)
-    with qtbot.waitSignal(w2.errored, timeout=5000) as sig:
+    with qtbot.waitSignal(w2.errored, timeout=180000) as sig:
         w2.start()
     assert sig.args[0] == "ValueError: broken input"
 
@@ -102,12 +102,12 @@ def test_a_job_in_a_child_process_delivers_its_records_and_result(qtbot, tmp_pat
     marker = tmp_path / "cleanup"
     w = Worker(in_process("tests.gui.jobs:count", 50, str(marker)))
     seen = _records(w)
-    with qtbot.waitSignal(w.returned, timeout=60000) as sig:
+    with qtbot.waitSignal(w.returned, timeout=180000) as sig:
         w.start()
     assert sig.args[0] == "done"
     assert seen and seen[-1] == 49 and seen == sorted(seen)  # coalesced, in order, the last one included
     assert marker.read_text() == "cleaned up"
-    qtbot.waitUntil(lambda: not w.isRunning(), timeout=10000)
+    qtbot.waitUntil(lambda: not w.isRunning(), timeout=180000)
     assert multiprocessing.active_children() == []
 
 
@@ -120,15 +120,15 @@ def test_pause_resume_and_stop_reach_the_child_and_its_cleanup_runs(qtbot, tmp_p
     w = Worker(in_process("tests.gui.jobs:count", 1_000_000, str(marker)))
     seen = _records(w)
     w.start()
-    qtbot.waitUntil(lambda: len(seen) > 3, timeout=60000)
+    qtbot.waitUntil(lambda: len(seen) > 3, timeout=180000)
     w.pause()
     qtbot.wait(300)
     held = seen[-1]
     qtbot.wait(400)
     assert seen[-1] == held  # the child itself is paused, not just the relay
     w.resume()
-    qtbot.waitUntil(lambda: seen[-1] > held, timeout=10000)
-    with qtbot.waitSignal(w.cancelled, timeout=30000):
+    qtbot.waitUntil(lambda: seen[-1] > held, timeout=180000)
+    with qtbot.waitSignal(w.cancelled, timeout=180000):
         w.stop()
     assert marker.read_text() == "cleaned up"  # the job's own cleanup ran in the child
     assert not w.isRunning() and multiprocessing.active_children() == []
@@ -141,15 +141,15 @@ def test_errors_and_a_dying_child_reach_the_ui_as_messages(qtbot):
     from explorer.procjob import in_process
 
     w = Worker(in_process("tests.gui.jobs:fail"))
-    with qtbot.waitSignal(w.errored, timeout=60000) as sig:
+    with qtbot.waitSignal(w.errored, timeout=180000) as sig:
         w.start()
     assert sig.args[0] == "ValueError: broken input"
 
     w2 = Worker(in_process("tests.gui.jobs:die"))
     pids = _records(w2)
     w2.start()
-    qtbot.waitUntil(lambda: bool(pids), timeout=60000)
-    with qtbot.waitSignal(w2.errored, timeout=30000) as sig:
+    qtbot.waitUntil(lambda: bool(pids), timeout=180000)
+    with qtbot.waitSignal(w2.errored, timeout=180000) as sig:
         os.kill(pids[0], signal.SIGKILL)
     assert "ended unexpectedly" in sig.args[0]
 
@@ -161,11 +161,11 @@ def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
 
     prestart(0, ("json",))
     assert has_spare()
-    qtbot.waitUntil(lambda: has_spare(ready=True), timeout=60000)  # its imports are done
+    qtbot.waitUntil(lambda: has_spare(ready=True), timeout=180000)  # its imports are done
     prestart(0, ("json",))  # idempotent: still one spare
     assert len(multiprocessing.active_children()) == 1
     w = Worker(in_process("tests.gui.jobs:count", 3, str(tmp_path / "m")))
-    with qtbot.waitSignal(w.returned, timeout=60000):
+    with qtbot.waitSignal(w.returned, timeout=180000):
         w.start()
     assert not has_spare()  # taken
     prestart(0, ("json",))
@@ -174,12 +174,17 @@ def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
 
 
 def test_a_spare_still_importing_is_discarded_at_once():
+    """Deterministic: the spare is ended by a signal while it imports, not after its imports finish."""
     import multiprocessing
-    import time
+    import signal
 
+    from explorer import procjob
     from explorer.procjob import discard_spare, prestart
 
     prestart(0, ("torch", "torch._dynamo"))  # seconds of imports
-    t = time.perf_counter()
+    proc, ready = procjob._SPARE["proc"], procjob._SPARE["ready"]
+    importing = not ready.is_set()
     discard_spare()
-    assert time.perf_counter() - t < 3.0 and multiprocessing.active_children() == []
+    assert not proc.is_alive() and multiprocessing.active_children() == []
+    if importing:  # (always, but for a machine that imports PyTorch in no time)
+        assert proc.exitcode == -signal.SIGTERM  # terminated at once
