@@ -134,11 +134,10 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Quit", "Ctrl+Q", self.close)  # StandardKey.Quit is empty on some platforms
         v = self.view_menu = self.menuBar().addMenu("&View")
-        self.view_actions = {}
-        for i, (name, view) in enumerate(self.views.items()):
+        for i, view in enumerate(self.views.values()):
             # triggered(bool) would land in a default argument: take the view from the closure instead
-            self.view_actions[name] = self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{i + 1}",
-                                                   lambda _checked=False, view=view: self.tabs.setCurrentWidget(view))
+            self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{i + 1}",
+                         lambda _checked=False, view=view: self.tabs.setCurrentWidget(view))
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
 
