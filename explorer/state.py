@@ -35,9 +35,9 @@ class ModelEntry:
 
     def describe(self) -> str:
         m = self.model
-        spec = m.spec
-        parts = [spec.title, "x".join(map(str, m.image_shape[1:])) + (" RGB" if m.image_shape[0] == 3 else "")]
-        if spec.latent_dim is not None and m.capabilities.decodes_z:  # a latent code of its own (not x_T)
+        kind = m.spec
+        parts = [kind.title, "x".join(map(str, m.image_shape[1:])) + (" RGB" if m.image_shape[0] == 3 else "")]
+        if kind.latent_dim is not None and m.capabilities.decodes_z:  # a latent code of its own (not x_T)
             parts.append(f"z: {m.latent_dim}-D")
         if m.conditional:
             parts.append(f"{m.conditioning}-conditional")
