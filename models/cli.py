@@ -137,6 +137,7 @@ def _fmt_time(s: float) -> str:
 def cmd_train(a, world=None) -> int:
     import torch
 
+    from .checkpoint import check_output
     from .data import load_dataset
     from .train import TrainConfig, train
 
@@ -154,8 +155,6 @@ def cmd_train(a, world=None) -> int:
             raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
                               f"{', '.join(registry.kinds_with_param(p.name))})")
         over[p.name] = p.parse(value)
-    from .checkpoint import check_output
-
     try:
         check_output(os.path.abspath(a.out), force=a.force)
     except CheckpointError as e:
