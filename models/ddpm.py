@@ -126,7 +126,8 @@ class DDPM(GenerativeModel):
         super().__init__(config)
         self.unet = UNet(config.image_shape, config.width, config.num_classes)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
-        self.scheduler = DiffusionScheduler(config.timesteps, config.schedule)
+        with torch.device("cpu"):  # schedules are CPU tensors, even while the model is counted on "meta"
+            self.scheduler = DiffusionScheduler(config.timesteps, config.schedule)
 
     def make_optimizers(self, lr=None):
         return {"opt": adam(self.unet.parameters(), lr or self.default_lr)}

@@ -226,10 +226,22 @@ MAX_PARAMETERS = 50_000_000  # 200 MB of float32 weights, about 1 GB while train
 
 def parameter_count(config) -> int:
     """Parameters and buffers of the model a config describes, counted on PyTorch's "meta" device: shapes
-    only, no memory, so a hostile config (a 355 KB file asking for 8192-wide layers) costs nothing."""
+    only, no memory, so a hostile config (a 355 KB file asking for 8192-wide layers) costs nothing. The
+    weights' in-place initialisers are skipped (values do not exist on "meta"; some would import PyTorch's
+    reference decompositions, a second of start-up)."""
     import torch
+    from torch.overrides import TorchFunctionMode
 
-    with torch.device("meta"):
+    class _SkipInit(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            first, name = (args[0] if args else kwargs.get("tensor")), getattr(func, "__name__", "")
+            in_place = name.endswith("_") and not name.endswith("__")  # normal_, uniform_, zero_ … not __get__
+            if in_place and isinstance(first, torch.Tensor) and first.is_meta:
+                return first
+            return func(*args, **kwargs)
+
+    with torch.device("meta"), _SkipInit():
         model = get(config.kind).model_class(config)
     return sum(t.numel() for t in list(model.parameters()) + list(model.buffers()))
 
