@@ -237,6 +237,33 @@ def _json_field(meta: dict, key: str, path: Path, default=None):
         raise CheckpointError(f"{path.name}: the metadata field '{key}' is not valid JSON") from None
 
 
+def _checked_metadata(meta: dict, path: Path) -> dict:
+    """``data``, ``class_names`` and ``training`` from a file, each of the type every reader expects (a file
+    may say anything: ``data`` a list, ``spec`` a number, ``training`` a string): one clear message."""
+    out = {"data": _json_field(meta, "data", path, {}), "class_names": _json_field(meta, "class_names", path, []),
+           "training": _json_field(meta, "training", path, {})}
+
+    def bad(what: str):
+        return CheckpointError(f"{path.name}: invalid metadata: {what}")
+
+    for key in ("data", "training"):
+        if not isinstance(out[key], dict):
+            raise bad(f"'{key}' must be an object, found {type(out[key]).__name__}")
+    names = out["class_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 1000:
+        raise bad("'class_names' must be a list of at most 1000 strings")
+    data = out["data"]
+    if "spec" in data and not isinstance(data["spec"], str):
+        raise bad(f"data 'spec' must be a string, found {type(data['spec']).__name__}")
+    frac = data.get("val_fraction", 0.1)
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+        raise bad(f"data 'val_fraction' must be a number in (0, 1), found {str(frac)[:20]!r}")
+    status = out["training"].get("status", "")
+    if not isinstance(status, str):
+        raise bad(f"training 'status' must be a string, found {type(status).__name__}")
+    return out
+
+
 def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False) -> GenerativeModel:
     """Rebuild a model from its file alone. The model's ``meta`` holds the metadata. A TorchScript file holds
     code: it is loaded only with ``trust_code`` (else :class:`models.external.UntrustedCode`)."""
@@ -313,9 +340,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
         "format_version": version,
         "kind": kind,
         "config": config.to_json(),
-        "data": _json_field(meta, "data", path, {}),
-        "class_names": _json_field(meta, "class_names", path, []),
-        "training": _json_field(meta, "training", path, {}),
+        **_checked_metadata(meta, path),
         "saved": meta.get("saved", ""),
         "torch": meta.get("torch", ""),
     }

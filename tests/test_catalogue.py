@@ -642,6 +642,23 @@ def test_F43_a_config_implying_a_huge_model_is_refused_before_anything_is_built(
     assert grown_mb < 200  # peak memory: nothing near the 2.5 GB the config asks for
 
 
+@pytest.mark.parametrize("field, value, msg", [
+    ("data", "[1, 2]", "'data' must be an object, found list"),
+    ("data", '{"spec": 7}', "data 'spec' must be a string, found int"),
+    ("data", '{"spec": "digits", "val_fraction": 1.5}', r"data 'val_fraction' must be a number in \(0, 1\)"),
+    ("data", '{"spec": "digits", "val_fraction": true}', "data 'val_fraction' must be a number"),
+    ("training", '"finished"', "'training' must be an object, found str"),
+    ("training", '{"status": 3}', "training 'status' must be a string"),
+    ("class_names", "[1, 2]", "'class_names' must be a list of at most 1000 strings"),
+])
+def test_F44_metadata_of_the_wrong_type_or_range(ckpt, capsys, field, value, msg):
+    _rewrite(ckpt, meta=lambda m: m.__setitem__(field, value))
+    with pytest.raises(CheckpointError, match="invalid metadata: " + msg):
+        load(ckpt)
+    code, lines = run_cli(capsys, "info", ckpt)
+    assert code == 2 and len(lines) == 1 and "invalid metadata" in lines[0]
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
