@@ -44,6 +44,7 @@ class LatentMap(QWidget):
         self.xy: np.ndarray | None = None  # (N, 2) where the points are drawn
         self.clicked: int | None = None
         self.data_spec: str | None = None
+        self.failed: str | None = None  # why the data could not be shown (the view is settled, not loading)
         self._build()
         self.data_job = ModelJob(self, "map", self.progress)
         self.data_job.finished.append(self._job_ended)
@@ -174,7 +175,7 @@ class LatentMap(QWidget):
         model = self.model
         if model is None:
             return
-        self.data_spec = spec
+        self.data_spec, self.failed = spec, None
         encode = bool(spec) and model.capabilities.encoder
         n_sampled = model.spec.map_samples
 
@@ -190,6 +191,7 @@ class LatentMap(QWidget):
                             f"Sampling {n_sampled} latents…", on_error=self._failed)
 
     def _failed(self, msg):
+        self.failed = msg
         self.message.emit(msg)
         self.source.setText(f"(no data: {msg[:60]})")
         self.btn_data.setEnabled(self.model is not None and self.model.capabilities.encoder)
@@ -434,7 +436,8 @@ class LatentMap(QWidget):
         self.data_job.start(self.model, job, done, f"t-SNE of {len(z):,} points…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
-        return (self.model is None or self.latents is not None) and not self.busy()
+        """Settled: the points are drawn, or there is nothing to draw, or the data failed (with a message)."""
+        return (self.model is None or self.latents is not None or self.failed is not None) and not self.busy()
 
     def shutdown(self):
         self.cancel()

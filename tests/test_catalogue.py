@@ -428,6 +428,7 @@ def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
     assert w.open_path(str(ck))
     qtbot.waitUntil(lambda: not w.map.busy(), timeout=180000)
     assert any("no such file" in m for m in msgs) and w.map.btn_data.isEnabled()
+    assert w.map.is_ready() and "no such file" in w.map.failed  # settled on its message, not loading forever
     qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=180000)  # the editor still works
     w.close()
 
