@@ -1,28 +1,63 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled models in assets/ with the exact commands used for the shipped files
-# (`make assets`). Each run is seeded; expect a few minutes on a 2-core laptop CPU.
+# (`make assets`). Every run is seeded. Usage: build.sh PYTHON [NAME...] (no names: all of them).
+# Build time on a 2-core laptop CPU: see assets/README.md (about 75 minutes for everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}
+shift || true
 LE="$PY main.py"
 # the app never writes into assets/ (bundled models are never overwritten): train into a scratch folder,
 # then move the finished files in
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-train() { echo "== $*" >&2; $LE train --quiet "$@"; }
+WANT=" $* "
+want() { [[ "$WANT" == "  " || "$WANT" == *" $1 "* ]]; }
+train() {  # train NAME ARGS...: one bundled model
+  local name=$1; shift
+  want "$name" || return 0
+  echo "== $name: train $*" >&2
+  local t0=$SECONDS
+  $LE train --quiet "$@" --seed 0 --out "$OUT/$name.safetensors"
+  mv "$OUT/$name.safetensors" assets/
+  $LE sample "assets/$name.safetensors" --n 64 --seed 0 --out "assets/samples/$name.png" >/dev/null
+  echo "== $name: $((SECONDS - t0)) s" >&2
+}
 
-train --model ae   --data digits --latent-dim 8  --epochs 200 --seed 0 --out "$OUT"/digits-ae.safetensors
-train --model vae  --data digits --latent-dim 2  --epochs 300 --seed 0 --out "$OUT"/digits-vae2d.safetensors
-train --model vae  --data digits --latent-dim 16 --epochs 200 --seed 0 --out "$OUT"/digits-vae16.safetensors
-train --model aae  --data digits --latent-dim 2  --epochs 300 --seed 0 --out "$OUT"/digits-aae.safetensors
-train --model gan  --data digits --latent-dim 32 --epochs 300 --seed 0 --out "$OUT"/digits-gan.safetensors
-train --model ddpm --data digits --conditional --epochs 400 --seed 0 --out "$OUT"/digits-ddpm.safetensors
-train --model vae  --data shapes --latent-dim 6 --hidden 400 --epochs 60 --seed 0 \
-      --out "$OUT"/shapes-vae.safetensors
+# The small 8x8 examples (fast; the tests use them)
+train digits-ae     --model ae   --data digits --latent-dim 8  --epochs 200
+train digits-vae2d  --model vae  --data digits --latent-dim 2  --epochs 300
+train digits-vae16  --model vae  --data digits --latent-dim 16 --epochs 200
+train digits-aae    --model aae  --data digits --latent-dim 2  --epochs 300
+train digits-gan    --model gan  --data digits --latent-dim 32 --epochs 300
+train digits-ddpm   --model ddpm --data digits --conditional --epochs 400
+train shapes-vae    --model vae  --data shapes --latent-dim 6 --hidden 400 --epochs 60
 
-mv "$OUT"/*.safetensors assets/
-for f in assets/*.safetensors; do
-  name=$(basename "$f" .safetensors)
-  $LE sample "$f" --n 64 --seed 0 --out "assets/samples/$name.png"
-done
-ls -l assets/*.safetensors
+# Real size: the 10,000 MNIST test images (28x28); the last 10% are held out for the quality figures
+train mnist-ae      --model ae   --data mnist --latent-dim 8  --epochs 60
+train mnist-vae2d   --model vae  --data mnist --latent-dim 2  --epochs 60
+train mnist-vae16   --model vae  --data mnist --latent-dim 16 --epochs 60
+train mnist-cvae    --model cvae --data mnist --latent-dim 2  --epochs 60
+train mnist-aae     --model aae  --data mnist --latent-dim 2  --epochs 60
+train mnist-dcgan   --model gan  --data mnist --width 32 --epochs 15
+train mnist-cgan    --model cgan --data mnist --width 32 --epochs 15
+train mnist-wgan    --model wgan --data mnist --width 32 --epochs 20
+train mnist-ddpm    --model ddpm --data mnist --conditional --width 32 --batch-size 64 --lr 5e-4 --epochs 35
+# scenes: 20,000 generated 32x32 RGB images; z 8-D for 5 factors (shape, colour, size, position, background)
+train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epochs 60
+
+# The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
+classifier() {
+  local name=$1; shift
+  want "classifier-$name" || return 0
+  echo "== classifier $name" >&2
+  local t0=$SECONDS
+  $LE classifier --data "$name" --seed 0 --out "$OUT/$name.safetensors" "$@"
+  mkdir -p assets/classifiers
+  mv "$OUT/$name.safetensors" assets/classifiers/
+  echo "== classifier $name: $((SECONDS - t0)) s" >&2
+}
+classifier mnist
+classifier scenes
+
+ls -l assets/*.safetensors assets/classifiers/*.safetensors 2>/dev/null || true

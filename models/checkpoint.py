@@ -110,7 +110,7 @@ def check_output(path: str | os.PathLike, force: bool = False) -> Path:
         raise CheckpointError(f"the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise CheckpointError(f"the folder {folder} is not writable")
-    if folder.resolve() == BUNDLED_DIR:
+    if folder.resolve() == BUNDLED_DIR or BUNDLED_DIR in folder.resolve().parents:
         raise CheckpointError(f"{p.name}: the bundled models in {BUNDLED_DIR} are never overwritten; choose "
                               "another folder")
     if p.exists() and not force:

@@ -18,7 +18,7 @@ from .data import DataError
 from .errors import CheckpointError, ConfigError
 from .train import TrainingError
 
-COMMANDS = ("train", "sample", "info", "eval")
+COMMANDS = ("train", "sample", "info", "eval", "classifier")
 
 
 class UsageError(Exception):
@@ -85,11 +85,8 @@ def build_parser() -> Parser:
     s.add_argument("--n", type=_whole_number("n"), default=64)
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=_whole_number("seed"), default=0)
-    s.add_argument("--steps", type=_whole_number("steps"), default=None, help="DDPM/DDIM steps")
-    s.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
-    s.add_argument("--eta", type=_float, default=0.0)
+    _sampling_args(s)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
-    s.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
     s.add_argument("--scale", type=_whole_number("scale"), default=None, help="pixel zoom of the grid")
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")
@@ -97,11 +94,27 @@ def build_parser() -> Parser:
     i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
     i.add_argument("file")
 
-    e = sub.add_parser("eval", help="print held-out figures as JSON")
+    e = sub.add_parser("eval", help="print held-out figures and sample quality as JSON")
     e.add_argument("file")
     e.add_argument("--data", default=None, help="default: the checkpoint's own data")
     e.add_argument("--seed", type=_whole_number("seed"), default=0)
+    e.add_argument("--n", type=_whole_number("n"), default=2000, help="samples for the quality figures")
+    _sampling_args(e, steps_help="diffusion: DDIM steps (default 50) or all T with --sampler ddpm")
+
+    c = sub.add_parser("classifier", help="train the quality yardstick's classifier for a dataset")
+    c.add_argument("--data", required=True)
+    c.add_argument("--epochs", type=_whole_number("epochs"), default=8)
+    c.add_argument("--seed", type=_whole_number("seed"), default=0)
+    c.add_argument("--out", required=True, help="output .safetensors file")
+    c.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
+
+
+def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
+    p.add_argument("--steps", type=_whole_number("steps"), default=None, help=steps_help)
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
+    p.add_argument("--eta", type=_float, default=0.0)
+    p.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
 
 
 class ProgressBar:
@@ -219,6 +232,42 @@ def _class_index(model, cls):
     return k
 
 
+def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
+    """The sampler settings of a diffusion model from --sampler/--steps/--eta/--guidance, checked."""
+    if not math.isfinite(a.guidance) or not 0 <= a.guidance <= 50:
+        raise ConfigError(f"--guidance must be between 0 and 50, got {a.guidance}")
+    if not model.capabilities.diffusion:
+        if a.steps is not None or a.sampler is not None:
+            raise ConfigError("--steps and --sampler apply to diffusion models only")
+        return {}
+    steps = a.steps if a.steps is not None or a.sampler == "ddpm" else default_steps
+    sampler = a.sampler or ("ddim" if steps else "ddpm")
+    if sampler == "ddpm" and steps not in (None, model.config.timesteps):
+        raise ConfigError(f"DDPM sampling runs all {model.config.timesteps} steps; use --sampler ddim for fewer")
+    if steps is not None and not 1 <= steps <= model.config.timesteps:
+        raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
+    return dict(sampler=sampler, steps=steps, eta=a.eta, guidance=a.guidance)
+
+
+def _run_steps(gen, label: str):
+    """Drive a progress generator of Steps, drawing a one-line bar with ETA on a terminal; its value."""
+    tty = sys.stderr.isatty()
+    t0 = last = time.monotonic()
+    while True:
+        try:
+            s = next(gen)
+        except StopIteration as e:
+            if tty:
+                sys.stderr.write("\r" + " " * 100 + "\r")
+            return e.value
+        now = time.monotonic()
+        if tty and now - last >= 0.1:
+            last = now
+            eta = (now - t0) * (1 - s.fraction) / max(s.fraction, 1e-9)
+            sys.stderr.write(f"\r{label}: {s.message} [{100 * s.fraction:3.0f}%] ETA {_fmt_time(eta)}"[:99].ljust(99))
+            sys.stderr.flush()
+
+
 def cmd_sample(a) -> int:
     import torch
 
@@ -228,17 +277,7 @@ def cmd_sample(a) -> int:
     if not 1 <= a.n <= 1024:
         raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
     model = load(a.file, trust_code=a.trust_code)
-    kw = {}
-    if model.capabilities.diffusion:
-        sampler = a.sampler or ("ddim" if a.steps else "ddpm")
-        kw = dict(sampler=sampler, steps=a.steps, eta=a.eta, guidance=a.guidance)
-        if sampler == "ddpm" and a.steps not in (None, model.config.timesteps):
-            raise ConfigError(f"DDPM sampling runs all {model.config.timesteps} steps; use --sampler ddim "
-                              "for fewer")
-        if a.steps is not None and not 1 <= a.steps <= model.config.timesteps:
-            raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
-    elif a.steps is not None or a.sampler is not None:
-        raise ConfigError("--steps and --sampler apply to diffusion models only")
+    kw = _sampling_kw(model, a)
     k = _class_index(model, a.cls)
     g = torch.Generator().manual_seed(a.seed)
     y = None
@@ -269,8 +308,10 @@ def cmd_info(a) -> int:
 
 def cmd_eval(a) -> int:
     from .checkpoint import load
+    from .classifier import classifier_for
     from .data import load_dataset
     from .external import UntrustedCode
+    from .quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, measure
     from .train import evaluate
 
     try:
@@ -280,11 +321,18 @@ def cmd_eval(a) -> int:
                           ) from None
     if not model.spec.trainable:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
+    check_samplable(model)
+    if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
+        raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")
+    kw = _sampling_kw(model, a, default_steps=50)
     spec = a.data or model.meta.get("data", {}).get("spec")
     if not spec:
         raise ConfigError("the checkpoint names no dataset: give --data")
-    c, h, _ = model.image_shape
-    data = load_dataset(spec).conform(c, h)
+    c, h, w = model.image_shape
+    data = load_dataset(spec)
+    if a.data and tuple(data.shape) != (c, h, w):
+        raise ConfigError(f"{spec} holds {'×'.join(map(str, data.shape))} images but the model makes {c}×{h}×{w}")
+    data = data.conform(c, h)  # the checkpoint's own data, as it was trained on
     frac = model.meta.get("data", {}).get("val_fraction", 0.1) if not a.data else 0.1
     _, val = data.split(frac)
     figures = evaluate(model, val, seed=a.seed)
@@ -294,7 +342,32 @@ def cmd_eval(a) -> int:
         out["reconstruction_mse"] = round(figures["mse"], 6)
     if model.capabilities.likelihood == "bound" and "loss" in figures:  # the negative ELBO
         out["loss_nats_per_image"] = round(figures["loss"], 4)
+    classifier = _run_steps(classifier_for(data, seed=0), "classifier")
+    report = _run_steps(measure(model, val, classifier, n=a.n, seed=a.seed, sample_kw=kw), "quality")
+    out.update(report.figures)
+    if kw:
+        out["sampling"] = {k: v for k, v in kw.items() if v is not None}
+    out["classifier"] = {"data": classifier.config.data, "held_out_accuracy": classifier.config.held_out_accuracy}
     print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_classifier(a) -> int:
+    from .checkpoint import check_output
+    from .classifier import save_classifier, train_classifier
+    from .data import load_dataset
+
+    if not 1 <= a.epochs <= 1000:
+        raise ConfigError(f"--epochs must be between 1 and 1000, got {a.epochs}")
+    try:
+        out = check_output(os.path.abspath(a.out), force=a.force)
+    except CheckpointError as e:
+        raise ConfigError(f"--out: {e}") from None
+    data = load_dataset(a.data)
+    net = _run_steps(train_classifier(data, epochs=a.epochs, seed=a.seed), "classifier")
+    save_classifier(net, out)
+    acc = ", ".join(f"{k} {v:.3f}" for k, v in net.config.held_out_accuracy.items())
+    print(f"saved {out}: held-out accuracy {acc}", file=sys.stderr)
     return 0
 
 
@@ -315,7 +388,8 @@ def main(argv: list[str] | None = None, world=None) -> int:
             finally:
                 if world is not None:
                     world.close()
-        return {"sample": cmd_sample, "info": cmd_info, "eval": cmd_eval}[a.command](a)
+        return {"sample": cmd_sample, "info": cmd_info, "eval": cmd_eval,
+                "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
