@@ -57,7 +57,7 @@ classifier() {
   mv "$OUT/$name.safetensors" assets/classifiers/
   echo "== classifier $name: $((SECONDS - t0)) s" >&2
 }
-classifier mnist
-classifier scenes
+classifier mnist --epochs 15
+classifier scenes --epochs 15
 
 ls -l assets/*.safetensors assets/classifiers/*.safetensors 2>/dev/null || true
