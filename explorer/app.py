@@ -10,7 +10,7 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside generative image models. "
                                 "Subcommands: train, sample, info, eval (see --help of each).")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
-    p.add_argument("--view", choices=("map", "editor", "diffusion", "training"), help="view to show")
+    p.add_argument("--view", choices=("map", "editor", "diffusion", "quality", "training"), help="view to show")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
     p.add_argument("--map-mode", choices=("points", "grid", "both"), help="Latent Map: points, decoded grid, "
                    "or both")
@@ -61,6 +61,9 @@ def main(argv=None) -> int:
 
         d.ready.connect(at_frame)
         d.run_reverse()
+    if a.view == "quality" and a.screenshot:
+        win.quality.n.setValue(500)
+        win.quality.measure()
     if a.random_z is not None and win.latent.model is not None:
         win.editor.seed_box.setValue(a.random_z)
         win.editor.randomise()

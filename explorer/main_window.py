@@ -23,12 +23,14 @@ from . import dialogs
 from .diffusion_view import DiffusionView
 from .editor import LatentEditor
 from .latent_map import LatentMap
+from .quality_view import QualityView
 from .state import MODEL_SUFFIXES, LatentState, ModelLibrary, make_settings
 from .training_view import TrainingView
 from .worker import shutdown_all
 
 OPEN_FILTER = "Models (*.safetensors *.pt *.ts *.torchscript);;All files (*)"
 MAX_RECENT = 10
+FIRST_MODEL = "mnist-vae2d"
 
 
 class ModelList(QWidget):
@@ -98,10 +100,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.editor, "Latent Editor")
         self.training = TrainingView(self.library)
         self.tabs.addTab(self.diffusion, "Diffusion")
+        self.quality = QualityView(self.latent)
+        self.tabs.addTab(self.quality, "Quality")
         self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
-                      "training": self.training}
+                      "quality": self.quality, "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -151,7 +155,8 @@ class MainWindow(QMainWindow):
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+E  export the editor's image",
-            "Ctrl+1…4  Latent Map, Latent Editor, Diffusion, Training",
+            "Ctrl+1…5  Latent Map, Latent Editor, Diffusion, Quality, Training",
+            "Quality: Ctrl+Return measure, Esc cancel",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
             "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause"]))
 
@@ -235,8 +240,8 @@ class MainWindow(QMainWindow):
         if last and Path(str(last)).exists():
             self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True)
         if self.library.current is None and self.library.entries:
-            # first start: the 2-D VAE, whose map needs no projection, is the friendliest first look
-            first = next((e for e in self.library.entries if e.name == "digits-vae2d"), self.library.entries[0])
+            # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
+            first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])
             self.library.set_current(first)
         tab = self.settings.value("tab")
         if tab is not None:

@@ -20,6 +20,12 @@ def _torch_threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Classifiers trained on the fly go to a test's own cache folder, never the user's."""
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def mnist_dir():
     if not (MNIST / "t10k-images-idx3-ubyte.gz").exists():

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEd
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))
-VIEWS = ["map", "editor", "diffusion", "training"]
-KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "training": Qt.Key.Key_4}
+VIEWS = ["map", "editor", "diffusion", "quality", "training"]
+KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "quality": Qt.Key.Key_4,
+        "training": Qt.Key.Key_5}
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
@@ -27,6 +28,8 @@ def settled(w) -> bool:
         return w.editor.is_ready()
     if v is w.diffusion:
         return not w.diffusion.busy()
+    if v is w.quality:
+        return w.quality.is_ready()
     return not w.training.form.busy()
 
 
@@ -45,6 +48,9 @@ def shows_a_picture(w) -> bool:
             fwd = w.diffusion.forward
             return fwd.fwd_x0.data is not None and fwd.fwd_xt.data is not None and fwd.fwd_eps.data is not None
         return w.diffusion.placeholder.isVisible()
+    if v is w.quality:  # the controls to measure with (or the reason there is nothing to measure)
+        q = w.quality
+        return q.placeholder.isVisible() or (q.body.isVisible() and q.btn.isEnabled())
     return w.training.form.data_preview.data is not None
 
 

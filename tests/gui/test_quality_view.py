@@ -1,0 +1,78 @@
+"""The Quality view on the real MainWindow: measure, cancel, switch models mid-job, come back."""
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from .conftest import select
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def _figures(w):
+    t = w.quality.table
+    return {t.item(i, 0).text(): t.item(i, 1).text() for i in range(t.rowCount())}
+
+
+def test_ctrl_4_then_measure_shows_figures_histogram_and_labelled_samples(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "mnist-cvae")
+    QTest.keyClick(w, Qt.Key.Key_4, CTRL)
+    q = w.quality
+    assert w.current_view() is q and q.btn.isEnabled() and "mnist" in q.source.text()
+    q.n.setValue(200)
+    QTest.keyClick(q, Qt.Key.Key_Return, CTRL)  # the shortcut
+    assert not q.is_ready()
+    qtbot.waitUntil(q.is_ready, timeout=300000)
+    assert w.last_error is None and q.report is not None
+    fig = _figures(w)
+    assert {"Fréchet distance ↓", "Precision ↑", "Recall ↑", "Class coverage ↑", "Conditional accuracy ↑"} <= set(fig)
+    assert float(fig["Samples"].replace(",", "")) == 200
+    assert len(q.hist.getPlotItem().items) >= 2  # bars and the real data's line
+    assert q.grid.data is not None and np.isfinite(q.grid.data).all()
+    assert len(q._labels) == 64 and all(t.toPlainText() in [str(i) for i in range(10)] for t in q._labels)
+    # a conditional model was asked for classes 0, 1, 2, ... in turn
+    assert q.report.asked[:3] == ["0", "1", "2"]
+
+
+def test_results_come_back_when_the_model_does(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "mnist-vae2d")
+    w.show_view("quality")
+    w.quality.n.setValue(100)
+    w.quality.measure()
+    qtbot.waitUntil(w.quality.is_ready, timeout=300000)
+    first = w.quality.report
+    select(w, qtbot, "mnist-ae")
+    assert w.quality.report is None and w.quality.table.rowCount() == 0
+    select(w, qtbot, "mnist-vae2d")
+    assert w.quality.report is first and w.quality.table.rowCount() > 0
+
+
+def test_cancel_and_switching_models_mid_job_leave_no_stale_result(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "mnist-ddpm")
+    w.show_view("quality")
+    q = w.quality
+    assert q.steps.isVisible() and q.guidance.isVisible()
+    q.n.setValue(5000)
+    q.measure()
+    qtbot.waitUntil(lambda: q.progress.isVisible(), timeout=60000)
+    q.progress.cancel.click()
+    qtbot.waitUntil(q.is_ready, timeout=300000)
+    assert q.report is None and w.last_error is None
+    q.measure()
+    select(w, qtbot, "mnist-dcgan")  # the DDPM's job is stopped; its result never lands on the GAN
+    qtbot.waitUntil(q.is_ready, timeout=300000)
+    assert q.report is None and not q.steps.isVisible() and q.btn.isEnabled()
+
+
+def test_user_data_trains_its_yardstick_once(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae2d")  # no bundled classifier for digits: one is trained, then cached
+    w.show_view("quality")
+    w.quality.n.setValue(100)
+    w.quality.measure()
+    qtbot.waitUntil(w.quality.is_ready, timeout=300000)
+    assert w.last_error is None and w.quality.report is not None
+    assert "digits" in w.quality.note.text()
