@@ -308,10 +308,8 @@ def cmd_info(a) -> int:
 
 def cmd_eval(a) -> int:
     from .checkpoint import load
-    from .classifier import classifier_for
-    from .data import load_dataset
     from .external import UntrustedCode
-    from .quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, measure
+    from .quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, held_out, quality_job
     from .train import evaluate
 
     try:
@@ -325,29 +323,19 @@ def cmd_eval(a) -> int:
     if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
         raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")
     kw = _sampling_kw(model, a, default_steps=50)
-    spec = a.data or model.meta.get("data", {}).get("spec")
-    if not spec:
-        raise ConfigError("the checkpoint names no dataset: give --data")
-    c, h, w = model.image_shape
-    data = load_dataset(spec)
-    if a.data and tuple(data.shape) != (c, h, w):
-        raise ConfigError(f"{spec} holds {'×'.join(map(str, data.shape))} images but the model makes {c}×{h}×{w}")
-    data = data.conform(c, h)  # the checkpoint's own data, as it was trained on
-    frac = model.meta.get("data", {}).get("val_fraction", 0.1) if not a.data else 0.1
-    _, val = data.split(frac)
+    data, val = held_out(model, a.data)
     figures = evaluate(model, val, seed=a.seed)
-    out = {"file": a.file, "kind": model.kind, "data": spec, "n_val": len(val)}
+    out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val)}
     out.update({k: round(v, 6) for k, v in figures.items()})
     if "mse" in figures:
         out["reconstruction_mse"] = round(figures["mse"], 6)
     if model.capabilities.likelihood == "bound" and "loss" in figures:  # the negative ELBO
         out["loss_nats_per_image"] = round(figures["loss"], 4)
-    classifier = _run_steps(classifier_for(data, seed=0), "classifier")
-    report = _run_steps(measure(model, val, classifier, n=a.n, seed=a.seed, sample_kw=kw), "quality")
+    report = _run_steps(quality_job(model, a.data, n=a.n, seed=a.seed, sample_kw=kw), "quality")
     out.update(report.figures)
     if kw:
         out["sampling"] = {k: v for k, v in kw.items() if v is not None}
-    out["classifier"] = {"data": classifier.config.data, "held_out_accuracy": classifier.config.held_out_accuracy}
+    out["classifier"] = report.classifier
     print(json.dumps(out, indent=2))
     return 0
 

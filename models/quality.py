@@ -89,6 +89,9 @@ class QualityReport:
     samples: np.ndarray = field(repr=False)  # (m, C, H, W) the first samples, for a grid
     sample_labels: list[str] = field(default_factory=list)  # the classifier's label of each
     asked: list[str] = field(default_factory=list)  # the class each was asked for (conditional models)
+    class_names: list[str] = field(default_factory=list)  # the order of the histogram
+    real_share: np.ndarray | None = field(default=None, repr=False)  # the classes' shares in the real data
+    classifier: dict = field(default_factory=dict)  # what the yardstick was trained on, its accuracy
 
 
 def check_samplable(model) -> None:
@@ -154,7 +157,42 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
         figures["conditional_accuracy"] = round(float((pred[:, 0] == asked_all).mean()), 4)
     keep = min(keep, n)
     return QualityReport(figures, samples[:keep], [names[j] for j in pred[:keep, 0]],
-                         [] if asked_all is None else [names[j] for j in asked_all[:keep]])
+                         [] if asked_all is None else [names[j] for j in asked_all[:keep]], list(names),
+                         real_share, {"data": classifier.config.data,
+                                      "held_out_accuracy": dict(classifier.config.held_out_accuracy)})
+
+
+def held_out(model, spec: str | None = None) -> tuple[ImageData, ImageData]:
+    """(all data, held-out part) to judge ``model`` by: ``spec``, or else the data its checkpoint names, as
+    it was trained on. Data of another image size than the model's is refused, not resized."""
+    from .data import load_dataset
+
+    trained = (model.meta.get("data") or {}) if isinstance(model.meta.get("data"), dict) else {}
+    own = spec is None or spec == trained.get("spec")
+    spec = spec or trained.get("spec")
+    if not spec:
+        raise ConfigError("the checkpoint names no dataset: give one")
+    c, h, w = model.image_shape
+    data = load_dataset(spec)
+    if not own and tuple(data.shape) != (c, h, w):
+        raise ConfigError(f"{spec} holds {_s(data.shape)} images but the model makes {c}×{h}×{w}")
+    data = data.conform(c, h)  # the model's own data, as it was trained on
+    frac = trained.get("val_fraction", 0.1) if own else 0.1
+    if not isinstance(frac, (int, float)) or not 0 < frac < 1:
+        frac = 0.1
+    return data, data.split(frac)[1]
+
+
+def quality_job(model, spec: str | None = None, n: int = 2000, seed: int = 0, sample_kw: dict | None = None
+                ) -> Generator[Step, None, QualityReport]:
+    """Everything the Quality view and ``eval`` measure, as one job: the data, its yardstick classifier
+    (bundled, cached, or trained now), then :func:`measure`."""
+    from .classifier import classifier_for
+
+    check_samplable(model)
+    data, val = held_out(model, spec)
+    classifier = yield from classifier_for(data, seed=0)
+    return (yield from measure(model, val, classifier, n=n, seed=seed, sample_kw=sample_kw))
 
 
 def real_vs_real(classifier: Classifier, a: ImageData, b: ImageData, noise: float = 0.0, seed: int = 0) -> float:

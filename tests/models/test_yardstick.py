@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from models import cli, load, load_dataset
-from models.classifier import (CLASSIFIER_DIR, classifier_for, heads_of, load_classifier, save_classifier,
-                               train_classifier)
+from models.classifier import (
+    CLASSIFIER_DIR,
+    classifier_for,
+    heads_of,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
 from models.data import ImageData
 from models.progress import run_to_end
 from models.quality import class_coverage, frechet_distance, measure, precision_recall, real_vs_real
