@@ -25,6 +25,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 TARGETS = {  # key: (comparison, target, floor key or None, what)
     "slider_to_pixels_ms_p95": ("<=", 3.0, "bare_decode_show_ms_p95", "slider → decode → image repainted (ms, p95)"),
+    "slider_mnist_vae2d_ratio": ("<=", 1.2, None, "MNIST VAE (bundled): slider → pixels p95 ÷ its bare "
+                                 "decode-and-paint p95"),
+    "slider_mnist_dcgan_ratio": ("<=", 1.2, None, "MNIST DCGAN (bundled): slider → pixels p95 ÷ its bare "
+                                 "decode-and-paint p95"),
     "train_ratio_headless": (">=", 0.95, None, "our trainer ÷ bare PyTorch loop (throughput)"),
     "train_ratio_gui": (">=", 0.90, None, "Training view worker ÷ headless trainer (throughput)"),
     "ui_stall_ms_max": ("<=", 50.0, None, "longest UI-thread gap during a GUI training run (ms)"),
@@ -50,7 +54,19 @@ def app():
 # ----------------------------------------------------------------------------------------------
 
 
-def bench_slider(reps: int) -> dict:
+def bench_slider_mnist(reps: int) -> dict:
+    """Issue I: slider → pixels of the bundled real-size MNIST models against their own bare floors."""
+    out = {}
+    for name in ("mnist-vae2d", "mnist-dcgan"):
+        r = bench_slider(reps, name)
+        key = name.replace("-", "_")
+        out[f"slider_{key}_ms_p95"] = r["slider_to_pixels_ms_p95"]
+        out[f"bare_{key}_ms_p95"] = r["bare_decode_show_ms_p95"]
+        out[f"slider_{key}_ratio"] = r["slider_to_pixels_ms_p95"] / r["bare_decode_show_ms_p95"]
+    return out
+
+
+def bench_slider(reps: int, name: str = "digits-vae2d") -> dict:
     import pyqtgraph as pg
     import torch
 
@@ -60,7 +76,7 @@ def bench_slider(reps: int) -> dict:
     from models.display import to_display
 
     a = app()
-    model = load(ROOT / "assets" / "digits-vae2d.safetensors")
+    model = load(ROOT / "assets" / f"{name}.safetensors")
     state = LatentState()
     ed = LatentEditor(state)
     ed.resize(900, 600)
@@ -106,7 +122,8 @@ def bench_slider(reps: int) -> dict:
     bare = []
     for i in range(reps + 20):
         t = time.perf_counter()
-        z = torch.tensor([[((i * 37) % 600 - 300) / 100, 0.0]])
+        z = model.origin()[None].clone()
+        z[0, 0] = ((i * 37) % 600 - 300) / 100
         with torch.no_grad():
             img = model.decode(z)[0].numpy()
         item.setImage(to_display(img), autoLevels=False, levels=(0, 1))
@@ -526,9 +543,12 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="one repetition each, small sizes")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
-    ap.add_argument("--only", default=None, help="comma-separated: slider,training,map,diffusion,data,process")
+    ap.add_argument("--only", default=None, help="comma-separated: slider,slider_mnist,training,map,diffusion,data,"
+                    "process")
     a = ap.parse_args(argv)
-    parts = {"slider": lambda: bench_slider(5 if a.smoke else 300), "training": lambda: bench_training(a.smoke),
+    parts = {"slider": lambda: bench_slider(5 if a.smoke else 300),
+             "slider_mnist": lambda: bench_slider_mnist(5 if a.smoke else 300),
+             "training": lambda: bench_training(a.smoke),
              "map": lambda: bench_map(a.smoke), "diffusion": lambda: bench_diffusion(a.smoke),
              "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke)}
     chosen = a.only.split(",") if a.only else list(parts)

@@ -196,7 +196,8 @@ def cmd_train(a, world=None) -> int:
         print(f"training {a.model} on {data.spec}: {len(data)} images {data.shape}, {n_params:,} parameters",
               file=sys.stderr)
     bar = ProgressBar(enabled=not a.quiet and is_main)
-    gen = train(model, data, tc, out=a.out, world=world)
+    stop = _StopSignals() if world is None else None  # under torchrun, the launcher handles signals
+    gen = train(model, data, tc, out=a.out, world=world, should_stop=stop)
     try:
         for p in gen:
             if p.event == "step":
@@ -208,11 +209,76 @@ def cmd_train(a, world=None) -> int:
                 bar.line(f"epoch {p.epoch}/{p.epochs}  train: {tr}  val: {va}  ({_fmt_time(p.elapsed_s)})")
             elif p.event == "done" and is_main:
                 print(f"saved {p.checkpoint} ({_fmt_time(p.elapsed_s)})", file=sys.stderr)
-    except KeyboardInterrupt:
-        gen.close()  # saves the last good weights
-        print(f"\ninterrupted: the last weights were saved to {a.out}", file=sys.stderr)
+            elif p.event == "stopped":
+                saved = (f"the weights of step {p.step} (epoch {p.epoch}) were saved to {p.checkpoint}"
+                         if p.checkpoint else "nothing was saved (no step had been taken)")
+                bar.line(f"interrupted ({stop.name if stop else 'stopped'}): {saved}")
+                return 128 + (stop.signum if stop else 2)
+    except KeyboardInterrupt:  # a second Ctrl+C: leave at once, and say what is on disk
+        gen.close()
+        print(f"\ninterrupted again: stopped without saving; {_on_disk(a.out)}", file=sys.stderr)
         return 130
+    finally:
+        if stop is not None:
+            stop.restore()
     return 0
+
+
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP ask training to stop at the end of the current step, where the trainer
+    saves the weights it has (a signal inside a step would otherwise kill it mid-update with nothing saved).
+    A second Ctrl+C stops at once. Callable: the trainer's ``should_stop``."""
+
+    def __init__(self):
+        import signal
+
+        self.signum, self.name = 0, ""
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is None:
+                continue
+            try:
+                self._old[sig] = signal.signal(sig, self._on_signal)
+            except (ValueError, OSError):  # not the main thread: nothing to install
+                pass
+
+    def _on_signal(self, signum, frame):
+        import signal
+
+        if self.signum:  # asked twice: the default behaviour (Ctrl+C raises KeyboardInterrupt)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return
+        self.signum, self.name = signum, signal.Signals(signum).name
+        print(f"\n{self.name}: stopping after this step and saving the weights (Ctrl+C again to stop at once, "
+              "without saving)", file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return bool(self.signum)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            try:
+                signal.signal(sig, old)
+            except (ValueError, OSError, TypeError):
+                pass
+        self._old = {}
+
+
+def _on_disk(path: str) -> str:
+    """What a checkpoint path holds now, in words (after an interrupt)."""
+    from .checkpoint import load
+
+    if not os.path.exists(path):
+        return f"nothing was saved to {path}"
+    try:
+        t = load(path).meta.get("training", {})
+        return (f"{path} holds an earlier save (epoch {t.get('epochs_done', '?')}, status "
+                f"{t.get('status', '?')})")
+    except Exception:  # noqa: BLE001 - describing, never failing
+        return f"{path} exists but could not be read back"
 
 
 def _class_index(model, cls):

@@ -179,7 +179,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                 if step >= total:
                     break
                 if should_stop():
-                    path = save("stopped")
+                    path = save("stopped") if step > 0 else None  # no step taken: nothing to keep
                     yield Progress("stopped", epoch, cfg.epochs, step, total, elapsed_s=time.perf_counter() - t0,
                                    checkpoint=path, message="stopped; the last weights were saved"
                                    if path else "stopped")

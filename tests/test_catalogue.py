@@ -660,6 +660,51 @@ def test_F44_metadata_of_the_wrong_type_or_range(ckpt, capsys, field, value, msg
     assert code == 2 and len(lines) == 1 and "invalid metadata" in lines[0]
 
 
+def _stderr_until(proc, text, timeout=300):
+    """Read a child's stderr on a thread until a line holds ``text`` (a condition, never a fixed sleep)."""
+    import threading
+
+    lines, found = [], threading.Event()
+
+    def reader():
+        for line in proc.stderr:
+            lines.append(line)
+            if text in line:
+                found.set()
+        found.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    assert found.wait(timeout), f"no {text!r} within {timeout} s"
+    return lines, thread
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_F45_a_signal_in_the_middle_of_a_training_step(tmp_path, sig, code):
+    out = tmp_path / "run.safetensors"
+    proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits", "--epochs",
+                             "400", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines, reader = _stderr_until(proc, "epoch 2/")
+    proc.send_signal(sig)  # lands inside a step, almost surely: the steps are nearly all of the time
+    assert proc.wait(timeout=300) == code
+    reader.join(60)
+    text = "".join(lines)
+    assert f"interrupted ({signal.Signals(sig).name}): the weights of step" in text and f"saved to {out}" in text
+    meta = load(out).meta["training"]
+    assert meta["status"] == "stopped" and meta["epochs_done"] >= 2
+
+
+def test_F46_eval_of_what_it_cannot_measure(tmp_path, capsys):
+    model = ROOT / "assets" / "mnist-vae2d.safetensors"
+    for args, msg in ((["--data", "digits"], "digits holds 1×8×8 images but the model makes 1×28×28"),
+                      (["--n", "10"], "the quality figures need 100 to 50000 samples, got 10")):
+        code, lines = run_cli(capsys, "eval", model, *args)
+        assert code == 2 and len(lines) == 1 and msg in lines[0], lines
+    code, lines = run_cli(capsys, "eval", VAE2D, "--data", str(tmp_path / "nope"))
+    assert code == 2 and len(lines) == 1 and "no such file or folder" in lines[0]
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
