@@ -30,26 +30,43 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _whole_number(name):
-    """An int parser with a clear message; ranges are checked later, where the message can be specific."""
+SEED_MAX = 2**32 - 1
+
+
+def _whole_number(name, lo: int | None = None, hi: int | None = None):
+    """An int parser with a clear message; with ``lo``/``hi``, the range too (other ranges depend on the
+    model or the data, and are checked later, where the message can say why)."""
     def conv(s):
         try:
             v = int(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {s!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {s[:40]!r}") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, got {str(v)[:40]}")
         return v
 
     return conv
 
 
-def _float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
-    return v
+def _number(name: str = "", lo: float | None = None, hi: float | None = None):
+    """A finite float parser, optionally range-checked."""
+    def conv(s):
+        what = f"{name} must be" if name else "expected"
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} a number, got {s[:40]!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{what} a finite number, got {s[:40]!r}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{name} must be between {lo:g} and {hi:g}, got {v:g}")
+        return v
+
+    return conv
+
+
+_float = _number()
+_SEED = _whole_number("seed", 0, SEED_MAX)
 
 
 def build_parser() -> Parser:
@@ -64,8 +81,9 @@ def build_parser() -> Parser:
     t.add_argument("--epochs", type=_whole_number("epochs"), default=None, help="default: per kind")
     t.add_argument("--latent-dim", type=_whole_number("latent dim"), default=None, help="default: per kind")
     t.add_argument("--batch-size", type=_whole_number("batch size"), default=None, help="default: per kind")
-    t.add_argument("--lr", type=_float, default=None, help="learning rate (default: per kind)")
-    t.add_argument("--seed", type=_whole_number("seed"), default=0)
+    t.add_argument("--lr", type=_number("learning rate", 1e-12, 1e6), default=None,
+                   help="learning rate (default: per kind)")
+    t.add_argument("--seed", type=_SEED, default=0)
     optional = [k for k in registry.kinds(trainable=True) if registry.get(k).conditioning_optional]
     t.add_argument("--conditional", action="store_true",
                    help=f"condition on the data's labels ({', '.join(optional)}; classifier-free guidance)")
@@ -74,7 +92,7 @@ def build_parser() -> Parser:
     for param in registry.all_params():  # each kind's own hyperparameters, from the registry
         t.add_argument(param.flag, dest=f"param_{param.name}", default=None, choices=param.choices or None,
                        help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
-    t.add_argument("--max-steps", type=_whole_number("max steps"), default=None)
+    t.add_argument("--max-steps", type=_whole_number("max steps", 1, 10**9), default=None)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, help="output .safetensors file")
@@ -84,10 +102,10 @@ def build_parser() -> Parser:
     s.add_argument("file")
     s.add_argument("--n", type=_whole_number("n"), default=64)
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=_whole_number("seed"), default=0)
+    s.add_argument("--seed", type=_SEED, default=0)
     _sampling_args(s)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
-    s.add_argument("--scale", type=_whole_number("scale"), default=None, help="pixel zoom of the grid")
+    s.add_argument("--scale", type=_whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")
 
@@ -97,14 +115,14 @@ def build_parser() -> Parser:
     e = sub.add_parser("eval", help="print held-out figures and sample quality as JSON")
     e.add_argument("file")
     e.add_argument("--data", default=None, help="default: the checkpoint's own data")
-    e.add_argument("--seed", type=_whole_number("seed"), default=0)
+    e.add_argument("--seed", type=_SEED, default=0)
     e.add_argument("--n", type=_whole_number("n"), default=2000, help="samples for the quality figures")
     _sampling_args(e, steps_help="diffusion: DDIM steps (default 50) or all T with --sampler ddpm")
 
     c = sub.add_parser("classifier", help="train the quality yardstick's classifier for a dataset")
     c.add_argument("--data", required=True)
     c.add_argument("--epochs", type=_whole_number("epochs"), default=8)
-    c.add_argument("--seed", type=_whole_number("seed"), default=0)
+    c.add_argument("--seed", type=_SEED, default=0)
     c.add_argument("--out", required=True, help="output .safetensors file")
     c.add_argument("--force", action="store_true", help="replace --out if it exists")
     return p
@@ -113,8 +131,9 @@ def build_parser() -> Parser:
 def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--steps", type=_whole_number("steps"), default=None, help=steps_help)
     p.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
-    p.add_argument("--eta", type=_float, default=0.0)
-    p.add_argument("--guidance", type=_float, default=1.0, help="classifier-free guidance scale")
+    p.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM: 0 deterministic, 1 like DDPM")
+    p.add_argument("--guidance", type=_number("guidance", 0, 50), default=1.0,
+                   help="classifier-free guidance scale")
 
 
 class ProgressBar:

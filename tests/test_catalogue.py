@@ -267,7 +267,7 @@ def test_F23_idx_with_a_wrong_count(tmp_path):
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--epochs", "0", "epochs must be at least 1"),
-    ("--lr", "-0.001", "learning rate must be a positive number"),
+    ("--lr", "-0.001", "learning rate must be between 1e-12 and 1e+06, got -0.001"),
     ("--latent-dim", "0", "latent dim must be between 2 and 512"),
     ("--batch-size", "5000", "batch size 5000 is larger than the 1617 training images"),
 ])
@@ -703,6 +703,25 @@ def test_F46_eval_of_what_it_cannot_measure(tmp_path, capsys):
         assert code == 2 and len(lines) == 1 and msg in lines[0], lines
     code, lines = run_cli(capsys, "eval", VAE2D, "--data", str(tmp_path / "nope"))
     assert code == 2 and len(lines) == 1 and "no such file or folder" in lines[0]
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["sample", VAE2D, "--out", "x.png", "--seed", "-1"], "seed must be between 0 and 4294967295, got -1"),
+    (["sample", VAE2D, "--out", "x.png", "--seed", "9" * 30], "seed must be between 0 and 4294967295"),
+    (["sample", VAE2D, "--out", "x.png", "--scale", "0"], "scale must be between 1 and 64, got 0"),
+    (["sample", VAE2D, "--out", "x.png", "--eta", "2"], "eta must be between 0 and 1, got 2"),
+    (["sample", VAE2D, "--out", "x.png", "--guidance", "inf"], "guidance must be a finite number, got 'inf'"),
+    (["train", "--model", "vae", "--data", "digits", "--lr", "nan", "--out", "y.safetensors"],
+     "learning rate must be a finite number, got 'nan'"),
+    (["train", "--model", "vae", "--data", "digits", "--max-steps", "0", "--out", "y.safetensors"],
+     "max steps must be between 1 and"),
+    (["eval", VAE2D, "--seed", "true"], "seed must be a whole number, got 'true'"),
+])
+def test_F47_command_line_numbers_out_of_range(tmp_path, capsys, monkeypatch, args, msg):
+    monkeypatch.chdir(tmp_path)
+    code, lines = run_cli(capsys, *args)
+    assert code == 2 and len(lines) == 1 and msg in lines[0], lines
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_readme_rows_match_tests():
