@@ -238,7 +238,11 @@ class MainWindow(QMainWindow):
             self.restoreState(st)
         last = self.settings.value("lastModel")
         if last and Path(str(last)).exists():
-            self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True)
+            # forgotten while it opens: a file that fails (or takes the process down) is not reopened next time
+            self.settings.remove("lastModel")
+            self.settings.sync()
+            if self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True):
+                self.settings.setValue("lastModel", str(last))
         if self.library.current is None and self.library.entries:
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])

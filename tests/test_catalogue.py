@@ -724,6 +724,23 @@ def test_F47_command_line_numbers_out_of_range(tmp_path, capsys, monkeypatch, ar
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_F48_the_last_model_fails_to_open_at_start(qtbot, tmp_path, monkeypatch):
+    from explorer.main_window import MainWindow
+    from explorer.state import make_settings
+
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x10" * 64)
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    st = make_settings()
+    st.setValue("lastModel", str(bad))
+    st.sync()
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    assert w.last_error and "broken.safetensors" in w.last_error
+    assert make_settings().value("lastModel") is None  # already forgotten, even if the process died now
+    w.close()
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
