@@ -4,6 +4,8 @@ The projection maths is :class:`models.projection.Projection`; this view draws w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSignalBlocker, Signal
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.data import is_builtin
 from models.projection import METHODS, Projection, auto_extent, grid_rect, methods_for
 
 from . import dialogs
@@ -63,6 +66,10 @@ class LatentMap(QWidget):
         self.btn_data = QPushButton("Other data…")
         self.btn_data.setToolTip("Encode another dataset: a folder of images, IDX files or an .npz")
         self.btn_data.clicked.connect(self._pick_data)
+        self.btn_own = QPushButton("Load its data")
+        self.btn_own.clicked.connect(lambda: self.load(self.pending_spec))
+        self.btn_own.setVisible(False)
+        self.pending_spec: str | None = None
         self.proj = QComboBox()
         self.proj.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.proj.setMinimumContentsLength(12)
@@ -75,7 +82,7 @@ class LatentMap(QWidget):
         self.btn_tsne = QPushButton("Run t-SNE")
         self.btn_tsne.setToolTip("Compute a t-SNE layout of all points (cancellable, with progress)")
         self.btn_tsne.clicked.connect(self.run_tsne)
-        for w in (QLabel("Data:"), self.source, self.btn_data, QLabel("Projection:"), self.proj,
+        for w in (QLabel("Data:"), self.source, self.btn_own, self.btn_data, QLabel("Projection:"), self.proj,
                   QLabel("axes"), self.ax_a, self.ax_b, self.btn_tsne):
             bar.addWidget(w)
         bar.addStretch(1)
@@ -148,6 +155,8 @@ class LatentMap(QWidget):
         caps = model.capabilities if model is not None else None
         self.model = model if caps is not None and (caps.encoder or (caps.prior and caps.decodes_z)) else None
         self.cancel()
+        self.pending_spec = None
+        self.btn_own.setVisible(False)
         self.latents, self.xy, self.clicked = None, None, None
         self.projection = Projection()
         self._clear_points()
@@ -160,7 +169,17 @@ class LatentMap(QWidget):
         elif self.model is None:
             self.source.setText(f"{model.spec.title}: no latent space to map")
         else:
-            self.load(model.meta.get("data", {}).get("spec") if caps.encoder else None)
+            spec = model.meta.get("data", {}).get("spec") if caps.encoder else None
+            if spec and not is_builtin(spec):  # a path a file names is read only on the user's say
+                self.pending_spec = spec
+                self.source.setText(f"trained on {Path(spec).name or spec}")
+                self.btn_own.setToolTip(f"Encode the data this model names: {spec}")
+                self.btn_own.setVisible(True)
+                self.btn_data.setEnabled(True)
+                self.hover_label.setText(f"This model was trained on {spec}. A checkpoint does not decide what "
+                                         "is read: press 'Load its data' to encode it, or choose Other data…")
+            else:
+                self.load(spec)
 
     def _pick_data(self):
         path = dialogs.open_folder(self, "data", "Dataset folder (images or IDX files)")
@@ -176,6 +195,7 @@ class LatentMap(QWidget):
         if model is None:
             return
         self.data_spec, self.failed = spec, None
+        self.btn_own.setVisible(False)
         encode = bool(spec) and model.capabilities.encoder
         n_sampled = model.spec.map_samples
 
@@ -436,8 +456,10 @@ class LatentMap(QWidget):
         self.data_job.start(self.model, job, done, f"t-SNE of {len(z):,} points…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
-        """Settled: the points are drawn, or there is nothing to draw, or the data failed (with a message)."""
-        return (self.model is None or self.latents is not None or self.failed is not None) and not self.busy()
+        """Settled: the points are drawn, or there is nothing to draw, or the data failed (with a message), or
+        it waits for the user's say to read the data its model names."""
+        return (self.model is None or self.latents is not None or self.failed is not None
+                or self.btn_own.isVisibleTo(self)) and not self.busy()
 
     def shutdown(self):
         self.cancel()

@@ -399,6 +399,11 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
 # ----------------------------------------------------------------------------------------------
 
 
+def is_builtin(spec: str | None) -> bool:
+    """A built-in dataset (made or shipped here), as opposed to a path that a file or a user names."""
+    return bool(spec) and str(spec).split(":")[0] in BUILTIN_DATASETS and os.sep not in str(spec)
+
+
 def load_dataset(spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
     """Load the data named by ``spec``; with ``size``/``channels`` convert to the model's shape."""
     spec = (spec or "").strip()

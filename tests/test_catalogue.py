@@ -426,6 +426,8 @@ def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
     msgs = []
     w.map.message.connect(msgs.append)
     assert w.open_path(str(ck))
+    assert not w.map.busy() and w.map.btn_own.isVisible()  # a path in a file is read only on the user's say
+    w.map.btn_own.click()
     qtbot.waitUntil(lambda: not w.map.busy(), timeout=180000)
     assert any("no such file" in m for m in msgs) and w.map.btn_data.isEnabled()
     assert w.map.is_ready() and "no such file" in w.map.failed  # settled on its message, not loading forever
@@ -738,6 +740,36 @@ def test_F48_the_last_model_fails_to_open_at_start(qtbot, tmp_path, monkeypatch)
     qtbot.addWidget(w)
     assert w.last_error and "broken.safetensors" in w.last_error
     assert make_settings().value("lastModel") is None  # already forgotten, even if the process died now
+    w.close()
+
+
+def test_F49_a_checkpoint_naming_a_data_path(qtbot, tmp_path, monkeypatch):
+    from explorer.main_window import MainWindow
+
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(secret / "a.png")
+    read = []
+    import models.data as data_module
+
+    real = data_module.load_dataset
+    monkeypatch.setattr(data_module, "load_dataset", lambda spec, *a, **k: (read.append(spec), real(spec, *a, **k))[1])
+    ck = tmp_path / "m.safetensors"
+    ck.write_bytes(VAE2D.read_bytes())
+    _rewrite(ck, meta=lambda m: m.__setitem__("data", json.dumps({"spec": str(secret)})))
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = MainWindow(load_bundled=False)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_path(str(ck))
+    qtbot.waitUntil(lambda: w.map.is_ready() and w.editor.is_ready(), timeout=180000)
+    assert read == [] and w.map.btn_own.isVisible() and str(secret) in w.map.hover_label.text()
+    w.map.btn_own.click()  # the user's say
+    qtbot.waitUntil(lambda: w.map.is_ready() and w.map.latents is not None, timeout=180000)
+    assert read == [str(secret)] and not w.map.btn_own.isVisible()
+    w.open_path(str(VAE2D))  # a built-in dataset loads at once
+    qtbot.waitUntil(lambda: w.map.is_ready() and w.map.latents is not None, timeout=180000)
+    assert read[-1] == "digits"
     w.close()
 
 
