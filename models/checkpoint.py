@@ -16,6 +16,7 @@ import errno
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
 import time
@@ -158,8 +159,19 @@ def _refuse_pickle(path: Path, head: bytes) -> None:
             "convert the weights to .safetensors (see README, 'Checkpoint format')")
 
 
+def _check_regular(path: Path) -> None:
+    """A FIFO, a device or a socket is refused without opening it (reading a FIFO waits forever)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read")
+
+
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Parse and check a safetensors file; returns (tensors, metadata)."""
+    _check_regular(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -272,6 +284,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
         raise CheckpointError(f"{path}: no such file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    _check_regular(path)
     try:
         with open(path, "rb") as f:
             head = f.read(16)

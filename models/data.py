@@ -20,18 +20,24 @@ Every loader returns :class:`ImageData` with images as float32 (N, C, H, W) in [
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import stat
 import struct
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from zlib import error as zlib_error
 
 import numpy as np
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
 MIN_SIZE, MAX_SIZE = 8, 64
+MAX_DATA_BYTES = 512 * 2**20  # a dataset's images in memory as float32, and any file's bytes read whole
+MAX_CLASSES = 1000  # label values are checked against this before class names are made
 
 
 class DataError(ValueError):
@@ -210,13 +216,37 @@ def make_shapes(n: int = 6000, size: int = 32, seed: int = 0, supersample: int =
 # Files
 
 
-def _open_maybe_gz(path: Path) -> bytes:
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a FIFO, a device, a socket, anything but a regular file, without opening it (reading a FIFO
+    waits forever; a device can be endless)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read from it")
+
+
+def _open_maybe_gz(path: Path, limit: int = MAX_DATA_BYTES) -> bytes:
+    """A file's bytes, gunzipped when it ends in .gz; at most ``limit`` bytes (a gzip bomb is refused as
+    soon as it passes the limit, without inflating the rest)."""
+    check_regular(path)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
-                return f.read()
+                raw = f.read(limit + 1)
+            if len(raw) > limit:
+                raise DataError(f"{path}: decompresses to more than {_mb(limit)}; the limit is {_mb(limit)}")
+            return raw
+        size = path.stat().st_size
+        if size > limit:
+            raise DataError(f"{path}: {_mb(size)} is too large; the limit is {_mb(limit)}")
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib_error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
 
 
@@ -231,7 +261,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 + 4 * ndim:
         raise DataError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    expected = int(np.prod(dims))
+    expected = math.prod(dims)  # Python integers: no overflow, whatever the header says
     body = raw[4 + 4 * ndim :]
     if len(body) != expected:
         raise DataError(f"{path}: header says {dims} ({expected} bytes) but the file holds {len(body)} bytes")
@@ -251,6 +281,7 @@ def load_idx(images_path: Path, spec: str) -> ImageData:
     arr = read_idx(images_path)
     if arr.ndim != 3:
         raise DataError(f"{images_path}: IDX images must have 3 dimensions (N, H, W), found {arr.ndim}")
+    _check_budget(arr.shape, images_path)
     images = (arr.astype(np.float32) / 255.0)[:, None]
     labels = None
     names: list[str] = []
@@ -259,24 +290,88 @@ def load_idx(images_path: Path, spec: str) -> ImageData:
         lab = read_idx(lp)
         if lab.ndim != 1 or len(lab) != len(images):
             raise DataError(f"{lp}: {lab.shape[0] if lab.ndim else 0} labels for {len(images)} images")
-        labels = lab.astype(np.int64)
+        labels = checked_labels(lab, lp)
         names = [str(i) for i in range(int(labels.max()) + 1)]
     return ImageData(images, labels, names, spec)
 
 
+def checked_labels(labels: np.ndarray, where) -> np.ndarray:
+    """Integer labels in 0..MAX_CLASSES-1 as int64, checked before anything is made from them (class names,
+    one-hot codes); unsigned 64-bit values that would wrap to negatives are caught too."""
+    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_:
+        raise DataError(f"{where}: labels must be integers, found {labels.dtype}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= MAX_CLASSES):
+        raise DataError(f"{where}: labels must be 0 to {MAX_CLASSES - 1}, found {str(labels.min())[:24]} to "
+                        f"{str(labels.max())[:24]}")
+    return labels.astype(np.int64)
+
+
+def _check_budget(shape, where) -> None:
+    n = math.prod(int(v) for v in shape) * 4
+    if n > MAX_DATA_BYTES:
+        raise DataError(f"{where}: {tuple(int(v) for v in shape)} images would take {_mb(n)} in memory as floats; "
+                        f"the limit is {_mb(MAX_DATA_BYTES)}")
+
+
+def _npz_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of each array in an .npz, read from the .npy headers inside the zip: nothing is
+    decompressed beyond the headers."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            out[info.filename[:-4]] = (shape, dtype)
+    return out
+
+
+def _as_unit(images: np.ndarray, path: Path) -> np.ndarray:
+    """Image values -> float32 in [0, 1], by what they are: uint8 / 255, uint16 / 65535, other integers by
+    the range they use (0-255 or 0-65535), floats as they are in [0, 1] or / 255 in [0, 255]. Anything else
+    is refused with its range, never clipped silently."""
+    lo, hi = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if images.dtype == np.uint8:
+        scale = 255.0
+    elif images.dtype == np.uint16:
+        scale = 65535.0
+    elif np.issubdtype(images.dtype, np.integer) and lo >= 0 and hi <= 65535:
+        scale = 255.0 if hi <= 255 else 65535.0
+    elif np.issubdtype(images.dtype, np.floating) and lo >= 0 and hi <= 1:
+        scale = 1.0
+    elif np.issubdtype(images.dtype, np.floating) and lo >= 0 and hi <= 255:
+        scale = 255.0
+    else:
+        raise DataError(f"{path}: 'images' values run from {lo:.4g} to {hi:.4g} ({images.dtype}); give floats "
+                        "in [0, 1] or [0, 255], or integers 0-255 (or 0-65535)")
+    return (images.astype(np.float32) / np.float32(scale)).clip(0, 1)
+
+
 def load_npz(path: Path, spec: str) -> ImageData:
+    check_regular(path)
     try:
+        shapes = _npz_shapes(path)
+        if "images" not in shapes:
+            raise DataError(f"{path}: an .npz dataset needs an 'images' array; it has {sorted(shapes)}")
+        if shapes["images"][1].hasobject:
+            raise DataError(f"{path}: not a readable .npz file ('images' holds Python objects)")
+        _check_budget(shapes["images"][0], path)
+        for key in ("labels", "class_names"):
+            if key in shapes and math.prod(shapes[key][0]) * shapes[key][1].itemsize > 64 * 2**20:
+                raise DataError(f"{path}: '{key}' is implausibly large ({shapes[key][0]})")
         with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            if "images" not in files:
-                raise DataError(f"{path}: an .npz dataset needs an 'images' array; it has {sorted(files)}")
             images = z["images"]
-            labels = z["labels"] if "labels" in files else None
-            names = [str(s) for s in z["class_names"]] if "class_names" in files else []
+            labels = z["labels"] if "labels" in shapes else None
+            names = [str(s)[:100] for s in z["class_names"]][:MAX_CLASSES] if "class_names" in shapes else []
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib_error) as e:
+        raise DataError(f"{path}: not a readable .npz file ({str(e)[:200]})") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or min(images.shape[1:3]) < 1:
@@ -284,20 +379,16 @@ def load_npz(path: Path, spec: str) -> ImageData:
                         f"found {images.shape}")
     if len(images) == 0:
         raise DataError(f"{path}: 'images' is empty")
-    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+    if (not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating)
+            or images.dtype == np.bool_):
         raise DataError(f"{path}: 'images' must be numeric, found {images.dtype}")
-    x = images.astype(np.float32)
-    if not np.isfinite(x).all():
+    if np.issubdtype(images.dtype, np.floating) and not np.isfinite(images).all():
         raise DataError(f"{path}: 'images' contains NaN or infinite values")
-    if images.dtype == np.uint8 or x.max() > 1.0:
-        x = x / 255.0
-    x = np.clip(x, 0, 1).transpose(0, 3, 1, 2)
+    x = _as_unit(images, path).transpose(0, 3, 1, 2)
     if labels is not None:
         if labels.ndim != 1 or len(labels) != len(x) or not np.issubdtype(labels.dtype, np.integer):
             raise DataError(f"{path}: 'labels' must be N={len(x)} integers, found {labels.dtype} {labels.shape}")
-        if labels.min() < 0:
-            raise DataError(f"{path}: 'labels' must be non-negative")
-        labels = labels.astype(np.int64)
+        labels = checked_labels(labels, f"{path}: 'labels'")
         n_cls = int(labels.max()) + 1
         if len(names) < n_cls:
             names = [str(i) for i in range(n_cls)]
@@ -306,17 +397,24 @@ def load_npz(path: Path, spec: str) -> ImageData:
 
 def read_image(path: Path) -> np.ndarray:
     """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves
         Image.MAX_IMAGE_PIXELS = None
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise ValueError("not a regular file (a pipe, a device or a socket)")
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > MAX_IMAGE_PIXELS:
                     raise ValueError(f"too large ({w}x{h} pixels)")
-                if im.mode in ("1", "L", "I;16", "I", "F", "LA", "P") and not _palette_has_colour(im):
+                im = ImageOps.exif_transpose(im)  # as a camera or a phone meant it to be seen
+                if im.mode.startswith("I") or im.mode == "F":  # 16- or 32-bit grey: scaled, never clipped
+                    arr = np.asarray(im, np.float32)
+                    top = 1.0 if im.mode == "F" and arr.max() <= 1 else 255.0 if arr.max() <= 255 else 65535.0
+                    arr = (arr / top).clip(0, 1)[None]
+                elif im.mode in ("1", "L", "LA", "P") and not _palette_has_colour(im):
                     arr = np.asarray(im.convert("L"), np.float32)[None] / 255.0
                 else:
                     arr = np.asarray(im.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
@@ -445,6 +543,7 @@ def _load_path(spec: str, size: int | None, channels: int | None) -> ImageData:
     if path.is_dir():
         idx = sorted(p for p in path.iterdir() if "idx3" in p.name)
         return load_idx(idx[0], spec) if idx else load_folder(path, spec, size, channels)
+    check_regular(path)
     if path.suffix.lower() == ".npz":
         return load_npz(path, spec)
     if "idx" in path.name or path.suffix == ".gz":

@@ -118,6 +118,9 @@ def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
     if side is None:
         raise CheckpointError(f"{path.name}: a TorchScript generator needs a JSON sidecar "
                               f"({path.name}.json) with latent_dim and image_shape")
+    if side.stat().st_size > 1 << 20:
+        raise CheckpointError(f"{side.name}: a sidecar of {side.stat().st_size:,} bytes is not a sidecar "
+                              "(at most 1 MB)")
     try:
         spec = json.loads(side.read_text())
         latent_dim = int(spec["latent_dim"])

@@ -773,6 +773,119 @@ def test_F49_a_checkpoint_naming_a_data_path(qtbot, tmp_path, monkeypatch):
     w.close()
 
 
+def _address_space_limited(code: str, limit_gb: float = 1.5):
+    """Run ``code`` in a child whose address space may grow by at most ``limit_gb`` once our modules are
+    imported (PyTorch alone maps more than that): a regression that allocates fails there, instead of taking
+    the machine down. Returns (exit code, stderr)."""
+    script = (f"import resource, sys\nsys.path.insert(0, {str(ROOT)!r})\nimport models\n"
+              "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize')).split()[1]) * 1024\n"
+              f"cap = vm + {int(limit_gb * 2**30)}\n"
+              "resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n" + code)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return r.returncode, r.stderr
+
+
+def test_F50_a_gzip_bomb_as_idx_data(tmp_path, capsys):
+    import gzip as gz
+
+    bomb = tmp_path / "bomb-images-idx3-ubyte.gz"
+    header = struct.pack(">HBBIII", 0, 8, 3, 2_000_000, 28, 28)
+    with gz.open(bomb, "wb", compresslevel=9) as f:  # 1.5 GB of zeros in a few MB
+        f.write(header)
+        block = bytes(2**24)
+        for _ in range(90):
+            f.write(block)
+    assert bomb.stat().st_size < 5 * 2**20
+    code, err = _address_space_limited(
+        "from models import load_dataset, DataError\n"
+        f"try:\n    load_dataset({str(bomb)!r})\nexcept DataError as e:\n    print(e, file=sys.stderr)\n")
+    assert code == 0 and "decompresses to more than 512 MB; the limit is 512 MB" in err, err
+
+
+def test_F51_idx_sizes_that_overflow(tmp_path, capsys):
+    p = tmp_path / "x-images-idx3-ubyte"
+    p.write_bytes(struct.pack(">HBBIII", 0, 8, 3, 2**32 - 1, 2**32 - 1, 2**32 - 1) + bytes(16))
+    with pytest.raises(DataError, match="header says .*79228162458924105385300197375 bytes"):
+        load_dataset(str(p))
+
+
+def test_F52_an_npz_whose_arrays_inflate_beyond_memory(tmp_path):
+    p = tmp_path / "zeros.npz"
+    np.savez_compressed(p, images=np.zeros((60_000, 64, 64, 1), np.uint8))  # tiny file, 983 MB as floats
+    assert p.stat().st_size < 2 * 2**20
+    code, err = _address_space_limited(
+        "from models import load_dataset, DataError\n"
+        f"try:\n    load_dataset({str(p)!r})\nexcept DataError as e:\n    print(e, file=sys.stderr)\n")
+    assert code == 0 and "would take 938 MB in memory as floats; the limit is 512 MB" in err, err
+
+
+def test_F53_a_fifo_or_device_given_as_a_file(tmp_path, capsys):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        load_dataset(str(fifo))  # returns at once: a FIFO is never opened
+    ck = tmp_path / "model.safetensors"
+    os.mkfifo(ck)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load(ck)
+    code, lines = run_cli(capsys, "info", "/dev/zero")
+    assert code == 2 and "not a regular file" in lines[0]
+    classed = tmp_path / "data" / "a"
+    classed.mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(classed / "ok.png")
+    os.mkfifo(classed / "pipe.png")
+    data = load_dataset(str(tmp_path / "data"))
+    assert len(data) == 1 and any("not a regular file" in why for _, why in data.skipped)
+
+
+def test_F54_16_bit_images_and_exif_orientation(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    deep = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(deep).save(folder / "deep.png")
+    x = load_dataset(str(folder)).images[0, 0]
+    assert x.max() > 0.99 and x.min() < 0.01 and len(np.unique(x)) > 100  # scaled, not clipped at 255
+    (folder / "deep.png").unlink()
+    im = Image.fromarray(np.tile(np.arange(16, dtype=np.uint8)[None] * 16, (8, 1)))  # 8 high, 16 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    im.save(folder / "phone.jpg", exif=exif, quality=100)
+    data = load_dataset(str(folder))
+    assert data.images.shape[2:] == (8, 8)  # square crop of a 16 x 8 (upright) picture
+    from models.data import read_image
+
+    assert read_image(folder / "phone.jpg").shape == (1, 16, 8)
+
+
+@pytest.mark.parametrize("images, msg, top", [
+    (np.full((4, 8, 8), 0.5, np.float32) * 2 - 1.5, "values run from -0.5 to -0.5", None),
+    (np.linspace(-1, 1, 256, dtype=np.float32).reshape(4, 8, 8), "values run from -1 to 1", None),
+    (np.full((4, 8, 8), 200.0, np.float32), None, 200 / 255),
+    (np.full((4, 8, 8), 40000, np.uint16), None, 40000 / 65535),
+    (np.full((4, 8, 8), 0.25, np.float64), None, 0.25),
+])
+def test_F55_npz_values_outside_0_1(tmp_path, images, msg, top):
+    p = tmp_path / "d.npz"
+    np.savez(p, images=images)
+    if msg:
+        with pytest.raises(DataError, match=msg):
+            load_dataset(str(p))
+    else:
+        assert load_dataset(str(p)).images.max() == pytest.approx(top, rel=1e-5)
+
+
+@pytest.mark.parametrize("labels, msg", [
+    (np.array([0, 1, 2**63 + 5, 1], np.uint64), "labels must be 0 to 999, found 0 to 9223372036854775813"),
+    (np.array([0, 1, 10**9, 1], np.int64), "labels must be 0 to 999, found 0 to 1000000000"),
+    (np.array([0, -1, 2, 1], np.int8), "labels must be 0 to 999, found -1 to 2"),
+])
+def test_F56_labels_beyond_any_class_list(tmp_path, labels, msg):
+    p = tmp_path / "d.npz"
+    np.savez(p, images=np.zeros((4, 8, 8), np.uint8), labels=labels)
+    with pytest.raises(DataError, match=msg):
+        load_dataset(str(p))
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
