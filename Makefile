@@ -33,10 +33,11 @@ assets: $(STAMP)
 # README pictures; uses $$DISPLAY when set (e.g. Xvfb), offscreen otherwise.
 SHOT = rm -f /tmp/le-shot.ini && QT_QPA_PLATFORM= LATENT_EXPLORER_SETTINGS=/tmp/le-shot.ini $(VPY) main.py
 screenshots: $(STAMP)
-	$(SHOT) --open assets/digits-vae2d.safetensors --view map --map-mode both --screenshot docs/map.png
-	$(SHOT) --open assets/digits-vae16.safetensors --view editor --random-z 7 --screenshot docs/editor.png
-	$(SHOT) --open assets/digits-ddpm.safetensors --view diffusion --frame 700 --screenshot docs/diffusion.png
-	$(SHOT) --open assets/digits-ddpm.safetensors --view diffusion --gif docs/diffusion.gif
+	$(SHOT) --open assets/mnist-vae2d.safetensors --view map --map-mode both --screenshot docs/map.png
+	$(SHOT) --open assets/scenes-vae.safetensors --view editor --random-z 7 --screenshot docs/editor.png
+	$(SHOT) --open assets/mnist-ddpm.safetensors --view diffusion --frame 700 --screenshot docs/diffusion.png
+	$(SHOT) --open assets/mnist-ddpm.safetensors --view diffusion --gif docs/diffusion.gif
+	$(SHOT) --open assets/mnist-cgan.safetensors --view quality --screenshot docs/quality.png
 	$(SHOT) --train-demo --screenshot docs/training.png
 
 bench: $(STAMP)

@@ -56,7 +56,7 @@ class DiffusionView(QWidget):
         from models import registry
 
         kinds = ", ".join(k for k in registry.kinds() if registry.get(k).capabilities.diffusion)
-        self.placeholder = hint(f"The Diffusion view is for diffusion models ({kinds}): pick digits-ddpm in the "
+        self.placeholder = hint(f"The Diffusion view is for diffusion models ({kinds}): pick mnist-ddpm in the "
                                 "model list, or train one (latent-explorer train --model ddpm …).")
         root.addWidget(self.placeholder)
         self.body = QSplitter(Qt.Orientation.Vertical)

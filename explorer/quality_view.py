@@ -123,8 +123,10 @@ class QualityView(QWidget):
         split.addWidget(left)
 
         self.hist = pg.PlotWidget(background="#202124")
-        self.hist.setTitle("Classes of the samples (bars) and of the real data (line)", color="#cccccc", size="9pt")
-        self.hist.setLabel("left", "share of images")
+        self.hist.setTitle("Classes: samples (bars), real data (line)", color="#cccccc", size="9pt")
+        self.hist.setLabel("left", "% of images")
+        self.hist.getAxis("left").enableAutoSIPrefix(False)
+        self.hist.setMinimumWidth(200)
         self.hist.setMouseEnabled(False, False)
         self.hist.hideButtons()
         split.addWidget(self.hist)
@@ -236,10 +238,11 @@ class QualityView(QWidget):
         names = report.class_names
         counts = np.array([report.figures["class_histogram"][c] for c in names], float)
         x = np.arange(len(names))
-        self.hist.addItem(pg.BarGraphItem(x=x, height=counts / max(counts.sum(), 1), width=0.7, brush="#4e79a7"))
+        self.hist.addItem(pg.BarGraphItem(x=x, height=100 * counts / max(counts.sum(), 1), width=0.7,
+                                          brush="#4e79a7"))
         if report.real_share is not None:
-            self.hist.plot(x, report.real_share, pen=pg.mkPen("#f28e2b", width=2), symbol="o", symbolSize=6,
-                           symbolBrush="#f28e2b")
+            self.hist.plot(x, 100 * report.real_share, pen=pg.mkPen("#f28e2b", width=2), symbol="o",
+                           symbolSize=6, symbolBrush="#f28e2b")
         self.hist.getAxis("bottom").setTicks([[(i, n[:10]) for i, n in enumerate(names)]])
         self.hist.setXRange(-0.6, len(names) - 0.4, padding=0)
 

@@ -116,7 +116,9 @@ class ModelLibrary(QObject):
         return entry
 
     def add_bundled(self) -> None:
-        for f in sorted(ASSETS.glob("*.safetensors")):
+        # the real-size models first (MNIST, scenes); the 8x8 digits and shapes are small examples
+        first = ("mnist-", "scenes-")
+        for f in sorted(ASSETS.glob("*.safetensors"), key=lambda f: (not f.name.startswith(first), f.name)):
             self.add(f, bundled=True)
 
     def set_current(self, entry: ModelEntry | None) -> None:
