@@ -164,9 +164,10 @@ def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, se
     """Train a classifier on the training part of ``data`` (the same split the models train on); yields a
     Step per batch; returns the classifier with its held-out accuracy per head in its config."""
     heads, targets = heads_of(data)
-    train_set, val_set = data.split(val_fraction)
+    train_idx, val_idx = data.split_indices(val_fraction)  # the split new models train with
+    train_set, val_set = data.subset(train_idx), data.subset(val_idx)
     n_train = len(train_set)
-    y_train, y_val = targets[:n_train], targets[n_train:]
+    y_train, y_val = targets[train_idx], targets[val_idx]
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     cfg = ClassifierConfig(tuple(int(v) for v in data.shape), heads, data=data.spec)

@@ -205,7 +205,7 @@ def cmd_train(a, world=None) -> int:
                      lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
                      max_steps=a.max_steps)
     tc.validate()
-    n_train = len(data.split(tc.val_fraction)[0])
+    n_train = len(data.split(tc.val_fraction, tc.split)[0])
     if tc.batch_size > n_train:
         raise ConfigError(f"batch size {tc.batch_size} is larger than the {n_train} training images")
     torch.manual_seed(a.seed)

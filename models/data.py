@@ -37,6 +37,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
 MIN_SIZE, MAX_SIZE = 8, 64
 MAX_DATA_BYTES = 512 * 2**20  # a dataset's images in memory as float32, and any file's bytes read whole
+SPLITS = ("stratified", "tail")  # how the held-out part is chosen (recorded in each checkpoint)
 MAX_CLASSES = 1000  # label values are checked against this before class names are made
 
 
@@ -75,13 +76,35 @@ class ImageData:
             captions=None if self.captions is None else np.asarray(self.captions, object)[index].tolist(),
         )
 
-    def split(self, val_fraction: float = 0.1) -> tuple[ImageData, ImageData]:
-        """The fixed held-out split: the last ``val_fraction`` of the data (at least one image)."""
+    def split_indices(self, val_fraction: float = 0.1, method: str = "stratified"
+                      ) -> tuple[np.ndarray | slice, np.ndarray | slice]:
+        """The fixed held-out split as (train, held-out) indices. "stratified" (the default, with labels):
+        the last ``val_fraction`` of every class, so no class is held out whole (a folder of class subfolders
+        lists its classes one after another); "tail" (unlabelled data, and checkpoints made before
+        stratification): the last ``val_fraction`` of the data. At least one image is held out."""
         n = len(self)
         if n < 2:
             raise DataError(f"{self.spec}: need at least 2 images to hold some out, found {n}")
+        if method not in SPLITS:
+            raise DataError(f"unknown held-out split {method!r} (use {', '.join(SPLITS)})")
+        if method == "stratified" and self.labels is not None and len(np.unique(self.labels)) > 1:
+            held = []
+            for c in np.unique(self.labels):
+                idx = np.flatnonzero(self.labels == c)
+                k = min(len(idx) - 1, max(1, int(round(len(idx) * val_fraction)))) if len(idx) > 1 else 0
+                held.append(idx[len(idx) - k :])
+            val = np.sort(np.concatenate(held))
+            if 0 < len(val) < n:
+                keep = np.ones(n, bool)
+                keep[val] = False
+                return np.flatnonzero(keep), val
         n_val = min(n - 1, max(1, int(round(n * val_fraction))))
-        return self.subset(slice(0, n - n_val)), self.subset(slice(n - n_val, n))
+        return slice(0, n - n_val), slice(n - n_val, n)
+
+    def split(self, val_fraction: float = 0.1, method: str = "stratified") -> tuple[ImageData, ImageData]:
+        """(train, held-out) data: see :meth:`split_indices`."""
+        train, val = self.split_indices(val_fraction, method)
+        return self.subset(train), self.subset(val)
 
     def conform(self, channels: int, size: int) -> ImageData:
         """The same data converted to ``channels`` and a square ``size``."""

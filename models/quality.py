@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .classifier import Classifier
-from .data import ImageData
+from .data import SPLITS, ImageData
 from .errors import ConfigError
 from .progress import Step
 
@@ -180,7 +180,9 @@ def held_out(model, spec: str | None = None) -> tuple[ImageData, ImageData]:
     frac = trained.get("val_fraction", 0.1) if own else 0.1
     if not isinstance(frac, (int, float)) or not 0 < frac < 1:
         frac = 0.1
-    return data, data.split(frac)[1]
+    # the checkpoint's own held-out part; files made before stratified splits held out the data's tail
+    method = trained.get("split", "tail") if own else "stratified"
+    return data, data.split(frac, method if method in SPLITS else "tail")[1]
 
 
 def quality_job(model, spec: str | None = None, n: int = 2000, seed: int = 0, sample_kw: dict | None = None

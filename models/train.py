@@ -21,7 +21,7 @@ import torch
 
 from . import checkpoint
 from .base import ConfigError, DivergedError, GenerativeModel
-from .data import ImageData
+from .data import SPLITS, ImageData
 
 
 class TrainingError(RuntimeError):
@@ -35,7 +35,8 @@ class TrainConfig:
     lr: float | None = None  # None: the kind's default
     seed: int = 0
     device: str = "auto"  # auto: CUDA, then MPS, then CPU
-    val_fraction: float = 0.1  # the last 10% of the data is held out
+    val_fraction: float = 0.1  # 10% of the data is held out
+    split: str = "stratified"  # the last 10% of every class ("tail": of the data), see ImageData.split
     checkpoint_every: int = 1  # save every N epochs (0: only at the end)
     preview_every: float = 0.0  # seconds between preview images (0: none)
     preview_n: int = 16
@@ -53,6 +54,7 @@ class TrainConfig:
         need(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= 1e6),
              f"learning rate must be a positive number (at most 1e6), got {self.lr}")
         need(0 < self.val_fraction < 1, f"the held-out fraction must be in (0, 1), got {self.val_fraction}")
+        need(self.split in SPLITS, f"the held-out split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         need(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
         need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
 
@@ -108,9 +110,11 @@ def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, see
     return {k: v / n for k, v in totals.items()}
 
 
-def data_summary(data: ImageData, n_train: int, n_val: int, val_fraction: float) -> dict:
+def data_summary(data: ImageData, n_train: int, n_val: int, val_fraction: float, split: str = "stratified"
+                 ) -> dict:
     return {"spec": data.spec, "image_shape": list(data.shape), "n_train": n_train, "n_val": n_val,
-            "val_fraction": val_fraction, "range": [0.0, 1.0], "class_names": list(data.class_names)}
+            "val_fraction": val_fraction, "split": split, "range": [0.0, 1.0],
+            "class_names": list(data.class_names)}
 
 
 def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | None = None,
@@ -125,7 +129,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     if tuple(data.shape) != tuple(model.image_shape):
         raise ConfigError(f"the data is {data.shape} but the model expects {model.image_shape}")
     should_stop = should_stop or (lambda: False)
-    train_set, val_set = data.split(cfg.val_fraction)
+    train_set, val_set = data.split(cfg.val_fraction, cfg.split)
     n = len(train_set)
     if cfg.batch_size > n:
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n} training images")
@@ -154,7 +158,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     summary = {"kind": model.kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": lr_used,
                "seed": cfg.seed, "device": str(device), "world_size": world_size, "steps": 0,
                "epochs_done": 0, "status": "running", "history": []}
-    info = data_summary(data, len(train_set), len(val_set), cfg.val_fraction)
+    info = data_summary(data, len(train_set), len(val_set), cfg.val_fraction, cfg.split)
 
     def save(status: str) -> str | None:
         summary["status"] = status

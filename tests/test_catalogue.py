@@ -886,6 +886,21 @@ def test_F56_labels_beyond_any_class_list(tmp_path, labels, msg):
         load_dataset(str(p))
 
 
+def test_F57_class_subfolders_and_the_held_out_split(tmp_path, capsys):
+    for c, n in (("cat", 20), ("dog", 20), ("owl", 10)):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(tmp_path / "d" / c / f"{i}.png")
+    data = load_dataset(str(tmp_path / "d"))
+    assert data.labels.tolist() == [0] * 20 + [1] * 20 + [2] * 10  # one class after another
+    _, val = data.split(0.1)
+    assert np.bincount(val.labels).tolist() == [2, 2, 1]  # not the last class held out whole
+    out = tmp_path / "m.safetensors"
+    code, _ = run_cli(capsys, "train", "--model", "vae", "--data", tmp_path / "d", "--epochs", "1", "--batch-size",
+                      "8", "--out", out, "--quiet")
+    assert code == 0 and load(out).meta["data"]["split"] == "stratified"
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]

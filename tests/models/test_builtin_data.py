@@ -83,5 +83,7 @@ def test_a_subset_keeps_the_captions():
     d = load_dataset("scenes:50")
     s = d.subset(np.array([3, 7]))
     assert s.captions == [d.captions[3], d.captions[7]] and np.array_equal(s.factors, d.factors[[3, 7]])
-    train, val = d.split(0.1)
+    train, val = d.split(0.1, "tail")
     assert len(train.captions) == 45 and val.captions == d.captions[45:]
+    _, held = d.split_indices(0.1)
+    assert d.split(0.1)[1].captions == [d.captions[i] for i in held]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.data import DataError, load_dataset, make_shapes
+from models.data import DataError, ImageData, load_dataset, make_shapes
 
 
 def test_digits_are_the_real_sklearn_digits():
@@ -30,9 +30,15 @@ def test_shapes_are_deterministic_with_factors():
 
 def test_split_holds_out_the_last_ten_percent():
     d = load_dataset("digits")
-    tr, va = d.split(0.1)
+    tr, va = d.split(0.1, "tail")
     assert len(tr) + len(va) == 1797 and len(va) == 180
     assert np.array_equal(va.images, d.images[-180:]) and np.array_equal(va.labels, d.labels[-180:])
+    tr, va = d.split(0.1)  # stratified: the last tenth of each class
+    assert len(tr) + len(va) == 1797 and len(va) == 179
+    for c in range(10):
+        of_c = np.flatnonzero(d.labels == c)
+        k = int(round(len(of_c) * 0.1))
+        assert np.array_equal(va.images[va.labels == c], d.images[of_c[-k:]])
 
 
 def _png(path, arr, mode=None):
@@ -138,3 +144,17 @@ def test_bad_builtin_specs():
     for spec, msg in [("", "no dataset"), ("shapes:x", "shapes:N"), ("shapes:0", "between")]:
         with pytest.raises(DataError, match=msg):
             load_dataset(spec)
+
+
+def test_the_held_out_split_takes_a_share_of_every_class():
+    """A folder of class subfolders lists its classes one after another: the tail would be one class."""
+    labels = np.repeat(np.arange(4), [30, 30, 30, 5])
+    d = ImageData(np.zeros((95, 1, 8, 8), np.float32), labels, ["a", "b", "c", "d"], "t")
+    train, val = d.split(0.1)
+    assert np.bincount(val.labels, minlength=4).tolist() == [3, 3, 3, 1]
+    assert len(train) + len(val) == 95 and set(train.labels) == {0, 1, 2, 3}
+    tail_train, tail_val = d.split(0.1, "tail")  # checkpoints made before: the data's tail
+    assert set(tail_train.labels) == {0, 1, 2} and len(tail_val) == 10  # class d never trained on
+    unlabelled = ImageData(np.zeros((20, 1, 8, 8), np.float32))
+    assert len(unlabelled.split(0.1)[1]) == 2
+

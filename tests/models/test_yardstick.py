@@ -167,7 +167,7 @@ def test_eval_prints_the_quality_keys(capsys):
     (["--data", "digits"], "images but the model makes"),
     (["--n", "10"], "100 to 50000 samples"),
     (["--steps", "10"], "diffusion models only"),
-    (["--guidance", "-1"], "--guidance must be between"),
+    (["--guidance", "-1"], "guidance must be between 0 and 50, got -1"),
 ])
 def test_eval_bad_input_is_one_line_and_exit_2(capsys, args, msg):
     path = ASSETS / "mnist-vae2d.safetensors"
