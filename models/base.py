@@ -25,6 +25,9 @@ def need(cond, msg) -> None:
         raise ConfigError(msg)
 
 
+MAX_NAME = 100  # characters of a class name
+
+
 @dataclass
 class ModelConfig:
     """What every kind's config holds; each family adds its own fields in a subclass (stored in checkpoints
@@ -55,6 +58,8 @@ class ModelConfig:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
         for f in fields(cls):
+            if isinstance(d.get(f.name), bool) and f.type != "bool":  # JSON true is not the number 1
+                raise ConfigError(f"model config '{f.name}' must be {f.type}, not {str(d[f.name]).lower()}")
             if f.name in d and f.type in ("tuple[int, int, int]", "tuple[int, ...]"):
                 if not isinstance(d[f.name], (list, tuple)):
                     raise ConfigError(f"model config '{f.name}' must be a list")
@@ -86,7 +91,9 @@ class ModelConfig:
              f"latent dim must be between {lo} and {hi}, got {self.latent_dim}")
         need(isinstance(self.num_classes, int) and 0 <= self.num_classes <= 1000,
              f"number of classes must be 0..1000, got {self.num_classes}")
-        need(isinstance(self.class_names, list), "class_names must be a list")
+        need(isinstance(self.class_names, list) and all(
+            isinstance(n, str) and len(n) <= MAX_NAME and n.isprintable() for n in self.class_names),
+            f"class names must be a list of short text (at most {MAX_NAME} printable characters each)")
         if self.num_classes and self.class_names:
             need(len(self.class_names) == self.num_classes,
                  f"{len(self.class_names)} class names for {self.num_classes} classes")

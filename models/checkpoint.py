@@ -26,7 +26,7 @@ import torch
 
 from . import registry
 from .base import GenerativeModel
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, shown
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
@@ -159,6 +159,21 @@ def _refuse_pickle(path: Path, head: bytes) -> None:
             "convert the weights to .safetensors (see README, 'Checkpoint format')")
 
 
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs):
+    """A JSON object whose keys are unique (json keeps the last of a repeated key silently; safetensors' own
+    parser refuses): two tensors of one name would make what loads depend on the parser."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Duplicate(k)
+        out[k] = v
+    return out
+
+
 def _check_regular(path: Path) -> None:
     """A FIFO, a device or a socket is refused without opening it (reading a FIFO waits forever)."""
     try:
@@ -185,7 +200,9 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
                                   f"{size - 8})")
         raw = f.read(n)
         try:
-            header = json.loads(raw.decode("utf-8"))
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        except _Duplicate as e:
+            raise CheckpointError(f"{path.name}: the header names {shown(e.args[0])} twice (a forged file?)") from None
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise CheckpointError(f"{path.name}: not a safetensors checkpoint (the header is not JSON)") from None
         if not isinstance(header, dict):
@@ -197,29 +214,29 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
         body_len = size - 8 - n
         spans = []
         for name, info in header.items():
-            bad = f"{path.name}: invalid entry for tensor {name!r}"
+            bad = f"{path.name}: invalid entry for tensor {shown(name)}"
             if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
                 raise CheckpointError(bad)
             dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
             if dtype not in DTYPES:
-                raise CheckpointError(f"{path.name}: tensor {name!r} has unsupported dtype {dtype!r}")
+                raise CheckpointError(f"{path.name}: tensor {shown(name)} has unsupported dtype {dtype!r}")
             if (not isinstance(shape, list) or len(shape) > 8
                     or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
                 raise CheckpointError(bad + " (shape)")
             if (not isinstance(offs, list) or len(offs) != 2
                     or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
                     or not 0 <= offs[0] <= offs[1] <= body_len):
-                raise CheckpointError(f"{path.name}: tensor {name!r} lies outside the file (truncated?)")
+                raise CheckpointError(f"{path.name}: tensor {shown(name)} lies outside the file (truncated?)")
             itemsize = torch.empty(0, dtype=DTYPES[dtype]).element_size()
             if math.prod(shape) * itemsize != offs[1] - offs[0]:
-                raise CheckpointError(f"{path.name}: tensor {name!r}: shape {shape} does not match its "
+                raise CheckpointError(f"{path.name}: tensor {shown(name)}: shape {shape} does not match its "
                                       f"{offs[1] - offs[0]} bytes")
             spans.append((offs[0], offs[1], name, dtype, shape))
         spans.sort()
         pos = 0
         for begin, end, name, *_ in spans:
             if begin != pos:
-                raise CheckpointError(f"{path.name}: tensor {name!r} overlaps another or leaves a hole")
+                raise CheckpointError(f"{path.name}: tensor {shown(name)} overlaps another or leaves a hole")
             pos = end
         if pos != body_len:
             raise CheckpointError(f"{path.name}: the data is {body_len} bytes but the tensors need {pos} "
@@ -262,8 +279,9 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
         if not isinstance(out[key], dict):
             raise bad(f"'{key}' must be an object, found {type(out[key]).__name__}")
     names = out["class_names"]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) > 1000:
-        raise bad("'class_names' must be a list of at most 1000 strings")
+    if not isinstance(names, list) or len(names) > 1000 or not all(
+            isinstance(n, str) and len(n) <= 100 and n.isprintable() for n in names):
+        raise bad("'class_names' must be a list of at most 1000 strings (100 printable characters each)")
     data = out["data"]
     if "spec" in data and not isinstance(data["spec"], str):
         raise bad(f"data 'spec' must be a string, found {type(data['spec']).__name__}")
@@ -335,19 +353,20 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+            parts.append(f"missing {', '.join(map(shown, missing[:3]))}" + (" ..." if len(missing) > 3 else ""))
         if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}" + (" ..." if len(unexpected) > 3 else ""))
+            more = " ..." if len(unexpected) > 3 else ""
+            parts.append(f"unexpected {', '.join(map(shown, unexpected[:3]))}{more}")
         raise CheckpointError(f"{path.name}: the tensors do not match the {kind} config ({'; '.join(parts)})")
     for name, ref in expected.items():
         t = tensors[name]
         if tuple(t.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{path.name}: tensor {name!r} has shape {tuple(t.shape)}, the config needs "
+            raise CheckpointError(f"{path.name}: tensor {shown(name)} has shape {tuple(t.shape)}, the config needs "
                                   f"{tuple(ref.shape)}")
         if t.dtype != ref.dtype:
-            raise CheckpointError(f"{path.name}: tensor {name!r} is {t.dtype}, expected {ref.dtype}")
+            raise CheckpointError(f"{path.name}: tensor {shown(name)} is {t.dtype}, expected {ref.dtype}")
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise CheckpointError(f"{path.name}: tensor {name!r} contains NaN or infinite weights "
+            raise CheckpointError(f"{path.name}: tensor {shown(name)} contains NaN or infinite weights "
                                   "(saved from a diverged run?)")
     model.load_state_dict(tensors, strict=True)
     model.eval().to(device)

@@ -11,3 +11,12 @@ class DivergedError(ArithmeticError):
 
 class CheckpointError(ValueError):
     """A file that cannot be loaded or saved as a checkpoint; the message is meant for the user."""
+
+
+def shown(text, limit: int = 60) -> str:
+    """Text from a file, safe to put in a message: quoted with every control or invisible character escaped
+    (no terminal escape sequences, no forged lines), and at most ``limit`` characters before an ellipsis."""
+    text = str(text)
+    short = text[:limit]
+    out = repr(short)
+    return out + ("…" if len(text) > limit else "")

@@ -123,8 +123,8 @@ def test_F07_tensor_of_the_wrong_dtype(ckpt):
 
 def test_F08_tensor_names_not_matching_the_config(ckpt):
     _rewrite(ckpt, tensors=lambda t: t.__setitem__("encoder.9.weight", t.pop("encoder.0.weight")))
-    with pytest.raises(CheckpointError, match="do not match the vae config.*missing encoder.0.weight.*"
-                                             "unexpected encoder.9.weight"):
+    with pytest.raises(CheckpointError, match="do not match the vae config.*missing 'encoder.0.weight'.*"
+                                             "unexpected 'encoder.9.weight'"):
         load(ckpt)
 
 
@@ -269,7 +269,7 @@ def test_F23_idx_with_a_wrong_count(tmp_path):
     ("--epochs", "0", "epochs must be at least 1"),
     ("--lr", "-0.001", "learning rate must be between 1e-12 and 1e+06, got -0.001"),
     ("--latent-dim", "0", "latent dim must be between 2 and 512"),
-    ("--batch-size", "5000", "batch size 5000 is larger than the 1617 training images"),
+    ("--batch-size", "5000", "batch size 5000 is larger than the 1618 training images"),
 ])
 def test_F24_nonsense_hyperparameters(tmp_path, capsys, flag, value, message):
     code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", flag, value, "--out",
@@ -653,6 +653,7 @@ def test_F43_a_config_implying_a_huge_model_is_refused_before_anything_is_built(
     ("training", '"finished"', "'training' must be an object, found str"),
     ("training", '{"status": 3}', "training 'status' must be a string"),
     ("class_names", "[1, 2]", "'class_names' must be a list of at most 1000 strings"),
+    ("class_names", '["a\\u001b[2J", "b"]', "'class_names' must be a list of at most 1000 strings"),
 ])
 def test_F44_metadata_of_the_wrong_type_or_range(ckpt, capsys, field, value, msg):
     _rewrite(ckpt, meta=lambda m: m.__setitem__(field, value))
@@ -899,6 +900,45 @@ def test_F57_class_subfolders_and_the_held_out_split(tmp_path, capsys):
     code, _ = run_cli(capsys, "train", "--model", "vae", "--data", tmp_path / "d", "--epochs", "1", "--batch-size",
                       "8", "--out", out, "--quiet")
     assert code == 0 and load(out).meta["data"]["split"] == "stratified"
+
+
+def test_F58_hostile_text_and_duplicate_names_in_a_checkpoint(ckpt, capsys):
+    raw = ckpt.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = raw[8 : 8 + n].decode()
+    first = re.search(r'"([^"_][^"]*)":\{"dtype"', header).group(1)
+    # the same tensor named twice: json would keep the last silently; safetensors refuses, so do we
+    dup = header.replace("{", "{" + f'"{first}":' + re.search(r'"' + re.escape(first) + r'":(\{[^}]*\})',
+                                                                      header).group(1) + ",", 1)
+    dup = dup.encode()
+    ckpt.write_bytes(struct.pack("<Q", len(dup)) + dup + raw[8 + n :])
+    with pytest.raises(CheckpointError, match="names .* twice"):
+        load(ckpt)
+    # a tensor name of control characters and 10,000 letters: escaped and shortened in the message
+    from models.errors import shown
+
+    evil = "\x1b[2J\x1b[31mOWNED\n" + "x" * 10_000
+    assert "\x1b" not in shown(evil) and "\n" not in shown(evil) and len(shown(evil)) < 100
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("latent_dim", True, "model config 'latent_dim' must be int, not true"),
+    ("n_critic", True, "model config 'n_critic' must be int, not true"),
+    ("beta", False, "model config 'beta' must be float, not false"),
+    ("class_names", ["ok", "\x1b]0;pwned\x07"], "class names must be a list of short text"),
+])
+def test_F59_booleans_are_not_numbers_and_names_are_short_text(tmp_path, field, value, msg):
+    kind = "wgan" if field == "n_critic" else "vae"
+    ck = save(tiny_model(kind), tmp_path / "m.safetensors")
+
+    def change(m):
+        config = json.loads(m["config"])
+        config[field] = value
+        m["config"] = json.dumps(config)
+
+    _rewrite(ck, meta=change)
+    with pytest.raises(CheckpointError, match=re.escape(msg)):
+        load(ck)
 
 
 def test_readme_rows_match_tests():
