@@ -24,6 +24,7 @@ class LiveDecoder(QObject):
     failed = Signal(str)
 
     SYNC_LIMIT_S = 0.015
+    TIMEOUT_S = 10.0  # a decode in a worker slower than this is reported (a generator from elsewhere may hang)
 
     def __init__(self, state: LatentState, parent=None):
         super().__init__(parent)
@@ -116,6 +117,12 @@ class LiveDecoder(QObject):
         w.errored.connect(lambda m: self.failed.emit(f"decoding failed: {m}"))
         w.finished.connect(self._worker_done)
         w.start()
+        watchdog = QTimer(w)  # dies with the worker
+        watchdog.setSingleShot(True)
+        watchdog.timeout.connect(lambda: w.isRunning() and model is self.model and self.failed.emit(
+            f"the model has not answered in {self.TIMEOUT_S:.0f} s; the window stays usable and a late image is "
+            "shown when it comes (pick another model to stop waiting)"))
+        watchdog.start(int(self.TIMEOUT_S * 1000))
 
     def _worker_done(self) -> None:
         self._worker = None

@@ -75,7 +75,8 @@ class ExternalGenerator(GenerativeModel):
 
 
 register(KindSpec("torchscript", "External generator (TorchScript)", ExternalGenerator, ExternalConfig,
-                  TrainDefaults(1, 1, 1e-3), Capabilities(directions=True), trainable=False, latent_dim=None))
+                  TrainDefaults(1, 1, 1e-3), Capabilities(directions=True, slow_decode=True), trainable=False,
+                  latent_dim=None))
 
 
 class UntrustedCode(CheckpointError):

@@ -133,3 +133,47 @@ def test_a_kind_that_decodes_no_z_gets_hints_not_crashes(toy_kinds, make_window,
     assert "does not decode a latent code" in ed.dims.widget().text()
     assert "no latent space to map" in w.map.source.text() and w.map.latents is None
     assert w.last_error is None
+
+
+class Hanging(Toy):
+    """A generator whose decode blocks until the test lets it go (a generator from elsewhere that hangs)."""
+
+    gate = None
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        if Hanging.gate is not None and not Hanging.gate.wait(300):
+            raise RuntimeError("never let go")
+        return super().decode(z, y)
+
+
+SLOW = registry.KindSpec("toy-slow", "Toy slow generator", Hanging, ToyConfig, registry.TrainDefaults(1, 16, 1e-2),
+                         registry.Capabilities(slow_decode=True), latent_dim=3, map_samples=50)
+
+
+def test_a_generator_that_hangs_never_freezes_the_window(make_window, qtbot, tmp_path, monkeypatch):
+    import threading
+
+    from explorer.live_decoder import LiveDecoder
+
+    registry.register(SLOW)
+    try:
+        monkeypatch.setattr(LiveDecoder, "TIMEOUT_S", 0.5)
+        path = _toy_file(tmp_path, SLOW)
+        w = make_window(load_bundled=False)
+        w.show_view("editor")
+        Hanging.gate = threading.Event()
+        said = []
+        w.editor.message.connect(said.append)
+        assert w.open_path(str(path))  # opening returns: the decode runs in a worker
+        qtbot.waitUntil(lambda: any("has not answered" in m for m in said), timeout=60000)
+        assert w.editor.decoder.last is None  # nothing shown yet, and the window kept running its events
+        Hanging.gate.set()
+        qtbot.waitUntil(lambda: w.editor.decoder.last is not None, timeout=60000)
+        w.show_view("map")
+        qtbot.waitUntil(w.map.is_ready, timeout=60000)
+    finally:
+        if Hanging.gate is not None:
+            Hanging.gate.set()  # a decode still waiting ends, so no worker outlives the test
+        Hanging.gate = None
+        registry.unregister("toy-slow")
