@@ -21,9 +21,40 @@ def _torch_threads():
 
 
 @pytest.fixture(autouse=True)
+def _private_settings(tmp_path, monkeypatch):
+    """Keep the user's real settings (recent files, layout) out of tests."""
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "settings.ini"))
+
+
+@pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
     """Classifiers trained on the fly go to a test's own cache folder, never the user's."""
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def make_window(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.main_window import MainWindow
+    from explorer.worker import live_workers
+
+    made = []
+
+    def make(**kw):
+        w = MainWindow(**kw)
+        qtbot.addWidget(w)
+        w.resize(1200, 760)
+        w.show()
+        w.activateWindow()  # as a user's window is: shortcuts reach the active window only
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=180000)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+    assert live_workers() == [], "a test leaked a running worker thread"
 
 
 @pytest.fixture

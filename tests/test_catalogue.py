@@ -22,6 +22,7 @@ from PIL import Image
 
 from models import CheckpointError, DataError, TrainConfig, load, load_dataset, save, train
 from models.cli import main as cli
+from tests.gui import test_toy_kind as toy
 from tests.models.helpers import tiny_data, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -939,6 +940,52 @@ def test_F59_booleans_are_not_numbers_and_names_are_short_text(tmp_path, field, 
     _rewrite(ck, meta=change)
     with pytest.raises(CheckpointError, match=re.escape(msg)):
         load(ck)
+
+
+class Hanging(toy.Toy):
+    """A generator whose decode blocks until the test lets it go (a generator from elsewhere that hangs)."""
+
+    gate = None
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        if Hanging.gate is not None and not Hanging.gate.wait(300):
+            raise RuntimeError("never let go")
+        return super().decode(z, y)
+
+
+SLOW = toy.registry.KindSpec("toy-slow", "Toy slow generator", Hanging, toy.ToyConfig,
+                             toy.registry.TrainDefaults(1, 16, 1e-2), toy.registry.Capabilities(slow_decode=True),
+                             latent_dim=3, map_samples=50)
+
+
+def test_F60_a_generator_that_hangs_in_its_decode(make_window, qtbot, tmp_path, monkeypatch):
+    import threading
+
+    from explorer.live_decoder import LiveDecoder
+
+    toy.registry.register(SLOW)
+    try:
+        monkeypatch.setattr(LiveDecoder, "TIMEOUT_S", 0.5)
+        monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+        path = toy._toy_file(tmp_path, SLOW)
+        w = make_window(load_bundled=False)
+        w.show_view("editor")
+        Hanging.gate = threading.Event()
+        said = []
+        w.editor.message.connect(said.append)
+        assert w.open_path(str(path))  # opening returns: the decode runs in a worker
+        qtbot.waitUntil(lambda: any("has not answered" in m for m in said), timeout=60000)
+        assert w.editor.decoder.last is None  # nothing shown yet, and the window kept running its events
+        Hanging.gate.set()
+        qtbot.waitUntil(lambda: w.editor.decoder.last is not None, timeout=60000)
+        w.show_view("map")
+        qtbot.waitUntil(w.map.is_ready, timeout=60000)
+    finally:
+        if Hanging.gate is not None:
+            Hanging.gate.set()  # a decode still waiting ends, so no worker outlives the test
+        Hanging.gate = None
+        toy.registry.unregister("toy-slow")
 
 
 def test_readme_rows_match_tests():
