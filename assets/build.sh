@@ -41,10 +41,10 @@ train mnist-cvae    --model cvae --data mnist --latent-dim 2  --epochs 60
 train mnist-aae     --model aae  --data mnist --latent-dim 2  --epochs 60
 train mnist-dcgan   --model gan  --data mnist --width 32 --epochs 15
 train mnist-cgan    --model cgan --data mnist --width 32 --epochs 15
-train mnist-wgan    --model wgan --data mnist --width 32 --epochs 20
 train mnist-ddpm    --model ddpm --data mnist --conditional --width 32 --batch-size 64 --lr 5e-4 --epochs 35
 # scenes: 20,000 generated 32x32 RGB images; z 8-D for 5 factors (shape, colour, size, position, background)
 train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epochs 60
+train mnist-wgan    --model wgan --data mnist --width 32 --epochs 12
 
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {
