@@ -472,6 +472,9 @@ def main(argv: list[str] | None = None, world=None) -> int:
     except MemoryError:
         print("error: out of memory (try a smaller batch size or image size)", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before training started, or in another command: nothing half-written
+        print("\ninterrupted: nothing was saved", file=sys.stderr)
+        return 130
     except OSError as e:
         print(f"error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", file=sys.stderr)
         return 2

@@ -162,6 +162,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
 
     def save(status: str) -> str | None:
         summary["status"] = status
+        summary["steps"] = step  # the weights are those of this many completed steps
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         if out is None or not is_main:
             return None

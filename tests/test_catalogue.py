@@ -988,6 +988,52 @@ def test_F60_a_generator_that_hangs_in_its_decode(make_window, qtbot, tmp_path, 
         toy.registry.unregister("toy-slow")
 
 
+def _what_the_message_says_agrees_with_the_file(text: str, out: Path) -> None:
+    m = re.search(r"the weights of step (\d+) \(epoch \d+\) were saved to", text)
+    if m:
+        meta = load(out).meta["training"]
+        assert meta["status"] == "stopped" and meta["steps"] == int(m.group(1)), (text, meta)
+    elif "nothing was saved" in text:
+        assert not out.exists(), text
+    elif "holds an earlier save" in text:
+        status = re.search(r"status (\w+)", text).group(1)
+        assert load(out).meta["training"]["status"] == status, text
+    else:
+        assert "saved " in text and load(out).meta["training"]["status"] == "finished", text
+
+
+def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
+    """SIGINT (once or twice), SIGTERM or SIGHUP at seeded random moments: while PyTorch imports, before the
+    first step, inside steps, evaluations and saves. Every time, the message and the file agree."""
+    import random
+    import threading
+
+    rng = random.Random(0)
+    for i in range(6):
+        out = tmp_path / f"r{i}.safetensors"
+        sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+        twice = sig == signal.SIGINT and rng.random() < 0.5
+        proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits",
+                                 "--epochs", "40", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        lines = []
+        reader = threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True)
+        reader.start()
+        time.sleep(rng.uniform(0.0, 8.0))  # a random moment of the run: that is what this test is about
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            if twice:
+                proc.send_signal(sig)
+        code = proc.wait(timeout=300)
+        reader.join(60)
+        text = "".join(lines)
+        assert "Traceback" not in text, text
+        if "interrupted" in text or re.search(r"^saved ", text, re.M):
+            _what_the_message_says_agrees_with_the_file(text, out)
+        else:  # killed by the signal before our handlers were installed: nothing can have been saved
+            assert code == -sig and not out.exists(), (code, text)
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
