@@ -418,8 +418,10 @@ def load_npz(path: Path, spec: str) -> ImageData:
     return ImageData(np.ascontiguousarray(x), labels, names if labels is not None else [], spec)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason."""
+def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
+    """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason. With ``max_side``, a
+    bigger picture is reduced (aspect kept) while it is decoded, before any float copy: a 8000 x 8000 photo
+    for a 28 x 28 model costs a few MB, not a float copy of 64 million pixels."""
     from PIL import Image, ImageOps
 
     with warnings.catch_warnings():
@@ -432,6 +434,9 @@ def read_image(path: Path) -> np.ndarray:
                 w, h = im.size
                 if w * h > MAX_IMAGE_PIXELS:
                     raise ValueError(f"too large ({w}x{h} pixels)")
+                if max_side is not None and max(w, h) > 2 * max_side:
+                    im.draft(im.mode, (2 * max_side, 2 * max_side))  # JPEG: decode at a reduced scale
+                    im.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.BOX)
                 im = ImageOps.exif_transpose(im)  # as a camera or a phone meant it to be seen
                 if im.mode.startswith("I") or im.mode == "F":  # 16- or 32-bit grey: scaled, never clipped
                     arr = np.asarray(im, np.float32)
@@ -449,10 +454,37 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _palette_has_colour(im) -> bool:
+    """A palette image with any non-grey entry (read from the palette, without decoding the pixels)."""
     if im.mode != "P":
         return False
-    rgb = np.asarray(im.convert("RGB"))
-    return not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+    pal = np.asarray(im.getpalette() or [], np.int32).reshape(-1, 3)
+    return bool(len(pal)) and not (np.array_equal(pal[:, 0], pal[:, 1]) and np.array_equal(pal[:, 1], pal[:, 2]))
+
+
+def _image_header(path: Path) -> tuple[int, int, int]:
+    """(channels, height, width) of an image file from its header, nothing decoded; ValueError if unusable."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise ValueError("not a regular file (a pipe, a device or a socket)")
+            with Image.open(path) as im:
+                w, h = im.size
+                orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"too large ({w}x{h} pixels)")
+                grey = im.mode in ("1", "L", "LA", "F") or im.mode.startswith("I") or (
+                    im.mode == "P" and not _palette_has_colour(im))
+        except ValueError:
+            raise
+        except Exception as e:  # PIL raises many kinds for broken files
+            raise ValueError(f"not a readable image ({type(e).__name__})") from None
+    if orientation in (5, 6, 7, 8):  # shown turned by 90 degrees
+        w, h = h, w
+    return (1 if grey else 3), h, w
 
 
 MAX_FOLDER_FILES = 100_000  # a dataset folder holding more files (a home folder, "/") is refused at once
@@ -489,7 +521,8 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
         raise DataError(f"{root}: cannot read the folder ({e.strerror or e})") from None
     if not entries:
         raise DataError(f"{root}: the folder is empty")
-    images, labels, skipped = [], [], []
+    # pass 1: headers only (sizes and channels), so that memory never holds more than the final array
+    found, skipped = [], []
     for f, lab in entries:
         if f.name.startswith("."):
             continue
@@ -497,22 +530,35 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
             skipped.append((str(f), "not an image file (PNG/JPEG/BMP)"))
             continue
         try:
-            images.append(read_image(f))
-            labels.append(lab)
+            found.append((f, lab, *_image_header(f)))
         except ValueError as e:
             skipped.append((str(f), str(e)))
-    if not images:
+    if not found:
         reasons = Counter(r for _, r in skipped).most_common(2)
         raise DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
                         + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
     if channels is None:
-        channels = 3 if any(im.shape[0] == 3 for im in images) else 1
+        channels = 3 if any(c == 3 for _, _, c, _, _ in found) else 1
     if size is None:
-        (h, w), _ = Counter(im.shape[1:] for im in images).most_common(1)[0]
+        (h, w), _ = Counter((h, w) for _, _, _, h, w in found).most_common(1)[0]
         size = int(min(MAX_SIZE, max(MIN_SIZE, min(h, w))))
-    out = np.empty((len(images), channels, size, size), np.float32)
-    for i, im in enumerate(images):
-        out[i] = conform_images(im[None], channels, size)[0]
+    _check_budget((len(found), channels, size, size), root)
+    # pass 2: decode each (reduced while decoding when big) straight into its place in the final array
+    out = np.empty((len(found), channels, size, size), np.float32)
+    labels = []
+    for f, lab, *_ in found:
+        try:
+            im = read_image(f, max_side=size)
+        except ValueError as e:
+            skipped.append((str(f), str(e)))
+            continue
+        out[len(labels)] = conform_images(im[None], channels, size)[0]
+        labels.append(lab)
+    if not labels:
+        reasons = Counter(r for _, r in skipped).most_common(2)
+        raise DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
+                        + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
+    out = out[: len(labels)]
     lab = np.asarray(labels, np.int64) if class_names else None
     return ImageData(out, lab, class_names, spec, skipped=skipped)
 

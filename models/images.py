@@ -68,6 +68,6 @@ def read_image_for(image_shape, path: str | Path) -> np.ndarray:
     converted to its channels and resized to its size. Raises ValueError with a reason a user can read."""
     from .data import conform_images, read_image
 
-    img = read_image(Path(path))
     c, h, _ = image_shape
+    img = read_image(Path(path), max_side=h)
     return conform_images(img[None], c, h)[0]

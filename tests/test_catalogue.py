@@ -1034,6 +1034,19 @@ def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
             assert code == -sig and not out.exists(), (code, text)
 
 
+def test_F62_a_folder_of_big_photos_is_read_within_a_memory_budget(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    big = Image.fromarray(np.tile(np.arange(3000, dtype=np.uint16)[None] % 256, (3000, 1)).astype(np.uint8))
+    for i in range(40):  # 40 x 9 megapixels: 1.4 GB as full-size float copies, a few MB as we read them
+        big.save(folder / f"{i:02d}.png", compress_level=1)
+    code, err = _address_space_limited(
+        "from models import load_dataset\n"
+        f"d = load_dataset({str(folder)!r})\n"
+        "print(len(d), d.shape, file=sys.stderr)\n", limit_gb=1.0)
+    assert code == 0 and "40 (1, 64, 64)" in err, err
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
