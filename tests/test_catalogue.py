@@ -1047,6 +1047,69 @@ def test_F62_a_folder_of_big_photos_is_read_within_a_memory_budget(tmp_path):
     assert code == 0 and "40 (1, 64, 64)" in err, err
 
 
+def test_F63_sample_quality_of_unlabelled_data(tmp_path, capsys):
+    from models.classifier import classifier_for
+    from models.data import ImageData
+    from models.progress import run_to_end
+
+    data = ImageData(np.random.default_rng(0).random((300, 1, 8, 8), np.float32), spec="mine")
+    with pytest.raises(DataError, match="the quality yardstick needs labelled data"):
+        run_to_end(classifier_for(data))
+    npz = tmp_path / "u.npz"
+    np.savez(npz, images=(data.images[:, 0] * 255).astype(np.uint8))
+    model = save(tiny_model("vae"), tmp_path / "v.safetensors", data={"spec": str(npz)})
+    code, lines = run_cli(capsys, "eval", model, "--n", "100")
+    assert code == 2 and len(lines) == 1 and "needs labelled data" in lines[0]
+
+
+def test_F64_a_damaged_classifier_in_the_cache_is_trained_again(tmp_path, monkeypatch):
+    from models.classifier import cache_dir, classifier_for, fingerprint, load_classifier
+    from models.progress import run_to_end
+
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    data = load_dataset("digits").subset(slice(0, 400))
+    run_to_end(classifier_for(data, epochs=1))
+    cached = cache_dir() / f"{fingerprint(data)}-s0.safetensors"
+    cached.write_bytes(b"\x00" * 100)  # a disk error, a crash mid-write by another program
+    steps = list(classifier_for(data, epochs=1))
+    assert steps  # trained again, not an error
+    assert load_classifier(cached).config.heads["label"] == [str(i) for i in range(10)]
+
+
+def test_F65_a_conditional_model_whose_classes_are_not_the_datas(tmp_path):
+    from models.classifier import train_classifier
+    from models.errors import ConfigError
+    from models.progress import run_to_end
+    from models.quality import measure
+
+    digits = load_dataset("digits")
+    net = run_to_end(train_classifier(digits, epochs=1))
+    model = tiny_model("cvae", classes=3)  # classes c0, c1, c2
+    with pytest.raises(ConfigError, match=r"the model's classes \(c0, c1, c2\) are not the data's \(0, 1, 2"):
+        run_to_end(measure(model, digits, net, n=100))
+
+
+def test_F66_a_classifier_file_that_is_not_one(tmp_path, ckpt):
+    from models.classifier import load_classifier, save_classifier, train_classifier
+    from models.progress import run_to_end
+
+    with pytest.raises(CheckpointError, match="not a Latent Explorer classifier"):
+        load_classifier(ckpt)  # a model checkpoint
+    net = run_to_end(train_classifier(load_dataset("digits"), epochs=1))
+    path = save_classifier(net, tmp_path / "c.safetensors")
+    _raw = path.read_bytes()
+    from safetensors.torch import save as st_save
+
+    n = struct.unpack("<Q", _raw[:8])[0]
+    meta = json.loads(_raw[8 : 8 + n])["__metadata__"]
+    config = json.loads(meta["config"])
+    config["heads"] = {"label": ["a", "b"]}  # says 2 classes, the weights have 10
+    meta["config"] = json.dumps(config)
+    path.write_bytes(st_save({k: v.contiguous() for k, v in net.state_dict().items()}, metadata=meta))
+    with pytest.raises(CheckpointError, match="its weights do not match its config"):
+        load_classifier(path)
+
+
 def test_readme_rows_match_tests():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
