@@ -1,19 +1,42 @@
-"""Latent Explorer: ``latent-explorer`` opens the window; ``latent-explorer train|sample|info|eval``
+"""Latent Explorer: ``latent-explorer`` opens the window; ``latent-explorer train|sample|info|eval|classifier``
 runs the command line (see README)."""
 
 from __future__ import annotations
 
+import signal
 import sys
+
+
+def _interrupt_once(signum, frame):
+    """Ctrl+C raises KeyboardInterrupt once; more Ctrl+Cs while it is answered are ignored, so the answer
+    (one line saying what is on disk) is never cut short by a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from models.cli import COMMANDS
+    cli = bool(argv) and not argv[0].startswith("-")
+    asked: list[int] = []
+    if cli and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        # PyTorch's import is not cut in the middle (a half-initialised extension can hang the exit): a
+        # Ctrl+C meanwhile is answered right after it
+        signal.signal(signal.SIGINT, lambda signum, frame: asked.append(signum))
+    try:
+        from models.cli import COMMANDS
 
-    if argv and argv[0] in COMMANDS:
-        from models.cli import main as cli_main
+        if asked:
+            raise KeyboardInterrupt
+        if cli and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _interrupt_once)
 
-        return cli_main(argv)
+        if argv and argv[0] in COMMANDS:
+            from models.cli import main as cli_main
+
+            return cli_main(argv)
+    except KeyboardInterrupt:  # while starting up, or a second Ctrl+C while the first was being answered
+        print("\ninterrupted: nothing was saved", file=sys.stderr)
+        return 130
     from explorer.app import main as gui_main
 
     return gui_main(argv)

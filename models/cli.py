@@ -257,6 +257,8 @@ class _StopSignals:
             if sig is None:
                 continue
             try:
+                if signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # ignored on purpose (a background job's Ctrl+C, nohup): keep it so
                 self._old[sig] = signal.signal(sig, self._on_signal)
             except (ValueError, OSError):  # not the main thread: nothing to install
                 pass
@@ -264,8 +266,9 @@ class _StopSignals:
     def _on_signal(self, signum, frame):
         import signal
 
-        if self.signum:  # asked twice: the default behaviour (Ctrl+C raises KeyboardInterrupt)
+        if self.signum:  # asked twice: Ctrl+C leaves at once (and a third is ignored while it does)
             if signum == signal.SIGINT:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
                 raise KeyboardInterrupt
             return
         self.signum, self.name = signum, signal.Signals(signum).name

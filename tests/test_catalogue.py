@@ -664,6 +664,13 @@ def test_F44_metadata_of_the_wrong_type_or_range(ckpt, capsys, field, value, msg
     assert code == 2 and len(lines) == 1 and "invalid metadata" in lines[0]
 
 
+def _signals_as_in_a_terminal():
+    """A child as a terminal starts it: SIGINT, SIGTERM and SIGHUP at their defaults (a test runner started in
+    the background passes SIGINT on ignored, and Python then installs no Ctrl+C handler)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _stderr_until(proc, text, timeout=300):
     """Read a child's stderr on a thread until a line holds ``text`` (a condition, never a fixed sleep)."""
     import threading
@@ -688,7 +695,7 @@ def test_F45_a_signal_in_the_middle_of_a_training_step(tmp_path, sig, code):
     out = tmp_path / "run.safetensors"
     proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits", "--epochs",
                              "400", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_signals_as_in_a_terminal)
     lines, reader = _stderr_until(proc, "epoch 2/")
     proc.send_signal(sig)  # lands inside a step, almost surely: the steps are nearly all of the time
     assert proc.wait(timeout=300) == code
@@ -1015,7 +1022,8 @@ def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
         twice = sig == signal.SIGINT and rng.random() < 0.5
         proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits",
                                  "--epochs", "40", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE,
-                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                preexec_fn=_signals_as_in_a_terminal)
         lines = []
         reader = threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True)
         reader.start()
@@ -1108,6 +1116,85 @@ def test_F66_a_classifier_file_that_is_not_one(tmp_path, ckpt):
     path.write_bytes(st_save({k: v.contiguous() for k, v in net.state_dict().items()}, metadata=meta))
     with pytest.raises(CheckpointError, match="its weights do not match its config"):
         load_classifier(path)
+
+
+def test_F67_ctrl_c_in_a_command_that_writes_a_file(tmp_path):
+    out = tmp_path / "c.safetensors"
+    proc = subprocess.Popen([sys.executable, "main.py", "classifier", "--data", "scenes:20000", "--epochs", "50",
+                             "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_signals_as_in_a_terminal)
+    lines, reader = _stderr_until_started(proc)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=300)
+    reader.join(60)
+    text = "".join(lines)
+    assert code == 130, text
+    assert "interrupted: nothing was saved" in text and "Traceback" not in text and not out.exists()
+    assert not list(tmp_path.iterdir())  # no temporary file left either
+
+
+def _stderr_until_started(proc):
+    """Wait (on a condition) until the child has imported its modules and begun: its first output, or the
+    classifier's training file being absent while the process still runs after its imports."""
+    import threading
+
+    lines, begun = [], threading.Event()
+
+    def reader():
+        for line in proc.stderr:
+            lines.append(line)
+        begun.set()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+        if threads > 1 and _has_torch(proc.pid):  # PyTorch loaded: the command is running
+            break
+        time.sleep(0.05)  # polling a condition, not waiting a fixed time
+    return lines, thread
+
+
+def _has_torch(pid) -> bool:
+    try:
+        return "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_F68_a_link_to_a_device_given_as_data_or_as_a_model(tmp_path, capsys):
+    link = tmp_path / "data.npz"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(DataError, match="not a regular file"):
+        load_dataset(str(link))
+    model_link = tmp_path / "m.safetensors"
+    model_link.symlink_to("/dev/urandom")
+    code, lines = run_cli(capsys, "info", model_link)
+    assert code == 2 and "not a regular file" in lines[0]
+
+
+def test_F69_a_folder_whose_links_loop(tmp_path):
+    root = tmp_path / "data"
+    (root / "a").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(root / "a" / "x.png")
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # data/a/loop -> data
+    data = load_dataset(str(root))
+    assert len(data) == 1 and data.class_names == ["a"]
+
+
+def test_F70_an_oversized_sidecar(tmp_path, capsys):
+    import zipfile
+
+    g = tmp_path / "g.pt"
+    with zipfile.ZipFile(g, "w") as z:
+        z.writestr("g/code/__torch__.py", "def forward(self, z):\n    return z\n")
+        z.writestr("g/data.pkl", b"")
+    (tmp_path / "g.pt.json").write_text('{"latent_dim": 2, "image_shape": [1, 8, 8], "pad": "' + "x" * 3_000_000
+                                        + '"}')
+    code, lines = run_cli(capsys, "info", g)
+    assert code == 2 and len(lines) == 1 and "is not a sidecar (at most 1 MB)" in lines[0]
 
 
 def test_readme_rows_match_tests():
