@@ -58,6 +58,6 @@ classifier() {
   echo "== classifier $name: $((SECONDS - t0)) s" >&2
 }
 classifier mnist --epochs 15
-classifier scenes --epochs 15
+classifier scenes --epochs 8
 
 ls -l assets/*.safetensors assets/classifiers/*.safetensors 2>/dev/null || true

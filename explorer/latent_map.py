@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import is_builtin
-from models.projection import METHODS, Projection, auto_extent, grid_rect, methods_for
+from models.projection import METHODS, Projection, auto_extent, grid_rect, methods_for, nearest_point
 
 from . import dialogs
 from .jobs import ModelJob
@@ -66,10 +66,9 @@ class LatentMap(QWidget):
         self.btn_data = QPushButton("Other data…")
         self.btn_data.setToolTip("Encode another dataset: a folder of images, IDX files or an .npz")
         self.btn_data.clicked.connect(self._pick_data)
-        self.btn_own = QPushButton("Load its data")
+        self.btn_own, self.pending_spec = QPushButton("Load its data"), None
         self.btn_own.clicked.connect(lambda: self.load(self.pending_spec))
-        self.btn_own.setVisible(False)
-        self.pending_spec: str | None = None
+        self.btn_own.hide()
         self.proj = QComboBox()
         self.proj.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.proj.setMinimumContentsLength(12)
@@ -171,15 +170,18 @@ class LatentMap(QWidget):
         else:
             spec = model.meta.get("data", {}).get("spec") if caps.encoder else None
             if spec and not is_builtin(spec):  # a path a file names is read only on the user's say
-                self.pending_spec = spec
-                self.source.setText(f"trained on {Path(spec).name or spec}")
-                self.btn_own.setToolTip(f"Encode the data this model names: {spec}")
-                self.btn_own.setVisible(True)
-                self.btn_data.setEnabled(True)
-                self.hover_label.setText(f"This model was trained on {spec}. A checkpoint does not decide what "
-                                         "is read: press 'Load its data' to encode it, or choose Other data…")
+                self._ask_to_load(spec)
             else:
                 self.load(spec)
+
+    def _ask_to_load(self, spec: str) -> None:
+        self.pending_spec = spec
+        self.source.setText(f"trained on {Path(spec).name or spec}")
+        self.btn_own.setToolTip(f"Encode the data this model names: {spec}")
+        self.btn_own.setVisible(True)
+        self.btn_data.setEnabled(True)
+        self.hover_label.setText(f"This model was trained on {spec}. A checkpoint does not decide what is read: "
+                                 "press 'Load its data' to encode it, or choose Other data…")
 
     def _pick_data(self):
         path = dialogs.open_folder(self, "data", "Dataset folder (images or IDX files)")
@@ -345,13 +347,8 @@ class LatentMap(QWidget):
         self._show_hover(i)
 
     def nearest(self, x: float, y: float, max_px: float = 8.0) -> int | None:
-        if self.xy is None or len(self.xy) == 0:
-            return None
-        vb = self.plot.getViewBox()
-        px, py = vb.viewPixelSize()
-        d = ((self.xy[:, 0] - x) / px) ** 2 + ((self.xy[:, 1] - y) / py) ** 2
-        i = int(np.argmin(d))
-        return i if d[i] <= max_px**2 else None
+        return None if self.xy is None else nearest_point(self.xy, x, y, self.plot.getViewBox().viewPixelSize(),
+                                                          max_px)
 
     def _on_hover(self, pos):
         if self.xy is None or self.mode.currentIndex() == MODE_GRID:

@@ -113,3 +113,14 @@ def auto_extent(xy: np.ndarray) -> float:
     """A grid range (± this) that covers the bulk (98%) of the points, in steps of 0.5."""
     spread = float(np.percentile(np.abs(xy - np.median(xy, 0)), 98))
     return max(0.5, round(spread * 2) / 2)
+
+
+def nearest_point(xy: np.ndarray, x: float, y: float, pixel: tuple[float, float], max_px: float = 8.0) -> int | None:
+    """The index of the point of ``xy`` (N, 2) nearest to (x, y) on screen (distances in pixels of size
+    ``pixel`` = (width, height) in data units), if it lies within ``max_px`` pixels."""
+    if len(xy) == 0:
+        return None
+    px, py = pixel
+    d = ((xy[:, 0] - x) / px) ** 2 + ((xy[:, 1] - y) / py) ** 2
+    i = int(np.argmin(d))
+    return i if d[i] <= max_px**2 else None

@@ -664,6 +664,26 @@ def test_F44_metadata_of_the_wrong_type_or_range(ckpt, capsys, field, value, msg
     assert code == 2 and len(lines) == 1 and "invalid metadata" in lines[0]
 
 
+_CHILDREN: list = []
+
+
+def _child(args, **kw):
+    """A child process that never outlives its test (see the fixture below), even when an assertion fails."""
+    proc = subprocess.Popen(args, **kw)
+    _CHILDREN.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans():
+    yield
+    while _CHILDREN:
+        proc = _CHILDREN.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
+
+
 def _signals_as_in_a_terminal():
     """A child as a terminal starts it: SIGINT, SIGTERM and SIGHUP at their defaults (a test runner started in
     the background passes SIGINT on ignored, and Python then installs no Ctrl+C handler)."""
@@ -693,7 +713,7 @@ def _stderr_until(proc, text, timeout=300):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_F45_a_signal_in_the_middle_of_a_training_step(tmp_path, sig, code):
     out = tmp_path / "run.safetensors"
-    proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits", "--epochs",
+    proc = _child([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits", "--epochs",
                              "400", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_signals_as_in_a_terminal)
     lines, reader = _stderr_until(proc, "epoch 2/")
@@ -1020,7 +1040,7 @@ def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
         out = tmp_path / f"r{i}.safetensors"
         sig = rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
         twice = sig == signal.SIGINT and rng.random() < 0.5
-        proc = subprocess.Popen([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits",
+        proc = _child([sys.executable, "main.py", "train", "--model", "vae", "--data", "digits",
                                  "--epochs", "40", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE,
                                 text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                 preexec_fn=_signals_as_in_a_terminal)
@@ -1120,7 +1140,7 @@ def test_F66_a_classifier_file_that_is_not_one(tmp_path, ckpt):
 
 def test_F67_ctrl_c_in_a_command_that_writes_a_file(tmp_path):
     out = tmp_path / "c.safetensors"
-    proc = subprocess.Popen([sys.executable, "main.py", "classifier", "--data", "scenes:20000", "--epochs", "50",
+    proc = _child([sys.executable, "main.py", "classifier", "--data", "scenes:20000", "--epochs", "50",
                              "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_signals_as_in_a_terminal)
     lines, reader = _stderr_until_started(proc)
