@@ -92,8 +92,8 @@ def test_wrong_shape_dtype_name_nan_version_kind(ckpt):
     cases = [
         (dict(tensors_edit=lambda t: t.__setitem__(key, torch.zeros(3, 3))), "shape"),
         (dict(tensors_edit=lambda t: t.__setitem__(key, t[key].double())), "float64"),
-        (dict(tensors_edit=lambda t: t.__setitem__("extra", torch.zeros(1))), "unexpected extra"),
-        (dict(tensors_edit=lambda t: t.pop(key)), "missing decoder.0.weight"),
+        (dict(tensors_edit=lambda t: t.__setitem__("extra", torch.zeros(1))), "unexpected 'extra'"),
+        (dict(tensors_edit=lambda t: t.pop(key)), "missing 'decoder.0.weight'"),
         (dict(tensors_edit=lambda t: t[key].__setitem__((0, 0), float("nan"))), "NaN"),
         (dict(tensors_edit=lambda t: t[key].__setitem__((0, 0), float("inf"))), "NaN or infinite"),
         (dict(meta_edit=lambda m: m.__setitem__("format_version", "99")), "newer"),
