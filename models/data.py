@@ -505,6 +505,12 @@ def _files_under(root: Path, folder: Path, budget: list[int]) -> list[Path]:
     return out
 
 
+def _no_readable_image(root: Path, skipped: list[tuple[str, str]]) -> DataError:
+    reasons = Counter(r for _, r in skipped).most_common(2)
+    return DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
+                     + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
+
+
 def load_folder(root: Path, spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
     budget = [MAX_FOLDER_FILES]
     try:
@@ -534,9 +540,7 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
         except ValueError as e:
             skipped.append((str(f), str(e)))
     if not found:
-        reasons = Counter(r for _, r in skipped).most_common(2)
-        raise DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
-                        + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
+        raise _no_readable_image(root, skipped)
     if channels is None:
         channels = 3 if any(c == 3 for _, _, c, _, _ in found) else 1
     if size is None:
@@ -555,9 +559,7 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
         out[len(labels)] = conform_images(im[None], channels, size)[0]
         labels.append(lab)
     if not labels:
-        reasons = Counter(r for _, r in skipped).most_common(2)
-        raise DataError(f"{root}: no readable image ({len(skipped)} files skipped: "
-                        + "; ".join(f"{n} {r}" for r, n in reasons) + ")")
+        raise _no_readable_image(root, skipped)
     out = out[: len(labels)]
     lab = np.asarray(labels, np.int64) if class_names else None
     return ImageData(out, lab, class_names, spec, skipped=skipped)
