@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import is_builtin
-from models.projection import METHODS, Projection, auto_extent, grid_rect, methods_for, nearest_point
+from models.projection import METHODS, Projection, auto_extent, methods_for, nearest_point
 
 from . import dialogs
 from .jobs import ModelJob
@@ -407,28 +407,22 @@ class LatentMap(QWidget):
         self._refresh_grid()
 
     def _refresh_grid(self, *_):
-        from models.display import mosaic
-        from models.latent import decode_batched
-        from models.projection import plane_latents
+        from models.projection import decode_plane
 
         if self.latents is None or self.mode.currentIndex() == MODE_POINTS or not self.projection.linear:
             return
-        n, e = self.grid_n.value(), self.extent.value()
-        center, u, v, mc = self.projection.plane(self.state.z)
-        lat, _ = plane_latents(center, u, v, n, e)
-        model, label = self.model, self.state.label
+        n, e, model, proj, z, label = self.grid_n.value(), self.extent.value(), self.model, self.projection, \
+            self.state.z, self.state.label
 
-        def job(should_stop):
-            imgs = yield from decode_batched(model, lat, label)
-            return mosaic(imgs, n, gap=max(1, model.image_shape[1] // 8))
-
-        def done(pic):
+        def done(res):
+            pic, rect = res
             self.grid_item.setImage(np.ascontiguousarray(pic[::-1]), autoLevels=False, levels=(0.0, 1.0))
             self.grid_item.setVisible(True)
-            self.grid_item.setRect(QRectF(*grid_rect(mc, n, e)))
+            self.grid_item.setRect(QRectF(*rect))
             self.ready.emit()
 
-        self.grid_job.start(model, job, done, f"Decoding a {n}×{n} grid…", on_error=self.message.emit)
+        self.grid_job.start(model, lambda stop: decode_plane(model, proj, z, label, n, e), done,
+                            f"Decoding a {n}×{n} grid…", on_error=self.message.emit)
 
     # -- t-SNE -----------------------------------------------------------------------------------
     def run_tsne(self):
@@ -453,8 +447,7 @@ class LatentMap(QWidget):
         self.data_job.start(self.model, job, done, f"t-SNE of {len(z):,} points…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
-        """Settled: the points are drawn, or there is nothing to draw, or the data failed (with a message), or
-        it waits for the user's say to read the data its model names."""
+        """Settled: points drawn, nothing to draw, data failed (with a message), or waiting for the user's say."""
         return (self.model is None or self.latents is not None or self.failed is not None
                 or self.btn_own.isVisibleTo(self)) and not self.busy()
 

@@ -124,3 +124,15 @@ def nearest_point(xy: np.ndarray, x: float, y: float, pixel: tuple[float, float]
     d = ((xy[:, 0] - x) / px) ** 2 + ((xy[:, 1] - y) / py) ** 2
     i = int(np.argmin(d))
     return i if d[i] <= max_px**2 else None
+
+
+def decode_plane(model, projection: Projection, z, label, n: int, extent: float):
+    """Generator: images decoded over an n x n grid of the projection's plane through ``z`` (± ``extent``);
+    returns (mosaic picture, its rect (x, y, w, h) in map coordinates)."""
+    from .display import mosaic
+    from .latent import decode_batched
+
+    center, u, v, mc = projection.plane(z)
+    lat, _ = plane_latents(center, u, v, n, extent)
+    imgs = yield from decode_batched(model, lat, label)
+    return mosaic(imgs, n, gap=max(1, model.image_shape[1] // 8)), grid_rect(mc, n, extent)
