@@ -16,7 +16,6 @@ import errno
 import json
 import math
 import os
-import stat
 import struct
 import tempfile
 import time
@@ -26,7 +25,7 @@ import torch
 
 from . import registry
 from .base import GenerativeModel
-from .errors import CheckpointError, ConfigError, shown
+from .errors import CheckpointError, ConfigError, check_regular, shown
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
@@ -175,13 +174,7 @@ def _no_duplicates(pairs):
 
 
 def _check_regular(path: Path) -> None:
-    """A FIFO, a device or a socket is refused without opening it (reading a FIFO waits forever)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise CheckpointError(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read")
+    check_regular(path, CheckpointError)
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

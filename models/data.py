@@ -33,6 +33,8 @@ from zlib import error as zlib_error
 
 import numpy as np
 
+from .errors import check_regular as _check_regular
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
 MIN_SIZE, MAX_SIZE = 8, 64
@@ -244,14 +246,8 @@ def _mb(n: int) -> str:
 
 
 def check_regular(path: Path) -> None:
-    """Refuse a FIFO, a device, a socket, anything but a regular file, without opening it (reading a FIFO
-    waits forever; a device can be endless)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    if not stat.S_ISREG(mode):
-        raise DataError(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read from it")
+    """Refuse anything but a regular file (a FIFO, a device) without opening it."""
+    _check_regular(path, DataError)
 
 
 def _open_maybe_gz(path: Path, limit: int = MAX_DATA_BYTES) -> bytes:

@@ -20,3 +20,17 @@ def shown(text, limit: int = 60) -> str:
     short = text[:limit]
     out = repr(short)
     return out + ("…" if len(text) > limit else "")
+
+
+def check_regular(path, error: type[Exception]) -> None:
+    """Refuse a FIFO, a device, a socket, anything but a regular file, without opening it (reading a FIFO
+    waits forever; a device can be endless): raises ``error`` with the reason."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read from it")
