@@ -44,7 +44,7 @@ train mnist-cgan    --model cgan --data mnist --width 32 --epochs 15
 train mnist-ddpm    --model ddpm --data mnist --conditional --width 32 --batch-size 64 --lr 5e-4 --epochs 35
 # scenes: 20,000 generated 32x32 RGB images; z 8-D for 5 factors (shape, colour, size, position, background)
 train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epochs 60
-train mnist-wgan    --model wgan --data mnist --width 32 --epochs 12
+train mnist-wgan    --model wgan --data mnist --width 32 --batch-size 32 --lr 2e-4 --epochs 30
 
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {
@@ -58,6 +58,6 @@ classifier() {
   echo "== classifier $name: $((SECONDS - t0)) s" >&2
 }
 classifier mnist --epochs 15
-classifier scenes --epochs 8
+classifier scenes --epochs 10
 
 ls -l assets/*.safetensors assets/classifiers/*.safetensors 2>/dev/null || true

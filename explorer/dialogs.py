@@ -8,13 +8,13 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QFileDialog
 
-from .state import make_settings
+from .state import make_settings, setting_path
 
 
 def start_folder(key: str) -> str:
-    last = make_settings().value(f"folders/{key}")
-    if last and Path(str(last)).is_dir():
-        return str(last)
+    last = setting_path(make_settings(), f"folders/{key}")
+    if last and Path(last).is_dir():
+        return last
     docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     return docs if docs and Path(docs).is_dir() else str(Path.home())
 

@@ -80,21 +80,28 @@ class ForwardPanel(QGroupBox):
         with QSignalBlocker(self.t_slider):
             self.t_slider.setRange(-1, T - 1)
             self.t_slider.setValue(T // 4)
-        self.random_image(seed=0)
+        self.random_image(seed=0, asked=False)
 
     def set_scale(self, scale: float) -> None:
         self.scale = scale
         if self.x0 is not None:
             self.set_image(self._image, self._noise_seed)
 
-    def random_image(self, seed: int | None = None):
-        from models.data import load_dataset
+    def random_image(self, seed: int | None = None, asked: bool = True):
+        """x_0 = a random image of the model's data. Data at a path the checkpoint names is read only once
+        the user asks (the button), never because a file said so (``asked`` False: the view's own call)."""
+        from models.data import is_builtin, load_dataset
 
         if self.model is None:
             return
         rng = np.random.default_rng(seed)
         if self.data is None:
             spec = self.model.meta.get("data", {}).get("spec")
+            if spec and not is_builtin(spec) and not asked:
+                self.message.emit(f"This model was trained on {spec}: press 'Random image' to read an image "
+                                  "from it (a checkpoint does not decide what is read)")
+                self.set_image(np.zeros(self.model.image_shape, np.float32))
+                return
             try:
                 c, h, _ = self.model.image_shape
                 self.data = load_dataset(spec or "digits").conform(c, h)

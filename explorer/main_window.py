@@ -24,7 +24,8 @@ from .diffusion_view import DiffusionView
 from .editor import LatentEditor
 from .latent_map import LatentMap
 from .quality_view import QualityView
-from .state import MODEL_SUFFIXES, LatentState, ModelLibrary, make_settings
+from .state import (MODEL_SUFFIXES, LatentState, ModelLibrary, make_settings, setting_bytes, setting_int, setting_path,
+                    setting_strings)
 from .training_view import TrainingView
 from .worker import shutdown_all
 
@@ -180,8 +181,7 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
 
     def _recent(self) -> list[str]:
-        v = self.settings.value("recent", [])
-        return [v] if isinstance(v, str) else list(v or [])
+        return setting_strings(self.settings, "recent", MAX_RECENT)
 
     def _refresh_recent(self):
         self.recent_menu.clear()
@@ -230,14 +230,14 @@ class MainWindow(QMainWindow):
 
     # -- session ---------------------------------------------------------------------------------
     def _restore(self):
-        geo = self.settings.value("geometry")
+        geo = setting_bytes(self.settings, "geometry")
         if geo is not None:
-            self.restoreGeometry(geo)
-        st = self.settings.value("windowState")
+            self.restoreGeometry(geo)  # False (and nothing changed) for bytes that are not a geometry
+        st = setting_bytes(self.settings, "windowState")
         if st is not None:
             self.restoreState(st)
-        last = self.settings.value("lastModel")
-        if last and Path(str(last)).exists():
+        last = setting_path(self.settings, "lastModel")
+        if last and Path(last).exists():
             # forgotten while it opens: a file that fails (or takes the process down) is not reopened next time
             self.settings.remove("lastModel")
             self.settings.sync()
@@ -247,9 +247,9 @@ class MainWindow(QMainWindow):
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])
             self.library.set_current(first)
-        tab = self.settings.value("tab")
-        if tab is not None:
-            self.tabs.setCurrentIndex(int(tab))
+        tab = setting_int(self.settings, "tab")
+        if tab is not None and 0 <= tab < self.tabs.count():
+            self.tabs.setCurrentIndex(tab)
 
     def show_view(self, name: str):
         self.tabs.setCurrentWidget(self.views[name])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -20,6 +20,32 @@ def make_settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("LatentExplorer", "Latent Explorer")
+
+
+# A settings file may be damaged, hand-edited or written by another version: every value is read as the
+# type it must have, and anything else counts as absent (the window starts with its defaults, never crashes).
+def setting_strings(settings: QSettings, key: str, limit: int = 1000) -> list[str]:
+    v = settings.value(key, [])
+    v = [v] if isinstance(v, str) else v if isinstance(v, (list, tuple)) else []
+    return [s for s in v if isinstance(s, str) and s and len(s) <= 4096][:limit]
+
+
+def setting_int(settings: QSettings, key: str) -> int | None:
+    v = settings.value(key)
+    try:
+        return int(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else None
+    except ValueError:
+        return None
+
+
+def setting_bytes(settings: QSettings, key: str) -> QByteArray | None:
+    v = settings.value(key)
+    return v if isinstance(v, QByteArray) else QByteArray(v) if isinstance(v, bytes) else None
+
+
+def setting_path(settings: QSettings, key: str) -> str | None:
+    v = settings.value(key)
+    return v if isinstance(v, str) and v and "\0" not in v and len(v) <= 4096 else None
 
 
 @dataclass
@@ -66,8 +92,7 @@ class ModelLibrary(QObject):
         self.confirm_code = lambda path, message: False
 
     def _trusted(self) -> set[str]:
-        v = make_settings().value("trusted_code", [])
-        return {v} if isinstance(v, str) else set(v or [])
+        return set(setting_strings(make_settings(), "trusted_code", limit=100_000))
 
     def _load(self, path):
         """Load a model file; a file holding code runs only once the user has trusted its content (asked
@@ -82,7 +107,8 @@ class ModelLibrary(QObject):
                 raise
             trusted = self._trusted() | {e.digest}
             make_settings().setValue("trusted_code", sorted(trusted))
-            return load(path, trust_code=True)
+            # no probe decode here, on the window's thread: the views decode it in workers with a watchdog
+            return load(path, trust_code=True, probe=False)
 
     def find(self, path) -> ModelEntry | None:
         path = os.path.abspath(path)

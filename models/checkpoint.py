@@ -290,9 +290,11 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
     return out
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False) -> GenerativeModel:
+def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False,
+         probe: bool = True) -> GenerativeModel:
     """Rebuild a model from its file alone. The model's ``meta`` holds the metadata. A TorchScript file holds
-    code: it is loaded only with ``trust_code`` (else :class:`models.external.UntrustedCode`)."""
+    code: it is loaded only with ``trust_code`` (else :class:`models.external.UntrustedCode`), and its first
+    decode is tried at once unless ``probe`` is False (the window decodes in a worker, with a watchdog)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
@@ -308,7 +310,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     if head.startswith(b"PK\x03\x04"):
         from .external import load_torchscript
 
-        return load_torchscript(path, device, trust_code=trust_code)
+        return load_torchscript(path, device, trust_code=trust_code, probe=probe)
     if path.suffix.lower() == ".json":
         raise CheckpointError(f"{path.name}: a JSON file is not a checkpoint (is it a TorchScript sidecar? "
                               "open the generator file beside it)")

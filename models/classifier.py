@@ -30,6 +30,11 @@ from .progress import Step
 
 FORMAT = "latent-explorer-classifier"
 FEATURES = 64  # width of the penultimate layer: the feature space of the Fréchet distance
+# The body's design: "pooled" (batch-normalised convolutions, global max pool: a shape is recognised
+# wherever it is) is what new classifiers get; "grid" (a 4x4 average grid read by one linear layer) is the
+# first design, kept so files made with it (the bundled mnist classifier) keep loading. The grid design
+# never learnt the scenes' shapes (chance after 8 epochs): it must learn each shape at each place apart.
+BODIES = ("pooled", "grid")
 CLASSIFIER_DIR = BUNDLED_DIR / "classifiers"
 MAX_HEADS, MAX_CLASSES = 16, 1000
 
@@ -49,10 +54,12 @@ class ClassifierConfig:
     data: str = ""  # the data spec it was trained on
     fingerprint: str = ""  # of that data (images and labels)
     held_out_accuracy: dict[str, float] = field(default_factory=dict)
+    body: str = "pooled"  # one of BODIES; a file without the key has the first design, "grid"
 
     def to_json(self) -> dict:
         return {"image_shape": list(self.image_shape), "heads": self.heads, "features": self.features,
-                "data": self.data, "fingerprint": self.fingerprint, "held_out_accuracy": self.held_out_accuracy}
+                "data": self.data, "fingerprint": self.fingerprint, "held_out_accuracy": self.held_out_accuracy,
+                "body": self.body}
 
     @classmethod
     def from_json(cls, d, where: str) -> ClassifierConfig:
@@ -71,10 +78,46 @@ class ClassifierConfig:
         features = d.get("features", FEATURES)
         if not isinstance(features, int) or isinstance(features, bool) or not 2 <= features <= 4096:
             raise bad
+        body = d.get("body", "grid")
+        if body not in BODIES:
+            raise bad
         acc = d.get("held_out_accuracy", {})
         acc = {k: float(v) for k, v in acc.items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
             if isinstance(acc, dict) else {}
-        return cls(tuple(shape), heads, features, str(d.get("data", "")), str(d.get("fingerprint", "")), acc)
+        return cls(tuple(shape), heads, features, str(d.get("data", "")), str(d.get("fingerprint", "")), acc,
+                   body)
+
+
+class PooledBody(nn.Module):
+    """x (B, C, H, W) -> features (B, F): batch-normalised convolutions, then what is found anywhere (a
+    global max) beside a coarse 2x2 average of where it is (the position heads)."""
+
+    def __init__(self, channels: int, features: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(),  # -> (B, 32, H, W)
+            nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),  # -> (B, 64, H/2, W/2)
+            nn.Conv2d(64, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(),  # -> (B, 64, H/2, W/2)
+            nn.Conv2d(64, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),  # -> (B, 64, H/4, W/4)
+        )
+        self.where = nn.AdaptiveAvgPool2d(2)  # -> (B, 64, 2, 2)
+        self.fc = nn.Linear(64 + 64 * 4, features)  # [max (B, 64), where (B, 256)] -> (B, F), no nonlinearity
+
+    def forward(self, x):
+        h = self.conv(x)
+        return self.fc(torch.cat([h.amax((2, 3)), self.where(h).flatten(1)], 1))
+
+
+def grid_body(channels: int, features: int) -> nn.Sequential:
+    """The first design ("grid"), for files made with it."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(),  # (B, C, H, W) -> (B, 32, H, W)
+        nn.Conv2d(32, 32, 3, 2, 1), nn.ReLU(),  # -> (B, 32, H/2, W/2)
+        nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(),  # -> (B, 64, H/2, W/2)
+        nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),  # -> (B, 64, H/4, W/4)
+        nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # -> (B, 64 * 16)
+        nn.Linear(64 * 16, features),  # -> (B, F): the features (before the nonlinearity)
+    )
 
 
 class Classifier(nn.Module):
@@ -84,14 +127,8 @@ class Classifier(nn.Module):
         super().__init__()
         self.config = config
         c = config.image_shape[0]
-        self.body = nn.Sequential(
-            nn.Conv2d(c, 32, 3, 1, 1), nn.ReLU(),  # (B, C, H, W) -> (B, 32, H, W)
-            nn.Conv2d(32, 32, 3, 2, 1), nn.ReLU(),  # -> (B, 32, H/2, W/2)
-            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(),  # -> (B, 64, H/2, W/2)
-            nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),  # -> (B, 64, H/4, W/4)
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # -> (B, 64 * 16): keeps where things are (position heads)
-            nn.Linear(64 * 16, config.features),  # -> (B, F): the features (before the nonlinearity)
-        )
+        make = PooledBody if config.body == "pooled" else grid_body
+        self.body = make(c, config.features)
         self.heads = nn.ModuleDict({f"h{i}": nn.Linear(config.features, len(names))
                                     for i, names in enumerate(config.heads.values())})
 

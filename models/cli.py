@@ -12,10 +12,11 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from . import registry
 from .data import DataError
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, shown
 from .train import TrainingError
 
 COMMANDS = ("train", "sample", "info", "eval", "classifier")
@@ -101,7 +102,7 @@ def build_parser() -> Parser:
     s = sub.add_parser("sample", help="save a grid of samples as PNG")
     s.add_argument("file")
     s.add_argument("--n", type=_whole_number("n"), default=64)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="output .png file")
     s.add_argument("--seed", type=_SEED, default=0)
     _sampling_args(s)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
@@ -197,7 +198,8 @@ def cmd_train(a, world=None) -> int:
     channels = a.channels or c
     data = data.conform(channels, size)
     if data.skipped and is_main:
-        print(f"note: {len(data.skipped)} files skipped (first: {data.skipped[0][0]}: {data.skipped[0][1]})",
+        print(f"note: {len(data.skipped)} files skipped (first: {shown(data.skipped[0][0], 200)}: "
+              f"{data.skipped[0][1]})",
               file=sys.stderr)
     cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, **over)
     tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
@@ -364,6 +366,10 @@ def cmd_sample(a) -> int:
 
     if not 1 <= a.n <= 1024:
         raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
+    if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
+        # a slip of the keyboard (--out model.safetensors) must not replace a trained model with a picture
+        raise ConfigError(f"--out: samples are saved as a PNG picture: give a file name ending in .png, not "
+                          f"{shown(a.out, 200)}")
     model = load(a.file, trust_code=a.trust_code)
     kw = _sampling_kw(model, a)
     k = _class_index(model, a.cls)

@@ -1,5 +1,7 @@
 """The errors ``models`` raises for the user: each message is meant to be shown as it is."""
 
+import re
+
 
 class ConfigError(ValueError):
     """A model or training setting that cannot work; the message is meant for the user."""
@@ -18,7 +20,8 @@ def shown(text, limit: int = 60) -> str:
     (no terminal escape sequences, no forged lines), and at most ``limit`` characters before an ellipsis."""
     text = str(text)
     short = text[:limit]
-    out = repr(short)
+    # a file name's bytes that are not UTF-8 (Python keeps them as lone surrogates) are shown as \xNN
+    out = re.sub(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])", r"\1\\x\2", repr(short))
     return out + ("…" if len(text) > limit else "")
 
 

@@ -153,9 +153,27 @@ def describe_torchscript(path: Path) -> dict:
             "note": "not loaded: TorchScript is code (sample with --trust-code to run it)"}
 
 
-def load_torchscript(path: Path, device="cpu", trust_code: bool = False) -> ExternalGenerator:
+def _probe(gen: ExternalGenerator, path: Path) -> None:
+    """One decode of z = 0: a generator that fails, or makes images of another shape, is refused now."""
+    latent_dim, shape = gen.config.latent_dim, tuple(gen.config.image_shape)
+    try:
+        gen.decode(torch.zeros(2, latent_dim))  # decode checks the output's shape, dtype and values
+    except ValueError as e:
+        if "returned" in str(e) and "shape" in str(e):
+            raise CheckpointError(f"{path.name}: the generator makes images of another shape than the sidecar's "
+                                  f"{shape} ({e})") from None
+        raise CheckpointError(f"{path.name}: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise CheckpointError(f"{path.name}: the generator fails on z of size {latent_dim} given by the "
+                              f"sidecar ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
+                              ) from None
+
+
+def load_torchscript(path: Path, device="cpu", trust_code: bool = False, probe: bool = True) -> ExternalGenerator:
     """Load a TorchScript generator, only with ``trust_code``: else :class:`UntrustedCode` once the file and
-    its sidecar are checked (no code of the file has run)."""
+    its sidecar are checked (no code of the file has run). With ``probe``, one decode of z = 0 is tried now
+    (the CLI: a broken generator is refused at once); without, the first decode is the caller's (the window
+    runs it in a worker so a generator that hangs cannot freeze it). Every decode checks its output."""
     config, _, _ = _checked(path)
     latent_dim, shape, names = config.latent_dim, list(config.image_shape), list(config.class_names)
     if not trust_code:
@@ -165,18 +183,8 @@ def load_torchscript(path: Path, device="cpu", trust_code: bool = False) -> Exte
     except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
         raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
     gen = ExternalGenerator(config, module)
-    try:
-        out = gen.decode(torch.zeros(2, latent_dim))
-    except ValueError as e:
-        if "returned" in str(e) and "shape" in str(e):
-            raise CheckpointError(f"{path.name}: the generator makes images of another shape than the sidecar's "
-                                  f"{tuple(shape)} ({e})") from None
-        raise CheckpointError(f"{path.name}: {e}") from None
-    except Exception as e:  # noqa: BLE001
-        raise CheckpointError(f"{path.name}: the generator fails on z of size {latent_dim} given by the "
-                              f"sidecar ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
-                              ) from None
-    assert tuple(out.shape) == (2, *shape)  # decode checks every output
+    if probe:
+        _probe(gen, path)
     gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
                 "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
     return gen.to(device)

@@ -1224,3 +1224,100 @@ def test_readme_rows_match_tests():
     tests = sorted({m.group(1) for m in re.finditer(r"^def test_(F\d\d)_", Path(__file__).read_text(), re.M)})
     assert rows == tests and len(rows) >= 25
 
+
+
+def test_F71_a_damaged_settings_file(make_window, tmp_path, monkeypatch):
+    ini = tmp_path / "s.ini"
+    ini.write_text("[General]\ntab=seven\nrecent=5\ngeometry=not a geometry\nwindowState=@Variant(garbage)\n"
+                   "lastModel=/dev/zero\ntrusted_code=1, 2\n[folders]\nmodels=\\0\\0\n")
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(ini))
+    w = make_window(load_bundled=False)  # starts with its defaults: no exception reaches the hook
+    assert w.tabs.currentIndex() == 0 and "not a regular file" in w.last_error  # /dev/zero is never read
+    from explorer.dialogs import start_folder
+
+    assert Path(start_folder("models")).is_dir()
+    ini.write_text("[General]\ntab=99\n")
+    w2 = make_window(load_bundled=False)
+    assert w2.tabs.currentIndex() == 0
+
+
+class _Generator(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(6, 64))
+
+    def forward(self, z):
+        return (z @ self.w).view(-1, 1, 8, 8)
+
+
+def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(make_window, qtbot, tmp_path,
+                                                                                 monkeypatch):
+    import threading
+
+    from models.external import ExternalGenerator
+
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    threads = []
+    real = ExternalGenerator.decode
+    monkeypatch.setattr(ExternalGenerator, "decode",
+                        lambda self, z, y=None: (threads.append(threading.current_thread()), real(self, z, y))[1])
+    g = _script(_Generator(), tmp_path / "g.pt")
+    w = make_window(load_bundled=False)
+    w.library.confirm_code = lambda path, msg: True
+    w.show_view("editor")
+    assert w.open_path(str(g))  # opening decodes nothing here: the views decode in workers (F60's watchdog)
+    for view in ("editor", "map", "editor"):
+        w.show_view(view)
+        qtbot.waitUntil(lambda: w.editor.decoder.last is not None and w.map.is_ready(), timeout=120000)
+    assert threads and threading.main_thread() not in threads  # the file's code ran only in workers
+
+
+def test_F73_file_names_that_are_not_utf8(tmp_path, capsys):
+    folder = tmp_path / "d" / "a"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    bad = os.fsdecode(bytes(folder) + b"/\xff\xfe bad.png")
+    Path(bad).write_bytes(b"not an image")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(os.fsdecode(bytes(folder) + b"/\xfe good.png"))
+    data = load_dataset(str(tmp_path / "d"))
+    assert len(data) == 4 and len(data.skipped) == 1
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", tmp_path / "d", "--batch-size", "2",
+                          "--max-steps", "1", "--quiet", "--out", tmp_path / "m.safetensors")
+    note = next(ln for ln in lines if ln.startswith("note:"))
+    assert code == 0 and "\\xff\\xfe bad.png" in note and "\\udc" not in note
+
+
+def test_F74_sample_output_that_is_not_a_png(tmp_path, capsys, ckpt):
+    before = ckpt.read_bytes()
+    for out in (ckpt, tmp_path / "grid.jpg", tmp_path):
+        code, lines = run_cli(capsys, "sample", ckpt, "--n", "4", "--out", out)
+        assert code == 2 and len(lines) == 1 and "ending in .png" in lines[0]
+    assert ckpt.read_bytes() == before  # the trained model is never replaced by a picture
+    code, _ = run_cli(capsys, "sample", ckpt, "--n", "4", "--out", tmp_path / "grid.png")
+    assert code == 0 and Image.open(tmp_path / "grid.png").format == "PNG"
+
+
+def test_F75_a_diffusion_checkpoint_naming_a_data_path(make_window, qtbot, tmp_path, monkeypatch):
+    import models.data as data_module
+
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(secret / "a.png")
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(secret / "b.png")
+    read = []
+    real = data_module.load_dataset
+    monkeypatch.setattr(data_module, "load_dataset", lambda spec, *a, **k: (read.append(spec), real(spec, *a, **k))[1])
+    ck = tmp_path / "d.safetensors"
+    ck.write_bytes((ROOT / "assets" / "digits-ddpm.safetensors").read_bytes())
+    _rewrite(ck, meta=lambda m: m.__setitem__("data", json.dumps({"spec": str(secret)})))
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
+    w = make_window(load_bundled=False)
+    said = []
+    w.diffusion.forward.message.connect(said.append)
+    w.show_view("diffusion")
+    assert w.open_path(str(ck))
+    assert str(secret) not in read and any("press 'Random image'" in m for m in said)
+    assert float(w.diffusion.forward.x0.abs().max()) == 1.0 and float(w.diffusion.forward.x0.mean()) == -1.0
+    w.diffusion.forward.btn_random.click()  # the user's say
+    assert read.count(str(secret)) == 1 and float(w.diffusion.forward.x0.mean()) > -1.0
