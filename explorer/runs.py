@@ -106,6 +106,9 @@ class RunQueue(QObject):
             tr = "  ".join(f"{k} {v:.4g}" for k, v in rec.losses.items())
             va = "  ".join(f"{k} {v:.4g}" for k, v in (rec.val or {}).items())
             run.log.append(f"epoch {rec.epoch}/{rec.epochs}  train: {tr}  |  held-out: {va}")
+            if rec.message:  # a save that failed; the run goes on
+                run.log.append(f"warning: {rec.message}")
+                self.failed.emit(rec.message)
         elif rec.event in ("done", "stopped"):
             run.checkpoint = rec.checkpoint
             run.log.append(f"{rec.message}: {rec.checkpoint}" if rec.checkpoint else rec.message)

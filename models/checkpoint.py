@@ -99,6 +99,19 @@ class OutputExists(CheckpointError):
         super().__init__(f"{path} exists: it is not replaced without your say (--force)")
 
 
+def recovery_path(out: str | os.PathLike) -> Path:
+    """Where a run's weights go when its own output cannot be written (the folder was removed, the disk or
+    the quota is full): ``$LATENT_EXPLORER_CACHE/recovered`` when set (tests), else the user's data folder
+    (``$XDG_DATA_HOME`` or ~/.local/share)/latent-explorer/recovered, under the output's name and the time."""
+    base = os.environ.get("LATENT_EXPLORER_CACHE")
+    root = Path(base) if base else Path(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")) \
+        / "latent-explorer"
+    folder = root / "recovered"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(out).stem or "run"
+    return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.safetensors"
+
+
 def check_output(path: str | os.PathLike, force: bool = False) -> Path:
     """Check, before any training, that ``path`` can take a checkpoint: not a folder, in a folder that exists
     and is writable, not one of the bundled models, and (without ``force``) not an existing file."""

@@ -228,9 +228,15 @@ def cmd_train(a, world=None) -> int:
                 tr = " ".join(f"{k}={v:.4f}" for k, v in p.losses.items())
                 va = " ".join(f"{k}={v:.4f}" for k, v in (p.val or {}).items())
                 bar.line(f"epoch {p.epoch}/{p.epochs}  train: {tr}  val: {va}  ({_fmt_time(p.elapsed_s)})")
+                if p.message:  # a save that failed: the run goes on
+                    bar.line(f"warning: {p.message}")
             elif p.event == "done" and is_main:
+                if p.message != "finished":  # the output could not be written: where the weights went
+                    print(f"warning: {p.message}", file=sys.stderr)
                 print(f"saved {p.checkpoint} ({_fmt_time(p.elapsed_s)})", file=sys.stderr)
             elif p.event == "stopped":
+                if p.checkpoint and os.path.abspath(p.checkpoint) != os.path.abspath(a.out):
+                    bar.line(f"warning: {p.message}")
                 saved = (f"the weights of step {p.step} (epoch {p.epoch}) were saved to {p.checkpoint}"
                          if p.checkpoint else "nothing was saved (no step had been taken)")
                 bar.line(f"interrupted ({stop.name if stop else 'stopped'}): {saved}")

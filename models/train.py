@@ -21,6 +21,7 @@ import torch
 
 from . import checkpoint
 from .base import ConfigError, DivergedError, GenerativeModel
+from .errors import CheckpointError
 from .data import SPLITS, ImageData
 
 
@@ -166,7 +167,21 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         if out is None or not is_main:
             return None
-        return str(checkpoint.save(model, out, data=info, training=summary, class_names=data.class_names))
+        try:
+            return str(checkpoint.save(model, out, data=info, training=summary, class_names=data.class_names))
+        except CheckpointError as e:
+            if status == "running":  # an epoch's save: the run goes on and tries again at the next one
+                save_trouble.append(f"{e}; training goes on and tries again after the next epoch")
+                return None
+            try:  # the run's last save: never lose the weights, put them where they can be written
+                rescued = checkpoint.save(model, checkpoint.recovery_path(out), data=info, training=summary,
+                                          class_names=data.class_names)
+            except (CheckpointError, OSError) as e2:
+                raise TrainingError(f"{e}; and the weights could not be saved elsewhere either ({e2})") from None
+            save_trouble.append(f"{e}; the weights were saved to {rescued} instead")
+            return str(rescued)
+
+    save_trouble: list[str] = []  # what went wrong with saves, said in the next Progress message
 
     step, t0, train_time, last_preview = 0, time.perf_counter(), 0.0, -math.inf
     seen = 0  # images trained on, all ranks (an epoch's last batch may be short)
@@ -186,8 +201,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                 if should_stop():
                     path = save("stopped") if step > 0 else None  # no step taken: nothing to keep
                     yield Progress("stopped", epoch, cfg.epochs, step, total, elapsed_s=time.perf_counter() - t0,
-                                   checkpoint=path, message="stopped; the last weights were saved"
-                                   if path else "stopped")
+                                   checkpoint=path, message=_said(save_trouble, "stopped; the last weights were "
+                                                                  "saved" if path else "stopped"))
                     return summary
                 ts = time.perf_counter()
                 idx = perm[b * local_bs : (b + 1) * local_bs].to(device)
@@ -229,7 +244,7 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                 path = save("running")
             yield Progress("epoch", epoch, cfg.epochs, step, total, means, seen / max(train_time, 1e-9),
                            (total - step) * train_time / max(step, 1), time.perf_counter() - t0, val=val,
-                           checkpoint=path)
+                           checkpoint=path, message=_said(save_trouble, ""))
             if step >= total:
                 break
         model.after_training(x_all, y_all if model.conditional else None)
@@ -240,12 +255,19 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         yield Progress("done", epoch, cfg.epochs, step, total, summary.get("final_losses", {}),
                        samples_per_s=seen / max(train_time, 1e-9),
                        elapsed_s=time.perf_counter() - t0, val=summary.get("val"), checkpoint=path,
-                       preview=preview, message="finished")
+                       preview=preview, message=_said(save_trouble, "finished"))
         return summary
     except GeneratorExit:  # the consumer closed us: keep what was learned
         if step > 0 and summary["status"] == "running":
             save("stopped")
         raise
+
+
+def _said(trouble: list[str], message: str) -> str:
+    """``message``, preceded by what went wrong with saves since the last one said (then forgotten)."""
+    text = "; ".join([*trouble, message] if message else trouble)
+    trouble.clear()
+    return text
 
 
 def _preview(model: GenerativeModel, x, y, seed: int) -> np.ndarray:

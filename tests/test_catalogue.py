@@ -1321,3 +1321,93 @@ def test_F75_a_diffusion_checkpoint_naming_a_data_path(make_window, qtbot, tmp_p
     assert float(w.diffusion.forward.x0.abs().max()) == 1.0 and float(w.diffusion.forward.x0.mean()) == -1.0
     w.diffusion.forward.btn_random.click()  # the user's say
     assert read.count(str(secret)) == 1 and float(w.diffusion.forward.x0.mean()) > -1.0
+
+
+_PAUSED_CHILD = """
+import importlib, runpy, signal, sys
+sys.path.insert(0, '.')
+checkpoint, training = importlib.import_module("models.checkpoint"), importlib.import_module("models.train")
+phase, args = sys.argv[1], sys.argv[2:]
+
+def paused(real, tag):  # the first call waits for a signal before it goes on: the signal lands inside it
+    def call(*a, **k):
+        if not call.done:
+            call.done = True
+            print(tag, file=sys.stderr, flush=True)
+            signal.pause()
+        return real(*a, **k)
+    call.done = False
+    return call
+
+if phase == "evaluation":
+    training.evaluate = paused(training.evaluate, "PAUSED-IN-EVALUATION")
+else:
+    checkpoint.save = paused(checkpoint.save, "PAUSED-IN-SAVE")
+sys.argv = ["main.py", *args]
+runpy.run_path("main.py", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("phase", ["evaluation", "save"])
+@pytest.mark.parametrize("sig, twice", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_F76_a_signal_inside_an_evaluation_or_a_save(tmp_path, phase, sig, twice):
+    out = tmp_path / "run.safetensors"
+    proc = _child([sys.executable, "-c", _PAUSED_CHILD, phase, "train", "--model", "vae", "--data", "digits",
+                   "--epochs", "40", "--quiet", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                  env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_signals_as_in_a_terminal)
+    lines, reader = _stderr_until(proc, f"PAUSED-IN-{phase.upper()}")
+    proc.send_signal(sig)
+    if twice:
+        proc.send_signal(sig)
+    code = proc.wait(timeout=300)
+    reader.join(60)
+    text = "".join(lines)
+    assert "Traceback" not in text and code == 128 + sig, (code, text)
+    assert "interrupted" in text, text
+    _what_the_message_says_agrees_with_the_file(text, out)
+    if not twice:  # once: the save finishes and the weights of the step reached are kept as "stopped"
+        assert load(out).meta["training"]["status"] == "stopped"
+
+
+def test_F77_the_output_folder_vanishes_during_a_run(tmp_path, monkeypatch, capsys):
+    """The folder removed (or the disk full) between epochs: the run goes on, says so, and its last save goes
+    where it can be written; the trained weights are never lost."""
+    import shutil
+
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    out = folder / "m.safetensors"
+    model, data = tiny_model("vae"), tiny_data()
+    seen = []
+    for p in train(model, data, TrainConfig(epochs=3, batch_size=16, checkpoint_every=1), out=str(out)):
+        seen.append(p)
+        if p.event == "epoch" and p.epoch == 1:
+            assert out.exists()
+            shutil.rmtree(folder)
+    epoch2 = next(p for p in seen if p.event == "epoch" and p.epoch == 2)
+    assert "does not exist" in epoch2.message and "tries again" in epoch2.message
+    done = seen[-1]
+    assert done.event == "done" and "saved to" in done.message and "instead" in done.message
+    rescued = Path(done.checkpoint)
+    assert rescued.parent == tmp_path / "cache" / "recovered" and rescued.name.startswith("m-")
+    assert load(rescued).meta["training"]["status"] == "finished"
+    # the CLI says where the weights went, and exits 0: they are kept
+    import models.checkpoint as checkpoint
+
+    folder.mkdir()
+    real = checkpoint.save
+
+    def full(model, path, **kw):
+        if Path(path) == out:
+            raise CheckpointError(f"cannot save {path}: the disk is full; any previous file there is unchanged")
+        return real(model, path, **kw)
+
+    monkeypatch.setattr(checkpoint, "save", full)
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--epochs", "2", "--quiet",
+                          "--out", out)
+    warn = [ln for ln in lines if ln.startswith("warning:")]
+    assert code == 0 and not out.exists() and len(warn) == 2, lines  # the epoch's save, then the last one
+    assert "tries again" in warn[0] and "the disk is full" in warn[1] and "instead" in warn[1]
+    saved = Path(lines[-1].split()[1])
+    assert load(saved).meta["training"]["status"] == "finished"
