@@ -29,7 +29,10 @@ from .errors import CheckpointError, ConfigError, check_regular, shown
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
-MAX_HEADER = 100 * 1024 * 1024
+# A header is JSON parsed into Python objects (tens of times its size in memory): a checkpoint's is a few
+# hundred KB (a thousand epochs of history); 16 MB leaves room and keeps a forged one to a few hundred MB.
+MAX_HEADER = 16 * 1024 * 1024
+MAX_META_FIELD = 4 * 1024 * 1024  # one metadata field (its history, its data description)
 DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
@@ -52,6 +55,7 @@ def atomic_write(path: str | os.PathLike, blob: bytes) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise CheckpointError(f"cannot save {path}: the folder {folder} does not exist")
+    _never_replace_special(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -112,6 +116,20 @@ def recovery_path(out: str | os.PathLike) -> Path:
     return folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.safetensors"
 
 
+def _never_replace_special(path: Path) -> None:
+    """A device, a pipe or a socket is never replaced by a file (``--out /dev/null --force`` run as root
+    would otherwise swap the system's /dev/null for a checkpoint)."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # nothing there (or nothing we can see): a new file
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise CheckpointError(f"{path} is not a regular file (a device, a pipe or a socket): it is never written "
+                              "or replaced; choose a file name")
+
+
 def check_output(path: str | os.PathLike, force: bool = False) -> Path:
     """Check, before any training, that ``path`` can take a checkpoint: not a folder, in a folder that exists
     and is writable, not one of the bundled models, and (without ``force``) not an existing file."""
@@ -126,6 +144,7 @@ def check_output(path: str | os.PathLike, force: bool = False) -> Path:
     if folder.resolve() == BUNDLED_DIR or BUNDLED_DIR in folder.resolve().parents:
         raise CheckpointError(f"{p.name}: the bundled models in {BUNDLED_DIR} are never overwritten; choose "
                               "another folder")
+    _never_replace_special(p)
     if p.exists() and not force:
         raise OutputExists(p)
     return p
@@ -266,6 +285,9 @@ def _json_field(meta: dict, key: str, path: Path, default=None):
         if default is not None:
             return default
         raise CheckpointError(f"{path.name}: the metadata has no '{key}'")
+    if len(meta[key]) > MAX_META_FIELD:
+        raise CheckpointError(f"{path.name}: its '{key}' metadata is {len(meta[key]):,} characters long (at most "
+                              f"{MAX_META_FIELD // 2**20} MB): not a checkpoint this app wrote")
     try:
         return json.loads(meta[key])
     except (json.JSONDecodeError, RecursionError):

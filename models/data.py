@@ -184,6 +184,7 @@ def load_scenes(spec: str) -> ImageData:
             raise DataError(f"scenes: expected scenes[:N][:objects=1|2][:seed=S], got {spec!r}") from None
     if not 1 <= n <= 200_000:
         raise DataError(f"scenes: N must be between 1 and 200000, got {n}")
+    _check_budget((n, 3, scenes.SIZE, scenes.SIZE), "scenes")  # a spec in a checkpoint is data too
     if objects not in (1, 2):
         raise DataError(f"scenes: objects must be 1 or 2, got {objects}")
     if not 0 <= seed < 2**32:
@@ -589,6 +590,7 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
             raise DataError(f"shapes: expected 'shapes:N' with N a number, got {spec!r}") from None
         if not 1 <= n <= 200_000:
             raise DataError(f"shapes: N must be between 1 and 200000, got {n}")
+        _check_budget((n, 1, 32, 32), "shapes")
         data = make_shapes(n)
     else:
         try:

@@ -92,11 +92,15 @@ def make_scenes(n: int = 20000, seed: int = 0, objects: int = 1):
         factors[:, 1, 3] = (first + rng.integers(1, len(POSITIONS), n)) % len(POSITIONS)
     palette = np.array(list(COLOURS.values()), np.float32) / 255
     backdrop = np.array(list(BACKGROUNDS.values()), np.float32) / 255
-    images = np.broadcast_to(backdrop[bg][:, :, None, None], (n, 3, SIZE, SIZE)).copy()
-    for o in range(objects):
-        f = factors[:, o]
-        m = masks[f[:, 0], f[:, 2], f[:, 3]][:, None]  # (N, 1, H, W)
-        images += m * (palette[f[:, 1]][:, :, None, None] - images)
+    images = np.empty((n, 3, SIZE, SIZE), np.float32)
+    for start in range(0, n, 2048):  # in blocks: the temporaries stay a few MB whatever n is
+        sl = slice(start, min(n, start + 2048))
+        block = images[sl]
+        block[:] = backdrop[bg[sl]][:, :, None, None]
+        for o in range(objects):
+            f = factors[sl, o]
+            m = masks[f[:, 0], f[:, 2], f[:, 3]][:, None]  # (B, 1, H, W)
+            block += m * (palette[f[:, 1]][:, :, None, None] - block)
     bg_names = list(BACKGROUNDS)
     captions = [" and ".join(caption(tuple(obj)) for obj in factors[i]) + f" on a {bg_names[bg[i]]} background"
                 for i in range(n)]

@@ -105,7 +105,7 @@ def test_F05_header_claiming_a_huge_size(tmp_path):
     p.write_bytes(struct.pack("<Q", 2**62) + b'{"__metadata__": {}}')
     with pytest.raises(CheckpointError, match="header length .* is invalid"):
         load(p)
-    p.write_bytes(struct.pack("<Q", 90_000_000) + b"{}")
+    p.write_bytes(struct.pack("<Q", 9_000_000) + b"{}")
     with pytest.raises(CheckpointError, match="truncated"):
         load(p)
 
@@ -1411,3 +1411,58 @@ def test_F77_the_output_folder_vanishes_during_a_run(tmp_path, monkeypatch, caps
     assert "tries again" in warn[0] and "the disk is full" in warn[1] and "instead" in warn[1]
     saved = Path(lines[-1].split()[1])
     assert load(saved).meta["training"]["status"] == "finished"
+
+
+def test_F78_generated_data_asked_beyond_the_memory_budget(tmp_path, capsys):
+    """A checkpoint names its data, and a built-in one loads without asking: its size is checked first."""
+    for spec, shape in (("scenes:200000", "(200000, 3, 32, 32)"), ("shapes:200000", "(200000, 1, 32, 32)"),
+                        ("scenes:100000:objects=2", "(100000, 3, 32, 32)")):
+        code, err = _address_space_limited(f"from models import load_dataset\nload_dataset({spec!r})")
+        assert code == 1 and f"{shape} images would take" in err and "the limit is 512 MB" in err, err[-600:]
+        assert "MemoryError" not in err
+    code, err = _address_space_limited("from models import load_dataset\nprint(len(load_dataset('scenes:40000')))")
+    assert code == 0, err[-600:]
+
+
+def test_F79_an_output_that_is_a_device_or_a_pipe(tmp_path, capsys):
+    from models.checkpoint import atomic_write, check_output
+
+    fifo = tmp_path / "out.safetensors"
+    os.mkfifo(fifo)
+    for force in (False, True):
+        with pytest.raises(CheckpointError, match="not a regular file .* never written or replaced"):
+            check_output("/dev/null", force=force)  # only checked: nothing is written to /dev
+    code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--epochs", "1", "--force",
+                          "--out", fifo)
+    assert code == 2 and len(lines) == 1 and "not a regular file" in lines[0]
+    picture = tmp_path / "grid.png"
+    os.mkfifo(picture)
+    code, lines = run_cli(capsys, "sample", VAE2D, "--n", "4", "--out", picture)
+    assert code == 2 and "not a regular file" in lines[-1]
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        atomic_write(fifo, b"x")
+    assert fifo.is_fifo() and picture.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "grid.png", "out.safetensors"]  # no temporary file left either
+
+
+def _with_training_metadata(path: Path, training: str) -> Path:
+    raw = VAE2D.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"]["training"] = training
+    hb = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(hb)) + hb + raw[8 + n :])
+    return path
+
+
+def test_F80_metadata_that_inflates_in_memory(tmp_path, capsys):
+    """A 90 MB header of 30 million empty objects took 3.4 GB and 28 s to open; now it is refused unread."""
+    big = _with_training_metadata(tmp_path / "big.safetensors", '{"history": [' + ",".join(["{}"] * 30_000_000) + "]}")
+    small = _with_training_metadata(tmp_path / "small.safetensors",
+                                    '{"history": [' + ",".join(["{}"] * 2_000_000) + "]}")
+    for path, says in ((big, "header length 90"), (small, "its 'training' metadata is 6,000,014 characters")):
+        code, err = _address_space_limited(f"from models import load\nload({str(path)!r})")
+        assert code == 1 and "CheckpointError" in err and says in err and "MemoryError" not in err, err[-500:]
+        code, lines = run_cli(capsys, "info", path)
+        assert code == 2 and len(lines) == 1 and says in lines[0]
+    assert load(VAE2D).meta["training"]["status"] == "finished"  # a real history loads as before
