@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.samplers import SAMPLERS
+
 from . import dialogs
 from .diffusion_forward import ForwardPanel
 from .jobs import ModelJob
@@ -88,8 +90,10 @@ class DiffusionView(QWidget):
         rl = QVBoxLayout(rev)
         ctl = QHBoxLayout()
         self.sampler = QComboBox()
-        self.sampler.addItems(["DDPM", "DDIM"])
-        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic)")
+        for cls in SAMPLERS.values():
+            self.sampler.addItem(cls.title, cls.name)
+        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic); Euler a "
+                                "(Euler ancestral, as in the web UIs) runs K steps with fresh noise at each")
         self.sampler.currentIndexChanged.connect(self._on_sampler)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1000)
@@ -240,9 +244,9 @@ class DiffusionView(QWidget):
 
     # -- reverse ---------------------------------------------------------------------------------
     def _on_sampler(self, *_):
-        ddim = self.sampler.currentText() == "DDIM"
-        self.steps.setEnabled(ddim)
-        self.eta.setEnabled(ddim)
+        cls = SAMPLERS[self.sampler.currentData()]
+        self.steps.setEnabled(cls.takes_steps)
+        self.eta.setEnabled(cls.takes_eta)
 
     def labels(self):
         if self.model is None or not self.model.conditional:
@@ -259,15 +263,16 @@ class DiffusionView(QWidget):
         self.cancel()
         self.btn_play.setChecked(False)
         model, n, y = self.model, self.n.value(), self.labels()
-        sampler = self.sampler.currentText().lower()
+        sampler = self.sampler.currentData()
+        cls = SAMPLERS[sampler]
         steps, eta, guidance, seed = self.steps.value(), self.eta.value(), self.guidance.value(), self.seed.value()
 
         def job(should_stop):
-            return (yield from record_reverse(model, n, y, sampler, steps if sampler == "ddim" else None, eta,
+            return (yield from record_reverse(model, n, y, sampler, steps if cls.takes_steps else None, eta,
                                               guidance if model.conditional else 1.0, seed, should_stop))
 
-        total = model.config.timesteps if sampler == "ddpm" else steps
-        self.job.start(model, job, self._set_trajectory, f"{sampler.upper()}: {total} steps × {n} samples…",
+        total = steps if cls.takes_steps else model.config.timesteps
+        self.job.start(model, job, self._set_trajectory, f"{cls.title}: {total} steps × {n} samples…",
                        on_error=self.message.emit,
                        on_cancel=lambda: self.message.emit("cancelled: the previous trajectory is kept"))
         self.btn_run.setEnabled(False)

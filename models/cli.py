@@ -131,7 +131,10 @@ def build_parser() -> Parser:
 
 def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--steps", type=_whole_number("steps"), default=None, help=steps_help)
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), default=None)
+    from .samplers import SAMPLERS
+
+    p.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
+                   help="ddpm (all T steps), ddim (--steps, --eta) or euler-a (Euler ancestral, --steps)")
     p.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM: 0 deterministic, 1 like DDPM")
     p.add_argument("--guidance", type=_number("guidance", 0, 50), default=1.0,
                    help="classifier-free guidance scale")
@@ -339,7 +342,10 @@ def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
     steps = a.steps if a.steps is not None or a.sampler == "ddpm" else default_steps
     sampler = a.sampler or ("ddim" if steps else "ddpm")
     if sampler == "ddpm" and steps not in (None, model.config.timesteps):
-        raise ConfigError(f"DDPM sampling runs all {model.config.timesteps} steps; use --sampler ddim for fewer")
+        raise ConfigError(f"DDPM sampling runs all {model.config.timesteps} steps; use --sampler ddim or euler-a "
+                          "for fewer")
+    if a.eta and sampler != "ddim":
+        raise ConfigError(f"--eta applies to the DDIM sampler only, not {sampler}")
     if steps is not None and not 1 <= steps <= model.config.timesteps:
         raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
     return dict(sampler=sampler, steps=steps, eta=a.eta, guidance=a.guidance)

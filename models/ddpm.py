@@ -14,6 +14,7 @@ from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .diffusion import DiffusionScheduler
+from .samplers import SAMPLERS, Sampler, make_sampler
 from .gan import resolution_plan
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
@@ -178,14 +179,13 @@ class DDPM(GenerativeModel):
         eps_y, eps_null = both.chunk(2)
         return eps_null + guidance * (eps_y - eps_null)
 
-    def make_scheduler(self, sampler: str = "ddpm", steps: int | None = None, eta: float = 0.0
-                       ) -> DiffusionScheduler:
-        """A scheduler for one sampling run: DDPM (all T steps) or DDIM (``steps``, η)."""
-        sched = DiffusionScheduler(self.config.timesteps, self.config.schedule)
-        sched.set_timesteps(steps if sampler == "ddim" else None, sampler, eta)
-        return sched
+    def make_scheduler(self, sampler: str = "ddpm", steps: int | None = None, eta: float = 0.0) -> Sampler:
+        """A sampler for one run (models.samplers): "ddpm" (all T steps), "ddim" (``steps``, η) or "euler-a"
+        (``steps``)."""
+        cls = SAMPLERS.get(sampler)
+        return make_sampler(sampler, self.scheduler, steps if cls is not None and cls.takes_steps else None, eta)
 
-    def reverse(self, x_T, y=None, scheduler: DiffusionScheduler | None = None, guidance: float = 1.0,
+    def reverse(self, x_T, y=None, scheduler: Sampler | None = None, guidance: float = 1.0,
                 generator: torch.Generator | None = None):
         """Generator over the reverse process of ``scheduler`` (default: DDPM, all T steps); yields
         (t, x_t_before, ε̂, x̂_0, x_prev) per step."""
