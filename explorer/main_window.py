@@ -24,8 +24,16 @@ from .diffusion_view import DiffusionView
 from .editor import LatentEditor
 from .latent_map import LatentMap
 from .quality_view import QualityView
-from .state import (MODEL_SUFFIXES, LatentState, ModelLibrary, make_settings, setting_bytes, setting_int, setting_path,
-                    setting_strings)
+from .state import (
+    MODEL_SUFFIXES,
+    LatentState,
+    ModelLibrary,
+    make_settings,
+    setting_bytes,
+    setting_int,
+    setting_path,
+    setting_strings,
+)
 from .training_view import TrainingView
 from .worker import shutdown_all
 

@@ -14,9 +14,9 @@ from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .diffusion import DiffusionScheduler
-from .samplers import SAMPLERS, Sampler, make_sampler
 from .gan import resolution_plan
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from .samplers import SAMPLERS, Sampler, make_sampler
 
 
 @dataclass

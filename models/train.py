@@ -21,8 +21,8 @@ import torch
 
 from . import checkpoint
 from .base import ConfigError, DivergedError, GenerativeModel
-from .errors import CheckpointError
 from .data import SPLITS, ImageData
+from .errors import CheckpointError
 
 
 class TrainingError(RuntimeError):
