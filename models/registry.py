@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds
-BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.external")
+BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.external")
 
 
 @dataclass(frozen=True)
