@@ -51,7 +51,8 @@ def run_training(spec: RunSpec, should_stop):
     c, h, _ = data.shape
     size = spec.size or int(min(64, max(8, h)))
     data = data.conform(c, size)
-    cfg = make_config(spec.kind, data.shape, spec.latent_dim, data.class_names, spec.conditional, **spec.params)
+    cfg = make_config(spec.kind, data.shape, spec.latent_dim, data.class_names, spec.conditional, data=data,
+                      **spec.params)
     torch.manual_seed(spec.seed)
     model = build_model(cfg)
     tc = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,

@@ -263,6 +263,11 @@ class GenerativeModel(nn.Module):
             yy = torch.arange(len(x), device=self.device) % self.num_classes
         return self.sample(len(x), yy, generator=generator)
 
+    def condition_of(self, data):
+        """What ``train_step`` and ``evaluate`` receive as y for the images of ``data`` (N, …) as numpy: the
+        class labels of a class-conditional model, else None (a text-conditioned kind: token ids)."""
+        return data.labels if self.conditional and data.labels is not None else None
+
     def after_step(self) -> None:
         """Hook run after each optimizer step (EMA updates)."""
 

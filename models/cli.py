@@ -204,7 +204,8 @@ def cmd_train(a, world=None) -> int:
         print(f"note: {len(data.skipped)} files skipped (first: {shown(data.skipped[0][0], 200)}: "
               f"{data.skipped[0][1]})",
               file=sys.stderr)
-    cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, **over)
+    cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, data=data,
+                               **over)
     tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
                      batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
                      lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds
-BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.external")
+BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
+                   "models.external")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class KindSpec:
     trainable: bool = True  # listed by the CLI and the Training view
     map_samples: int = 2000  # latents sampled for the map of a model without an encoder
     description: str = ""
+    from_data: Callable | None = None  # data -> config values it fixes (a text encoder's vocabulary)
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -190,7 +192,7 @@ def kinds_with_param(name: str) -> list[str]:
 
 
 def make_config(kind: str, image_shape, latent_dim: int | None = None, class_names=None,
-                conditional: bool = False, **overrides):
+                conditional: bool = False, data=None, **overrides):
     """The config for ``kind`` on data of ``image_shape``: the kind's defaults, then ``overrides``; class
     conditioning from ``class_names`` when the kind takes it (or the user asks, where it is optional)."""
     spec = get(kind)
@@ -205,7 +207,7 @@ def make_config(kind: str, image_shape, latent_dim: int | None = None, class_nam
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"{kind} has no setting {', '.join(unknown)}")
-    values = {**spec.config, **overrides}
+    values = {**spec.config, **(spec.from_data(data) if spec.from_data and data is not None else {}), **overrides}
     d = spec.latent_dim if latent_dim is None or spec.latent_dim is None else latent_dim
     cfg = spec.config_class(kind=kind, image_shape=tuple(int(v) for v in image_shape), latent_dim=int(d or 0),
                             num_classes=len(class_names) if cond else 0, class_names=class_names if cond else [],

@@ -100,11 +100,10 @@ def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, see
     dev = model.device
     totals: dict[str, float] = {}
     n = len(data)
+    cond = model.condition_of(data)
     for i in range(0, n, batch_size):
         x = torch.from_numpy(data.images[i : i + batch_size]).to(dev)
-        y = None
-        if model.conditional and data.labels is not None:
-            y = torch.from_numpy(data.labels[i : i + batch_size]).to(dev)
+        y = None if cond is None else torch.from_numpy(cond[i : i + batch_size]).to(dev)
         for k, v in model.evaluate(x, y, generator=g).items():
             totals[k] = totals.get(k, 0.0) + v * len(x)
     model.train(was)
@@ -134,7 +133,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     n = len(train_set)
     if cfg.batch_size > n:
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {n} training images")
-    if model.conditional and train_set.labels is None:
+    cond = model.condition_of(train_set)
+    if model.conditional and cond is None:
         raise ConfigError("a conditional model needs labelled data")
     rank, world_size = (world.rank, world.size) if world is not None else (0, 1)
     is_main = rank == 0
@@ -146,15 +146,15 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         world.attach(model)
     opts = model.make_optimizers(cfg.lr)
     x_all = torch.from_numpy(train_set.images).to(device)
-    y_all = torch.from_numpy(train_set.labels).to(device) if train_set.labels is not None else None
+    y_all = torch.from_numpy(cond).to(device) if cond is not None else None
     local_bs = max(1, cfg.batch_size // world_size)
     per_rank = n // world_size if world_size > 1 else n
     spe = per_rank // local_bs + (1 if per_rank % local_bs >= 2 else 0)  # a last batch of 1 is dropped
     spe = max(1, spe)
     total = cfg.epochs * spe if cfg.max_steps is None else min(cfg.epochs * spe, cfg.max_steps)
     preview_x = torch.from_numpy(val_set.images[: cfg.preview_n]).to(device)
-    preview_y = (torch.from_numpy(val_set.labels[: cfg.preview_n]).to(device)
-                 if val_set.labels is not None and model.conditional else None)
+    val_cond = model.condition_of(val_set)
+    preview_y = torch.from_numpy(val_cond[: cfg.preview_n]).to(device) if val_cond is not None else None
     lr_used = cfg.lr or opts[next(iter(opts))].param_groups[0]["lr"]
     summary = {"kind": model.kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": lr_used,
                "seed": cfg.seed, "device": str(device), "world_size": world_size, "steps": 0,
@@ -275,6 +275,7 @@ def _preview(model: GenerativeModel, x, y, seed: int) -> np.ndarray:
     model.eval()
     try:
         g = torch.Generator().manual_seed(seed)
-        return model.preview(x, y, g).detach().float().cpu().numpy()
+        out = model.preview(x, y, g)
+        return None if out is None else out.detach().float().cpu().numpy()
     finally:
         model.train(was)

@@ -9,7 +9,10 @@ from models import ImageData, TrainConfig, build_model, make_config, train
 def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
     rng = np.random.default_rng(seed)
     x = rng.random((n, *shape)).astype(np.float32)
-    return ImageData(x, rng.integers(0, classes, n).astype(np.int64), [f"c{i}" for i in range(classes)], "tiny")
+    y = rng.integers(0, classes, n).astype(np.int64)
+    words = ["red", "green", "blue", "pink", "grey"]
+    captions = [f"a {words[k % len(words)]} thing" for k in y]  # for the kinds that learn from text
+    return ImageData(x, y, [f"c{i}" for i in range(classes)], "tiny", captions=captions)
 
 
 def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
@@ -22,7 +25,8 @@ def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
         if spec.param(name) is not None:
             over.setdefault(name, value)
     return build_model(make_config(kind, shape, 4, [f"c{i}" for i in range(classes)],
-                                   conditional=spec.conditioning_optional, **over))
+                                   conditional=spec.conditioning_optional, data=tiny_data(8, shape, classes),
+                                   **over))
 
 
 def run(model, data, out=None, **cfg):

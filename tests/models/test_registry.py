@@ -61,7 +61,7 @@ def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
 
 def test_every_builtin_kind_is_described_by_its_spec():
     trainable = registry.kinds(trainable=True)
-    assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm"]
+    assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm", "latent-ae", "clip"]
     assert "torchscript" in registry.kinds() and not registry.get("torchscript").trainable
     for kind in trainable:
         spec = registry.get(kind)
@@ -72,6 +72,9 @@ def test_every_builtin_kind_is_described_by_its_spec():
     assert registry.get("gan").capabilities.directions and not registry.get("gan").capabilities.encoder
     assert registry.get("ddpm").capabilities.diffusion and registry.get("ddpm").conditioning_optional
     assert registry.get("cgan").conditional_by_default and not registry.get("gan").conditional_by_default
+    assert registry.get("latent-ae").capabilities.encoder and registry.get("latent-ae").latent_dim is None
+    clip = registry.get("clip")
+    assert clip.conditioning == "text" and not clip.capabilities.decodes_z and clip.from_data is not None
 
 
 def test_defaults_and_params_come_from_the_spec():

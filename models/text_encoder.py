@@ -1,0 +1,242 @@
+"""The text encoder of latent diffusion in miniature: a word tokenizer over the captions' vocabulary and a
+small transformer, trained CLIP-style (Radford et al. 2021, "Learning Transferable Visual Models From
+Natural Language Supervision", fig. 3: a symmetric cross-entropy over the batch's image-text similarities)
+against a small image encoder, on captioned data (``scenes``).
+
+What it gives the diffusion U-Net is the sequence of token features (B, L, width) its cross-attention reads;
+what it gives a user is retrieval (type a caption, see the nearest images) and zero-shot factor accuracy.
+Its latent space, in the map, is the joint embedding of the images.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
+from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+
+PAD, BOS, EOS = 0, 1, 2
+SPECIAL = ["<pad>", "<bos>", "<eos>"]
+MAX_VOCAB = 5000
+WORD = re.compile(r"[a-z]+")
+
+
+class UnknownWords(ValueError):
+    """Words of a prompt that are not in the tokenizer's vocabulary (named, never dropped silently)."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        shown = ", ".join(repr(w) for w in words[:8]) + (" …" if len(words) > 8 else "")
+        super().__init__(f"unknown word{'s' if len(words) > 1 else ''} {shown}: the text encoder knows only the "
+                         "words of its training captions")
+
+
+@dataclass
+class Tokens:
+    ids: torch.Tensor  # (B, context) long: <bos> words <eos> <pad>…
+    truncated: list[bool]  # per text: its words did not all fit in the context
+
+
+class Tokenizer:
+    """Lower-case words (letters only) -> ids; 0, 1, 2 are <pad>, <bos>, <eos>."""
+
+    def __init__(self, vocab: list[str], context: int):
+        self.vocab, self.context = list(vocab), int(context)
+        self.ids = {w: i + len(SPECIAL) for i, w in enumerate(self.vocab)}
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        return WORD.findall(str(text).lower())
+
+    @classmethod
+    def vocabulary(cls, texts) -> list[str]:
+        return sorted({w for t in texts for w in cls.words(t)})
+
+    @property
+    def size(self) -> int:
+        return len(SPECIAL) + len(self.vocab)
+
+    def unknown(self, text: str) -> list[str]:
+        seen: dict[str, None] = {}
+        for w in self.words(text):
+            if w not in self.ids:
+                seen.setdefault(w)
+        return list(seen)
+
+    def __call__(self, texts: list[str]) -> Tokens:
+        """Token ids of ``texts``; raises :class:`UnknownWords` naming every word it does not know."""
+        unknown = list(dict.fromkeys(w for t in texts for w in self.unknown(t)))
+        if unknown:
+            raise UnknownWords(unknown)
+        ids = torch.full((len(texts), self.context), PAD, dtype=torch.long)
+        truncated = []
+        for i, t in enumerate(texts):
+            words = [self.ids[w] for w in self.words(t)]
+            truncated.append(len(words) > self.context - 2)
+            seq = [BOS, *words[: self.context - 2], EOS]
+            ids[i, : len(seq)] = torch.tensor(seq)
+        return Tokens(ids, truncated)
+
+    def decode(self, ids) -> list[str]:
+        names = SPECIAL + self.vocab
+        return [names[i] for i in ids if i != PAD]
+
+
+@dataclass
+class TextEncoderConfig(ModelConfig):
+    vocab: list[str] = field(default_factory=list)  # the words of the training captions
+    context: int = 32  # tokens per text, <bos> and <eos> included
+    width: int = 64  # token features (what the U-Net's cross-attention reads)
+    layers: int = 3
+    heads: int = 4
+    embed_dim: int = 64  # the joint image-text space
+
+    image_sizes = (8, 64)
+    latent_dims = (2, 1024)
+
+    def __post_init__(self):
+        self.latent_dim = self.embed_dim if isinstance(self.embed_dim, int) else 0
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.vocab, list) and 1 <= len(self.vocab) <= MAX_VOCAB and all(
+            isinstance(w, str) and WORD.fullmatch(w) and len(w) <= 40 for w in self.vocab)
+            and len(set(self.vocab)) == len(self.vocab),
+            f"the vocabulary must be 1 to {MAX_VOCAB} distinct lower-case words")
+        need(isinstance(self.context, int) and 4 <= self.context <= 256, "context must be 4..256 tokens")
+        need(isinstance(self.width, int) and 8 <= self.width <= 1024, "width must be 8..1024")
+        need(isinstance(self.heads, int) and 1 <= self.heads <= 16 and self.width % self.heads == 0,
+             f"heads must be 1..16 and divide the width {self.width}")
+        need(isinstance(self.layers, int) and 1 <= self.layers <= 12, "layers must be 1..12")
+        need(isinstance(self.embed_dim, int) and 2 <= self.embed_dim <= 1024, "embed_dim must be 2..1024")
+
+
+class TextTransformer(nn.Module):
+    """ids (B, L) -> token features (B, L, width) and the text's feature at its <eos> (B, width)."""
+
+    def __init__(self, vocab_size: int, context: int, width: int, layers: int, heads: int):
+        super().__init__()
+        self.token = nn.Embedding(vocab_size, width)
+        self.position = nn.Parameter(torch.randn(context, width) * 0.01)
+        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.token(ids) + self.position[: ids.shape[1]]  # (B, L, W)
+        h = self.norm(self.blocks(h, src_key_padding_mask=ids == PAD))
+        eos = (ids == EOS).int().argmax(1)
+        return h, h[torch.arange(len(ids), device=ids.device), eos]
+
+
+class ImageEncoder(nn.Module):
+    """x (B, C, H, W) in [0, 1] -> (B, out): what the text is contrasted with while training."""
+
+    def __init__(self, channels: int, out: int, w: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, w, 3, 1, 1), nn.GroupNorm(8, w), nn.SiLU(),  # (B, w, H, W)
+            nn.Conv2d(w, 2 * w, 3, 2, 1), nn.GroupNorm(8, 2 * w), nn.SiLU(),  # (B, 2w, H/2, W/2)
+            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.GroupNorm(8, 2 * w), nn.SiLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, 2, 1), nn.GroupNorm(8, 2 * w), nn.SiLU(),  # (B, 2w, H/4, W/4)
+        )
+        self.where = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(2 * w * 5, out)  # [max over the image, 2x2 average] -> out
+
+    def forward(self, x):
+        h = self.net(x * 2 - 1)
+        return self.fc(torch.cat([h.amax((2, 3)), self.where(h).flatten(1)], 1))
+
+
+class TextEncoder(GenerativeModel):
+    """CLIP in miniature. ``encode(x)``: images -> the joint space (the map); ``encode_text``: ids -> tokens."""
+
+    loss_names = ("loss", "accuracy")
+
+    def __init__(self, config: TextEncoderConfig):
+        super().__init__(config)
+        self.tokenizer = Tokenizer(config.vocab, config.context)
+        self.text = TextTransformer(self.tokenizer.size, config.context, config.width, config.layers, config.heads)
+        self.text_proj = nn.Linear(config.width, config.embed_dim, bias=False)
+        self.image = ImageEncoder(config.image_shape[0], config.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
+
+    @property
+    def conditioning(self) -> str:
+        return "text"
+
+    def tokenize(self, texts: list[str]) -> Tokens:
+        return self.tokenizer(texts)
+
+    def encode_text(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token features (B, L, width) for cross-attention, and the unit text embeddings (B, embed_dim)."""
+        tokens, pooled = self.text(ids.to(self.device))
+        return tokens, F.normalize(self.text_proj(pooled), dim=-1)
+
+    def encode(self, x, y=None):
+        return F.normalize(self.image(x), dim=-1)
+
+    def condition_of(self, data) -> np.ndarray:
+        if data.captions is None:
+            from .errors import ConfigError
+
+            raise ConfigError(f"a text encoder learns from captions: {data.spec} has none (use scenes)")
+        return self.tokenize(list(data.captions)).ids.numpy()
+
+    def _contrast(self, x, ids):
+        img = self.encode(x)
+        _, txt = self.encode_text(ids)
+        logits = self.logit_scale.clamp(max=math.log(100)).exp() * img @ txt.T  # (B images, B texts)
+        target = torch.arange(len(x), device=x.device)
+        # the same caption may occur twice in a batch: any image of it counts as right
+        same = (ids[:, None, :] == ids[None, :, :]).all(-1)
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        accuracy = same[target, logits.argmax(1)].float().mean()
+        return loss, accuracy
+
+    def train_step(self, x, y, opts, step):
+        loss, acc = self._contrast(x, y)
+        optimize(loss, opts["opt"], self.parameters(), grad_sync=self.grad_sync, name="contrastive loss")
+        return losses_to_floats({"loss": loss, "accuracy": acc})
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        loss, acc = self._contrast(x, y)
+        return {"loss": loss.item(), "accuracy": acc.item()}
+
+    def make_optimizers(self, lr=None):
+        return {"opt": adam(self.parameters(), lr or self.default_lr)}
+
+    def decode(self, z, y=None):
+        raise NotImplementedError("a text encoder draws no images")
+
+    def preview(self, x, y, generator):
+        return None
+
+
+def vocabulary_of(data) -> dict:
+    """The config a text encoder takes from its data: the words of its captions."""
+    if data.captions is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"a text encoder learns from captions: {data.spec} has none (use scenes)")
+    return {"vocab": Tokenizer.vocabulary(data.captions)}
+
+
+register(KindSpec(
+    "clip", "Text encoder (CLIP-style)", TextEncoder, TextEncoderConfig, TrainDefaults(10, 256, 1e-3),
+    Capabilities(encoder=True, prior=False, decodes_z=False), conditioning="text", latent_dim=None,
+    params=(Param("layers", "Layers", int, "transformer layers of the text encoder", minimum=1, maximum=12),
+            Param("embed_dim", "Embedding size", int, "size of the joint image-text space", minimum=2,
+                  maximum=1024)),
+    from_data=vocabulary_of,
+    description="a tokenizer and a small transformer trained against images CLIP-style; its map is the "
+                "joint embedding of the images"))
