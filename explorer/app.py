@@ -8,7 +8,8 @@ import sys
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside generative image models. "
-                                "Subcommands: train, sample, info, eval (see --help of each).")
+                                "Subcommands: train, sample, info, eval, classifier (see --help of each).")
+    p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
     p.add_argument("--view", choices=("map", "editor", "diffusion", "quality", "training"), help="view to show")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
@@ -29,10 +30,17 @@ def main(argv=None) -> int:
     import os
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    first = argv[0] if argv else "-"
+    if not first.startswith("-") and not os.path.exists(first) and not os.path.splitext(first)[1]:
+        from models.cli import COMMANDS  # a mistyped command (and its flags), not a model file
+
+        print(f"error: no command or file {first!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
     try:
         a = parse(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    a.open = a.open or a.file
     if a.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication

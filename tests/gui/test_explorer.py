@@ -245,6 +245,23 @@ def test_screenshot_command(tmp_path):
     assert len(colours) > 12  # points in several class colours, not a blank window
 
 
+def test_a_model_named_on_the_command_line_opens(tmp_path):
+    """``latent-explorer MODEL`` opens it (as --open); a mistyped command is said so, not opened as a file."""
+    out = tmp_path / "shot.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), str(ROOT / "assets/digits-vae2d.safetensors"),
+                        "--no-bundled", "--screenshot", str(out)], env=env, capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and out.exists(), r.stderr
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "trian", "--epochs", "3"], env=env,
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "no command or file 'trian' (commands: train," in r.stderr
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), str(tmp_path / "gone.safetensors"), "--screenshot",
+                        str(out)], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
 def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
     import shutil
 
