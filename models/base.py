@@ -268,6 +268,10 @@ class GenerativeModel(nn.Module):
         class labels of a class-conditional model, else None (a text-conditioned kind: token ids)."""
         return data.labels if self.conditional and data.labels is not None else None
 
+    def on_loaded(self, path) -> None:
+        """Hook run once the checkpoint at ``path`` is read into this model (a model made of other
+        checkpoints finds and checks them here; raise CheckpointError if they do not fit)."""
+
     def after_step(self) -> None:
         """Hook run after each optimizer step (EMA updates)."""
 

@@ -400,6 +400,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
                                   "(saved from a diverged run?)")
     model.load_state_dict(tensors, strict=True)
     model.eval().to(device)
+    model.on_loaded(path)  # a model made of other checkpoints finds and checks them
     model.meta = {
         "path": str(path),
         "format_version": version,

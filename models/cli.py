@@ -19,7 +19,7 @@ from .data import DataError
 from .errors import CheckpointError, ConfigError, shown
 from .train import TrainingError
 
-COMMANDS = ("train", "sample", "info", "eval", "classifier")
+COMMANDS = ("train", "sample", "txt2img", "info", "eval", "classifier")
 
 
 class UsageError(Exception):
@@ -110,7 +110,23 @@ def build_parser() -> Parser:
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")
 
-    i = sub.add_parser("info", help="print a checkpoint's metadata as JSON")
+    g = sub.add_parser("txt2img", help="images from a prompt with a latent diffusion model")
+    g.add_argument("file")
+    g.add_argument("--prompt", required=True, help='what to draw; "" draws unconditionally')
+    g.add_argument("--negative-prompt", default="", help="what to steer away from (replaces the empty prompt)")
+    g.add_argument("--sampler", choices=("ddpm", "ddim", "euler-a"), default="ddim")
+    g.add_argument("--steps", type=_whole_number("steps"), default=25)
+    g.add_argument("--cfg", type=_number("cfg", 0, 50), default=5.0, help="classifier-free guidance scale")
+    g.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM only")
+    g.add_argument("--seed", type=_SEED, default=0)
+    g.add_argument("--n", type=_whole_number("n", 1, 256), default=4)
+    g.add_argument("--init-image", default=None, help="img2img: start from this image (SDEdit)")
+    g.add_argument("--strength", type=_number("strength", 0, 1), default=0.6,
+                   help="img2img: how much of the way back to noise (1: the init image is ignored)")
+    g.add_argument("--scale", type=_whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
+    g.add_argument("--out", required=True, help="output .png file (its generation parameters inside)")
+
+    i = sub.add_parser("info", help="print a checkpoint's metadata (or a PNG's generation parameters) as JSON")
     i.add_argument("file")
 
     e = sub.add_parser("eval", help="print held-out figures and sample quality as JSON")
@@ -398,10 +414,74 @@ def cmd_sample(a) -> int:
     return 0
 
 
+def cmd_txt2img(a) -> int:
+    import torch
+
+    from .checkpoint import load
+    from .images import generation_parameters, make_grid, read_image_for, save_png
+    from .text_encoder import UnknownWords
+
+    if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
+        raise ConfigError(f"--out: give a file name ending in .png, not {shown(a.out, 200)}")
+    model = load(a.file)
+    if model.conditioning != "text" or not callable(getattr(model, "txt2img", None)):
+        raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: txt2img needs a latent diffusion model "
+                          "(--model ldm)")
+    T = model.config.timesteps
+    steps = T if a.sampler == "ddpm" else a.steps
+    if not 1 <= steps <= T:
+        raise ConfigError(f"--steps must be between 1 and {T}")
+    if a.eta and a.sampler != "ddim":
+        raise ConfigError(f"--eta applies to the DDIM sampler only, not {a.sampler}")
+    try:
+        tokens = model.prompt_ids([a.prompt, a.negative_prompt])
+    except UnknownWords as e:
+        raise ConfigError(str(e)) from None
+    context = model.parts[1].config.context
+    for text, cut in zip(("the prompt", "the negative prompt"), tokens.truncated):
+        if cut:
+            print(f"note: {text} is longer than the text encoder's {context - 2} words: the rest is left out",
+                  file=sys.stderr)
+    if not a.prompt.strip():
+        print("note: an empty prompt: unconditional samples", file=sys.stderr)
+    init, strength = None, None
+    if a.init_image is not None:
+        try:
+            x = read_image_for(model.image_shape, a.init_image)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--init-image {Path(a.init_image).name}: {e}") from None
+        from PIL import Image
+
+        with Image.open(a.init_image) as im:
+            if (im.height, im.width) != tuple(model.image_shape[1:]):
+                print(f"note: the init image ({im.width}x{im.height}) is resized to the model's "
+                      f"{model.image_shape[2]}x{model.image_shape[1]}", file=sys.stderr)
+        init, strength = torch.from_numpy(x[None]).expand(a.n, *x.shape), a.strength
+    images = model.txt2img([a.prompt] * a.n, a.negative_prompt, a.sampler, steps, a.cfg, a.seed, init,
+                           1.0 if strength is None else strength, a.eta).numpy()
+    h = model.image_shape[1]
+    title = {"ddpm": "DDPM", "ddim": "DDIM", "euler-a": "Euler a"}[a.sampler]
+    params = generation_parameters(a.prompt, a.negative_prompt, steps, title, a.cfg, a.seed,
+                                   model.image_shape[1:], Path(a.file).stem, strength)
+    save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=a.scale or max(1, 64 // h)),
+             {"parameters": params})
+    print(f"saved {a.n} images to {a.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_info(a) -> int:
     from .checkpoint import load
     from .external import UntrustedCode, describe_torchscript
 
+    if Path(a.file).suffix.lower() == ".png":  # PNG Info: the generation parameters an image carries
+        from .images import png_text
+
+        try:
+            text = png_text(a.file)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        print(json.dumps({"path": a.file, "parameters": text.get("parameters"), "text": text}, indent=2))
+        return 0
     try:
         model = load(a.file)
     except UntrustedCode as e:  # TorchScript: its sidecar and listing, and none of its code run
@@ -483,7 +563,7 @@ def main(argv: list[str] | None = None, world=None) -> int:
             finally:
                 if world is not None:
                     world.close()
-        return {"sample": cmd_sample, "info": cmd_info, "eval": cmd_eval,
+        return {"sample": cmd_sample, "txt2img": cmd_txt2img, "info": cmd_info, "eval": cmd_eval,
                 "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -33,17 +33,56 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1, scale: 
     return np.ascontiguousarray(out)
 
 
-def save_png(path: str | Path, picture: np.ndarray) -> Path:
-    """Save an (H, W, 3) or (H, W) uint8 picture atomically as PNG."""
+def save_png(path: str | Path, picture: np.ndarray, text: dict[str, str] | None = None) -> Path:
+    """Save an (H, W, 3) or (H, W) uint8 picture atomically as PNG, with ``text`` chunks (e.g. the
+    generation ``parameters`` the image-generation web UIs write and read)."""
     import io
 
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     from .checkpoint import atomic_write
 
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_itxt(k, v)
     buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="PNG")
+    Image.fromarray(picture).save(buf, format="PNG", pnginfo=info)
     return atomic_write(path, buf.getvalue())
+
+
+MAX_PNG_TEXT = 64 * 1024
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The text chunks of a PNG (its generation parameters), read without decoding its pixels; each at most
+    64 KB (a larger one is cut). Raises ValueError for a file that is not a PNG."""
+    from PIL import Image
+
+    from .errors import check_regular
+
+    check_regular(Path(path), ValueError)
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise ValueError(f"{Path(path).name}: not a PNG file")
+            return {str(k)[:200]: str(v)[:MAX_PNG_TEXT] for k, v in getattr(im, "text", {}).items()}
+    except OSError as e:
+        raise ValueError(f"{Path(path).name}: not a readable image ({type(e).__name__})") from None
+
+
+def generation_parameters(prompt: str, negative: str, steps: int, sampler: str, cfg: float, seed: int,
+                          size: tuple[int, int], model: str, strength: float | None = None) -> str:
+    """The web UIs' "parameters" text: the prompt, then "Negative prompt: …", then the settings line."""
+    lines = [prompt]
+    if negative:
+        lines.append(f"Negative prompt: {negative}")
+    settings = [f"Steps: {steps}", f"Sampler: {sampler}", f"CFG scale: {cfg:g}", f"Seed: {seed}",
+                f"Size: {size[1]}x{size[0]}", f"Model: {model}"]
+    if strength is not None:
+        settings.append(f"Denoising strength: {strength:g}")
+    lines.append(", ".join(settings))
+    return "\n".join(lines)
 
 
 def save_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:

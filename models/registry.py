@@ -21,7 +21,7 @@ from .errors import ConfigError
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds
 BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
-                   "models.external")
+                   "models.latent_diffusion", "models.external")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class KindSpec:
     map_samples: int = 2000  # latents sampled for the map of a model without an encoder
     description: str = ""
     from_data: Callable | None = None  # data -> config values it fixes (a text encoder's vocabulary)
+    prepare: Callable | None = None  # a new config -> filled in from the files it names (latent diffusion's parts)
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -212,6 +213,8 @@ def make_config(kind: str, image_shape, latent_dim: int | None = None, class_nam
     cfg = spec.config_class(kind=kind, image_shape=tuple(int(v) for v in image_shape), latent_dim=int(d or 0),
                             num_classes=len(class_names) if cond else 0, class_names=class_names if cond else [],
                             **values)
+    if spec.prepare is not None:
+        spec.prepare(cfg)
     cfg.validate()
     return cfg
 

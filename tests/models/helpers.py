@@ -15,6 +15,14 @@ def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
     return ImageData(x, y, [f"c{i}" for i in range(classes)], "tiny", captions=captions)
 
 
+def standalone_kinds() -> list[str]:
+    """The trainable kinds built from settings alone; latent diffusion is built from two part checkpoints
+    (tests/models/test_latent_diffusion.py makes them)."""
+    from models import registry
+
+    return [k for k in registry.kinds(trainable=True) if registry.get(k).prepare is None]
+
+
 def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
     """A small model of ``kind``: its family's size settings shrunk to what the kind takes."""
     from models import registry

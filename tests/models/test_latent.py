@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from models import registry
 from models.display import mosaic, signed_to_unit, to_display
 from models.latent import PCA, decode_batched, decode_one, encode_image, interpolate, slerp, traversal
 from models.progress import run_to_end
 from models.projection import Projection, auto_extent, grid_rect, methods_for, plane_latents
 from models.trajectory import frame_indices, record_reverse
 
-from .helpers import tiny_data, tiny_model
+from .helpers import standalone_kinds, tiny_data, tiny_model
 
 
 def test_decode_one_is_the_models_decode_and_batches_agree():
@@ -115,7 +114,7 @@ def test_recorded_trajectory_is_the_hand_written_loop_with_one_scheduler():
 
 
 def test_registry_capabilities_match_what_models_do():
-    for kind in registry.kinds(trainable=True):
+    for kind in standalone_kinds():
         m = tiny_model(kind).eval()
         caps = m.capabilities
         if caps.encoder:  # latent_dim 4 asked; kinds whose latent the data fixes have their own

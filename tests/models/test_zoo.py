@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from models import ConfigError, kinds, load, save
+from models import ConfigError, load, save
 
-from .helpers import run, tiny_data, tiny_model
+from .helpers import run, standalone_kinds, tiny_data, tiny_model
 
 
-@pytest.mark.parametrize("kind", kinds(trainable=True))
+@pytest.mark.parametrize("kind", standalone_kinds())
 def test_every_kind_trains_saves_loads_and_decodes_identically(kind, tmp_path):
     data = tiny_data()
     model = tiny_model(kind)

@@ -1,0 +1,171 @@
+"""Latent diffusion (issue J, third part): a U-Net with cross-attention on a latent autoencoder's latents,
+its parts named by file and digest, classifier-free guidance with a negative prompt, img2img."""
+
+import shutil
+
+import pytest
+import torch
+
+from models import CheckpointError, ConfigError, build_model, load, load_dataset, make_config, save
+from models.cli import main as cli
+
+from .helpers import run
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """A tiny autoencoder and text encoder on 32x32 scenes, saved as the files a user would name."""
+    folder = tmp_path_factory.mktemp("parts")
+    data = load_dataset("scenes:96")
+    torch.manual_seed(0)
+    ae = build_model(make_config("latent-ae", data.shape, width=8))
+    run(ae, data, out=str(folder / "ae.safetensors"), batch_size=16, max_steps=2)
+    te = build_model(make_config("clip", data.shape, data=data, layers=1, embed_dim=16))
+    run(te, data, out=str(folder / "te.safetensors"), batch_size=16, max_steps=2)
+    return folder, data
+
+
+def _ldm(folder, data, **over):
+    over.setdefault("width", 16)
+    over.setdefault("timesteps", 50)
+    torch.manual_seed(0)
+    return build_model(make_config("ldm", data.shape, data=data, autoencoder=str(folder / "ae.safetensors"),
+                                   text_encoder=str(folder / "te.safetensors"), **over))
+
+
+def test_the_config_reads_its_parts_shapes_and_digests(parts):
+    folder, data = parts
+    m = _ldm(folder, data)
+    cfg = m.config
+    assert cfg.latent_shape == (4, 8, 8) and m.latent_dim == 256 and cfg.context_dim == 64
+    assert len(cfg.autoencoder_sha256) == 64 and cfg.autoencoder_sha256 != cfg.text_encoder_sha256
+    with pytest.raises(ConfigError, match="needs its autoencoder checkpoint"):
+        make_config("ldm", data.shape, data=data, text_encoder=str(folder / "te.safetensors"))
+    with pytest.raises(CheckpointError, match="is a clip model, not a latent-ae"):
+        make_config("ldm", data.shape, data=data, autoencoder=str(folder / "te.safetensors"),
+                    text_encoder=str(folder / "te.safetensors"))
+
+
+def test_cross_attention_reads_the_prompt(parts):
+    folder, data = parts
+    m = _ldm(folder, data).eval()
+    for p in m.ema.parameters():  # past the zero-initialised output projections: every layer has a say
+        p.data.normal_(0, 0.05)
+    z = torch.randn(2, 4, 8, 8)
+    ids = m.prompt_ids(["a small red circle at the top left on a navy background",
+                        "a large blue star at the bottom right on a white background"]).ids
+    context, pad = m.tokens(ids)
+    kept = []
+    eps = m.ema(z, torch.tensor([10, 10]), context, pad, kept)
+    swapped = m.ema(z, torch.tensor([10, 10]), context.flip(0), pad.flip(0))
+    assert eps.shape == z.shape and not torch.allclose(eps, swapped)  # the prompt changes the prediction
+    assert len(kept) == 3 and kept[0].shape == (2, 64, 32)  # three attention layers; 8x8 positions x 32 tokens
+    assert torch.allclose(kept[0].sum(-1), torch.ones(2, 64), atol=1e-5)
+    assert (kept[0][:, :, ids.shape[1] - 1] == 0).all()  # padding is never attended to
+
+
+def test_trains_saves_and_reopens_with_its_parts_beside_it(parts, tmp_path):
+    folder, data = parts
+    m = _ldm(folder, data)
+    records = run(m, data, out=str(tmp_path / "ldm.safetensors"), batch_size=16, max_steps=3)
+    assert records[-1].event == "done" and torch.isfinite(torch.tensor(records[-1].losses["noise_mse"]))
+    # opened from elsewhere: the parts must lie beside it, under the names it records
+    with pytest.raises(CheckpointError, match="needs 'ae.safetensors' beside it"):
+        load(tmp_path / "ldm.safetensors")
+    shutil.copy(folder / "ae.safetensors", tmp_path)
+    shutil.copy(folder / "te.safetensors", tmp_path)
+    loaded = load(tmp_path / "ldm.safetensors")
+    imgs = loaded.txt2img(["a small red circle at the top left on a navy background"] * 2, steps=3, guidance=3.0,
+                          seed=1)
+    assert imgs.shape == (2, 3, 32, 32) and 0 <= imgs.min() <= imgs.max() <= 1
+    again = m.eval().txt2img(["a small red circle at the top left on a navy background"] * 2, steps=3,
+                             guidance=3.0, seed=1)
+    assert torch.allclose(imgs, again, atol=1e-5)  # the same weights, parts and seed: the same images
+    # a negative prompt changes the guided result; at guidance 1 it plays no part (weights past their
+    # zero-initialised attention outputs, which three steps of EMA leave almost untouched)
+    torch.manual_seed(3)
+    for p in loaded.ema.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    imgs = loaded.txt2img(["a small red circle at the top left on a navy background"] * 2, steps=3, guidance=3.0,
+                          seed=1)
+    neg = loaded.txt2img(["a small red circle at the top left on a navy background"] * 2, negative="a star",
+                         steps=3, guidance=3.0, seed=1)
+    assert not torch.allclose(neg, imgs)
+    plain = loaded.txt2img(["a circle"], steps=3, guidance=1.0, seed=1)
+    assert torch.allclose(plain, loaded.txt2img(["a circle"], negative="a star", steps=3, guidance=1.0, seed=1))
+    # a part that changed since: refused with both digests
+    other = build_model(make_config("latent-ae", data.shape, width=8))
+    save(other, tmp_path / "ae.safetensors")
+    with pytest.raises(CheckpointError, match=r"ae.safetensors is not the latent-ae this model was trained with"):
+        load(tmp_path / "ldm.safetensors")
+
+
+def test_img2img_starts_from_the_noised_encoding(parts):
+    folder, data = parts
+    m = _ldm(folder, data).eval()
+    init = torch.from_numpy(data.images[:1])
+    prompt = ["a small red circle at the top left on a navy background"]
+    full = m.txt2img(prompt, steps=10, seed=2)
+    light = m.txt2img(prompt, steps=10, seed=2, init=init, strength=0.2)
+    recon = m.parts[0].decode(m.parts[0].encode(init))
+    # a light touch stays nearer the input's reconstruction than a full generation does
+    assert (light - recon).abs().mean() < (full - recon).abs().mean()
+    with pytest.raises(ConfigError, match="strength"):
+        m.txt2img(prompt, steps=10, init=init, strength=0.0)
+
+
+def test_the_cli_trains_it_from_named_parts(parts, tmp_path, capsys):
+    folder, _ = parts
+    out = tmp_path / "l.safetensors"
+    code = cli(["train", "--model", "ldm", "--data", "scenes:64", "--autoencoder", str(folder / "ae.safetensors"),
+                "--text-encoder", str(folder / "te.safetensors"), "--width", "16", "--timesteps", "50",
+                "--max-steps", "1", "--batch-size", "16", "--quiet", "--out", str(out)])
+    assert code == 0 and out.exists()
+    code = cli(["train", "--model", "ldm", "--data", "scenes:64", "--autoencoder", str(tmp_path / "nope"),
+                "--text-encoder", str(folder / "te.safetensors"), "--out", str(tmp_path / "m.safetensors")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "nope: no such file (the latent-ae of this latent diffusion model)" in err[-1]
+
+
+def test_txt2img_writes_its_parameters_and_info_reads_them_back(parts, tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    folder, data = parts
+    m = _ldm(folder, data)
+    run(m, data, out=str(tmp_path / "ldm.safetensors"), batch_size=16, max_steps=1)
+    for f in ("ae.safetensors", "te.safetensors"):
+        shutil.copy(folder / f, tmp_path)
+    ck, out = tmp_path / "ldm.safetensors", tmp_path / "grid.png"
+    prompt = "a small red circle at the top left on a navy background"
+    assert cli(["txt2img", str(ck), "--prompt", prompt, "--negative-prompt", "a star", "--sampler", "euler-a",
+                "--steps", "3", "--cfg", "5", "--seed", "7", "--n", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli(["info", str(out)]) == 0
+    params = json.loads(capsys.readouterr().out)["parameters"]
+    assert params == (f"{prompt}\nNegative prompt: a star\nSteps: 3, Sampler: Euler a, CFG scale: 5, Seed: 7, "
+                      "Size: 32x32, Model: ldm")
+    # img2img from a picture of another size: resized, said so, and the strength recorded
+    Image.fromarray(np.zeros((50, 40, 3), np.uint8)).save(tmp_path / "init.png")
+    assert cli(["txt2img", str(ck), "--prompt", "", "--steps", "4", "--init-image", str(tmp_path / "init.png"),
+                "--strength", "0.5", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "an empty prompt: unconditional samples" in err and "(40x50) is resized to the model's 32x32" in err
+    assert "Denoising strength: 0.5" in Image.open(out).text["parameters"]
+    # bad input: one line each, exit 2, nothing written
+    out.unlink()
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    for args, says in ((["--prompt", "a golden hexagon"], "unknown words 'golden', 'hexagon'"),
+                       (["--prompt", "a circle", "--cfg", "nan"], "--cfg"),
+                       (["--prompt", "a circle", "--cfg", "-1"], "--cfg"),
+                       (["--prompt", "a circle", "--steps", "0"], "--steps"),
+                       (["--prompt", "a circle", "--init-image", str(tmp_path / "bad.png")], "--init-image bad.png"),
+                       (["--prompt", "a circle", "--sampler", "euler-a", "--eta", "0.5"], "--eta applies")):
+        assert cli(["txt2img", str(ck), *args, "--out", str(out)]) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0], (args, lines)
+    assert cli(["txt2img", str(folder / "ae.safetensors"), "--prompt", "a circle", "--out", str(out)]) == 2
+    assert "txt2img needs a latent diffusion model" in capsys.readouterr().err
+    assert not out.exists()
