@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QWidget,
 )
 
 from models import registry
@@ -52,6 +53,33 @@ def data_summary(spec: str, should_stop) -> dict:
             else 0, "skipped": len(d.skipped), "preview": d.images[np.linspace(0, len(d) - 1, k).astype(int)]}
 
 
+class FileEdit(QWidget):
+    """A path typed or chosen with a file dialog (a model part's checkpoint); reads like a QLineEdit."""
+
+    def __init__(self, title: str, file_filter: str):
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText("a .safetensors file")
+        self.button = QPushButton("…")
+        self.button.setToolTip(f"Choose the {title.lower()} checkpoint")
+        self.button.clicked.connect(lambda: self._choose(title, file_filter))
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(self.button)
+
+    def _choose(self, title: str, file_filter: str) -> None:
+        path = dialogs.open_file(self, "models", f"Choose the {title.lower()}", f"{file_filter};;All files (*)")
+        if path:
+            self.edit.setText(path)
+
+    def text(self) -> str:
+        return self.edit.text()
+
+    def setText(self, text: str) -> None:
+        self.edit.setText(text)
+
+
 class ParamField:
     """One hyperparameter row: the right widget for its type, with the value read back as typed."""
 
@@ -67,6 +95,8 @@ class ParamField:
             self.widget = QDoubleSpinBox()
             self.widget.setDecimals(3)
             self.widget.setRange(float(param.minimum or 0), float(param.maximum or 1e6))
+        elif param.file_filter:
+            self.widget = FileEdit(param.label, param.file_filter)
         else:
             self.widget = QLineEdit()
         self.widget.setToolTip(param.help)

@@ -355,8 +355,10 @@ class LatentDiffusion(GenerativeModel):
 register(KindSpec(
     "ldm", "Latent diffusion (text)", LatentDiffusion, LatentDiffusionConfig, TrainDefaults(30, 128, 3e-4),
     Capabilities(prior=False, decodes_z=False, slow_decode=True), conditioning="text", latent_dim=None,
-    params=(Param("autoencoder", "Autoencoder", str, "the latent-ae checkpoint whose latents it learns"),
-            Param("text_encoder", "Text encoder", str, "the clip checkpoint whose tokens it reads"),
+    params=(Param("autoencoder", "Autoencoder", str, "the latent-ae checkpoint whose latents it learns",
+                  file_filter="Latent autoencoder (*.safetensors)"),
+            Param("text_encoder", "Text encoder", str, "the clip checkpoint whose tokens it reads",
+                  file_filter="Text encoder (*.safetensors)"),
             Param("width", "Width", int, "base channels of the U-Net", minimum=8, maximum=512),
             Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000)),
     map_samples=64, prepare=resolve_parts,

@@ -49,6 +49,7 @@ class Param:
     choices: tuple = ()
     minimum: float | None = None
     maximum: float | None = None
+    file_filter: str = ""  # a path to a file of this kind (the form offers a file dialog), e.g. "*.safetensors"
 
     @property
     def flag(self) -> str:

@@ -164,3 +164,23 @@ def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qt
     qtbot.keyClick(form.data.lineEdit(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "more than 50 files" in form.data_info.text(), timeout=180000)
     assert calls == [str(tmp_path)] and form.data_info.text().startswith("⚠")
+
+
+def test_latent_diffusion_parts_are_chosen_as_files(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtTest import QTest
+
+    from explorer import dialogs
+
+    w = make_window(load_bundled=False)
+    w.show_view("training")
+    form = w.training.form
+    form.kind.setCurrentIndex(form.kind.findData("ldm"))
+    field = next(f for f in form.fields if f.param.name == "autoencoder")
+    assert field.widget.isVisible() and field.widget.button.isVisible()
+    chosen = str(tmp_path / "ae.safetensors")
+    monkeypatch.setattr(dialogs, "open_file", lambda *a, **k: chosen)
+    field.widget.button.click()
+    assert field.value() == chosen
+    te = next(f for f in form.fields if f.param.name == "text_encoder")
+    QTest.keyClicks(te.widget.edit, str(tmp_path / "te.safetensors"))
+    assert te.value() == str(tmp_path / "te.safetensors")
