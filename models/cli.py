@@ -506,6 +506,15 @@ def cmd_eval(a) -> int:
                           ) from None
     if not model.spec.trainable:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
+    if model.conditioning == "text" and callable(getattr(model, "encode_text", None)):  # a text encoder
+        from .text_encoder import text_figures
+
+        data, val = held_out(model, a.data)
+        out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val)}
+        out.update({k: round(v, 6) for k, v in evaluate(model, val, seed=a.seed).items()})
+        out.update(text_figures(model, val, n=min(a.n, 1000), seed=a.seed))
+        print(json.dumps(out, indent=2))
+        return 0
     check_samplable(model)
     if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
         raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")

@@ -105,3 +105,12 @@ def make_scenes(n: int = 20000, seed: int = 0, objects: int = 1):
     captions = [" and ".join(caption(tuple(obj)) for obj in factors[i]) + f" on a {bg_names[bg[i]]} background"
                 for i in range(n)]
     return images, factors, bg.astype(np.int64), captions
+
+
+def scene_caption(obj, background: int) -> str:
+    """The caption of one single-object scene from its factors (shape, colour, size, position) and background."""
+    return f"{caption(tuple(int(v) for v in obj))} on a {list(BACKGROUNDS)[int(background)]} background"
+
+
+FACTOR_VALUES = {"shape": SHAPES, "colour": list(COLOURS), "size": list(SIZES), "position": POSITIONS,
+                 "background": list(BACKGROUNDS)}

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
+from .errors import ConfigError
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 PAD, BOS, EOS = 0, 1, 2
@@ -186,8 +187,6 @@ class TextEncoder(GenerativeModel):
 
     def condition_of(self, data) -> np.ndarray:
         if data.captions is None:
-            from .errors import ConfigError
-
             raise ConfigError(f"a text encoder learns from captions: {data.spec} has none (use scenes)")
         return self.tokenize(list(data.captions)).ids.numpy()
 
@@ -222,11 +221,51 @@ class TextEncoder(GenerativeModel):
         return None
 
 
+@torch.no_grad()
+def text_figures(model: TextEncoder, data, n: int = 500, seed: int = 0) -> dict:
+    """What a text encoder has learnt, on ``n`` held-out images of captioned data: retrieval (each caption
+    finds its image among the ``n``: top-1 and top-5, an image of the same caption counting as right) and,
+    for single-object ``scenes``, zero-shot factor accuracy (the true caption against the same caption with
+    one factor changed to each other value: does the image pick its own?)."""
+    from . import scenes
+
+    if data.captions is None:
+        raise ConfigError(f"{data.spec} has no captions to match images with")
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(data), min(n, len(data)), replace=False))
+    caps = [data.captions[i] for i in idx]
+    img = torch.cat([model.encode(torch.from_numpy(data.images[idx[i : i + 250]]))
+                     for i in range(0, len(idx), 250)])
+    txt = model.encode_text(model.tokenize(caps).ids)[1]
+    same = torch.tensor([[a == b for b in caps] for a in caps])
+    order = (txt @ img.T).argsort(1, descending=True)  # (texts, images), best first
+    hits = same.gather(1, order[:, :5])
+    out = {"retrieval_top1": round(float(hits[:, 0].float().mean()), 4),
+           "retrieval_top5": round(float(hits.any(1).float().mean()), 4), "n_retrieval": len(idx)}
+    names = list(data.factor_names or [])
+    if data.factors is None or names[:5] != scenes.FACTORS:  # zero-shot needs the one-object scenes' factors
+        return out
+    zero = {}
+    for j, factor in enumerate(scenes.FACTORS):
+        values = scenes.FACTOR_VALUES[factor]
+        right = 0
+        for i in idx:
+            row = np.asarray(data.factors[i], np.int64)
+            cands = []
+            for v in range(len(values)):
+                r = row.copy()
+                r[j] = v
+                cands.append(scenes.scene_caption(r[:4], r[4]))
+            t = model.encode_text(model.tokenize(cands).ids)[1]
+            right += int((t @ img[list(idx).index(i)]).argmax()) == int(row[j])
+        zero[factor] = round(right / len(idx), 4)
+    out["zero_shot_accuracy"] = zero
+    return out
+
+
 def vocabulary_of(data) -> dict:
     """The config a text encoder takes from its data: the words of its captions."""
     if data.captions is None:
-        from .errors import ConfigError
-
         raise ConfigError(f"a text encoder learns from captions: {data.spec} has none (use scenes)")
     return {"vocab": Tokenizer.vocabulary(data.captions)}
 

@@ -59,3 +59,25 @@ def test_the_cli_says_which_data_it_needs(tmp_path, capsys):
                 "--out", str(tmp_path / "c.safetensors")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "learns from captions: digits has none (use scenes)" in err[0]
+
+
+def test_retrieval_and_zero_shot_factor_accuracy(tmp_path, capsys):
+    import json
+
+    from models.text_encoder import text_figures
+
+    data = load_dataset("scenes:512")
+    torch.manual_seed(0)
+    model = build_model(make_config("clip", data.shape, data=data, layers=1))
+    untrained = text_figures(model.eval(), data, n=120)
+    run(model, data, out=str(tmp_path / "clip.safetensors"), epochs=4, batch_size=64, lr=2e-3)
+    trained = text_figures(model.eval(), data, n=120)
+    assert set(trained["zero_shot_accuracy"]) == {"shape", "colour", "size", "position", "background"}
+    assert all(0 <= v <= 1 for v in trained["zero_shot_accuracy"].values())
+    assert trained["retrieval_top5"] >= trained["retrieval_top1"]
+    # training teaches it the easy factors: the background fills most of the picture
+    assert trained["zero_shot_accuracy"]["background"] > max(0.5, untrained["zero_shot_accuracy"]["background"])
+    assert trained["retrieval_top5"] > untrained["retrieval_top5"]
+    assert cli(["eval", str(tmp_path / "clip.safetensors"), "--n", "100"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"retrieval_top1", "retrieval_top5", "zero_shot_accuracy", "loss", "accuracy"} <= set(out)
