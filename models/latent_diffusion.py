@@ -13,7 +13,6 @@ models) and a file that differs from the one it was trained with is refused with
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .ddpm import ResBlock, _groups, timestep_embedding
 from .diffusion import DiffusionScheduler
 from .errors import CheckpointError, ConfigError
+from .external import file_digest
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 from .samplers import SAMPLERS, make_sampler
 
@@ -154,14 +154,6 @@ class TextUNet(nn.Module):
         return self.out(h)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _load_parts(cfg: LatentDiffusionConfig, autoencoder: Path, text_encoder: Path):
     """[(autoencoder, sha256), (text encoder, sha256)], checked: each file exists, is of its kind, matches
     the digest the config holds (if it holds one) and fits the images."""
@@ -172,7 +164,7 @@ def _load_parts(cfg: LatentDiffusionConfig, autoencoder: Path, text_encoder: Pat
                              (text_encoder, "clip", cfg.text_encoder_sha256)):
         if not path.is_file():
             raise CheckpointError(f"{path}: no such file (the {kind} of this latent diffusion model)")
-        digest = file_sha256(path)
+        digest = file_digest(path)
         if want and digest != want:
             raise CheckpointError(f"{path.name} is not the {kind} this model was trained with (its SHA-256 is "
                                   f"{digest[:12]}…, the model's {want[:12]}…)")
