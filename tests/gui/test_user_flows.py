@@ -262,3 +262,28 @@ def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
             w.training.start()  # whatever was typed: a message, or a queued run, never a traceback
             w.training.queue.stop_all(wait=True)
     assert w.isVisible()
+
+
+def test_the_parts_of_latent_diffusion_in_every_view(make_window, qtbot, tmp_path):
+    """The latent autoencoder, the text encoder and the latent diffusion model open in every view: each view
+    does what the model can do (a map of the autoencoder's or the text encoder's images; sliders over the
+    autoencoder's 256 latents) and says what it cannot, never an exception."""
+    from tests.models.helpers import tiny_text_models
+
+    paths = tiny_text_models(tmp_path)
+    w = make_window(load_bundled=False)
+    for path in paths:
+        assert w.open_path(str(path)), w.last_error
+    for path in (*paths, *reversed(paths)):
+        use_model(w, path.stem)
+        for view in VIEWS:
+            use_view(w, view)
+            qtbot.waitUntil(lambda: settled(w), timeout=300000)
+            assert w.last_error is None, (path.stem, view, w.last_error)
+            caps = w.latent.model.capabilities
+            if (view == "map" and caps.encoder) or (view == "editor" and caps.decodes_z):
+                assert shows_a_picture(w), f"{path.stem} × {view}"
+    use_model(w, "ae")
+    use_view(w, "editor")
+    check(w, qtbot, "ae editor")
+    assert len(w.editor.rows) == 256

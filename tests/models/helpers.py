@@ -42,3 +42,20 @@ def run(model, data, out=None, **cfg):
     cfg.setdefault("batch_size", 16)
     records = list(train(model, data, TrainConfig(**cfg), out=out))
     return records
+
+
+def tiny_text_models(folder, steps: int = 2):
+    """A tiny latent autoencoder, text encoder and latent diffusion model on 32x32 scenes, saved in ``folder``
+    as ae.safetensors, te.safetensors and ldm.safetensors (the parts beside the model, as a user keeps them)."""
+    from models import load_dataset
+
+    data = load_dataset("scenes:96")
+    torch.manual_seed(0)
+    ae = build_model(make_config("latent-ae", data.shape, width=8))
+    run(ae, data, out=str(folder / "ae.safetensors"), batch_size=16, max_steps=steps)
+    te = build_model(make_config("clip", data.shape, data=data, layers=1, embed_dim=16))
+    run(te, data, out=str(folder / "te.safetensors"), batch_size=16, max_steps=steps)
+    ldm = build_model(make_config("ldm", data.shape, data=data, autoencoder=str(folder / "ae.safetensors"),
+                                  text_encoder=str(folder / "te.safetensors"), width=16, timesteps=50))
+    run(ldm, data, out=str(folder / "ldm.safetensors"), batch_size=16, max_steps=steps)
+    return folder / "ae.safetensors", folder / "te.safetensors", folder / "ldm.safetensors"
