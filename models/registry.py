@@ -163,9 +163,17 @@ def unregister(name: str) -> None:
 
 
 def kinds(trainable: bool | None = None) -> list[str]:
-    """Kind names in registration order; ``trainable=True``: only those the user can train."""
+    """Kind names, the built-in ones in the order of BUILTIN_MODULES (whichever was imported first), then
+    any others in registration order; ``trainable=True``: only those the user can train."""
     _load_builtins()
-    return [k for k, s in _KINDS.items() if trainable is None or s.trainable == trainable]
+
+    def order(item):
+        i, (_, spec) = item
+        module = spec.model_class.__module__
+        return (BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES), i)
+
+    ranked = sorted(enumerate(_KINDS.items()), key=order)
+    return [k for _, (k, s) in ranked if trainable is None or s.trainable == trainable]
 
 
 def find(name) -> KindSpec | None:

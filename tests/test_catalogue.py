@@ -474,7 +474,7 @@ def test_F36_a_folder_with_a_whole_disk_under_it(tmp_path, monkeypatch):
 def test_F37_a_hyperparameter_of_another_kind_or_malformed(tmp_path, capsys):
     out = tmp_path / "a.safetensors"
     code, lines = run_cli(capsys, "train", "--model", "vae", "--data", "digits", "--timesteps", "10", "--out", out)
-    assert code == 2 and len(lines) == 1 and "--timesteps does not apply to vae (it applies to ddpm)" in lines[0]
+    assert code == 2 and len(lines) == 1 and "--timesteps does not apply to vae (it applies to ddpm, ldm)" in lines[0]
     code, lines = run_cli(capsys, "train", "--model", "ae", "--data", "digits", "--hidden", "512,x", "--out", out)
     assert code == 2 and len(lines) == 1 and "--hidden must be comma-separated whole numbers" in lines[0]
     assert not out.exists()

@@ -119,3 +119,15 @@ def test_a_spec_naming_a_field_its_config_lacks_is_refused():
     with pytest.raises(ValueError, match="not fields"):
         registry.KindSpec("x", "X", spec.model_class, spec.config_class, spec.defaults,
                           params=(registry.get("ddpm").param("timesteps"),))
+
+
+def test_the_order_of_kinds_does_not_depend_on_what_was_imported_first():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; sys.path.insert(0, %r)\nimport models.text_encoder, models.latent_diffusion\n"
+            "from models import registry\nprint(','.join(registry.kinds(trainable=True)))") % str(root)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip().split(",") == registry.kinds(trainable=True), r.stderr
