@@ -127,7 +127,7 @@ def test_the_order_of_kinds_does_not_depend_on_what_was_imported_first():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    code = ("import sys; sys.path.insert(0, %r)\nimport models.text_encoder, models.latent_diffusion\n"
-            "from models import registry\nprint(','.join(registry.kinds(trainable=True)))") % str(root)
+    code = (f"import sys; sys.path.insert(0, {str(root)!r})\nimport models.text_encoder, models.latent_diffusion\n"
+            "from models import registry\nprint(','.join(registry.kinds(trainable=True)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip().split(",") == registry.kinds(trainable=True), r.stderr
