@@ -59,6 +59,8 @@ def shows_a_picture(w) -> bool:
         points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m.points.items)
         return points or (m.grid_item.isVisible() and m.grid_item.image is not None)
     if v is w.editor:
+        if model is not None and not model.capabilities.decodes_z:  # a text encoder: the reason, in words
+            return not w.editor.dims.rows and "nothing to edit" in w.editor.dims.widget().text()
         data = w.editor.panel.data
         return data is not None and np.isfinite(data).all() and w.editor.panel.item.isVisible()
     if v is w.diffusion:
