@@ -194,9 +194,10 @@ class LatentEditor(QWidget):
                                 "here.")
             return
         d = min(model.latent_dim, MAX_SLIDERS)
-        tip = "z{}: drag, or type a value; sliders span the range set on the left"
+        names = model.latent_names()[:d]
         note = f"(first {MAX_SLIDERS} of {model.latent_dim} dimensions)" if model.latent_dim > MAX_SLIDERS else ""
-        self.dims.set_rows([f"z{i}" for i in range(d)], [tip.format(i) for i in range(d)], note)
+        self.dims.set_rows(names, [f"{n}: drag, or type a value; sliders span the range set on the left"
+                                   for n in names], note)
         self.dims.set_range(self.range.value())
         self.dims.show_values(self.state.z, force=True)
 

@@ -228,6 +228,10 @@ class GenerativeModel(nn.Module):
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"a {self.kind} model has no encoder")
 
+    def latent_names(self) -> list[str]:
+        """A name per dimension of z, as the editor labels its sliders."""
+        return [f"z{i}" for i in range(self.latent_dim)]
+
     def origin(self) -> torch.Tensor:
         """The z the editor starts from and returns to on Reset: (latent_dim,)."""
         return torch.zeros(self.latent_dim)

@@ -120,6 +120,11 @@ class LatentAutoencoder(GenerativeModel):
     def latent_shape(self) -> tuple[int, int, int]:
         return self.config.latent_shape
 
+    def latent_names(self) -> list[str]:
+        """z is a grid of latent channels: "c2 (3,5)" is channel 2 at row 3, column 5."""
+        c, h, w = self.latent_shape
+        return [f"c{k} ({i},{j})" for k in range(c) for i in range(h) for j in range(w)]
+
     def encode_dist(self, x):
         """x (B, C, H, W) in [0, 1] -> mean, log-variance (B, zc, h, w), unscaled."""
         h = self.encoder(x * 2 - 1)

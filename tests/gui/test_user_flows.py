@@ -289,3 +289,4 @@ def test_the_parts_of_latent_diffusion_in_every_view(make_window, qtbot, tmp_pat
     use_view(w, "editor")
     check(w, qtbot, "ae editor")
     assert len(w.editor.rows) == 256
+    assert [r.label.text() for r in w.editor.rows[:2]] == ["c0 (0,0)", "c0 (0,1)"]  # channel and place

@@ -46,3 +46,13 @@ def test_kl_weight_weights_the_kl_term():
     pb, lb = b.losses(x, sample=False)
     assert la.item() == pytest.approx(pa["recon"].item())
     assert lb.item() == pytest.approx(pb["recon"].item() + 0.5 * pb["kl"].item(), rel=1e-5)
+
+
+def test_the_editor_names_each_latent_by_channel_and_place():
+    model = tiny_model("latent-ae", shape=(3, 16, 16))
+    names = model.latent_names()
+    assert len(names) == model.latent_dim == 4 * 4 * 4
+    assert names[:2] == ["c0 (0,0)", "c0 (0,1)"] and names[-1] == "c3 (3,3)"
+    # the names follow the flattening of the grid: name k is element k of encode()'s (C, h, w) reshaped
+    assert names[4 * 4 + 5] == "c1 (1,1)"
+    assert tiny_model("vae").latent_names() == ["z0", "z1", "z2", "z3"]
