@@ -42,6 +42,13 @@ class DDPMConfig(ModelConfig):
         need(isinstance(self.cond_drop, (int, float)) and 0 <= self.cond_drop < 1, "cond_drop must be in [0, 1)")
 
 
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """The exponential moving average of the weights sampling uses: θ_ema ← decay·θ_ema + (1 − decay)·θ."""
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.lerp_(p.detach(), 1 - decay)
+
+
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding (Vaswani et al. 2017) of (B,) timesteps -> (B, dim)."""
     half = dim // 2
@@ -152,11 +159,8 @@ class DDPM(GenerativeModel):
                  name="noise-prediction loss")
         return {"noise_mse": loss.item()}
 
-    @torch.no_grad()
     def after_step(self):
-        d = self.config.ema_decay
-        for pe, p in zip(self.ema.parameters(), self.unet.parameters()):
-            pe.lerp_(p.detach(), 1 - d)
+        ema_update(self.ema, self.unet, self.config.ema_decay)
 
     @torch.no_grad()
     def evaluate(self, x, y, generator=None):

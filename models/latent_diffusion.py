@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
-from .ddpm import ResBlock, _groups, timestep_embedding
+from .ddpm import ResBlock, _groups, ema_update, timestep_embedding
 from .diffusion import DiffusionScheduler
 from .errors import CheckpointError, ConfigError
 from .external import file_digest
@@ -273,10 +273,8 @@ class LatentDiffusion(GenerativeModel):
                  name="noise-prediction loss")
         return {"noise_mse": loss.item()}
 
-    @torch.no_grad()
     def after_step(self):
-        for pe, p in zip(self.ema.parameters(), self.unet.parameters()):
-            pe.lerp_(p.detach(), 1 - self.config.ema_decay)
+        ema_update(self.ema, self.unet, self.config.ema_decay)
 
     @torch.no_grad()
     def evaluate(self, x, y, generator=None):
