@@ -71,6 +71,8 @@ _SEED = _whole_number("seed", 0, SEED_MAX)
 
 
 def build_parser() -> Parser:
+    from .samplers import SAMPLERS
+
     p = Parser(prog="latent-explorer", description="Look inside generative image models.")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
 
@@ -114,7 +116,7 @@ def build_parser() -> Parser:
     g.add_argument("file")
     g.add_argument("--prompt", required=True, help='what to draw; "" draws unconditionally')
     g.add_argument("--negative-prompt", default="", help="what to steer away from (replaces the empty prompt)")
-    g.add_argument("--sampler", choices=("ddpm", "ddim", "euler-a"), default="ddim")
+    g.add_argument("--sampler", choices=tuple(SAMPLERS), default="ddim")
     g.add_argument("--steps", type=_whole_number("steps"), default=25)
     g.add_argument("--cfg", type=_number("cfg", 0, 50), default=5.0, help="classifier-free guidance scale")
     g.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM only")
@@ -460,8 +462,9 @@ def cmd_txt2img(a) -> int:
     images = model.txt2img([a.prompt] * a.n, a.negative_prompt, a.sampler, steps, a.cfg, a.seed, init,
                            1.0 if strength is None else strength, a.eta).numpy()
     h = model.image_shape[1]
-    title = {"ddpm": "DDPM", "ddim": "DDIM", "euler-a": "Euler a"}[a.sampler]
-    params = generation_parameters(a.prompt, a.negative_prompt, steps, title, a.cfg, a.seed,
+    from .samplers import SAMPLERS
+
+    params = generation_parameters(a.prompt, a.negative_prompt, steps, SAMPLERS[a.sampler].title, a.cfg, a.seed,
                                    model.image_shape[1:], Path(a.file).stem, strength)
     save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=a.scale or max(1, 64 // h)),
              {"parameters": params})
