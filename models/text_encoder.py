@@ -249,7 +249,7 @@ def text_figures(model: TextEncoder, data, n: int = 500, seed: int = 0) -> dict:
     for j, factor in enumerate(scenes.FACTORS):
         values = scenes.FACTOR_VALUES[factor]
         right = 0
-        for i in idx:
+        for k, i in enumerate(idx):
             row = np.asarray(data.factors[i], np.int64)
             cands = []
             for v in range(len(values)):
@@ -257,7 +257,7 @@ def text_figures(model: TextEncoder, data, n: int = 500, seed: int = 0) -> dict:
                 r[j] = v
                 cands.append(scenes.scene_caption(r[:4], r[4]))
             t = model.encode_text(model.tokenize(cands).ids)[1]
-            right += int((t @ img[list(idx).index(i)]).argmax()) == int(row[j])
+            right += int((t @ img[k]).argmax()) == int(row[j])
         zero[factor] = round(right / len(idx), 4)
     out["zero_shot_accuracy"] = zero
     return out
