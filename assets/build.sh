@@ -50,6 +50,14 @@ train mnist-wgan    --model wgan --data mnist --width 32 --batch-size 32 --lr 2e
 # Latent diffusion in miniature (issue J): the first stage, scenes 32x32x3 <-> 4x8x8 latents
 train scenes-latent-ae --model latent-ae --data scenes --epochs 8
 NO_SAMPLES=1 train scenes-clip --model clip --data scenes --epochs 10
+# the diffusion U-Net on those latents, reading the text encoder's tokens; its held-out part is every image
+# of a tenth of the captions (never seen in training: the prompt-adherence figures use them)
+NO_SAMPLES=1 train scenes-ldm --model ldm --data scenes --autoencoder assets/scenes-latent-ae.safetensors \
+  --text-encoder assets/scenes-clip.safetensors --epochs 60
+if want scenes-ldm; then
+  $LE txt2img assets/scenes-ldm.safetensors --prompt "a large red triangle at the center on a white background" \
+    --n 16 --seed 0 --cfg 5 --steps 25 --out assets/samples/scenes-ldm.png >/dev/null
+fi
 
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {

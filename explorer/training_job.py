@@ -44,6 +44,7 @@ def run_training(spec: RunSpec, should_stop):
     import torch
 
     from models import TrainConfig, build_model, load_dataset, make_config, train
+    from models.registry import get
     from models.progress import Step
 
     yield Step(0, 1, f"loading {spec.data}")
@@ -56,5 +57,5 @@ def run_training(spec: RunSpec, should_stop):
     torch.manual_seed(spec.seed)
     model = build_model(cfg)
     tc = TrainConfig(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
-                     preview_every=spec.preview_every, device="auto")
+                     preview_every=spec.preview_every, device="auto", split=get(spec.kind).defaults.split)
     return (yield from train(model, data, tc, out=spec.out, should_stop=should_stop))

@@ -316,9 +316,11 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
     frac = data.get("val_fraction", 0.1)
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
         raise bad(f"data 'val_fraction' must be a number in (0, 1), found {str(frac)[:20]!r}")
+    from .data import SPLITS
+
     split = data.get("split", "tail")
-    if split not in ("stratified", "tail"):
-        raise bad(f"data 'split' must be 'stratified' or 'tail', found {str(split)[:20]!r}")
+    if split not in SPLITS:
+        raise bad(f"data 'split' must be one of {', '.join(SPLITS)}, found {str(split)[:20]!r}")
     status = out["training"].get("status", "")
     if not isinstance(status, str):
         raise bad(f"training 'status' must be a string, found {type(status).__name__}")

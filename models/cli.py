@@ -154,8 +154,8 @@ def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
                    help="ddpm (all T steps), ddim (--steps, --eta) or euler-a (Euler ancestral, --steps)")
     p.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM: 0 deterministic, 1 like DDPM")
-    p.add_argument("--guidance", type=_number("guidance", 0, 50), default=1.0,
-                   help="classifier-free guidance scale")
+    p.add_argument("--guidance", type=_number("guidance", 0, 50), default=None,
+                   help="classifier-free guidance scale (default 1; text-to-image models: 5)")
 
 
 class ProgressBar:
@@ -227,7 +227,7 @@ def cmd_train(a, world=None) -> int:
     tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
                      batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
                      lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
-                     max_steps=a.max_steps)
+                     max_steps=a.max_steps, split=d.split)
     tc.validate()
     n_train = len(data.split(tc.val_fraction, tc.split)[0])
     if tc.batch_size > n_train:
@@ -352,8 +352,9 @@ def _class_index(model, cls):
 
 def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
     """The sampler settings of a diffusion model from --sampler/--steps/--eta/--guidance, checked."""
-    if not math.isfinite(a.guidance) or not 0 <= a.guidance <= 50:
-        raise ConfigError(f"--guidance must be between 0 and 50, got {a.guidance}")
+    guidance = 1.0 if a.guidance is None else a.guidance
+    if not math.isfinite(guidance) or not 0 <= guidance <= 50:
+        raise ConfigError(f"--guidance must be between 0 and 50, got {guidance}")
     if not model.capabilities.diffusion:
         if a.steps is not None or a.sampler is not None:
             raise ConfigError("--steps and --sampler apply to diffusion models only")
@@ -367,7 +368,7 @@ def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
         raise ConfigError(f"--eta applies to the DDIM sampler only, not {sampler}")
     if steps is not None and not 1 <= steps <= model.config.timesteps:
         raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
-    return dict(sampler=sampler, steps=steps, eta=a.eta, guidance=a.guidance)
+    return dict(sampler=sampler, steps=steps, eta=a.eta, guidance=guidance)
 
 
 def _run_steps(gen, label: str):
@@ -518,6 +519,8 @@ def cmd_eval(a) -> int:
         out.update(text_figures(model, val, n=min(a.n, 1000), seed=a.seed))
         print(json.dumps(out, indent=2))
         return 0
+    if model.conditioning == "text":  # a text-to-image model: does it draw what the prompt says?
+        return _eval_prompts(model, a)
     check_samplable(model)
     if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
         raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")
@@ -535,6 +538,44 @@ def cmd_eval(a) -> int:
     if kw:
         out["sampling"] = {k: v for k, v in kw.items() if v is not None}
     out["classifier"] = report.classifier
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _split_of(model) -> str | None:
+    data = model.meta.get("data")
+    return data.get("split") if isinstance(data, dict) else None
+
+
+def _eval_prompts(model, a) -> int:
+    """``eval`` of a latent diffusion model: its held-out noise-prediction loss and prompt adherence on
+    held-out captions, at the guidance asked for (default 5) and at 1 beside it."""
+    from .classifier import classifier_for
+    from .latent_diffusion import held_out_prompts, prompt_adherence
+    from .quality import held_out
+    from .train import evaluate
+
+    data, val = held_out(model, a.data)
+    n = min(a.n, 1024)
+    sampler = a.sampler or "ddim"
+    steps = None if sampler == "ddpm" else (a.steps if a.steps is not None else 25)
+    if steps is not None and not 1 <= steps <= model.config.timesteps:
+        raise ConfigError(f"--steps must be between 1 and {model.config.timesteps}")
+    if a.eta and sampler != "ddim":
+        raise ConfigError(f"--eta applies to the DDIM sampler only, not {sampler}")
+    cfg = 5.0 if a.guidance is None else a.guidance
+    prompts, factors = held_out_prompts(val, n=n, seed=a.seed)
+    out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val)}
+    out.update({k: round(v, 6) for k, v in evaluate(model, val, seed=a.seed).items()})
+    classifier = _run_steps(classifier_for(data, seed=0), "classifier")
+    out["prompts"] = {"n": len(prompts), "held_out_captions": _split_of(model) == "captions", "sampler": sampler,
+                      "steps": steps}
+    for w in dict.fromkeys((cfg, 1.0)):
+        out[f"prompt_adherence_cfg{w:g}"] = _run_steps(
+            prompt_adherence(model, prompts, factors, classifier, guidance=w, sampler=sampler, steps=steps,
+                             seed=a.seed, eta=a.eta), "adherence")
+    out["classifier"] = {"data": classifier.config.data,
+                         "held_out_accuracy": dict(classifier.config.held_out_accuracy)}
     print(json.dumps(out, indent=2))
     return 0
 

@@ -39,7 +39,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
 MIN_SIZE, MAX_SIZE = 8, 64
 MAX_DATA_BYTES = 512 * 2**20  # a dataset's images in memory as float32, and any file's bytes read whole
-SPLITS = ("stratified", "tail")  # how the held-out part is chosen (recorded in each checkpoint)
+SPLITS = ("stratified", "tail", "captions")  # how the held-out part is chosen (recorded in each checkpoint)
 MAX_CLASSES = 1000  # label values are checked against this before class names are made
 
 
@@ -83,12 +83,19 @@ class ImageData:
         """The fixed held-out split as (train, held-out) indices. "stratified" (the default, with labels):
         the last ``val_fraction`` of every class, so no class is held out whole (a folder of class subfolders
         lists its classes one after another); "tail" (unlabelled data, and checkpoints made before
-        stratification): the last ``val_fraction`` of the data. At least one image is held out."""
+        stratification): the last ``val_fraction`` of the data; "captions" (captioned data, for text-to-image
+        models): every image of a fixed ``val_fraction`` of the distinct captions, so the held-out captions are
+        never seen in training (:meth:`held_out_captions`). At least one image is held out."""
         n = len(self)
         if n < 2:
             raise DataError(f"{self.spec}: need at least 2 images to hold some out, found {n}")
         if method not in SPLITS:
             raise DataError(f"unknown held-out split {method!r} (use {', '.join(SPLITS)})")
+        if method == "captions" and self.captions is not None:
+            held = set(self.held_out_captions(val_fraction))
+            keep = np.array([c not in held for c in self.captions])
+            if 0 < keep.sum() < n:
+                return np.flatnonzero(keep), np.flatnonzero(~keep)
         if method == "stratified" and self.labels is not None and len(np.unique(self.labels)) > 1:
             held = []
             for c in np.unique(self.labels):
@@ -102,6 +109,14 @@ class ImageData:
                 return np.flatnonzero(keep), val
         n_val = min(n - 1, max(1, int(round(n * val_fraction))))
         return slice(0, n - n_val), slice(n - n_val, n)
+
+    def held_out_captions(self, val_fraction: float = 0.1) -> list[str]:
+        """The distinct captions the "captions" split holds out: a ``val_fraction`` of them, chosen by a
+        hash of each caption's text, so the choice does not depend on which images were drawn."""
+        import zlib
+
+        distinct = sorted(set(self.captions or ()))
+        return [c for c in distinct if zlib.crc32(c.encode()) % 10_000 < val_fraction * 10_000]
 
     def split(self, val_fraction: float = 0.1, method: str = "stratified") -> tuple[ImageData, ImageData]:
         """(train, held-out) data: see :meth:`split_indices`."""

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +27,7 @@ from .ddpm import ResBlock, _groups, ema_update, timestep_embedding
 from .diffusion import DiffusionScheduler
 from .errors import CheckpointError, ConfigError
 from .external import file_digest
+from .progress import Step
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 from .samplers import SAMPLERS, make_sampler
 
@@ -342,8 +344,48 @@ class LatentDiffusion(GenerativeModel):
         return None  # sampling 25 steps per preview would slow training down
 
 
+def held_out_prompts(data, n: int = 256, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Up to ``n`` distinct captions of held-out single-object ``scenes`` (under the "captions" split they
+    were never training captions) and their factors (n, 5) in :data:`models.scenes.FACTORS` order."""
+    from . import scenes
+
+    if data.captions is None or data.factors is None or list(data.factor_names)[:5] != scenes.FACTORS:
+        raise ConfigError(f"{data.spec}: prompt adherence is measured on one-object scenes (their factors "
+                          "name what each prompt asks for)")
+    first: dict[str, int] = {}
+    for i, c in enumerate(data.captions):
+        first.setdefault(c, i)
+    caps = sorted(first)
+    pick = np.sort(np.random.default_rng(seed).choice(len(caps), min(n, len(caps)), replace=False))
+    prompts = [caps[i] for i in pick]
+    return prompts, np.stack([np.asarray(data.factors[first[c]][:5], np.int64) for c in prompts])
+
+
+def prompt_adherence(model: LatentDiffusion, prompts: list[str], factors: np.ndarray, classifier,
+                     guidance: float = 5.0, sampler: str = "ddim", steps: int | None = 25, seed: int = 0,
+                     eta: float = 0.0, batch: int = 32):
+    """Does an image show what its prompt asks for? One image per prompt, judged by the ``scenes``
+    classifier (issue I's yardstick): the share of images whose predicted factor is the prompt's, per factor.
+    A generator of Steps; returns {factor: accuracy}."""
+    from . import scenes
+
+    heads = ["shape" if h == "label" else h for h in classifier.head_names]
+    missing = [f for f in scenes.FACTORS if f not in heads]
+    if missing:
+        raise ConfigError(f"the classifier has no head for {', '.join(missing)}")
+    preds = []
+    for i in range(0, len(prompts), batch):
+        yield Step(i, len(prompts), f"guidance {guidance:g}: images {i + 1}–{min(len(prompts), i + batch)}")
+        x = model.txt2img(prompts[i : i + batch], sampler=sampler, steps=steps, guidance=guidance,
+                          seed=seed + i, eta=eta)
+        preds.append(classifier.predict(x.clamp(0, 1).numpy())[1])
+    pred = np.concatenate(preds)
+    return {f: round(float((pred[:, heads.index(f)] == factors[:, j]).mean()), 4)
+            for j, f in enumerate(scenes.FACTORS)}
+
+
 register(KindSpec(
-    "ldm", "Latent diffusion (text)", LatentDiffusion, LatentDiffusionConfig, TrainDefaults(30, 128, 3e-4),
+    "ldm", "Latent diffusion (text)", LatentDiffusion, LatentDiffusionConfig, TrainDefaults(30, 128, 3e-4, split="captions"),
     Capabilities(prior=False, decodes_z=False, slow_decode=True), conditioning="text", latent_dim=None,
     params=(Param("autoencoder", "Autoencoder", str, "the latent-ae checkpoint whose latents it learns",
                   file_filter="Latent autoencoder (*.safetensors)"),

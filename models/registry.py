@@ -90,6 +90,7 @@ class TrainDefaults:
     epochs: int
     batch_size: int
     lr: float
+    split: str = "stratified"  # how its held-out part is chosen (models.data.SPLITS)
 
 
 @dataclass(frozen=True)

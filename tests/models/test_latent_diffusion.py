@@ -3,6 +3,7 @@ its parts named by file and digest, classifier-free guidance with a negative pro
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -169,3 +170,80 @@ def test_txt2img_writes_its_parameters_and_info_reads_them_back(parts, tmp_path,
     assert cli(["txt2img", str(folder / "ae.safetensors"), "--prompt", "a circle", "--out", str(out)]) == 2
     assert "txt2img needs a latent diffusion model" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_captions_split_holds_out_whole_captions():
+    data = load_dataset("scenes:3000")
+    train, val = data.split(0.1, "captions")
+    assert len(train) + len(val) == len(data) and 0.05 < len(val) / len(data) < 0.15
+    assert not set(train.captions) & set(val.captions)  # a held-out caption is never a training caption
+    # the choice is by caption, not by draw: another draw holds out a caption both hold iff this one does
+    other = load_dataset("scenes:3000:seed=1")
+    common = set(data.captions) & set(other.captions)
+    assert len(common) > 500
+    assert set(data.held_out_captions()) & common == set(other.held_out_captions()) & common
+
+
+def test_the_cli_trains_latent_diffusion_on_the_captions_split(parts, tmp_path):
+    folder, _ = parts
+    out = folder / "l.safetensors"  # beside its parts
+    assert cli(["train", "--model", "ldm", "--data", "scenes:200", "--autoencoder", str(folder / "ae.safetensors"),
+                "--text-encoder", str(folder / "te.safetensors"), "--width", "16", "--timesteps", "50",
+                "--max-steps", "1", "--batch-size", "16", "--quiet", "--out", str(out)]) == 0
+    assert load(out).meta["data"]["split"] == "captions"
+    out.unlink()
+
+
+class _Oracle:
+    """Stands in for a model that draws each prompt perfectly (the scene its caption describes)."""
+
+    def __init__(self, data, shuffle=False):
+        self.by_caption = {c: data.images[i] for i, c in enumerate(data.captions)}
+        self.shuffle, self.calls = shuffle, []
+
+    def txt2img(self, prompts, **kw):
+        self.calls.append(kw)
+        x = torch.from_numpy(np.stack([self.by_caption[p] for p in prompts]))
+        return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))] if self.shuffle else x
+
+
+def test_prompt_adherence_judges_each_factor_with_the_scenes_classifier():
+    from models.classifier import bundled_for, load_classifier
+    from models.latent_diffusion import held_out_prompts, prompt_adherence
+    from models.progress import run_to_end
+
+    data = load_dataset("scenes:3000")
+    _, val = data.split(0.1, "captions")
+    prompts, factors = held_out_prompts(val, n=64)
+    assert len(prompts) == len(set(prompts)) == 64 and factors.shape == (64, 5)
+    assert not set(prompts) & set(data.split(0.1, "captions")[0].captions)
+    classifier = load_classifier(bundled_for(data))
+    oracle = _Oracle(val)
+    right = run_to_end(prompt_adherence(oracle, prompts, factors, classifier, guidance=3, steps=7, batch=16))
+    assert set(right) == {"shape", "colour", "size", "position", "background"}
+    assert min(right.values()) >= 0.95  # what the prompt asked for, drawn, is recognised
+    assert len(oracle.calls) == 4 and oracle.calls[0]["guidance"] == 3 and oracle.calls[0]["steps"] == 7
+    wrong = run_to_end(prompt_adherence(_Oracle(val, shuffle=True), prompts, factors, classifier, batch=16))
+    # another prompt's picture is not (near chance; not size: the prompts come sorted, so the pictures
+    # shuffled within a batch of 16 mostly share their size word)
+    assert max(v for k, v in wrong.items() if k != "size") < 0.4
+    with pytest.raises(ConfigError, match="one-object scenes"):
+        held_out_prompts(load_dataset("scenes:50:objects=2"))
+
+
+def test_eval_prints_prompt_adherence_with_and_without_guidance(parts, tmp_path, capsys):
+    import json
+
+    folder, data = parts
+    m = _ldm(folder, data)
+    run(m, data, out=str(tmp_path / "ldm.safetensors"), batch_size=16, max_steps=1, split="captions")
+    for f in ("ae.safetensors", "te.safetensors"):
+        shutil.copy(folder / f, tmp_path)
+    assert cli(["eval", str(tmp_path / "ldm.safetensors"), "--n", "6", "--steps", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["prompts"] == {"n": 6, "held_out_captions": True, "sampler": "ddim", "steps": 2}
+    for key in ("prompt_adherence_cfg5", "prompt_adherence_cfg1"):
+        assert set(out[key]) == {"shape", "colour", "size", "position", "background"}
+        assert all(0 <= v <= 1 for v in out[key].values())
+    assert "noise_mse" in out
+    assert cli(["eval", str(tmp_path / "ldm.safetensors"), "--steps", "0"]) == 2
