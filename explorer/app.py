@@ -11,11 +11,13 @@ def parse(argv):
                                 "Subcommands: train, sample, info, eval, classifier (see --help of each).")
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
-    p.add_argument("--view", choices=("map", "editor", "diffusion", "quality", "training"), help="view to show")
+    p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "quality", "training"),
+                   help="view to show")
+    p.add_argument("--prompt", help="Text to Image view: generate from this prompt (then --frame: show that step)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
     p.add_argument("--map-mode", choices=("points", "grid", "both"), help="Latent Map: points, decoded grid, "
                    "or both")
-    p.add_argument("--frame", type=int, help="Diffusion view: record a trajectory and show this frame "
+    p.add_argument("--frame", type=int, help="Diffusion, Text to Image views: record a trajectory and show this frame "
                    "(default with --screenshot: the middle one)")
     p.add_argument("--random-z", type=int, metavar="SEED", help="Latent Editor: start from a random z")
     p.add_argument("--gif", metavar="OUT.gif", help="Diffusion view: record a trajectory, save it as a GIF, exit")
@@ -69,6 +71,12 @@ def main(argv=None) -> int:
 
         d.ready.connect(at_frame)
         d.run_reverse()
+    if a.view == "txt2img" and a.prompt is not None and win.txt2img.model is not None:
+        t = win.txt2img
+        if a.frame is not None:
+            t.ready.connect(lambda: t.frame.setValue(a.frame) if t.frame.value() == t.frame.maximum() else None)
+        t.prompt.setText(a.prompt)
+        t.generate()
     if a.view == "quality" and a.screenshot:
         win.quality.n.setValue(500)
         win.quality.measure()

@@ -34,6 +34,7 @@ from .state import (
     setting_path,
     setting_strings,
 )
+from .text_to_image import TextToImageView
 from .training_view import TrainingView
 from .worker import shutdown_all
 
@@ -109,12 +110,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.editor, "Latent Editor")
         self.training = TrainingView(self.library)
         self.tabs.addTab(self.diffusion, "Diffusion")
+        self.txt2img = TextToImageView(self.latent)
+        self.tabs.addTab(self.txt2img, "Text to Image")
         self.quality = QualityView(self.latent)
         self.tabs.addTab(self.quality, "Quality")
         self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
-                      "quality": self.quality, "training": self.training}
+                      "txt2img": self.txt2img, "quality": self.quality, "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -164,10 +167,11 @@ class MainWindow(QMainWindow):
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+E  export the editor's image",
-            "Ctrl+1…5  Latent Map, Latent Editor, Diffusion, Quality, Training",
+            "Ctrl+1…6  Latent Map, Latent Editor, Diffusion, Text to Image, Quality, Training",
             "Quality: Ctrl+Return measure, Esc cancel",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
-            "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause"]))
+            "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause",
+            "Text to Image: Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"]))
 
     # -- models ----------------------------------------------------------------------------------
     def open_dialog(self):
@@ -231,6 +235,8 @@ class MainWindow(QMainWindow):
             p = url.toLocalFile()
             if Path(p).suffix.lower() in MODEL_SUFFIXES:
                 opened |= self.open_path(p)
+            elif Path(p).suffix.lower() == ".png" and self.current_view() is self.txt2img:
+                self.txt2img.restore_from_png(p)  # PNG Info: its generation parameters
             elif Path(p).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
                 self.tabs.setCurrentWidget(self.editor)
                 self.editor.encode_file(p)

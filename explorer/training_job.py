@@ -44,8 +44,8 @@ def run_training(spec: RunSpec, should_stop):
     import torch
 
     from models import TrainConfig, build_model, load_dataset, make_config, train
-    from models.registry import get
     from models.progress import Step
+    from models.registry import get
 
     yield Step(0, 1, f"loading {spec.data}")
     data = load_dataset(spec.data)

@@ -40,3 +40,18 @@ def signed_to_unit(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
 def to_unit(x: np.ndarray) -> np.ndarray:
     """Model units ([-1, 1] data) -> display [0, 1], clipped."""
     return signed_to_unit(x, 1.0)
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray, top: float) -> np.ndarray:
+    """A heat map over a picture: ``image`` (C, H, W) in [0, 1] dimmed to grey, ``heat`` (s, s) ≥ 0 resized
+    to (H, W) by repetition and drawn from transparent to yellow-red, ``top`` being full strength (one
+    ``top`` for every map of a step, so that a token barely looked at stays faint). -> (H, W, 3)."""
+    image = np.asarray(image, np.float32)
+    c, h, w = image.shape
+    grey = image.mean(0) if c == 3 else image[0]
+    heat = np.asarray(heat, np.float32)
+    up = np.repeat(np.repeat(heat, -(-h // heat.shape[0]), 0), -(-w // heat.shape[1]), 1)[:h, :w]
+    a = np.clip(up / max(float(top), 1e-12), 0, 1)[..., None]
+    hot = np.stack([np.ones_like(up), np.clip(up / max(float(top), 1e-12), 0, 1), np.zeros_like(up)], -1)
+    base = np.repeat(0.35 * grey[..., None], 3, -1)
+    return np.ascontiguousarray(base * (1 - a) + hot * a, np.float32)

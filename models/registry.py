@@ -34,6 +34,7 @@ class Capabilities:
     directions: bool = False  # GANSpace-style directions (a generator without an encoder)
     diffusion: bool = False  # a reverse process to step through (scheduler, reverse())
     image_to_image: bool = False  # translate(x) -> image, no latent code
+    text_to_image: bool = False  # txt2img(prompts, …) with a text encoder: the Text-to-Image view
     likelihood: str = ""  # "": none, "bound": a lower bound (ELBO), "exact": an exact log-likelihood
     slow_decode: bool = False  # a decode takes tens of ms or more: decode in a worker, sample fewer points
 

@@ -31,9 +31,9 @@ def _one_per_kind() -> list[str]:
 
 
 ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "quality", "training"]
-KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "quality": Qt.Key.Key_4,
-        "training": Qt.Key.Key_5}
+VIEWS = ["map", "editor", "diffusion", "txt2img", "quality", "training"]
+KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "txt2img": Qt.Key.Key_4,
+        "quality": Qt.Key.Key_5, "training": Qt.Key.Key_6}
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
@@ -48,6 +48,8 @@ def settled(w) -> bool:
         return not w.diffusion.busy()
     if v is w.quality:
         return w.quality.is_ready()
+    if v is w.txt2img:
+        return w.txt2img.is_ready()
     return not w.training.form.busy()
 
 
@@ -68,6 +70,11 @@ def shows_a_picture(w) -> bool:
             fwd = w.diffusion.forward
             return fwd.fwd_x0.data is not None and fwd.fwd_xt.data is not None and fwd.fwd_eps.data is not None
         return w.diffusion.placeholder.isVisible()
+    if v is w.txt2img:  # the prompt and the autoencoder's latent map (or the reason there is nothing to draw)
+        t = w.txt2img
+        if model is not None and model.capabilities.text_to_image:
+            return t.body.isVisible() and any(s.isVisible() for s in t.atlas_plot.points.items)
+        return t.placeholder.isVisible()
     if v is w.quality:  # the controls to measure with (or the reason there is nothing to measure)
         q = w.quality
         return q.placeholder.isVisible() or (q.body.isVisible() and q.btn.isEnabled())

@@ -1,0 +1,391 @@
+"""Text to Image: the web UIs' controls (prompt, negative prompt, sampler, steps, CFG scale, seed, batch) on a
+latent diffusion model, and then what they never show: every step of a sample (decoded z_t and ẑ_0, the
+predicted noise), where each word of the prompt is looked at, the sample's path through the autoencoder's
+latent space, and the same seed at guidance 1, 3, 5, 7 and 9. Dropping one of our PNGs restores its
+settings (PNG Info)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.samplers import SAMPLERS
+
+from .jobs import ModelJob
+from .txt2img_panels import AtlasPlot, AttentionPanel, TokenChips
+from .widgets import ImagePanel, ProgressLine, hint
+
+
+class TextToImageView(QWidget):
+    message = Signal(str)
+    ready = Signal()
+    frameShown = Signal(int)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.model = None
+        self.trajectory = None
+        self.atlas = None
+        self.sample = 0
+        self._cols = 1
+        self._build()
+        self.job = ModelJob(self, "txt2img", self.progress)
+        self.job.finished.append(self._job_done)
+        self.atlas_job = ModelJob(self, "atlas")
+        self.strip_job = ModelJob(self, "cfg-strip", self.progress)
+        self._check_timer = QTimer(self, singleShot=True, interval=150)
+        self._check_timer.timeout.connect(self._check_prompts)
+        self.setAcceptDrops(True)
+        state.modelChanged.connect(self._on_model)
+        self._on_model(None)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self):
+        root = QVBoxLayout(self)
+        self.placeholder = hint("The Text-to-Image view is for latent diffusion models driven by text: pick "
+                                "scenes-ldm in the model list, or train one (latent-explorer train --model ldm "
+                                "--data scenes --autoencoder … --text-encoder …).")
+        root.addWidget(self.placeholder)
+        self.body = QWidget()
+        root.addWidget(self.body, 1)
+        lay = QVBoxLayout(self.body)
+        lay.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("a large red triangle at the center on a white background")
+        self.prompt.setToolTip("What to draw, in the words of the training captions (Ctrl+Return generates)")
+        self.negative = QLineEdit()
+        self.negative.setPlaceholderText("(empty: the unconditional prediction)")
+        self.negative.setToolTip("What to steer away from: its prediction replaces the unconditional one in "
+                                 "ε̂ = ε_neg + w·(ε_prompt − ε_neg)")
+        self.chips, self.neg_chips = TokenChips(), TokenChips()
+        for edit in (self.prompt, self.negative):
+            edit.textChanged.connect(lambda *_: self._check_timer.start())
+            edit.returnPressed.connect(self.generate)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("", self.chips)
+        form.addRow("Negative prompt", self.negative)
+        form.addRow("", self.neg_chips)
+        lay.addLayout(form)
+
+        ctl = QHBoxLayout()
+        self.sampler = QComboBox()
+        for cls in SAMPLERS.values():
+            self.sampler.addItem(cls.title, cls.name)
+        self.sampler.setCurrentIndex(list(SAMPLERS).index("ddim"))
+        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic); Euler a "
+                                "(Euler ancestral, as in the web UIs) runs K steps with fresh noise at each")
+        self.sampler.currentIndexChanged.connect(self._on_sampler)
+        self.steps = QSpinBox(minimum=1, maximum=1000, value=25, toolTip="Sampling steps K")
+        self.cfg = QDoubleSpinBox(minimum=0.0, maximum=30.0, value=5.0, singleStep=0.5, decimals=1,
+                                  toolTip="CFG scale w: 1 is the prompt alone, higher follows it harder; 0 "
+                                          "ignores it")
+        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, toolTip="DDIM η (0: deterministic)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, toolTip="The seed of the starting noise")
+        self.n = QSpinBox(minimum=1, maximum=16, value=8, toolTip="Images drawn from the prompt side by side")
+        self.size = QLabel()
+        self.size.setToolTip("The size the model draws: its autoencoder's")
+        self.btn_go = QPushButton("Generate", toolTip="Draw the batch and record every step (Ctrl+Return)")
+        self.btn_go.clicked.connect(self.generate)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.generate)
+        self.btn_strip = QPushButton("CFG strip", toolTip="The chosen sample's seed at guidance 1, 3, 5, 7, 9")
+        self.btn_strip.clicked.connect(self.make_strip)
+        for w in (QLabel("sampler"), self.sampler, QLabel("steps"), self.steps, QLabel("CFG"), self.cfg,
+                  QLabel("η"), self.eta, QLabel("seed"), self.seed, QLabel("batch"), self.n, self.size,
+                  self.btn_go, self.btn_strip):
+            ctl.addWidget(w)
+        ctl.addStretch(1)
+        lay.addLayout(ctl)
+        self.progress = ProgressLine()
+        self.progress.cancelRequested.connect(self.cancel)
+        QShortcut(QKeySequence("Esc"), self, self.cancel).setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        lay.addWidget(self.progress)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.grid = ImagePanel(title="samples: click one")
+        self.grid.setMinimumWidth(200)
+        self.grid.scene().sigMouseClicked.connect(self._grid_click)
+        split.addWidget(self.grid)
+        mid = QWidget()
+        ml = QVBoxLayout(mid)
+        ml.setContentsMargins(0, 0, 0, 0)
+        steps_row = QHBoxLayout()
+        self.x_t, self.x_0, self.eps_panel = (ImagePanel(title=t) for t in (
+            "decoded z_t", "decoded ẑ_0", "predicted noise ε̂ (latent channels)"))
+        for p in (self.x_t, self.x_0, self.eps_panel):
+            p.setMinimumSize(150, 160)
+            steps_row.addWidget(p, 1)
+        ml.addLayout(steps_row, 3)
+        ml.addWidget(QLabel("Cross-attention of each word at this step (mean of heads and layers; % = its share)"))
+        self.attention = AttentionPanel()
+        ml.addWidget(self.attention, 2)
+        split.addWidget(mid)
+        self.atlas_plot = AtlasPlot()
+        self.atlas_plot.setMinimumWidth(260)
+        split.addWidget(self.atlas_plot)
+        split.setSizes([260, 620, 380])
+        lay.addWidget(split, 1)
+
+        scrub = QHBoxLayout()
+        self.frame = QSlider(Qt.Orientation.Horizontal, toolTip="Step: ←/→ one, Home/End")
+        self.frame.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.frame.valueChanged.connect(self.show_frame)
+        self.frame_label = QLabel("nothing generated yet")
+        scrub.addWidget(self.frame_label)
+        scrub.addWidget(self.frame, 1)
+        lay.addLayout(scrub)
+        strip = QHBoxLayout()
+        self.strip_panels = [ImagePanel(title=f"CFG {w:g}") for w in (1, 3, 5, 7, 9)]
+        for p in self.strip_panels:
+            p.setMinimumSize(90, 110)
+            p.setMaximumHeight(150)
+            strip.addWidget(p, 1)
+        lay.addLayout(strip)
+        for key, fn in (("Right", lambda: self.step_frames(1)), ("Left", lambda: self.step_frames(-1)),
+                        ("Home", lambda: self.frame.setValue(0)),
+                        ("End", lambda: self.frame.setValue(self.frame.maximum()))):
+            QShortcut(QKeySequence(key), self, fn).setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._set_enabled(False)
+
+    # -- model -----------------------------------------------------------------------------------
+    def _on_model(self, model):
+        ok = model is not None and model.capabilities.text_to_image
+        self.model = model if ok else None  # first: results of cancelled jobs are then stale
+        self.cancel()
+        self.atlas_job.cancel()
+        self.placeholder.setVisible(not ok)
+        self.body.setVisible(ok)
+        self.trajectory, self.atlas = None, None
+        self._set_enabled(False)
+        self.frame_label.setText("nothing generated yet")
+        for p in (self.grid, self.x_t, self.x_0, self.eps_panel, *self.strip_panels):
+            p.clear_image()
+        self.attention.clear()
+        self.atlas_plot.set_atlas(None)
+        self.atlas_plot.clear_path()
+        if not ok:
+            return
+        self.steps.setMaximum(model.config.timesteps)
+        c, h, w = model.image_shape
+        self.size.setText(f"size {w}×{h}")
+        self._on_sampler()
+        self._check_prompts()
+        from models.text_trajectory import latent_atlas
+
+        self.atlas_job.start(model, lambda stop: latent_atlas(model), self._set_atlas,
+                             on_error=lambda e: self.message.emit(f"latent map: {e}"))
+
+    def _set_atlas(self, atlas):
+        self.atlas = atlas
+        self.atlas_plot.set_atlas(atlas)
+        if self.trajectory is not None:
+            self.atlas_plot.set_path(self.trajectory, self.sample, self.frame.value(), fit=True)
+
+    def _on_sampler(self, *_):
+        cls = SAMPLERS[self.sampler.currentData()]
+        self.steps.setEnabled(cls.takes_steps)
+        self.eta.setEnabled(cls.takes_eta)
+
+    def _check_prompts(self):
+        from models.text_trajectory import check_prompt
+
+        if self.model is None:
+            return
+        self.chips.show_check(check_prompt(self.model, self.prompt.text()))
+        self.neg_chips.show_check(check_prompt(self.model, self.negative.text()), "the negative prompt")
+
+    def settings(self) -> dict:
+        """The generation settings in the form, as record_txt2img takes them."""
+        sampler = self.sampler.currentData()
+        return dict(prompt=self.prompt.text(), negative=self.negative.text(), n=self.n.value(), sampler=sampler,
+                    steps=self.steps.value() if SAMPLERS[sampler].takes_steps else None,
+                    guidance=self.cfg.value(), eta=self.eta.value() if SAMPLERS[sampler].takes_eta else 0.0,
+                    seed=self.seed.value())
+
+    # -- generating ------------------------------------------------------------------------------
+    def generate(self):
+        from models.text_trajectory import check_prompt, record_txt2img
+
+        if self.model is None:
+            return
+        model, kw = self.model, self.settings()
+        problems = [p for text, what in ((kw["prompt"], "the prompt"), (kw["negative"], "the negative prompt"))
+                    for p in check_prompt(model, text).problems(what)]
+        if any("unknown word" in p for p in problems):
+            self.message.emit(problems[0])  # nothing runs: the words would be left out silently
+            return
+        notes = problems + (["an empty prompt: unconditional samples"] if not kw["prompt"].strip() else [])
+        total = kw["steps"] or model.config.timesteps
+
+        def job(should_stop):
+            return (yield from record_txt2img(model, should_stop=should_stop, **kw))
+
+        self.job.start(model, job, self._set_trajectory, f"{SAMPLERS[kw['sampler']].title}: {total} steps × "
+                       f"{kw['n']} images…", on_error=self.message.emit,
+                       on_cancel=lambda: self.message.emit("cancelled: the previous images are kept"))
+        self.btn_go.setEnabled(False)
+        if notes:
+            self.message.emit("; ".join(notes))
+
+    def make_strip(self):
+        from models.text_trajectory import cfg_strip
+
+        tr = self.trajectory
+        if self.model is None or tr is None:
+            return
+        model, s, sample = self.model, tr.settings, self.sample
+
+        def job(should_stop):
+            return (yield from cfg_strip(model, tr.prompt, tr.negative, len(tr.x[0]), sample, s["sampler"],
+                                         s["steps"] if SAMPLERS[s["sampler"]].takes_steps else None, s["seed"],
+                                         s["eta"], should_stop=should_stop))
+
+        self.strip_job.start(model, job, self._set_strip, f"sample {sample + 1} at guidance 1, 3, 5, 7, 9…",
+                             on_error=self.message.emit)
+
+    def _set_strip(self, images):
+        if images is not None:
+            for p, im in zip(self.strip_panels, images):
+                p.show_image(im)
+            self.ready.emit()
+
+    def _job_done(self):
+        self.btn_go.setEnabled(self.model is not None)
+
+    def cancel(self):
+        self.job.cancel()
+        self.strip_job.cancel()
+
+    def busy(self) -> bool:
+        return self.job.busy or self.strip_job.busy
+
+    def _set_trajectory(self, traj):
+        from models.display import mosaic
+
+        if traj is None:
+            return
+        self.trajectory = traj
+        n = traj.x.shape[1]
+        self._cols = int(np.ceil(np.sqrt(n)))
+        self.grid.show_image(mosaic(traj.x[-1].astype(np.float32), self._cols, gap=1))
+        self.sample = 0
+        self._set_enabled(True)
+        with QSignalBlocker(self.frame):
+            self.frame.setRange(0, len(traj) - 1)
+            self.frame.setValue(len(traj) - 1)
+        self.show_frame(len(traj) - 1)
+        self.atlas_plot.set_path(traj, 0, len(traj) - 1, fit=True)
+        for p in self.strip_panels:
+            p.clear_image()
+        self.message.emit(f"{n} images, {len(traj) - 1} steps recorded ({traj.nbytes / 2**20:.1f} MB): click "
+                          "one, scrub with ←/→")
+        self.frame.setFocus()
+        self.ready.emit()
+
+    def _set_enabled(self, on: bool):
+        for w in (self.frame, self.btn_strip):
+            w.setEnabled(on)
+
+    def _grid_click(self, ev):
+        tr = self.trajectory
+        if tr is None:
+            return
+        pos = self.grid.item.mapFromScene(ev.scenePos())
+        h, w = tr.x.shape[-2:]
+        col, row = int(pos.x() // (w + 1)), int(pos.y() // (h + 1))
+        if 0 <= col < self._cols and row >= 0:
+            self.select_sample(row * self._cols + col)
+
+    def select_sample(self, i: int):
+        tr = self.trajectory
+        if tr is None or not 0 <= i < tr.x.shape[1]:
+            return
+        self.sample = i
+        self.grid.set_title(f"samples: showing {i + 1} of {tr.x.shape[1]}")
+        self.show_frame(self.frame.value())
+        self.atlas_plot.set_path(tr, i, self.frame.value())
+        for p in self.strip_panels:
+            p.clear_image()
+
+    def show_frame(self, k: int):
+        from models.display import mosaic, signed_to_unit
+
+        tr = self.trajectory
+        if tr is None:
+            return
+        k, i = int(np.clip(k, 0, len(tr) - 1)), self.sample
+        self.x_t.show_image(tr.x[k, i].astype(np.float32))
+        self.x_0.show_image(tr.x0[k, i].astype(np.float32))
+        eps = signed_to_unit(tr.eps[k, i].astype(np.float32)[:, None], 3.0)  # (zc, 1, s, s), ±3 -> 0..1
+        self.eps_panel.show_image(mosaic(eps, 2, gap=1))
+        self.attention.show_maps(tr, min(k, len(tr) - 2), i)
+        t = int(tr.timesteps[k])
+        self.frame_label.setText(f"step {k}/{len(tr) - 1}  " + (f"t = {t}" if t >= 0 else "final z_0"))
+        self.atlas_plot.set_frame(k)
+        self.frameShown.emit(k)
+
+    def step_frames(self, d: int):
+        if self.trajectory is not None:
+            self.frame.setValue(int(np.clip(self.frame.value() + d, 0, self.frame.maximum())))
+
+    # -- PNG Info --------------------------------------------------------------------------------
+    def dragEnterEvent(self, e):
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e):
+        for url in e.mimeData().urls():
+            if Path(url.toLocalFile()).suffix.lower() == ".png":
+                self.restore_from_png(url.toLocalFile())
+        e.acceptProposedAction()
+
+    def restore_from_png(self, path: str) -> bool:
+        """Fill the form from the generation parameters a PNG carries; a message says what happened."""
+        from models.images import png_text
+        from models.text_trajectory import parse_parameters
+
+        name = Path(path).name
+        try:
+            text = png_text(path).get("parameters")
+            if text is None:
+                raise ValueError("it carries no generation parameters")
+            p = parse_parameters(text)
+        except (ValueError, OSError) as e:
+            self.message.emit(f"{name}: {e}")
+            return False
+        self.prompt.setText(p["prompt"])
+        self.negative.setText(p["negative"])
+        titles = {cls.title: key for key, cls in SAMPLERS.items()}
+        if p.get("sampler") in titles:
+            self.sampler.setCurrentIndex(list(SAMPLERS).index(titles[p["sampler"]]))
+        for key, box in (("steps", self.steps), ("cfg", self.cfg), ("seed", self.seed)):
+            if key in p:
+                box.setValue(p[key])
+        self.message.emit(f"restored the parameters of {name}" + (f" (made with {p['model']})" if "model" in p
+                                                                  else ""))
+        return True
+
+    def is_ready(self) -> bool:
+        return self.model is None or not (self.busy() or self.atlas_job.busy)
+
+    def shutdown(self):
+        self.cancel()
+        self.atlas_job.cancel()
