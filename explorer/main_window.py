@@ -38,7 +38,8 @@ from .text_to_image import TextToImageView
 from .training_view import TrainingView
 from .worker import shutdown_all
 
-OPEN_FILTER = "Models (*.safetensors *.pt *.ts *.torchscript);;All files (*)"
+OPEN_FILTER = ("Models (*.safetensors *.pt *.ts *.torchscript config.json model_index.json);;"
+               "diffusers folders (config.json model_index.json);;All files (*)")
 MAX_RECENT = 10
 FIRST_MODEL = "mnist-vae2d"
 
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self._action(m, "Open &diffusers folder…", "Ctrl+Shift+O", self.open_folder_dialog)
         self.recent_menu = m.addMenu("Open &Recent")
         self._refresh_recent()
         self._action(m, "&Export image…", "Ctrl+E", lambda: self.editor._export_png())
@@ -166,7 +168,8 @@ class MainWindow(QMainWindow):
 
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
-            "Ctrl+O  open a model", "Ctrl+E  export the editor's image",
+            "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
+            "Ctrl+E  export the editor's image",
             "Ctrl+1…6  Latent Map, Latent Editor, Diffusion, Text to Image, Quality, Training",
             "Quality: Ctrl+Return measure, Esc cancel",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
@@ -177,6 +180,12 @@ class MainWindow(QMainWindow):
     def open_dialog(self):
         for p in dialogs.open_files(self, "models", "Open a model", OPEN_FILTER):
             self.open_path(p)
+
+    def open_folder_dialog(self):
+        """A model saved by diffusers is a folder (config.json and safetensors weights)."""
+        folder = dialogs.open_folder(self, "models", "Open a diffusers model folder")
+        if folder:
+            self.open_path(folder)
 
     def open_path(self, path: str) -> bool:
         entry = self.library.add(path, select=True)
@@ -233,7 +242,7 @@ class MainWindow(QMainWindow):
         opened = False
         for url in e.mimeData().urls():
             p = url.toLocalFile()
-            if Path(p).suffix.lower() in MODEL_SUFFIXES:
+            if Path(p).suffix.lower() in MODEL_SUFFIXES or Path(p).is_dir():  # a folder: a diffusers model
                 opened |= self.open_path(p)
             elif Path(p).suffix.lower() == ".png" and self.current_view() is self.txt2img:
                 self.txt2img.restore_from_png(p)  # PNG Info: its generation parameters

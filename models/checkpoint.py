@@ -335,8 +335,14 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
+    from .diffusers_models import is_diffusers_folder, load_diffusers
+
+    if is_diffusers_folder(path) or (path.name in ("config.json", "model_index.json")
+                                     and is_diffusers_folder(path.parent)):
+        return load_diffusers(path, device)  # a model saved by diffusers (safetensors weights only)
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+        raise CheckpointError(f"{path}: a folder, but not a diffusers model (no config.json or model_index.json)"
+                              "; a checkpoint is a file")
     _check_regular(path)
     try:
         with open(path, "rb") as f:

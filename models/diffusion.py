@@ -41,10 +41,15 @@ class DiffusionScheduler:
     """Forward noising and one reverse step, for DDPM (all T steps) and DDIM (any number of steps)."""
 
     def __init__(self, num_train_timesteps: int = 1000, schedule: str = "linear",
-                 beta_start: float = 1e-4, beta_end: float = 0.02, clip_sample: bool = True):
+                 beta_start: float = 1e-4, beta_end: float = 0.02, clip_sample: bool = True,
+                 betas: torch.Tensor | None = None, clipped_model_output: bool = True):
         if num_train_timesteps < 1:
             raise ValueError("num_train_timesteps must be at least 1")
-        if schedule == "linear":
+        if betas is not None:  # given (a model trained elsewhere, e.g. with diffusers)
+            betas = torch.as_tensor(betas, dtype=torch.float64)
+            if betas.shape != (num_train_timesteps,) or not ((betas > 0) & (betas < 1)).all():
+                raise ValueError(f"betas must be {num_train_timesteps} values in (0, 1)")
+        elif schedule == "linear":
             betas = linear_beta_schedule(num_train_timesteps, beta_start, beta_end)
         elif schedule == "cosine":
             betas = cosine_beta_schedule(num_train_timesteps)
@@ -53,6 +58,9 @@ class DiffusionScheduler:
         self.T = num_train_timesteps
         self.schedule = schedule
         self.clip_sample = clip_sample
+        # DDIM with clip_sample: ε̂ recomputed from the clipped x̂_0 (diffusers' use_clipped_model_output=True,
+        # our own models) or the network's ε̂ as it is (False: diffusers' DDIMPipeline, for its models)
+        self.clipped_model_output = clipped_model_output
         alphas_cumprod = torch.cumprod(1.0 - betas, 0)
         # Derived values are computed once in float64 and stored as float32.
         self.betas = betas.float()

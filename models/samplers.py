@@ -133,7 +133,8 @@ class DDIMSampler(Sampler):
         a_t, a_prev = self._alpha_bar(t), self._alpha_bar(self.previous_timestep(t))
         # 2. x̂_0 (eq. 12's "predicted x_0"), and ε̂ again from a clipped x̂_0
         x0 = self._x0(x_t, model_output, a_t)
-        eps = (x_t - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t) if self.schedule.clip_sample else model_output
+        recompute = self.schedule.clip_sample and getattr(self.schedule, "clipped_model_output", True)
+        eps = (x_t - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t) if recompute else model_output
         # 3. σ_t(η) (eq. 16)
         sigma = self.eta * math.sqrt(max(0.0, (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)))
         # 4. x_prev = √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε̂ + σ z (eq. 12)

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -1466,3 +1467,42 @@ def test_F80_metadata_that_inflates_in_memory(tmp_path, capsys):
         code, lines = run_cli(capsys, "info", path)
         assert code == 2 and len(lines) == 1 and says in lines[0]
     assert load(VAE2D).meta["training"]["status"] == "finished"  # a real history loads as before
+
+
+def test_F81_a_diffusers_folder_that_cannot_be_honoured(tmp_path, capsys):
+    """Each fault of a diffusers folder: one line, exit 2, nothing unpickled; the good folder opens."""
+    pytest.importorskip("diffusers")
+    import diffusers
+
+    from tests.models.test_diffusers_models import _unet
+
+    good = tmp_path / "good"
+    _unet().save_pretrained(good)
+    diffusers.DDIMScheduler(num_train_timesteps=100).save_pretrained(good)
+
+    def variant(name, edit):
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        edit(d)
+        return d
+
+    def set_config(d, file="config.json", **change):
+        (d / file).write_text(json.dumps({**json.loads((d / file).read_text()), **change}))
+
+    cases = [
+        (variant("empty", lambda d: [f.unlink() for f in d.glob("*.json")]), "no config.json or model_index.json"),
+        (variant("garbled", lambda d: (d / "config.json").write_text("{\"_class_name\": ")), "not valid JSON"),
+        (variant("other", lambda d: set_config(d, _class_name="ControlNetModel")), "a ControlNetModel; only"),
+        (variant("pickled", lambda d: ((d / "diffusion_pytorch_model.safetensors").rename(
+            d / "diffusion_pytorch_model.bin"))), "only pickle weights"),
+        (variant("misfit", lambda d: set_config(d, block_out_channels=[12, 16])), "cannot load the UNet2DModel"),
+        (variant("v", lambda d: set_config(d, "scheduler_config.json", prediction_type="v_prediction")),
+         "prediction_type 'v_prediction'"),
+    ]
+    for folder, says in cases:
+        code, lines = run_cli(capsys, "info", folder)
+        assert code == 2 and len(lines) == 1 and says in lines[0], (folder.name, lines)
+    assert (tmp_path / "pickled" / "diffusion_pytorch_model.bin").read_bytes()[:1] != b""  # left as it was
+    code, lines = run_cli(capsys, "sample", good, "--n", "4", "--sampler", "ddim", "--steps", "3", "--out",
+                          tmp_path / "g.png")
+    assert code == 0 and (tmp_path / "g.png").is_file()
