@@ -38,7 +38,7 @@ from .text_to_image import TextToImageView
 from .training_view import TrainingView
 from .worker import shutdown_all
 
-OPEN_FILTER = ("Models (*.safetensors *.pt *.ts *.torchscript config.json model_index.json);;"
+OPEN_FILTER = ("Models (*.safetensors *.onnx *.pt *.ts *.torchscript config.json model_index.json);;"
                "diffusers folders (config.json model_index.json);;All files (*)")
 MAX_RECENT = 10
 FIRST_MODEL = "mnist-vae2d"

@@ -11,7 +11,7 @@ from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
-MODEL_SUFFIXES = (".safetensors", ".pt", ".ts", ".torchscript", ".pth", ".ckpt", ".pkl", ".bin")
+MODEL_SUFFIXES = (".safetensors", ".pt", ".ts", ".torchscript", ".onnx", ".pth", ".ckpt", ".pkl", ".bin")
 
 
 def make_settings() -> QSettings:

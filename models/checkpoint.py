@@ -350,6 +350,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
     _refuse_pickle(path, head)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_model import load_onnx
+
+        return load_onnx(path, device, probe=probe)
     if head.startswith(b"PK\x03\x04"):
         from .external import load_torchscript
 

@@ -105,19 +105,12 @@ def _sidecar(path: Path) -> Path | None:
     return None
 
 
-def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
-    """The archive and its sidecar checked without running anything: (config, archive listing, sidecar)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        raise CheckpointError(f"{path.name}: a damaged zip/TorchScript file") from None
-    if not any("/code/" in n for n in names):
-        raise CheckpointError(f"{path.name}: refused: a pickled PyTorch file, not a TorchScript generator "
-                              "(Latent Explorer never unpickles; export with torch.jit.script/trace)")
+def read_sidecar(path: Path, kind: str = "torchscript", what: str = "a TorchScript generator"
+                 ) -> tuple[ExternalConfig, Path]:
+    """The JSON sidecar of a generator file (``gen.pt.json`` or ``gen.json``), checked: (config, its path)."""
     side = _sidecar(path)
     if side is None:
-        raise CheckpointError(f"{path.name}: a TorchScript generator needs a JSON sidecar "
+        raise CheckpointError(f"{path.name}: {what} needs a JSON sidecar "
                               f"({path.name}.json) with latent_dim and image_shape")
     if side.stat().st_size > 1 << 20:
         raise CheckpointError(f"{side.name}: a sidecar of {side.stat().st_size:,} bytes is not a sidecar "
@@ -132,12 +125,26 @@ def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
         raise CheckpointError(f"{side.name}: invalid sidecar (needs latent_dim and image_shape): {e}") from None
     try:
-        config = ExternalConfig(kind="torchscript", image_shape=tuple(shape), latent_dim=latent_dim,
+        config = ExternalConfig(kind=kind, image_shape=tuple(shape), latent_dim=latent_dim,
                                 class_names=class_names, output_range=(lo, hi))
         config.validate()
     except (ValueError, TypeError):
         raise CheckpointError(f"{side.name}: invalid sidecar values (latent_dim {latent_dim}, "
                               f"image_shape {shape}, output_range {out_range})") from None
+    return config, side
+
+
+def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
+    """The archive and its sidecar checked without running anything: (config, archive listing, sidecar)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        raise CheckpointError(f"{path.name}: a damaged zip/TorchScript file") from None
+    if not any("/code/" in n for n in names):
+        raise CheckpointError(f"{path.name}: refused: a pickled PyTorch file, not a TorchScript generator "
+                              "(Latent Explorer never unpickles; export with torch.jit.script/trace)")
+    config, side = read_sidecar(path)
     return config, names, side
 
 

@@ -1506,3 +1506,24 @@ def test_F81_a_diffusers_folder_that_cannot_be_honoured(tmp_path, capsys):
     code, lines = run_cli(capsys, "sample", good, "--n", "4", "--sampler", "ddim", "--steps", "3", "--out",
                           tmp_path / "g.png")
     assert code == 0 and (tmp_path / "g.png").is_file()
+
+
+def test_F82_an_onnx_generator_that_does_not_fit(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from tests.models.test_onnx_model import make_onnx
+
+    cases = [(make_onnx(tmp_path / "rank.onnx", input_rank=4)[0], "has rank 4 (n×8×1×1)"),
+             (make_onnx(tmp_path / "gen.onnx", sidecar={"latent_dim": 16, "image_shape": [3, 4, 4]})[0],
+              "gen.onnx.json says latent_dim 16, but the graph takes z of 8 numbers"),
+             (make_onnx(tmp_path / "lies.onnx", sidecar={"latent_dim": 8, "image_shape": [1, 8, 8]})[0],
+              "another shape than the sidecar's (1, 8, 8)")]
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07not a graph")
+    (tmp_path / "junk.onnx.json").write_text(json.dumps({"latent_dim": 8, "image_shape": [3, 4, 4]}))
+    cases.append((tmp_path / "junk.onnx", "not a loadable ONNX graph"))
+    for path, says in cases:
+        code, lines = run_cli(capsys, "sample", path, "--n", "4", "--out", tmp_path / "s.png")
+        assert code == 2 and len(lines) == 1 and says in lines[0], (path.name, lines)
+    assert not (tmp_path / "s.png").exists()
+    good, _ = make_onnx(tmp_path / "good.onnx")
+    code, _ = run_cli(capsys, "sample", good, "--n", "4", "--out", tmp_path / "s.png")
+    assert code == 0 and (tmp_path / "s.png").is_file()

@@ -51,3 +51,18 @@ def test_a_dropped_autoencoder_kl_folder_shows_its_map_and_sliders(make_window, 
     z = torch.from_numpy(w.latent.z)[None]
     assert w.editor.panel.data.shape[:2] == model.decode(z).shape[2:]
     assert w.last_error is None
+
+
+def test_an_onnx_generator_opens_in_the_editor_and_map(make_window, qtbot, tmp_path):
+    pytest.importorskip("onnx")
+    from tests.models.test_onnx_model import make_onnx
+
+    path, _ = make_onnx(tmp_path / "gen.onnx", latent=8, shape=(3, 16, 16))
+    w = make_window(load_bundled=False)
+    assert w.open_path(str(path)), w.last_error  # no question asked: a graph runs no code
+    QTest.keyClick(w, Qt.Key.Key_2, CTRL)
+    qtbot.waitUntil(w.editor.is_ready, timeout=60000)
+    assert len(w.editor.rows) == 8 and w.editor.panel.data.shape == (16, 16, 3)
+    QTest.keyClick(w, Qt.Key.Key_1, CTRL)
+    qtbot.waitUntil(w.map.is_ready, timeout=60000)
+    assert w.map.xy is not None and len(w.map.xy) > 0 and w.last_error is None
