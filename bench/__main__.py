@@ -524,6 +524,34 @@ def bench_txt2img(smoke: bool) -> dict:
     return {"txt2img_16x25_cfg_s": float(np.median(o)), "txt2img_loop_ratio": float(np.min(o)) / float(np.min(b))}
 
 
+def bench_tsne(smoke: bool) -> dict:
+    """Maps of 10,000 real MNIST latents (the bundled 16-D VAE): openTSNE and umap-learn against the
+    hand-written t-SNE they replaced (bench/tsne_baseline.py), in the same run; time and how well each map
+    keeps neighbourhoods (5-NN label accuracy)."""
+    import torch
+
+    from bench.tsne_baseline import tsne as handwritten
+    from models import load, load_dataset
+    from models.embedding import knn_label_accuracy, tsne, umap
+    from models.progress import run_to_end
+
+    data = load_dataset("mnist")
+    n = 1000 if smoke else 10000
+    model = load(ROOT / "assets" / "mnist-vae16.safetensors")
+    with torch.no_grad():
+        z = model.encode(torch.from_numpy(data.images[:n])).numpy()
+    y = data.labels[:n]
+    out = {}
+    for name, fn in (("tsne_handwritten", lambda: run_to_end(handwritten(z))),
+                     ("tsne", lambda: run_to_end(tsne(z)).xy), ("umap", lambda: run_to_end(umap(z)).xy)):
+        t = time.perf_counter()
+        xy = fn()
+        out[f"{name}_10k_s"] = time.perf_counter() - t
+        out[f"{name}_10k_knn5"] = knn_label_accuracy(xy, y)
+    out["tsne_vs_handwritten"] = out["tsne_10k_s"] / out["tsne_handwritten_10k_s"]
+    return out
+
+
 def bench_data(smoke: bool) -> dict:
     from models.data import load_dataset
 
@@ -600,13 +628,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
     ap.add_argument("--only", default=None, help="comma-separated: slider,slider_mnist,training,map,diffusion,txt2img,"
-                    "data,process")
+                    "tsne,data,process")
     a = ap.parse_args(argv)
     parts = {"slider": lambda: bench_slider(5 if a.smoke else 300),
              "slider_mnist": lambda: bench_slider_mnist(5 if a.smoke else 300),
              "training": lambda: bench_training(a.smoke),
              "map": lambda: bench_map(a.smoke), "diffusion": lambda: bench_diffusion(a.smoke),
-             "txt2img": lambda: bench_txt2img(a.smoke),
+             "txt2img": lambda: bench_txt2img(a.smoke), "tsne": lambda: bench_tsne(a.smoke),
              "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke)}
     chosen = a.only.split(",") if a.only else list(parts)
     results = {}

@@ -1,5 +1,6 @@
 """Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions /
-t-SNE projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane.
+t-SNE / UMAP projections (:mod:`explorer.map_projection`), hover to see an image, click to edit its z, and
+a decoded-image grid over a plane.
 The projection maths is :class:`models.projection.Projection`; this view draws what it says."""
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import is_builtin
-from models.projection import METHODS, Projection, auto_extent, methods_for, nearest_point
+from models.projection import Projection, auto_extent, methods_for, nearest_point
 
 from . import dialogs
 from .jobs import ModelJob
 from .map_points import ClassPoints
+from .map_projection import MapProjections
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
 
@@ -33,7 +35,7 @@ MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
 HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 
 
-class LatentMap(QWidget):
+class LatentMap(MapProjections, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
@@ -78,11 +80,8 @@ class LatentMap(QWidget):
         for sb, tip in ((self.ax_a, "horizontal axis"), (self.ax_b, "vertical axis")):
             sb.setToolTip(f"Component or dimension on the {tip}")
             sb.valueChanged.connect(self._on_axes)
-        self.btn_tsne = QPushButton("Run t-SNE")
-        self.btn_tsne.setToolTip("Compute a t-SNE layout of all points (cancellable, with progress)")
-        self.btn_tsne.clicked.connect(self.run_tsne)
         for w in (QLabel("Data:"), self.source, self.btn_own, self.btn_data, QLabel("Projection:"), self.proj,
-                  QLabel("axes"), self.ax_a, self.ax_b, self.btn_tsne):
+                  QLabel("axes"), self.ax_a, self.ax_b, *self._build_projection_buttons()):
             bar.addWidget(w)
         bar.addStretch(1)
         root.addLayout(bar)
@@ -145,8 +144,8 @@ class LatentMap(QWidget):
         self._set_enabled(False)
 
     def _set_enabled(self, on):
-        for w in (self.btn_data, self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.mode, self.grid_n,
-                  self.extent):
+        for w in (self.btn_data, self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap, self.mode,
+                  self.grid_n, self.extent):
             w.setEnabled(on)
 
     # -- model and data --------------------------------------------------------------------------
@@ -225,9 +224,11 @@ class LatentMap(QWidget):
     def cancel(self):
         self.data_job.cancel()
         self.grid_job.cancel()
+        for job in self.place_jobs.values():
+            job.cancel()
 
     def busy(self) -> bool:
-        return self.data_job.busy or self.grid_job.busy
+        return self.data_job.busy or self.grid_job.busy or any(j.busy for j in self.place_jobs.values())
 
     def _job_ended(self):
         if not self.busy():
@@ -246,46 +247,6 @@ class LatentMap(QWidget):
         self.n_label.setText(f"{len(res.z):,} points")
         self._apply_projection()
         self.ready.emit()
-
-    # -- projection ------------------------------------------------------------------------------
-    def _fill_methods(self):
-        d = self.latents.z.shape[1]
-        with QSignalBlocker(self.proj):
-            self.proj.clear()
-            for m in methods_for(d, self.projection.embedding is not None):
-                self.proj.addItem(METHODS[m], m)
-            self.proj.setCurrentIndex(max(0, self.proj.findData(self.projection.method)))
-
-    def _on_projection(self, *_):
-        if self.latents is None:
-            return
-        p = self.projection
-        proj = Projection(self.proj.currentData(), p.axes, p.pca, p.embedding)
-        self.projection = proj.with_axes(*p.axes, self.latents.z.shape[1]) if proj.has_axes else proj
-        self._apply_projection()
-
-    def _on_axes(self, *_):
-        if self.latents is None or not self.projection.has_axes:
-            return
-        off = 1 if self.projection.method == "pca" else 0
-        a, b = self.ax_a.value() - off, self.ax_b.value() - off
-        old = self.projection.axes
-        if a == b:  # the box the user moved wins; the other moves out of its way
-            a, b = (a, old[0]) if old[0] != a else (old[1], b)
-        self.projection = self.projection.with_axes(a, b, self.latents.z.shape[1])
-        self._apply_projection()
-
-    def _sync_axis_boxes(self):
-        """The axis boxes count as the axes are named: PC1, PC2… for PCA (from 1), z0, z1… for dimensions."""
-        p = self.projection
-        n = p.axis_count(self.latents.z.shape[1])
-        off = 1 if p.method == "pca" else 0
-        for sb, v in ((self.ax_a, p.axes[0]), (self.ax_b, p.axes[1])):
-            with QSignalBlocker(sb):
-                sb.setPrefix("PC" if p.method == "pca" else "z")
-                sb.setRange(off, off + max(1, n - 1))
-                sb.setValue(v + off)
-            sb.setEnabled(p.has_axes)
 
     def _apply_projection(self):
         p = self.projection
@@ -311,7 +272,7 @@ class LatentMap(QWidget):
         on = self.mode.currentIndex() != MODE_POINTS and self.projection.linear
         self.grid_n.setEnabled(on)
         self.extent.setEnabled(on)
-        tip = "" if self.projection.linear else " (a t-SNE map has no plane of latents to decode over)"
+        tip = "" if self.projection.linear else " (a non-linear map has no plane of latents to decode over)"
         self.grid_n.setToolTip("Images per side of the decoded grid" + tip)
         self.extent.setToolTip("The grid spans ± this much along each axis, around its centre" + tip)
 
@@ -376,10 +337,12 @@ class LatentMap(QWidget):
         if res is None or self.xy is None or self.model is None or len(self.state.z) != res.z.shape[1]:
             return
         pos = self.projection.project(self.state.z)
-        if pos is None:  # t-SNE is not a linear map: mark the clicked point if z is still its latent
+        if pos is None:  # t-SNE, UMAP: the clicked point if z is still its latent, else placed by a job
             i = self.clicked
             ok = i is not None and np.array_equal(self.latents.z[i], self.state.z)
             pos = self.xy[i : i + 1] if ok else None
+            if pos is None:
+                self.place("marker", self.state.z, lambda xy: self.marker.setData(pos=xy))
         if pos is None:
             self.marker.clear()
         else:
@@ -395,6 +358,7 @@ class LatentMap(QWidget):
         xy = self.projection.project(path)
         if xy is None:
             self.path_item.clear()
+            self.place("path", path, lambda xy: self.path_item.setData(xy[:, 0], xy[:, 1]))
         else:
             self.path_item.setData(xy[:, 0], xy[:, 1])
 
@@ -423,28 +387,6 @@ class LatentMap(QWidget):
 
         self.grid_job.start(model, lambda stop: decode_plane(model, proj, z, label, n, e), done,
                             f"Decoding a {n}×{n} grid…", on_error=self.message.emit)
-
-    # -- t-SNE -----------------------------------------------------------------------------------
-    def run_tsne(self):
-        from models.latent import tsne
-
-        if self.latents is None:
-            return
-        z = self.latents.z
-
-        def job(should_stop):
-            return (yield from tsne(z, should_stop=should_stop))
-
-        def done(xy):
-            if xy is None:
-                return
-            p = self.projection
-            self.projection = Projection("tsne", p.axes, p.pca, xy)
-            self._fill_methods()
-            self._apply_projection()
-            self.ready.emit()
-
-        self.data_job.start(self.model, job, done, f"t-SNE of {len(z):,} points…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
         """Settled: points drawn, nothing to draw, data failed (with a message), or waiting for the user's say."""

@@ -3,19 +3,20 @@ a decoded grid is drawn over. No Qt: the map view holds one :class:`Projection` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .latent import PCA
 
-METHODS = {"latent": "Latent (2-D)", "pca": "PCA", "dims": "Dimensions", "tsne": "t-SNE"}
+METHODS = {"latent": "Latent (2-D)", "pca": "PCA", "dims": "Dimensions", "tsne": "t-SNE", "umap": "UMAP"}
+NONLINEAR = ("tsne", "umap")  # fitted maps (models.embedding): new latents are placed by a job
 
 
-def methods_for(dim: int, has_embedding: bool = False) -> list[str]:
-    """The projections offered for latents of ``dim`` dimensions (t-SNE once it has been computed)."""
+def methods_for(dim: int, computed=()) -> list[str]:
+    """The projections offered for latents of ``dim`` dimensions (t-SNE and UMAP once computed)."""
     out = ["latent"] if dim == 2 else ["pca", "dims"]
-    return out + (["tsne"] if has_embedding else [])
+    return out + [m for m in NONLINEAR if m in set(computed)]
 
 
 @dataclass
@@ -23,12 +24,18 @@ class Projection:
     method: str = "latent"  # one of METHODS
     axes: tuple[int, int] = (0, 1)  # 0-based components (PCA) or dimensions (dims)
     pca: PCA | None = None
-    embedding: np.ndarray | None = None  # (N, 2) t-SNE coordinates of the data
+    maps: dict = field(default_factory=dict)  # "tsne" / "umap" -> models.embedding.Embedding of the data
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        """(N, 2) coordinates of the data on the current non-linear map, if any."""
+        m = self.maps.get(self.method)
+        return None if m is None else m.xy
 
     @property
     def linear(self) -> bool:
-        """Any latent (the current z, a path) can be placed: every method but t-SNE."""
-        return self.method != "tsne"
+        """A linear map: any latent is placed at once, and there is a plane of latents to decode over."""
+        return self.method not in NONLINEAR
 
     @property
     def has_axes(self) -> bool:
@@ -47,10 +54,11 @@ class Projection:
         a, b = int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1))
         if a == b:
             b = (a + 1) % n
-        return Projection(self.method, (a, b), self.pca, self.embedding)
+        return Projection(self.method, (a, b), self.pca, self.maps)
 
     def project(self, z: np.ndarray) -> np.ndarray | None:
-        """Map coordinates (N, 2) of latents (N, D); None for t-SNE (not a map of arbitrary latents)."""
+        """Map coordinates (N, 2) of latents (N, D); None for t-SNE and UMAP, whose fitted map places new
+        latents by an optimisation (``self.maps[method].place``, run as a job)."""
         z = np.atleast_2d(np.asarray(z, np.float32))
         a, b = self.axes
         if self.method == "latent":
@@ -62,19 +70,19 @@ class Projection:
         return None
 
     def coordinates(self, z: np.ndarray) -> np.ndarray:
-        """Where the data's latents ``z`` are drawn (the embedding itself for t-SNE)."""
-        return self.embedding if self.method == "tsne" else self.project(z)
+        """Where the data's latents ``z`` are drawn (the fitted coordinates for t-SNE and UMAP)."""
+        return self.embedding if not self.linear else self.project(z)
 
     def axis_labels(self) -> tuple[str, str]:
         a, b = self.axes
         return {"latent": ("z0", "z1"), "pca": (f"PC{a + 1}", f"PC{b + 1}"), "dims": (f"z{a}", f"z{b}"),
-                "tsne": ("t-SNE 1", "t-SNE 2")}[self.method]
+                "tsne": ("t-SNE 1", "t-SNE 2"), "umap": ("UMAP 1", "UMAP 2")}[self.method]
 
     def plane(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(center, u, v, map centre) of the plane a decoded grid is drawn over: the 2-D latent plane
         itself, or the plane through ``z`` spanned by the two chosen axes. Not defined for t-SNE."""
         if not self.linear:
-            raise ValueError("a t-SNE map has no plane of latents to decode over")
+            raise ValueError(f"a {METHODS[self.method]} map has no plane of latents to decode over")
         z = np.asarray(z, np.float32)
         d = len(z)
         if self.method == "latent":

@@ -310,3 +310,41 @@ def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(
     assert "ETA 0:07" in line.bar.format()
     line.update_fraction(1.0)  # the end is never held back
     assert line.bar.value() == 1000
+
+
+def test_umap_cancels_at_once_then_fits_and_places_new_latents(make_window, qtbot):
+    """UMAP runs in a child process (Cancel ends it at once); once fitted, the current z and a path are
+    placed on it by its transform, in workers."""
+    from models.embedding import knn_label_accuracy
+
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    m = w.map
+    m.run_umap()
+    assert m.busy()
+    m._user_cancel()
+    qtbot.waitUntil(lambda: not m.busy(), timeout=60000)
+    assert "umap" not in m.projection.maps and m.projection.method == "pca"
+    with qtbot.waitSignal(m.ready, timeout=300000):
+        m.run_umap()
+    assert m.projection.method == "umap" and m.proj.currentData() == "umap"
+    assert m.xy.shape == (len(m.latents.z), 2) and m.plot.getAxis("bottom").labelText == "UMAP 1"
+    assert knn_label_accuracy(m.xy, m.latents.labels) > 0.5
+    assert not m.grid_n.isEnabled()  # no plane of latents to decode over
+    # the clicked point is marked where it is drawn; another z is placed by the fitted map's transform
+    m.select(3)
+    assert np.allclose(m.marker.data["x"][0], m.xy[3, 0])
+    z = m.latents.z[10] + 0.01
+    w.latent.set_z(z)
+    qtbot.waitUntil(lambda: not m.busy(), timeout=120000)
+    want = m.projection.maps["umap"].place(z)[0]
+    assert np.allclose([m.marker.data["x"][0], m.marker.data["y"][0]], want, atol=1e-3)
+    w.latent.set_path(m.latents.z[:4])
+    qtbot.waitUntil(lambda: not m.busy() and m.path_item.xData is not None, timeout=120000)
+    assert len(m.path_item.xData) == 4
+    # t-SNE beside it: both are offered, each with its own points
+    with qtbot.waitSignal(m.ready, timeout=300000):
+        m.run_tsne()
+    assert [m.proj.itemData(i) for i in range(m.proj.count())] == ["pca", "dims", "tsne", "umap"]
+    m.proj.setCurrentIndex(m.proj.findData("umap"))
+    assert np.array_equal(m.xy, m.projection.maps["umap"].xy) and w.last_error is None

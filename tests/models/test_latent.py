@@ -57,7 +57,8 @@ def test_projections_place_latents_and_their_planes_agree():
     rng = np.random.default_rng(2)
     z = rng.standard_normal((300, 5)).astype(np.float32)
     pca = PCA(z)
-    assert methods_for(2) == ["latent"] and methods_for(5, True) == ["pca", "dims", "tsne"]
+    assert methods_for(2) == ["latent"] and methods_for(5, ["tsne"]) == ["pca", "dims", "tsne"]
+    assert methods_for(5, ["umap", "tsne"]) == ["pca", "dims", "tsne", "umap"]
     cur = z[7]
     for proj in (Projection("pca", (1, 3), pca), Projection("dims", (4, 0))):
         center, u, v, mc = proj.plane(cur)
@@ -66,7 +67,9 @@ def test_projections_place_latents_and_their_planes_agree():
         assert np.allclose(proj.project(lat), mc + coords, atol=1e-5)
     assert Projection("latent").axis_labels() == ("z0", "z1")
     assert Projection("pca", (0, 1), pca).axis_labels() == ("PC1", "PC2")
-    tsne = Projection("tsne", embedding=np.zeros((300, 2), np.float32))
+    from models.embedding import Embedding
+
+    tsne = Projection("tsne", maps={"tsne": Embedding("tsne", np.zeros((300, 2), np.float32), None, 5)})
     assert tsne.project(z) is None and not tsne.linear and tsne.coordinates(z).shape == (300, 2)
     with pytest.raises(ValueError):
         tsne.plane(cur)
