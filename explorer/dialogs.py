@@ -52,6 +52,13 @@ def save_file(parent, key: str, title: str, default_name: str, file_filter: str)
     return path
 
 
+def animation_filter() -> str:
+    """GIF, and MP4 where a video encoder is installed."""
+    from models.images import video_formats
+
+    return ";;".join({".gif": "GIF (*.gif)", ".mp4": "MP4 video (*.mp4)"}[f] for f in video_formats())
+
+
 def save_as(parent, title: str, default_name: str, file_filter: str, save, report, key: str = "exports") -> None:
     """Ask where to save, call ``save(path)``, and report "saved PATH" or the error, never raising."""
     path = save_file(parent, key, title, default_name, file_filter)

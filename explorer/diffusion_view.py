@@ -156,7 +156,8 @@ class DiffusionView(QWidget):
         self.fps.setRange(1, 1000)
         self.fps.setValue(60)
         self.fps.setSuffix(" fps")
-        self.btn_gif = QPushButton("Export GIF…")
+        self.btn_gif = QPushButton("Export animation…")
+        self.btn_gif.setToolTip("Save the trajectory as a GIF or an MP4 video")
         self.btn_gif.clicked.connect(self._export_gif)
         self.btn_strip = QPushButton("Export PNG strip…")
         self.btn_strip.clicked.connect(self._export_strip)
@@ -368,10 +369,10 @@ class DiffusionView(QWidget):
         return frames
 
     def export_gif(self, path: str, n: int = 40):
-        from models.images import save_gif
+        from models.images import save_video
 
         frames = self.export_frames(n)
-        save_gif(path, frames + [frames[-1]] * 10, fps=12)
+        save_video(path, frames + [frames[-1]] * 10, fps=12)
 
     def export_strip(self, path: str, n: int = 10):
         from models.display import signed_to_unit
@@ -386,7 +387,8 @@ class DiffusionView(QWidget):
         save_png(path, make_grid(imgs, nrow=len(idx), scale=scale))
 
     def _export_gif(self):
-        dialogs.save_as(self, "Export trajectory", "diffusion.gif", "GIF (*.gif)", self.export_gif, self.message.emit)
+        dialogs.save_as(self, "Export trajectory", "diffusion.gif", dialogs.animation_filter(), self.export_gif,
+                        self.message.emit)
 
     def _export_strip(self):
         dialogs.save_as(self, "Export strip", "diffusion.png", "PNG (*.png)", self.export_strip, self.message.emit)

@@ -125,9 +125,9 @@ class LatentEditor(QWidget):
         self.btn_png = QPushButton("Export PNG…")
         self.btn_png.setToolTip("Save the current image (Ctrl+E)")
         self.btn_png.clicked.connect(self._export_png)
-        self.btn_gif = QPushButton("Export GIF…")
+        self.btn_gif = QPushButton("Export animation…")
         self.btn_gif.setToolTip("Save the interpolation A→B (its Steps and Speed), or a traversal of the last "
-                                "dimension you moved")
+                                "dimension you moved, as a GIF or an MP4 video")
         self.btn_gif.clicked.connect(self._export_gif)
         for i, w in enumerate([self.btn_random, self.seed_box, self.btn_reset, self.btn_encode, self.btn_png,
                                self.btn_gif]):
@@ -310,14 +310,14 @@ class LatentEditor(QWidget):
         return traversal(self.state.z, self.last_dim, self.range.value(), self.interp.steps.value())
 
     def export_gif(self, path: str) -> None:
-        from models.images import make_grid, save_gif
+        from models.images import make_grid, save_video
         from models.latent import decode_batched
         from models.progress import run_to_end
 
         frames = run_to_end(decode_batched(self.model, self.gif_path(), self.state.label))
         scale = max(1, 256 // frames.shape[-1])
         seq = [make_grid(f[None], nrow=1, pad=0, scale=scale) for f in frames]
-        save_gif(path, seq + seq[-2:0:-1], fps=self.interp.fps.value())
+        save_video(path, seq + seq[-2:0:-1], fps=self.interp.fps.value())
 
     def _export_png(self):
         if self.model is None:
@@ -327,7 +327,7 @@ class LatentEditor(QWidget):
 
     def _export_gif(self):
         if self.model is not None:
-            dialogs.save_as(self, "Export animation", "latent.gif", "GIF (*.gif)", self.export_gif,
+            dialogs.save_as(self, "Export animation", "latent.gif", dialogs.animation_filter(), self.export_gif,
                             self.message.emit)
 
     def shutdown(self):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Signal
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -28,6 +28,7 @@ from . import dialogs
 from .jobs import ModelJob
 from .map_points import ClassPoints
 from .map_projection import MapProjections
+from .map_selection import MapSelection, SelectViewBox
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
 
@@ -35,7 +36,7 @@ MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
 HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 
 
-class LatentMap(MapProjections, QWidget):
+class LatentMap(MapProjections, MapSelection, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
@@ -107,13 +108,13 @@ class LatentMap(MapProjections, QWidget):
             bar2.addWidget(w)
         bar2.addStretch(1)
         bar2.addWidget(self.n_label)
-        root.addLayout(bar2)
+        root.addLayout(bar2)  # the selection's label and buttons join it once the plot exists
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self._user_cancel)
         root.addWidget(self.progress)
 
         body = QHBoxLayout()
-        self.plot = pg.PlotWidget(background="#202124")
+        self.plot = pg.PlotWidget(background="#202124", viewBox=SelectViewBox())
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
         self.points = ClassPoints(self.plot, self._on_click)
@@ -130,6 +131,8 @@ class LatentMap(MapProjections, QWidget):
         self.marker.setZValue(30)
         self.plot.addItem(self.marker)
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
+        for w in self._build_selection():
+            bar2.addWidget(w)
         body.addWidget(self.plot, 1)
         side = QVBoxLayout()
         self.hover = ImagePanel()
@@ -145,8 +148,9 @@ class LatentMap(MapProjections, QWidget):
 
     def _set_enabled(self, on):
         for w in (self.btn_data, self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap, self.mode,
-                  self.grid_n, self.extent):
+                  self.grid_n, self.extent, self.btn_export):
             w.setEnabled(on)
+        self.btn_ab.setEnabled(on and len(self.selected) == 2)
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
@@ -158,6 +162,7 @@ class LatentMap(MapProjections, QWidget):
         self.latents, self.xy, self.clicked = None, None, None
         self.projection = Projection()
         self._clear_points()
+        self.set_selection([])
         self.grid_item.setVisible(False)
         self.hover.clear_image()
         self.hover_label.setText(HOVER_HINT)
@@ -238,6 +243,7 @@ class LatentMap(MapProjections, QWidget):
         from models.latent import PCA
 
         self.latents = res
+        self.selected = np.zeros(0, np.int64)  # indices of other data
         d = res.z.shape[1]
         pca = PCA(res.z, min(d, 20)) if d > 2 else None
         self.projection = Projection(methods_for(d)[0], (0, 1), pca)
@@ -292,9 +298,13 @@ class LatentMap(MapProjections, QWidget):
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)
         self.plot.getViewBox().autoRange(padding=0.05)
+        self._draw_selection()  # the selected points, where this projection draws them
 
     def _on_click(self, item, points, ev=None):
         if len(points) == 0 or self.latents is None:
+            return
+        if ev is not None and ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.toggle_selected(int(points[0].data()))  # Ctrl+click: the selection, not the editor
             return
         self.select(int(points[0].data()))
 

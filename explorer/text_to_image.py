@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from models.samplers import SAMPLERS
 
+from . import dialogs
 from .jobs import ModelJob
 from .txt2img_panels import AtlasPlot, AttentionPanel, TokenChips
 from .widgets import ImagePanel, ProgressLine, hint
@@ -149,8 +150,19 @@ class TextToImageView(QWidget):
         self.frame.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.frame.valueChanged.connect(self.show_frame)
         self.frame_label = QLabel("nothing generated yet")
+        self.btn_png = QPushButton("Save PNG…", toolTip="Save the grid with its generation parameters inside "
+                                                         "(drop it here later to restore them)")
+        self.btn_png.clicked.connect(lambda: dialogs.save_as(self, "Save images", "txt2img.png", "PNG (*.png)",
+                                                             self.save_png, self.message.emit))
+        self.btn_anim = QPushButton("Export animation…", toolTip="The chosen sample from noise to image: decoded "
+                                                                 "z_t beside ẑ_0, as a GIF or an MP4 video")
+        self.btn_anim.clicked.connect(lambda: dialogs.save_as(self, "Export animation", "txt2img.gif",
+                                                              dialogs.animation_filter(), self.export_animation,
+                                                              self.message.emit))
         scrub.addWidget(self.frame_label)
         scrub.addWidget(self.frame, 1)
+        scrub.addWidget(self.btn_png)
+        scrub.addWidget(self.btn_anim)
         lay.addLayout(scrub)
         strip = QHBoxLayout()
         self.strip_panels = [ImagePanel(title=f"CFG {w:g}") for w in (1, 3, 5, 7, 9)]
@@ -301,7 +313,7 @@ class TextToImageView(QWidget):
         self.ready.emit()
 
     def _set_enabled(self, on: bool):
-        for w in (self.frame, self.btn_strip):
+        for w in (self.frame, self.btn_strip, self.btn_png, self.btn_anim):
             w.setEnabled(on)
 
     def _grid_click(self, ev):
@@ -345,6 +357,32 @@ class TextToImageView(QWidget):
     def step_frames(self, d: int):
         if self.trajectory is not None:
             self.frame.setValue(int(np.clip(self.frame.value() + d, 0, self.frame.maximum())))
+
+    # -- saving ----------------------------------------------------------------------------------
+    def parameters(self) -> str:
+        from models.images import generation_parameters
+
+        tr, s = self.trajectory, self.trajectory.settings
+        name = Path(self.model.meta.get("path", "") or "model").stem
+        return generation_parameters(tr.prompt, tr.negative, s["steps"], SAMPLERS[s["sampler"]].title,
+                                     s["guidance"], s["seed"], self.model.image_shape[1:], name)
+
+    def save_png(self, path: str) -> None:
+        """The grid of the last generation, its parameters in the PNG's text chunk (as the CLI writes it)."""
+        from models.images import make_grid, save_png
+
+        images = self.trajectory.x[-1].astype(np.float32)
+        save_png(path, make_grid(images, nrow=self._cols, scale=max(1, 64 // images.shape[-1])),
+                 {"parameters": self.parameters()})
+
+    def export_animation(self, path: str, n: int = 40) -> None:
+        from models.images import make_grid, save_video
+        from models.trajectory import frame_indices
+
+        tr, i = self.trajectory, self.sample
+        frames = [make_grid(np.stack([tr.x[k, i], tr.x0[k, i]]).astype(np.float32), nrow=2,
+                            scale=max(1, 128 // tr.x.shape[-1])) for k in frame_indices(len(tr), n)]
+        save_video(path, frames + [frames[-1]] * 8, fps=10)
 
     # -- PNG Info --------------------------------------------------------------------------------
     def dragEnterEvent(self, e):

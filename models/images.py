@@ -102,6 +102,55 @@ def save_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> P
     return atomic_write(path, buf.getvalue())
 
 
+def video_formats() -> list[str]:
+    """The animation formats we can write: GIF always, MP4 where a video encoder is installed (PyAV)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return [".gif"]
+    return [".gif", ".mp4"]
+
+
+def save_video(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """Save (H, W, 3) uint8 frames as a GIF or, for ``.mp4``, an H.264 video (PyAV), atomically."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return save_gif(path, frames, fps)
+    if path.suffix.lower() != ".mp4" or ".mp4" not in video_formats():
+        raise ValueError(f"{path.name}: animations are saved as " + " or ".join(video_formats()))
+    if not frames:
+        raise ValueError("no frames to save")
+    import os
+    import tempfile
+
+    import av
+
+    frames = [np.repeat(f[..., None], 3, 2) if f.ndim == 2 else f for f in frames]  # grey -> RGB
+    h, w = frames[0].shape[:2]
+    h2, w2 = h + h % 2, w + w % 2  # H.264 in yuv420p needs even sides
+    from .checkpoint import _UMASK
+
+    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent, prefix=f".{path.stem}.")
+    os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)  # not mkstemp's 0600
+    os.close(fd)
+    try:
+        with av.open(tmp, mode="w") as box:
+            stream = box.add_stream("libx264", rate=max(1, round(fps)))
+            stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+            for f in frames:
+                pic = np.zeros((h2, w2, 3), np.uint8)
+                pic[:h, :w] = f
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pic, format="rgb24")):
+                    box.mux(packet)
+            for packet in stream.encode():
+                box.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def read_image_for(image_shape, path: str | Path) -> np.ndarray:
     """An image file as a model of ``image_shape`` (C, H, W) sees it: (C, H, W) float32 in [0, 1],
     converted to its channels and resized to its size. Raises ValueError with a reason a user can read."""

@@ -144,3 +144,20 @@ def decode_plane(model, projection: Projection, z, label, n: int, extent: float)
     lat, _ = plane_latents(center, u, v, n, extent)
     imgs = yield from decode_batched(model, lat, label)
     return mosaic(imgs, n, gap=max(1, model.image_shape[1] // 8)), grid_rect(mc, n, extent)
+
+
+def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which points (N, 2) lie inside a closed polygon (K, 2) (even-odd rule, a ray cast to +x per edge,
+    vectorised over the points): a lasso or a rectangle drawn on the map. -> (N,) bool."""
+    xy = np.asarray(xy, np.float64)
+    poly = np.asarray(polygon, np.float64)
+    inside = np.zeros(len(xy), bool)
+    if len(poly) < 3 or len(xy) == 0:
+        return inside
+    x, y = xy[:, 0], xy[:, 1]
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, 0)):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < at)
+    return inside

@@ -126,6 +126,14 @@ def test_exports(view, qtbot, tmp_path):
     view.export_strip(str(tmp_path / "a.png"))
     assert Image.open(tmp_path / "a.gif").n_frames >= 11
     assert Image.open(tmp_path / "a.png").size[0] > Image.open(tmp_path / "a.png").size[1]
+    from models.images import video_formats
+
+    if ".mp4" in video_formats():  # the same frames as a video
+        import av
+
+        view.export_gif(str(tmp_path / "a.mp4"))
+        with av.open(str(tmp_path / "a.mp4")) as box:
+            assert sum(1 for _ in box.decode(video=0)) == Image.open(tmp_path / "a.gif").n_frames + 10
 
 
 def test_non_diffusion_models_show_a_hint(make_window, qtbot):

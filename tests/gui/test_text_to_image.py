@@ -38,7 +38,7 @@ def _type(qtbot, field, text):
     qtbot.waitUntil(lambda: not field.parent().window().txt2img._check_timer.isActive(), timeout=5000)
 
 
-def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, tiny):
+def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, tiny, tmp_path):
     w, t = _open(make_window, qtbot, tiny[2])
     _type(qtbot, t.prompt, PROMPT)
     assert all(word in t.chips.text() for word in PROMPT.split()) and "unknown" not in t.chips.text()
@@ -74,6 +74,17 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     qtbot.mouseClick(t.btn_strip, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: t.is_ready() and t.strip_panels[-1].data is not None, timeout=120000)
     np.testing.assert_allclose(t.strip_panels[1].data, np.transpose(want[2], (1, 2, 0)), atol=2e-3)
+    # saved with its parameters, the grid restores the form (PNG Info); the sample's path as an animation
+    t.save_png(str(tmp_path / "grid.png"))
+    t.seed.setValue(0)
+    t.cfg.setValue(1.0)
+    assert t.restore_from_png(str(tmp_path / "grid.png"))
+    assert (t.seed.value(), t.cfg.value(), t.steps.value(), t.prompt.text()) == (9, 3.0, 6, PROMPT)
+    from models.images import video_formats
+
+    for fmt in video_formats():
+        t.export_animation(str(tmp_path / f"path{fmt}"))
+        assert (tmp_path / f"path{fmt}").stat().st_size > 0
     assert w.last_error is None
 
 

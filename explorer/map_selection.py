@@ -1,0 +1,120 @@
+"""Selecting points on the Latent Map and taking them elsewhere: Shift+drag draws a lasso, Ctrl+Shift+drag a
+rectangle, Ctrl+click adds or removes one point; the selection (or every point) is exported as .npz / .csv,
+and two selected points become the editor's interpolation anchors A and B. A mixin of the LatentMap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton
+
+from models.projection import points_in_polygon
+
+from . import dialogs
+
+
+class SelectViewBox(pg.ViewBox):
+    """A ViewBox whose Shift+drag draws a lasso (Ctrl+Shift+drag: a rectangle) instead of panning."""
+
+    sigSelected = Signal(object, object)  # polygon (K, 2) in view coordinates, keyboard modifiers
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self._trace: list[QPointF] = []
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#ffd54f", width=1.5, style=Qt.PenStyle.DashLine))
+        self.outline.setZValue(1000)
+        self.addItem(self.outline, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None):
+        mods = ev.modifiers()
+        if ev.button() != Qt.MouseButton.LeftButton or not mods & Qt.KeyboardModifier.ShiftModifier:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        rect = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        p = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._trace = [self.mapSceneToView(ev.buttonDownScenePos())]
+        if rect:
+            a = self._trace[0]
+            self._trace = [a, QPointF(p.x(), a.y()), p, QPointF(a.x(), p.y())]
+        else:
+            self._trace.append(p)
+        pts = np.array([[q.x(), q.y()] for q in self._trace + self._trace[:1]])
+        self.outline.setData(pts[:, 0], pts[:, 1])
+        if ev.isFinish():
+            self.outline.setData([], [])
+            self.sigSelected.emit(pts[:-1], mods)
+            self._trace = []
+
+
+class MapSelection:
+    """The selection of the map (``self`` is the LatentMap)."""
+
+    def _build_selection(self) -> list:
+        self.selected = np.zeros(0, np.int64)
+        self.sel_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ffd54f", width=2), brush=None)
+        self.sel_item.setZValue(25)
+        self.plot.addItem(self.sel_item)
+        self.plot.getViewBox().sigSelected.connect(self._on_lasso)
+        self.sel_label = QLabel("")
+        self.sel_label.setToolTip("Shift+drag: lasso; Ctrl+Shift+drag: rectangle; Ctrl+click: add or remove a "
+                                  "point; Esc clears")
+        self.btn_export = QPushButton("Export…")
+        self.btn_export.setToolTip("Save the latents, labels and map coordinates of the selection (or of every "
+                                   "point) as .npz or .csv")
+        self.btn_export.clicked.connect(self._export_dialog)
+        self.btn_ab = QPushButton("A ↔ B")
+        self.btn_ab.setToolTip("Send the two selected points to the editor's interpolation as anchors A and B")
+        self.btn_ab.clicked.connect(self.send_to_interpolation)
+        return [self.sel_label, self.btn_ab, self.btn_export]
+
+    def _on_lasso(self, polygon, mods):
+        if self.xy is None:
+            return
+        inside = np.flatnonzero(points_in_polygon(self.xy, polygon))
+        self.set_selection(inside)
+
+    def toggle_selected(self, i: int) -> None:
+        sel = set(self.selected.tolist())
+        sel ^= {int(i)}
+        self.set_selection(np.array(sorted(sel), np.int64))
+
+    def set_selection(self, idx) -> None:
+        self.selected = np.asarray(idx, np.int64).reshape(-1)
+        self._draw_selection()
+
+    def _draw_selection(self):
+        n = len(self.selected)
+        if self.xy is None or n == 0:
+            self.sel_item.clear()
+            self.selected = np.zeros(0, np.int64)
+        else:
+            self.sel_item.setData(pos=self.xy[self.selected])
+        self.sel_label.setText(f"{n:,} selected" if n else "")
+        self.btn_ab.setEnabled(n == 2)
+
+    def send_to_interpolation(self) -> None:
+        if len(self.selected) != 2 or self.latents is None:
+            self.message.emit("select exactly two points (Ctrl+click) to interpolate between them")
+            return
+        a, b = (int(i) for i in self.selected)
+        self.state.set_anchor("A", self.latents.z[a])
+        self.state.set_anchor("B", self.latents.z[b])
+        self.message.emit(f"anchors A = point #{a}, B = point #{b}: see the editor's Interpolate panel")
+
+    def export_points(self, path: str) -> None:
+        from models.exports import export_points
+
+        res = self.latents
+        idx = self.selected if len(self.selected) else np.arange(len(res.z))
+        export_points(path, res.z[idx], self.xy[idx], None if res.labels is None else res.labels[idx],
+                      res.class_names, idx, self.projection.axis_labels(), self.projection.method)
+
+    def _export_dialog(self):
+        if self.latents is None:
+            return
+        what = f"{len(self.selected):,} selected points" if len(self.selected) else "all points"
+        dialogs.save_as(self, f"Export {what}", "points.npz", "numpy (*.npz);;CSV (*.csv)", self.export_points,
+                        self.message.emit)
