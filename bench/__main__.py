@@ -327,6 +327,38 @@ def bench_map(smoke: bool) -> dict:
         times.append((time.perf_counter() - t) * 1000)
     out["map_pan_70k_ms"] = pct(times[1:] or times, 50)
     m.close()
+    # a million points (10 classes): the first draw, a pan/zoom frame (the density picture moves with the
+    # view), and the density picture recomputed once the view rests
+    n = 250_000 if smoke else 1_000_000
+    labels = rng.integers(0, 10, n)
+    z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)
+    m = LatentMap(LatentState())
+    m.resize(1000, 700)
+    m.show()
+    m.model = build_model(make_config("vae", (1, 8, 8), 2))
+    a.processEvents()
+    t = time.perf_counter()
+    m._set_latents(LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
+    a.processEvents()
+    m.plot.viewport().repaint()
+    out["map_first_draw_1m_s"] = time.perf_counter() - t
+    vb = m.plot.getViewBox()
+    times, renders = [], []
+    for i in range(3 if smoke else 30):
+        t = time.perf_counter()
+        vb.translateBy(x=0.05 * (1 if i % 2 else -1))
+        vb.scaleBy((0.97, 0.97) if i % 2 else (1 / 0.97, 1 / 0.97))
+        m.plot.viewport().repaint()
+        times.append((time.perf_counter() - t) * 1000)
+        if i % 5 == 4 and m.points.density is not None:
+            t = time.perf_counter()
+            m.points.density.render()
+            m.plot.viewport().repaint()
+            renders.append((time.perf_counter() - t) * 1000)
+    out["map_pan_1m_ms"] = pct(times[1:] or times, 50)
+    out["map_density_render_1m_ms"] = pct(renders, 50) if renders else 0.0
+    m.shutdown()
+    m.close()
     del pg
     return out
 

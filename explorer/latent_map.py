@@ -36,6 +36,16 @@ MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
 HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 
 
+class _Hit:
+    """A point found under the mouse, as a scatter item's click reports one."""
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def data(self) -> int:
+        return self.i
+
+
 class LatentMap(MapProjections, MapSelection, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
@@ -131,6 +141,7 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         self.marker.setZValue(30)
         self.plot.addItem(self.marker)
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
+        self.plot.scene().sigMouseClicked.connect(self._on_density_click)
         for w in self._build_selection():
             bar2.addWidget(w)
         body.addWidget(self.plot, 1)
@@ -298,6 +309,8 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)
         self.plot.getViewBox().autoRange(padding=0.05)
+        if self.points.density is not None and self.mode.currentIndex() != MODE_GRID:
+            self.points.density.render()  # at once, for the fitted range
         self._draw_selection()  # the selected points, where this projection draws them
 
     def _on_click(self, item, points, ev=None):
@@ -307,6 +320,16 @@ class LatentMap(MapProjections, MapSelection, QWidget):
             self.toggle_selected(int(points[0].data()))  # Ctrl+click: the selection, not the editor
             return
         self.select(int(points[0].data()))
+
+    def _on_density_click(self, ev):
+        """A click on the density picture of a map of many points: the point under it, by the spatial index."""
+        d = self.points.density
+        if d is None or not d.image.isVisible() or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.plot.getViewBox().mapSceneToView(ev.scenePos())
+        i = self.nearest(p.x(), p.y())
+        if i is not None:
+            self._on_click(None, [_Hit(i)], ev)
 
     def select(self, i: int) -> None:
         """Make point ``i`` current: its z goes to the editor (and its class, when conditional)."""
@@ -318,8 +341,12 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         self._show_hover(i)
 
     def nearest(self, x: float, y: float, max_px: float = 8.0) -> int | None:
-        return None if self.xy is None else nearest_point(self.xy, x, y, self.plot.getViewBox().viewPixelSize(),
-                                                          max_px)
+        if self.xy is None:
+            return None
+        pixel = self.plot.getViewBox().viewPixelSize()
+        if self.points.density is not None:  # a map of many points: its spatial index
+            return self.points.density.nearest(x, y, pixel, max_px)
+        return nearest_point(self.xy, x, y, pixel, max_px)
 
     def _on_hover(self, pos):
         if self.xy is None or self.mode.currentIndex() == MODE_GRID:

@@ -1,5 +1,5 @@
 """The latent map's points: one scatter item per class with one shared brush (identical symbols render
-once), and the legend that names them."""
+once), and the legend that names them; maps of many points are drawn by :mod:`explorer.map_density`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class ClassPoints:
     def __init__(self, plot: pg.PlotWidget, on_click):
         self.plot, self.on_click = plot, on_click
         self.items: list[pg.ScatterPlotItem] = []
+        self.density = None  # a DensityLayer for maps of many points
         self.legend = plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
         self.legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
 
@@ -21,10 +22,22 @@ class ClassPoints:
         for s in self.items:
             self.plot.removeItem(s)
         self.items = []
+        if self.density is not None:
+            self.density.remove()
+            self.density = None
         self.legend.clear()
 
     def draw(self, xy: np.ndarray, labels: np.ndarray | None, class_names: list[str], visible: bool) -> None:
+        from .map_density import DENSITY_MIN, DensityLayer
+
         self.clear()
+        if len(xy) > DENSITY_MIN:
+            self.density = DensityLayer(self.plot, xy, labels, PALETTE, self.on_click)
+            for k in ([] if labels is None else np.unique(labels)):  # the legend names the classes' colours
+                sample = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(PALETTE[int(k) % len(PALETTE)]))
+                self.legend.addItem(sample, class_names[int(k)] if int(k) < len(class_names) else str(k))
+            self.set_visible(visible)
+            return
         groups = ([(np.arange(len(xy)), None)] if labels is None else
                   [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
         size = 4 if len(xy) > 30000 else 5 if len(xy) > 5000 else 7  # smaller for big maps
@@ -43,4 +56,6 @@ class ClassPoints:
         """Points and legend together: no legend of hidden points (and no ⊘ icons) in grid-only mode."""
         for s in self.items:
             s.setVisible(on)
+        if self.density is not None:
+            self.density.set_visible(on)
         self.legend.setVisible(on)

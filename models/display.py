@@ -55,3 +55,31 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, top: float) -> np.ndarray:
     hot = np.stack([np.ones_like(up), np.clip(up / max(float(top), 1e-12), 0, 1), np.zeros_like(up)], -1)
     base = np.repeat(0.35 * grey[..., None], 3, -1)
     return np.ascontiguousarray(base * (1 - a) + hot * a, np.float32)
+
+
+def density_image(xy: np.ndarray, point_rgb: np.ndarray | None, x_range: tuple[float, float],
+                  y_range: tuple[float, float], width: int, height: int) -> tuple[np.ndarray, int]:
+    """Many points as one picture (datashader-style): the points of ``xy`` (N, 2) inside the ranges counted
+    per pixel of a ``width`` × ``height`` grid, each pixel the mean colour of its points (``point_rgb``
+    (N, 3) in [0, 1]: their classes' colours, or None for one colour), its opacity growing with the log of
+    its count (so one point shows, and a dense core does not wash out the rest). -> ((height, width, 4)
+    float32 RGBA, the number of points in view). Row 0 is the bottom of the range (y up)."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    sx, sy = width / max(x1 - x0, 1e-12), height / max(y1 - y0, 1e-12)
+    col = ((xy[:, 0] - x0) * sx).astype(np.int32)
+    row = ((xy[:, 1] - y0) * sy).astype(np.int32)
+    keep = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    pix = row[keep] * width + col[keep]
+    size = width * height
+    total = np.bincount(pix, minlength=size).astype(np.float32)
+    out = np.empty((size, 4), np.float32)
+    if point_rgb is None:
+        out[:, :3] = (0.54, 0.71, 0.97)
+    else:
+        rgb = point_rgb[keep]
+        for c in range(3):
+            out[:, c] = np.bincount(pix, rgb[:, c], minlength=size)
+        out[:, :3] /= np.maximum(total, 1)[:, None]
+    top = np.log1p(max(float(total.max(initial=0)), 1.0))
+    out[:, 3] = np.where(total > 0, 0.35 + 0.65 * np.log1p(total) / top, 0.0)
+    return out.reshape(height, width, 4), int(len(pix))
