@@ -96,6 +96,9 @@ def build_parser() -> Parser:
         t.add_argument(param.flag, dest=f"param_{param.name}", default=None, choices=param.choices or None,
                        help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
     t.add_argument("--max-steps", type=_whole_number("max steps", 1, 10**9), default=None)
+    t.add_argument("--resume", metavar="FILE", default=None,
+                   help="go on training this checkpoint's weights (its kind and settings; a fresh optimizer) "
+                        "for --epochs more")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, help="output .safetensors file")
@@ -188,6 +191,28 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def _digest(path) -> str:
+    from .external import file_digest
+
+    return file_digest(Path(path))
+
+
+def _resumed_model(a, data, over):
+    """The model of ``--resume FILE``, checked against what else the command line asks."""
+    from .checkpoint import load
+
+    if over or a.latent_dim is not None or a.conditional:
+        raise ConfigError("--resume goes on with the checkpoint's own settings: leave out --latent-dim, "
+                          "--conditional and the model's options")
+    model = load(a.resume)
+    if model.kind != a.model:
+        raise ConfigError(f"--resume {os.path.basename(a.resume)} is a {model.kind} model, not a {a.model}")
+    if tuple(model.image_shape) != tuple(data.shape):
+        raise ConfigError(f"--resume {os.path.basename(a.resume)} makes {tuple(model.image_shape)} images, the "
+                          f"data is {tuple(data.shape)}")
+    return model
+
+
 def cmd_train(a, world=None) -> int:
     import torch
 
@@ -222,8 +247,12 @@ def cmd_train(a, world=None) -> int:
         print(f"note: {len(data.skipped)} files skipped (first: {shown(data.skipped[0][0], 200)}: "
               f"{data.skipped[0][1]})",
               file=sys.stderr)
-    cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, data=data,
-                               **over)
+    resumed = None
+    if a.resume is not None:
+        resumed = _resumed_model(a, data, over)
+    else:
+        cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, data=data,
+                                   **over)
     tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
                      batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
                      lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
@@ -233,7 +262,10 @@ def cmd_train(a, world=None) -> int:
     if tc.batch_size > n_train:
         raise ConfigError(f"batch size {tc.batch_size} is larger than the {n_train} training images")
     torch.manual_seed(a.seed)
-    model = registry.build_model(cfg)
+    model = resumed if resumed is not None else registry.build_model(cfg)
+    if resumed is not None:
+        tc.resumed_from = {"file": os.path.basename(a.resume), "sha256": _digest(a.resume),
+                           "steps": int(resumed.meta.get("training", {}).get("steps", 0) or 0)}
     if is_main:
         n_params = sum(p.numel() for p in model.parameters())
         print(f"training {a.model} on {data.spec}: {len(data)} images {data.shape}, {n_params:,} parameters",

@@ -38,6 +38,7 @@ class TrainConfig:
     device: str = "auto"  # auto: CUDA, then MPS, then CPU
     val_fraction: float = 0.1  # 10% of the data is held out
     split: str = "stratified"  # the last 10% of every class ("tail": of the data), see ImageData.split
+    resumed_from: dict | None = None  # the checkpoint whose weights this run goes on from (file, sha256, steps)
     checkpoint_every: int = 1  # save every N epochs (0: only at the end)
     preview_every: float = 0.0  # seconds between preview images (0: none)
     preview_n: int = 16
@@ -159,6 +160,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     summary = {"kind": model.kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": lr_used,
                "seed": cfg.seed, "device": str(device), "world_size": world_size, "steps": 0,
                "epochs_done": 0, "status": "running", "history": []}
+    if cfg.resumed_from:
+        summary["resumed_from"] = dict(cfg.resumed_from)
     info = data_summary(data, len(train_set), len(val_set), cfg.val_fraction, cfg.split)
 
     def save(status: str) -> str | None:

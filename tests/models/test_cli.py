@@ -95,3 +95,31 @@ def test_entry_point_runs_as_a_process(vae_file):
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "info", "/no/such"], capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_train_resume_goes_on_from_a_checkpoint(tmp_path, capsys):
+    import torch
+
+    from models import load
+    from models.cli import main as cli
+
+    first = tmp_path / "a.safetensors"
+    assert cli(["train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--epochs", "1",
+                "--max-steps", "3", "--quiet", "--out", str(first)]) == 0
+    before = load(first)
+    more = tmp_path / "b.safetensors"
+    assert cli(["train", "--model", "vae", "--data", "digits", "--resume", str(first), "--epochs", "1",
+                "--max-steps", "2", "--lr", "1e-12", "--quiet", "--out", str(more)]) == 0
+    after = load(more)
+    resumed = after.meta["training"]["resumed_from"]
+    assert resumed["file"] == "a.safetensors" and resumed["steps"] == 3 and len(resumed["sha256"]) == 64
+    assert after.config == before.config
+    for (k, v), w in zip(before.state_dict().items(), after.state_dict().values()):  # its weights went on
+        assert torch.allclose(v.float(), w.float(), atol=1e-6), k
+    capsys.readouterr()
+    for args, says in ((["--model", "ae", "--resume", str(first)], "is a vae model, not a ae"),
+                       (["--model", "vae", "--resume", str(first), "--latent-dim", "4"], "leave out --latent-dim"),
+                       (["--model", "vae", "--resume", str(first), "--data", "mnist"], "makes (1, 8, 8) images")):
+        data = [] if "--data" in args else ["--data", "digits"]
+        assert cli(["train", *args, *data, "--out", str(tmp_path / "c.safetensors")]) == 2
+        assert says in capsys.readouterr().err.strip().splitlines()[-1]
