@@ -140,6 +140,7 @@ class TextToImageView(QWidget):
         ml.addWidget(self.attention, 2)
         split.addWidget(mid)
         self.atlas_plot = AtlasPlot()
+        self.atlas_plot.btn_load.clicked.connect(self.load_atlas)
         self.atlas_plot.setMinimumWidth(260)
         split.addWidget(self.atlas_plot)
         split.setSizes([260, 620, 380])
@@ -200,8 +201,23 @@ class TextToImageView(QWidget):
         self.size.setText(f"size {w}×{h}")
         self._on_sampler()
         self._check_prompts()
+        from models.data import is_builtin
+
+        spec = (model.meta.get("data") or {}).get("spec")
+        self.atlas_plot.btn_load.setVisible(False)
+        if spec and not is_builtin(spec):  # a path a checkpoint names is read only on the user's say
+            self.atlas_plot.btn_load.setToolTip(f"Encode the data this model names, for its latent map: {spec}")
+            self.atlas_plot.btn_load.setVisible(True)
+        else:
+            self.load_atlas()
+
+    def load_atlas(self):
         from models.text_trajectory import latent_atlas
 
+        model = self.model
+        if model is None:
+            return
+        self.atlas_plot.btn_load.setVisible(False)
         self.atlas_job.start(model, lambda stop: latent_atlas(model), self._set_atlas,
                              on_error=lambda e: self.message.emit(f"latent map: {e}"))
 

@@ -8,7 +8,16 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from models.display import heat_overlay
 
@@ -98,6 +107,9 @@ class AtlasPlot(QWidget):
         self.factor.currentIndexChanged.connect(self._draw_points)
         row.addWidget(QLabel("colour by"))
         row.addWidget(self.factor, 1)
+        self.btn_load = QPushButton("Load its data")
+        self.btn_load.hide()
+        row.addWidget(self.btn_load)
         lay.addLayout(row)
         self.plot = pg.PlotWidget(background="#202124")
         self.plot.setLabel("bottom", "PC1 of the autoencoder's latents")

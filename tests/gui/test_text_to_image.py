@@ -149,3 +149,21 @@ def test_the_view_says_what_it_is_for_with_other_models(make_window, qtbot):
     QTest.keyClick(w, Qt.Key.Key_4, CTRL)
     t = w.txt2img
     assert t.placeholder.isVisible() and not t.body.isVisible() and "latent diffusion" in t.placeholder.text()
+
+
+def test_a_data_path_the_checkpoint_names_is_read_only_when_asked(make_window, qtbot, tiny, tmp_path):
+    """As F75: the latent map's data is read from a path a checkpoint names only when the user presses."""
+    from models import load
+
+    w = make_window(load_bundled=False)
+    model = load(tiny[2])
+    model.meta["data"]["spec"] = str(tmp_path / "elsewhere")
+    w.latent.set_model(model)
+    t = w.txt2img
+    w.show_view("txt2img")
+    assert t.atlas_plot.btn_load.isVisible() and not t.atlas_job.busy and t.atlas is None
+    said = []
+    t.message.connect(said.append)
+    t.atlas_plot.btn_load.click()
+    qtbot.waitUntil(lambda: not t.atlas_job.busy, timeout=60000)
+    assert t.atlas is None and "elsewhere" in said[-1]  # the path does not exist: said, nothing else
