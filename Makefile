@@ -37,6 +37,8 @@ screenshots: $(STAMP)
 	$(SHOT) --open assets/scenes-vae.safetensors --view editor --random-z 7 --screenshot docs/editor.png
 	$(SHOT) --open assets/mnist-ddpm.safetensors --view diffusion --frame 700 --screenshot docs/diffusion.png
 	$(SHOT) --open assets/mnist-ddpm.safetensors --view diffusion --gif docs/diffusion.gif
+	$(SHOT) --open assets/scenes-ldm.safetensors --view txt2img --size 1500x950 --frame 15 \
+	        --prompt "a large red triangle at the center on a white background" --screenshot docs/txt2img.png
 	$(SHOT) --open assets/mnist-cgan.safetensors --view quality --screenshot docs/quality.png
 	$(SHOT) --train-demo --screenshot docs/training.png
 

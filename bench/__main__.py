@@ -41,6 +41,13 @@ TARGETS = {  # key: (comparison, target, floor key or None, what)
     "txt2img_16x25_cfg_s": ("<=", 1.5, None, "latent diffusion (bundled sizes): 16 images, 25 DDIM steps, CFG 5, "
                             "decoded (s)"),
     "txt2img_loop_ratio": ("<=", 1.05, None, "our txt2img ÷ a bare loop calling the same U-Net and decoder (time)"),
+    "map_first_draw_1m_s": ("<=", 1.0, None, "first draw of a 1,000,000-point map, 10 classes (s)"),
+    "map_pan_1m_ms": ("<=", 50.0, None, "one pan/zoom redraw of a 1,000,000-point map (ms, median)"),
+    "map_density_render_1m_ms": ("<=", 200.0, None, "the 1M-point density picture recomputed when the view rests "
+                                 "(ms, median)"),
+    "tsne_vs_handwritten": ("<=", 0.3, None, "openTSNE ÷ the hand-written t-SNE it replaced, 10,000 MNIST latents "
+                            "(time)"),
+    "tsne_10k_knn5": (">=", 0.93, None, "openTSNE map of 10,000 MNIST latents: 5-NN label accuracy"),
 }
 
 

@@ -70,6 +70,7 @@ class TextToImageView(QWidget):
         lay = QVBoxLayout(self.body)
         lay.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
+        form.setVerticalSpacing(3)
         self.prompt = QLineEdit()
         self.prompt.setPlaceholderText("a large red triangle at the center on a white background")
         self.prompt.setToolTip("What to draw, in the words of the training captions (Ctrl+Return generates)")
@@ -85,7 +86,7 @@ class TextToImageView(QWidget):
         form.addRow("", self.chips)
         form.addRow("Negative prompt", self.negative)
         form.addRow("", self.neg_chips)
-        lay.addLayout(form)
+        lay.addLayout(form, 0)
 
         ctl = QHBoxLayout()
         self.sampler = QComboBox()

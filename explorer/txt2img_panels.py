@@ -34,7 +34,8 @@ class TokenChips(QLabel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.RichText)
-        self.setWordWrap(True)
+        self.setWordWrap(False)  # one line (a wrapping label asks the form for the height of many)
+        self.setContentsMargins(0, 0, 0, 0)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     def show_check(self, check, what: str = "the prompt") -> None:
@@ -43,8 +44,8 @@ class TokenChips(QLabel):
             return
         if not check.words:
             self.setText(f"<span style='color:#999'>{html.escape(what.capitalize())} is empty: "
-                         + ("unconditional samples" if what == "the prompt" else "the plain unconditional "
-                            "prediction is steered away from") + "</span>")
+                         + ("unconditional samples" if what == "the prompt" else "guidance steers away from the "
+                            "unconditional prediction") + "</span>")
             return
         chips = []
         for i, w in enumerate(check.words):
@@ -79,12 +80,13 @@ class AttentionPanel(QWidget):
             self.grid.addWidget(p, len(self.panels) // 8, len(self.panels) % 8)
             self.panels.append(p)
         maps = traj.attention[k, sample].astype(np.float32)  # (tokens, s, s)
-        top = float(maps[words].max()) if words else 1.0
         image = traj.x0[k, sample].astype(np.float32)
         for p, j in zip(self.panels, words):
+            # where the word is looked at, each map on its own range (how much: its share, in the title)
+            m = maps[j] - maps[j].min()
             p.setVisible(True)
             p.set_title(f"{traj.tokens[j]}  {maps[j].mean():.0%}")
-            p.show_image(heat_overlay(image, maps[j], top))
+            p.show_image(heat_overlay(image, m, float(m.max())))
         for p in self.panels[len(words):]:
             p.setVisible(False)
 
