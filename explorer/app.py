@@ -75,6 +75,12 @@ def main(argv=None) -> int:
         t = win.txt2img
         if a.frame is not None:
             t.ready.connect(lambda: t.frame.setValue(a.frame) if t.frame.value() == t.frame.maximum() else None)
+        if a.screenshot:  # the CFG strip too, once the images are there
+            def strip_once():
+                t.ready.disconnect(strip_once)
+                t.make_strip()
+
+            t.ready.connect(strip_once)
         t.prompt.setText(a.prompt)
         t.generate()
     if a.view == "quality" and a.screenshot:
