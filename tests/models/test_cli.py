@@ -76,7 +76,7 @@ def _pickle(tmp_path):
     (["info", "{pickle}"], "refused"),
     (["eval", "{pickle}"], "refused"),
     (["sample", "{pickle}", "--out", "{t}/x.png"], "refused"),
-    (["sample", "{t}", "--out", "{t}/x.png"], "is a folder"),
+    (["sample", "{t}", "--out", "{t}/x.png"], "a folder, but not a diffusers model"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
