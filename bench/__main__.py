@@ -668,6 +668,8 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
     ap.add_argument("--only", default=None, help="comma-separated: slider,slider_mnist,training,map,diffusion,txt2img,"
                     "tsne,data,process")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: keep the other figures of the last results file (a partial rerun)")
     a = ap.parse_args(argv)
     parts = {"slider": lambda: bench_slider(5 if a.smoke else 300),
              "slider_mnist": lambda: bench_slider_mnist(5 if a.smoke else 300),
@@ -677,6 +679,8 @@ def main(argv=None) -> int:
              "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke)}
     chosen = a.only.split(",") if a.only else list(parts)
     results = {}
+    if a.merge and Path(a.out).is_file():
+        results.update(json.loads(Path(a.out).read_text()))
     for name in chosen:
         t = time.perf_counter()
         results.update(parts[name]())

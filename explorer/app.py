@@ -48,8 +48,10 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow, wait_until_ready
+    from .qt_compat import guard_emit_refcount
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    guard_emit_refcount()  # PySide6 6.12 on Python 3.11: every emit costs True a reference
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")
     win = MainWindow(load_bundled=not a.no_bundled)

@@ -432,3 +432,6 @@ class LatentMap(MapProjections, MapSelection, QWidget):
 
     def shutdown(self):
         self.cancel()
+        if self.points.density is not None:
+            self.points.density.remove()  # its settle timer, too
+            self.points.density = None

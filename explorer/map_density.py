@@ -40,7 +40,7 @@ class DensityLayer:
         plot.addItem(self.scatter, ignoreBounds=True)
         self.in_view = len(self.xy)
         self.visible = True
-        self._timer = QTimer(singleShot=True, interval=SETTLE_MS)
+        self._timer = QTimer(plot, singleShot=True, interval=SETTLE_MS)  # dies with the plot
         self._timer.timeout.connect(self.render)
         plot.getViewBox().sigRangeChanged.connect(self._moved)
         self.index = None  # models.projection.PointIndex, built in a thread

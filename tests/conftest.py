@@ -20,6 +20,14 @@ def _torch_threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pyside_emit_guard():
+    """As the app does at start: the PySide6 6.12 emit refcount bug (explorer/qt_compat.py) is guarded."""
+    from explorer.qt_compat import guard_emit_refcount
+
+    guard_emit_refcount()
+
+
 @pytest.fixture(autouse=True)
 def _private_settings(tmp_path, monkeypatch):
     """Keep the user's real settings (recent files, layout) out of tests."""

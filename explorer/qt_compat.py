@@ -1,0 +1,65 @@
+"""Working around a PySide6 bug that kills the process on Python 3.11.
+
+**The bug** (found for issue M; PySide6-Essentials 6.12.0, not 6.9.3, 6.10.0, 6.10.3 or 6.11.3): every
+``SignalInstance.emit(...)`` called from Python returns ``True`` without taking a reference to it, so each
+emit costs ``True`` one reference. Python 3.12 and later make ``True`` immortal and never notice; on Python
+3.11 its count (about 600 at start) reaches zero after a few hundred emits — pyqtgraph emits on every pan,
+zoom and item change, and so do our views — and the interpreter aborts with "Fatal Python error:
+bool_dealloc: deallocating True or False", at once or while it exits. The minimal reproduction::
+
+    import sys
+    from PySide6.QtCore import QObject, Signal
+
+    class O(QObject):
+        s = Signal(int)
+
+    o = O()
+    before = sys.getrefcount(True)
+    for _ in range(20):
+        o.s.emit(1)
+    print(sys.getrefcount(True) - before)  # 6.12.0: -20; 6.9-6.11: 0
+
+The same version loses references to ``None`` elsewhere too: our whole GUI suite passed on it with the
+workaround below for ``True`` alone, then aborted while exiting with "none_dealloc: deallocating None".
+
+**Our part**: every ``emit`` we (and pyqtgraph) call. **The workaround** (:func:`guard_emit_refcount`, called
+once when the app starts and by the test suite): if a probe emit loses a reference on this Python, the
+reference counts of ``True``, ``False`` and ``None`` are raised by 2^40 — what immortality does in Python
+3.12 — so that no session can emit often enough to reach zero. Nothing happens on a version without the
+bug.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+BOOST = 1 << 40
+_done = False
+
+
+def emit_loses_a_reference() -> bool:
+    """Whether ``Signal.emit`` from Python costs ``True`` a reference here (the probe emits 8 times)."""
+    from PySide6.QtCore import QObject, Signal
+
+    class _Probe(QObject):
+        s = Signal(int)
+
+    p = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(8):
+        p.s.emit(1)
+    return sys.getrefcount(True) < before - 4
+
+
+def guard_emit_refcount() -> bool:
+    """Apply the workaround where it is needed; True if it was applied (now or before)."""
+    global _done
+    if _done:
+        return True
+    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython" or not emit_loses_a_reference():
+        return False
+    for obj in (True, False, None):  # ob_refcnt is the first field of every CPython object (3.11 and before)
+        ctypes.c_ssize_t.from_address(id(obj)).value += BOOST
+    _done = True
+    return True
