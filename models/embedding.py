@@ -49,7 +49,7 @@ def _check(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def tsne(z: np.ndarray, perplexity: float = 30.0, early_iter: int = 250, iterations: int = 500, seed: int = 0,
+def tsne(z: np.ndarray, perplexity: float = 30.0, early_iter: int = 250, iterations: int = 400, seed: int = 0,
          n_jobs: int = 2, chunk: int = 25, should_stop: Callable[[], bool] | None = None
          ) -> Generator[Step, None, Embedding | None]:
     """openTSNE on all points: affinities from approximate nearest neighbours, PCA initialisation, then
