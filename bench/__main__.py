@@ -274,6 +274,28 @@ def bench_training_gui(data, epochs, bs) -> dict:
             "start": first[0] or 0.0, "ui_cpu": ui_cpu}
 
 
+def _map_of_2d_points():
+    """A Latent Map of a 2-D model, shown, for points of our own (set with ``_set_latents``)."""
+    from explorer.latent_map import LatentMap
+    from explorer.state import LatentState
+    from models import build_model, make_config
+
+    m = LatentMap(LatentState())
+    m.resize(1000, 700)
+    m.show()
+    m.model = build_model(make_config("vae", (1, 8, 8), 2))
+    return m
+
+
+def _pan_frame_ms(m, vb, i: int) -> float:
+    """One pan and zoom of the map and its repaint (ms); even and odd frames go back and forth."""
+    t = time.perf_counter()
+    vb.translateBy(x=0.05 * (1 if i % 2 else -1))
+    vb.scaleBy((0.97, 0.97) if i % 2 else (1 / 0.97, 1 / 0.97))
+    m.plot.viewport().repaint()
+    return (time.perf_counter() - t) * 1000
+
+
 def bench_map(smoke: bool) -> dict:
     import pyqtgraph as pg
 
@@ -316,22 +338,11 @@ def bench_map(smoke: bool) -> dict:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, n)
     z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)
-    state = LatentState()
-    m = LatentMap(state)
-    m.resize(1000, 700)
-    m.show()
-
-    m.model = build_model(make_config("vae", (1, 8, 8), 2))  # the map of a 2-D model; the points are ours
+    m = _map_of_2d_points()
     m._set_latents(LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
     a.processEvents()
     vb = m.plot.getViewBox()
-    times = []
-    for i in range(3 if smoke else 30):
-        t = time.perf_counter()
-        vb.translateBy(x=0.05 * (1 if i % 2 else -1))
-        vb.scaleBy((0.97, 0.97) if i % 2 else (1 / 0.97, 1 / 0.97))
-        m.plot.viewport().repaint()
-        times.append((time.perf_counter() - t) * 1000)
+    times = [_pan_frame_ms(m, vb, i) for i in range(3 if smoke else 30)]
     out["map_pan_70k_ms"] = pct(times[1:] or times, 50)
     m.close()
     # a million points (10 classes): the first draw, a pan/zoom frame (the density picture moves with the
@@ -339,10 +350,7 @@ def bench_map(smoke: bool) -> dict:
     n = 250_000 if smoke else 1_000_000
     labels = rng.integers(0, 10, n)
     z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)
-    m = LatentMap(LatentState())
-    m.resize(1000, 700)
-    m.show()
-    m.model = build_model(make_config("vae", (1, 8, 8), 2))
+    m = _map_of_2d_points()
     a.processEvents()
     t = time.perf_counter()
     m._set_latents(LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded"))
@@ -352,11 +360,7 @@ def bench_map(smoke: bool) -> dict:
     vb = m.plot.getViewBox()
     times, renders = [], []
     for i in range(3 if smoke else 30):
-        t = time.perf_counter()
-        vb.translateBy(x=0.05 * (1 if i % 2 else -1))
-        vb.scaleBy((0.97, 0.97) if i % 2 else (1 / 0.97, 1 / 0.97))
-        m.plot.viewport().repaint()
-        times.append((time.perf_counter() - t) * 1000)
+        times.append(_pan_frame_ms(m, vb, i))
         if i % 5 == 4 and m.points.density is not None:
             t = time.perf_counter()
             m.points.density.render()
