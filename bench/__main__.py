@@ -56,9 +56,9 @@ def pct(xs, q):
 
 
 def app():
-    from PySide6.QtWidgets import QApplication
+    from explorer.qt_compat import application
 
-    return QApplication.instance() or QApplication([])
+    return application()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -469,8 +469,8 @@ STARTUP = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
+from explorer.qt_compat import application
+app = application()
 from explorer.main_window import MainWindow
 class Probe(QObject):
     def eventFilter(self, obj, ev):
@@ -488,8 +488,8 @@ app.exec()
 SESSION = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from PySide6.QtWidgets import QApplication
-app = QApplication([])
+from explorer.qt_compat import application
+app = application()
 from explorer.main_window import MainWindow
 from explorer.training_view import RunSpec
 import tempfile

@@ -28,13 +28,14 @@ def rss_mb() -> float:
 
 def main(argv=None) -> int:
     import numpy as np
-    from PySide6.QtWidgets import QApplication
+
+    from explorer.qt_compat import application
 
     ap = argparse.ArgumentParser(prog="bench.soak")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=1.0, help="minutes before the first RSS sample")
     a = ap.parse_args(argv)
-    app = QApplication([])
+    app = application()
     from explorer.main_window import MainWindow
 
     w = MainWindow()

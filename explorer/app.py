@@ -45,13 +45,10 @@ def main(argv=None) -> int:
     a.open = a.open or a.file
     if a.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
     from .main_window import MainWindow, wait_until_ready
-    from .qt_compat import guard_emit_refcount
+    from .qt_compat import application
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    guard_emit_refcount()  # PySide6 6.12 on Python 3.11: every emit costs True a reference
+    app = application(sys.argv[:1])  # guards PySide6 6.12's emit refcount bug on Python 3.11
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")
     win = MainWindow(load_bundled=not a.no_bundled)

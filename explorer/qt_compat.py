@@ -23,7 +23,8 @@ The same version loses references to ``None`` elsewhere too: our whole GUI suite
 workaround below for ``True`` alone, then aborted while exiting with "none_dealloc: deallocating None".
 
 **Our part**: every ``emit`` we (and pyqtgraph) call. **The workaround** (:func:`guard_emit_refcount`, called
-once when the app starts and by the test suite): if a probe emit loses a reference on this Python, the
+once by :func:`application`, which every QApplication of ours — the app, the benchmarks, the soak run — is
+made with, and by the test suite): if a probe emit loses a reference on this Python, the
 reference counts of ``True``, ``False`` and ``None`` are raised by 2^40 — what immortality does in Python
 3.12 — so that no session can emit often enough to reach zero. Nothing happens on a version without the
 bug.
@@ -63,3 +64,12 @@ def guard_emit_refcount() -> bool:
         ctypes.c_ssize_t.from_address(id(obj)).value += BOOST
     _done = True
     return True
+
+
+def application(argv: list[str] | None = None):
+    """The process's QApplication (made if there is none yet), with the emit refcount bug guarded."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(list(argv) if argv else [sys.argv[0]])
+    guard_emit_refcount()
+    return app
