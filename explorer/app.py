@@ -11,7 +11,8 @@ def parse(argv):
                                 "Subcommands: train, sample, info, eval, classifier (see --help of each).")
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
-    p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "quality", "training"),
+    p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect",
+                                      "training"),
                    help="view to show")
     p.add_argument("--prompt", help="Text to Image view: generate from this prompt (then --frame: show that step)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")

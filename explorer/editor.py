@@ -79,6 +79,7 @@ class LatentEditor(QWidget):
         state.modelChanged.connect(self._on_model)
         state.zChanged.connect(self._on_z)
         state.labelChanged.connect(self._on_label)
+        state.dimensionsChanged.connect(self._on_dimensions)
         self.decoder.decoded.connect(self._show)
         self.decoder.failed.connect(self.message)
         self.decoder.busy.connect(lambda b: self.busy.setText("decoding…" if b else ""))
@@ -200,6 +201,18 @@ class LatentEditor(QWidget):
                                    for n in names], note)
         self.dims.set_range(self.range.value())
         self.dims.show_values(self.state.z, force=True)
+        self._on_dimensions()
+
+    def _on_dimensions(self):
+        """Grey out the dimensions whose KL says the decoder ignores them (measured by the Inspect view)."""
+        from models.diagnostics import ACTIVE_KL
+
+        kl = self.state.dimension_kl
+        if kl is None or self.model is None:
+            return
+        self.dims.set_inactive({i: f"{self.model.latent_names()[i]}: inactive, KL {v:.4f} nats (< {ACTIVE_KL}): "
+                                   "collapsed onto the prior, the decoder ignores it"
+                                for i, v in enumerate(kl[: len(self.dims.rows)]) if v <= ACTIVE_KL})
 
     @property
     def rows(self):

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
 from . import dialogs
 from .diffusion_view import DiffusionView
 from .editor import LatentEditor
+from .inspect_view import InspectView
 from .latent_map import LatentMap
+from .pixels_view import PixelsView
 from .quality_view import QualityView
 from .state import (
     MODEL_SUFFIXES,
@@ -113,12 +115,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.diffusion, "Diffusion")
         self.txt2img = TextToImageView(self.latent)
         self.tabs.addTab(self.txt2img, "Text to Image")
+        self.pixels = PixelsView(self.latent)
+        self.tabs.addTab(self.pixels, "Pixels")
         self.quality = QualityView(self.latent)
         self.tabs.addTab(self.quality, "Quality")
+        self.inspect = InspectView(self.latent, self.library)
+        self.tabs.addTab(self.inspect, "Inspect")
         self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
-                      "txt2img": self.txt2img, "quality": self.quality, "training": self.training}
+                      "txt2img": self.txt2img, "pixels": self.pixels, "quality": self.quality,
+                      "inspect": self.inspect,
+                      "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -170,8 +178,10 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
             "Ctrl+E  export the editor's image",
-            "Ctrl+1…6  Latent Map, Latent Editor, Diffusion, Text to Image, Quality, Training",
+            "Ctrl+1…8  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Training",
             "Quality: Ctrl+Return measure, Esc cancel",
+            "Pixels: Ctrl+Return sample or complete, Esc cancel, ←/→ one pixel, PgUp/PgDn one row",
+            "Inspect: Ctrl+Return compute the page shown, Esc cancel",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
             "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause",
             "Text to Image: Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"]))

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from models.display import square_mosaic
 
 from .jobs import ModelJob
-from .widgets import ImagePanel, ProgressLine, hint
+from .widgets import ImagePanel, ProgressLine, placeholder_and_body
 
 # figure key -> (what a user reads, what it means)
 FIGURES = {
@@ -66,13 +66,7 @@ class QualityView(QWidget):
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
-        root = QVBoxLayout(self)
-        self.placeholder = hint("")
-        root.addWidget(self.placeholder)
-        self.body = QWidget()
-        root.addWidget(self.body, 1)
-        lay = QVBoxLayout(self.body)
-        lay.setContentsMargins(0, 0, 0, 0)
+        self.placeholder, self.body, lay = placeholder_and_body(self)
         row = QHBoxLayout()
         self.n = QSpinBox()
         self.n.setRange(100, 50_000)

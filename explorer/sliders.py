@@ -24,6 +24,7 @@ class SliderRow:
         self.spin.setSingleStep(0.1)
         self.spin.setRange(-100, 100)
         self.spin.setKeyboardTracking(False)
+        self.tooltip = tooltip
         for w in (self.label, self.slider, self.spin):
             w.setToolTip(tooltip)
         grid.addWidget(self.label, row, 0)
@@ -83,6 +84,16 @@ class SliderPanel(QScrollArea):
         self._spins_due.clear()
         self.setWidget(box)
         self.set_range(self.range)
+
+    def set_inactive(self, inactive: dict[int, str]) -> None:
+        """Grey out the rows in ``inactive`` (index -> why, shown as their tooltip); the others are active."""
+        for i, row in enumerate(self.rows):
+            why = inactive.get(i)
+            for w in (row.slider, row.spin):
+                w.setEnabled(why is None)
+            row.label.setStyleSheet("color: #777" if why else "")
+            for w in (row.label, row.slider, row.spin):
+                w.setToolTip(why or row.tooltip)
 
     def set_range(self, r: float) -> None:
         self.range = r

@@ -162,6 +162,7 @@ class LatentState(QObject):
     anchorsChanged = Signal()
     pathChanged = Signal()
     modelChanged = Signal(object)
+    dimensionsChanged = Signal()  # the KL per dimension of the current model is known (or forgotten)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -170,6 +171,7 @@ class LatentState(QObject):
         self.label = 0
         self.anchors: dict[str, np.ndarray | None] = {"A": None, "B": None}
         self.path: np.ndarray | None = None  # (K, D) latents, e.g. an interpolation
+        self.dimension_kl: np.ndarray | None = None  # (D,) nats: KL of each dimension (a VAE), once measured
 
     @property
     def dim(self) -> int:
@@ -184,10 +186,21 @@ class LatentState(QObject):
         self.label = 0
         self.anchors = {"A": None, "B": None}
         self.path = None
+        self.dimension_kl = None
         self.modelChanged.emit(model)
         self.anchorsChanged.emit()
         self.pathChanged.emit()
         self.zChanged.emit()
+
+    def set_dimension_kl(self, model, kl) -> None:
+        """The KL per dimension measured for ``model`` (ignored if the current model has changed since)."""
+        if model is not self.model:
+            return
+        kl = np.asarray(kl, np.float64).reshape(-1)
+        if len(kl) != len(self.z):
+            raise ValueError(f"{len(kl)} KL values for {len(self.z)} dimensions")
+        self.dimension_kl = kl.copy()
+        self.dimensionsChanged.emit()
 
     def set_z(self, z) -> None:
         z = np.asarray(z, np.float32).reshape(-1)

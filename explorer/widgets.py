@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from models.display import to_display
 
@@ -165,6 +165,19 @@ def format_eta(seconds: float) -> str:
     if s >= 3600:
         return f"{s // 3600}h {s // 60 % 60:02d}m"
     return f"{s // 60}:{s % 60:02d}"
+
+
+def placeholder_and_body(view: QWidget) -> tuple[QLabel, QWidget, QVBoxLayout]:
+    """A view's two faces, stacked in ``view``: a line saying why there is nothing to show (hidden when there
+    is), and the body shown otherwise. Returns (placeholder, body, the body's layout)."""
+    root = QVBoxLayout(view)
+    placeholder = hint("")
+    root.addWidget(placeholder)
+    body = QWidget()
+    root.addWidget(body, 1)
+    lay = QVBoxLayout(body)
+    lay.setContentsMargins(0, 0, 0, 0)
+    return placeholder, body, lay
 
 
 def hint(text: str) -> QLabel:

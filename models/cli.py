@@ -19,7 +19,7 @@ from .data import DataError
 from .errors import CheckpointError, ConfigError, shown
 from .train import TrainingError
 
-COMMANDS = ("train", "sample", "txt2img", "info", "eval", "classifier")
+COMMANDS = ("train", "sample", "txt2img", "info", "eval", "classifier", "likelihood", "anomaly")
 
 
 class UsageError(Exception):
@@ -93,7 +93,9 @@ def build_parser() -> Parser:
     t.add_argument("--size", type=_whole_number("size"), default=None, help="image size (default: data's)")
     t.add_argument("--channels", type=int, choices=(1, 3), default=None)
     for param in registry.all_params():  # each kind's own hyperparameters, from the registry
-        t.add_argument(param.flag, dest=f"param_{param.name}", default=None, choices=param.choices or None,
+        # choices are checked by the kind's own Param when parsed (argparse would compare text with numbers)
+        t.add_argument(param.flag, dest=f"param_{param.name}", default=None,
+                       metavar="|".join(map(str, param.choices)) if param.choices else None,
                        help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
     t.add_argument("--max-steps", type=_whole_number("max steps", 1, 10**9), default=None)
     t.add_argument("--resume", metavar="FILE", default=None,
@@ -138,8 +140,14 @@ def build_parser() -> Parser:
     e.add_argument("file")
     e.add_argument("--data", default=None, help="default: the checkpoint's own data")
     e.add_argument("--seed", type=_SEED, default=0)
-    e.add_argument("--n", type=_whole_number("n"), default=2000, help="samples for the quality figures")
+    e.add_argument("--n", type=_whole_number("n"), default=None,
+                   help="samples for the quality figures (default 2000; a model that samples pixel by pixel: "
+                        "none unless given)")
     _sampling_args(e, steps_help="diffusion: DDIM steps (default 50) or all T with --sampler ddpm")
+
+    from .cli_diagnostics import add_parsers
+
+    add_parsers(sub, _whole_number, _SEED)
 
     c = sub.add_parser("classifier", help="train the quality yardstick's classifier for a dataset")
     c.add_argument("--data", required=True)
@@ -233,7 +241,7 @@ def cmd_train(a, world=None) -> int:
         if spec.param(p.name) is None:
             raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
                               f"{', '.join(registry.kinds_with_param(p.name))})")
-        over[p.name] = p.parse(value)
+        over[p.name] = spec.param(p.name).parse(value)  # this kind's limits (another's may share the name)
     try:
         check_output(os.path.abspath(a.out), force=a.force)
     except CheckpointError as e:
@@ -542,6 +550,7 @@ def cmd_eval(a) -> int:
                           ) from None
     if not model.spec.trainable:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
+    n_given, a.n = a.n is not None, 2000 if a.n is None else a.n
     if model.conditioning == "text" and callable(getattr(model, "encode_text", None)):  # a text encoder
         from .text_encoder import text_figures
 
@@ -554,6 +563,12 @@ def cmd_eval(a) -> int:
     if model.conditioning == "text":  # a text-to-image model: does it draw what the prompt says?
         return _eval_prompts(model, a)
     check_samplable(model)
+    if not n_given and model.capabilities.autoregressive:  # slow to sample: its likelihood unless asked
+        data, val = held_out(model, a.data)
+        out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val), "binarised": True}
+        out.update({k: round(v, 6) for k, v in evaluate(model, val, seed=a.seed).items()})
+        print(json.dumps(out, indent=2))
+        return 0
     if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
         raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")
     kw = _sampling_kw(model, a, default_steps=50)
@@ -648,6 +663,10 @@ def main(argv: list[str] | None = None, world=None) -> int:
             finally:
                 if world is not None:
                     world.close()
+        if a.command in ("likelihood", "anomaly"):
+            from .cli_diagnostics import run
+
+            return run(a, _run_steps)
         return {"sample": cmd_sample, "txt2img": cmd_txt2img, "info": cmd_info, "eval": cmd_eval,
                 "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:

@@ -96,7 +96,7 @@ class QualityReport:
 
 def check_samplable(model) -> None:
     caps = model.capabilities
-    if not (caps.prior and caps.decodes_z):
+    if not (caps.autoregressive or (caps.prior and caps.decodes_z)):
         raise ConfigError(f"{model.spec.title} cannot sample (it draws no z to decode), so there is no sample "
                           "quality to measure")
 
@@ -165,6 +165,17 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
 def held_out(model, spec: str | None = None) -> tuple[ImageData, ImageData]:
     """(all data, held-out part) to judge ``model`` by: ``spec``, or else the data its checkpoint names, as
     it was trained on. Data of another image size than the model's is refused, not resized."""
+    data, frac, method = _data_and_split(model, spec)
+    return data, data.split(frac, method)[1]
+
+
+def train_and_held_out(model, spec: str | None = None) -> tuple[ImageData, ImageData]:
+    """(training part, held-out part) of the data :func:`held_out` judges ``model`` by."""
+    data, frac, method = _data_and_split(model, spec)
+    return data.split(frac, method)
+
+
+def _data_and_split(model, spec):
     from .data import load_dataset
 
     trained = (model.meta.get("data") or {}) if isinstance(model.meta.get("data"), dict) else {}
@@ -182,7 +193,7 @@ def held_out(model, spec: str | None = None) -> tuple[ImageData, ImageData]:
         frac = 0.1
     # the checkpoint's own held-out part; files made before stratified splits held out the data's tail
     method = trained.get("split", "tail") if own else "stratified"
-    return data, data.split(frac, method if method in SPLITS else "tail")[1]
+    return data, frac, method if method in SPLITS else "tail"
 
 
 def quality_job(model, spec: str | None = None, n: int = 2000, seed: int = 0, sample_kw: dict | None = None

@@ -14,10 +14,10 @@ def _figures(w):
     return {t.item(i, 0).text(): t.item(i, 1).text() for i in range(t.rowCount())}
 
 
-def test_ctrl_5_then_measure_shows_figures_histogram_and_labelled_samples(make_window, qtbot):
+def test_ctrl_6_then_measure_shows_figures_histogram_and_labelled_samples(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "mnist-cvae")
-    QTest.keyClick(w, Qt.Key.Key_5, CTRL)
+    QTest.keyClick(w, Qt.Key.Key_6, CTRL)
     q = w.quality
     assert w.current_view() is q and q.btn.isEnabled() and "mnist" in q.source.text()
     q.n.setValue(200)

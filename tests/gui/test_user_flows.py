@@ -31,9 +31,8 @@ def _one_per_kind() -> list[str]:
 
 
 ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "txt2img", "quality", "training"]
-KEYS = {"map": Qt.Key.Key_1, "editor": Qt.Key.Key_2, "diffusion": Qt.Key.Key_3, "txt2img": Qt.Key.Key_4,
-        "quality": Qt.Key.Key_5, "training": Qt.Key.Key_6}
+VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "training"]
+KEYS = {name: getattr(Qt.Key, f"Key_{i + 1}") for i, name in enumerate(VIEWS)}
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
@@ -50,6 +49,8 @@ def settled(w) -> bool:
         return w.quality.is_ready()
     if v is w.txt2img:
         return w.txt2img.is_ready()
+    if v in (w.pixels, w.inspect):
+        return v.is_ready()
     return not w.training.form.busy()
 
 
@@ -80,6 +81,14 @@ def shows_a_picture(w) -> bool:
     if v is w.quality:  # the controls to measure with (or the reason there is nothing to measure)
         q = w.quality
         return q.placeholder.isVisible() or (q.body.isVisible() and q.btn.isEnabled())
+    if v is w.pixels:  # the controls to sample with (or the reason: not an autoregressive model)
+        p = w.pixels
+        return p.placeholder.isVisible() or (p.body.isVisible() and p.btn_run.isEnabled())
+    if v is w.inspect:  # the pages that apply (a VAE: its KL per dimension drawn), or the reason
+        i = w.inspect
+        if i.placeholder.isVisible():
+            return bool(i.placeholder.text())
+        return i.kl is not None if i.pages.isTabEnabled(0) else i.btn_anom.isEnabled() or i.btn_pca.isEnabled()
     return w.training.form.data_preview.data is not None
 
 

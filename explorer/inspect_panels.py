@@ -1,0 +1,119 @@
+"""The plots of the Inspect view: KL per latent dimension, score histograms with a ROC curve, and a table of
+likelihoods. They draw what :mod:`models.diagnostics` computed; no maths here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
+
+ACTIVE, INACTIVE, IN_COLOUR, OUT_COLOUR = "#4e79a7", "#5f6368", "#4e79a7", "#f28e2b"
+
+
+def plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+    w = pg.PlotWidget(background="#202124")
+    w.setTitle(title, color="#cccccc", size="9pt")
+    w.setLabel("left", left)
+    w.setLabel("bottom", bottom)
+    for ax in ("left", "bottom"):
+        w.getAxis(ax).enableAutoSIPrefix(False)
+    w.setMinimumSize(220, 180)
+    w.hideButtons()
+    return w
+
+
+class KLBars(pg.PlotWidget):
+    """KL(q(z_d|x) ‖ N(0, 1)) per dimension as bars: active ones blue, collapsed ones grey, the threshold
+    a dashed line."""
+
+    def __init__(self):
+        super().__init__(background="#202124")
+        self.setTitle("KL per latent dimension (nats, mean over held-out images)", color="#cccccc", size="9pt")
+        self.setLabel("left", "KL (nats)")
+        self.getAxis("left").enableAutoSIPrefix(False)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        self.setMinimumHeight(200)
+
+    def show_kl(self, kl: np.ndarray, names: list[str], threshold: float, active: np.ndarray) -> None:
+        self.clear()
+        x = np.arange(len(kl))
+        on = np.zeros(len(kl), bool)
+        on[active] = True
+        for mask, colour in ((on, ACTIVE), (~on, INACTIVE)):
+            if mask.any():
+                self.addItem(pg.BarGraphItem(x=x[mask], height=kl[mask], width=0.7, brush=colour))
+        self.addItem(pg.InfiniteLine(threshold, angle=0, pen=pg.mkPen("#f28e2b", style=pg.QtCore.Qt.PenStyle.DashLine)))
+        step = max(1, len(kl) // 24)  # at most ~24 tick labels
+        self.getAxis("bottom").setTicks([[(i, names[i]) for i in range(0, len(kl), step)]])
+        self.setXRange(-0.6, len(kl) - 0.4, padding=0)
+        self.setYRange(0, max(float(kl.max()) * 1.1, threshold * 3), padding=0)
+
+
+class ScorePlots:
+    """Two plots of an anomaly report: the scores of both sets as histograms, and the ROC curve."""
+
+    def __init__(self):
+        self.hist = plot("Scores: own held-out data (blue), other data (orange)", "images", "score")
+        self.hist.setMouseEnabled(False, False)
+        self.roc = plot("ROC curve", "true positive rate", "false positive rate")
+        self.roc.setMouseEnabled(False, False)
+        self.roc.setXRange(0, 1)
+        self.roc.setYRange(0, 1)
+
+    def clear(self) -> None:
+        self.hist.clear()
+        self.roc.clear()
+        self.roc.setTitle("ROC curve", color="#cccccc", size="9pt")
+
+    def show_report(self, report, score_label: str) -> None:
+        self.clear()
+        both = np.r_[report.inside, report.outside]
+        lo, hi = np.percentile(both, [0.5, 99.5])  # a few extreme images would squash the rest
+        if not hi > lo:
+            lo, hi = float(both.min()) - 0.5, float(both.max()) + 0.5
+        edges = np.linspace(lo, hi, 41)
+        for values, colour in ((report.inside, IN_COLOUR), (report.outside, OUT_COLOUR)):
+            counts, _ = np.histogram(np.clip(values, lo, hi), edges)
+            self.hist.plot(edges, counts, stepMode="center", fillLevel=0, pen=pg.mkPen(colour, width=2),
+                           brush=pg.mkBrush(colour + "55"))
+        self.hist.setLabel("bottom", score_label)
+        self.roc.plot([0, 1], [0, 1], pen=pg.mkPen("#666", style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.roc.plot(report.fpr, report.tpr, pen=pg.mkPen(OUT_COLOUR, width=2))
+        self.roc.setTitle(f"ROC curve: AUROC {report.auroc:.3f}", color="#cccccc", size="9pt")
+
+
+class FigureTable(QTableWidget):
+    """A read-only table of rows of text, columns sized to their contents."""
+
+    def __init__(self, headers: list[str]):
+        super().__init__(0, len(headers))
+        self.setHorizontalHeaderLabels(headers)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+
+    def set_rows(self, rows: list[list[str]], tips: list[str] | None = None) -> None:
+        self.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            for j, text in enumerate(row):
+                item = QTableWidgetItem(text)
+                if tips:
+                    item.setToolTip(tips[i])
+                self.setItem(i, j, item)
+        self.resizeColumnsToContents()
+
+
+def likelihood_rows_text(rows) -> list[list[str]]:
+    """LikelihoodRows -> table cells: model, kind, −ELBO, −IW bound (k), exact, bits/dim, gap."""
+    def n(v):
+        return "—" if v is None else f"{v:.2f}"
+
+    out = []
+    for r in rows:
+        f = r.figures
+        bpd = f.get("exact_bpd", f.get("iw_bound_bpd", f.get("elbo_bpd")))
+        iw = f.get("neg_iw_bound")
+        out.append([r.name, r.kind, n(f.get("neg_elbo")), n(iw) + (f" (k={r.k})" if iw is not None else ""),
+                    n(f.get("exact_nll")), f"{bpd:.4f}", n(f.get("variational_gap"))])
+    return out

@@ -1,0 +1,371 @@
+"""Inspect: what the current model's numbers say about it (:mod:`models.diagnostics`), each page computed in
+a worker with progress and cancel.
+
+- Latent dimensions: KL per dimension, the active units marked (KL > 0.01 nats); the editor greys out the
+  sliders of the others (the result goes to the shared state).
+- Likelihood: −ELBO, the importance-weighted bound and exact −log p(x) of every open model of the same
+  images, on the same binarised held-out images.
+- Anomaly: the model's own held-out data against another dataset: score histograms, ROC and AUROC, the most
+  anomalous images.
+- PCA vs autoencoder: the model's reconstructions against PCA with as many components as its code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.data import BUILTIN_DATASETS, is_builtin
+from models.diagnostics import (
+    ACTIVE_KL,
+    SCORES,
+    active_units,
+    anomaly_job,
+    has_gaussian_posterior,
+    kl_per_dimension,
+    likelihood_rows,
+    pca_vs_model,
+    score_names,
+    why_no_scores,
+)
+from models.display import mosaic, square_mosaic
+
+from . import dialogs
+from .inspect_panels import FigureTable, KLBars, ScorePlots, likelihood_rows_text
+from .jobs import ModelJob
+from .widgets import ImagePanel, ProgressLine, hint
+
+PAGES = ("dims", "likelihood", "anomaly", "pca")
+OTHER_FOLDER = "Folder…"
+
+
+def _data_spec(model) -> str | None:
+    data = model.meta.get("data") if model is not None else None
+    return data.get("spec") if isinstance(data, dict) else None
+
+
+def _held_out_job(model, spec=None):
+    """(training part, held-out part) of the model's data, as a job step (reading it may take a while)."""
+    from models.progress import Step
+    from models.quality import train_and_held_out
+
+    yield Step(0, 1, "reading the data")
+    return train_and_held_out(model, spec)
+
+
+class InspectView(QWidget):
+    message = Signal(str)
+
+    def __init__(self, state, library, parent=None):
+        super().__init__(parent)
+        self.state, self.library = state, library
+        self.model = None
+        self.kl: np.ndarray | None = None
+        self.anomaly = None
+        self.comparison = None
+        self.rows = None
+        self.other_folder: str | None = None
+        self._build()
+        self.job = ModelJob(self, "inspect", self.progress)
+        self.job.finished.append(self._enable)
+        state.modelChanged.connect(self._on_model)
+        self._on_model(None)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self):
+        root = QVBoxLayout(self)
+        self.placeholder = hint("")
+        root.addWidget(self.placeholder)
+        self.source = QLabel()
+        self.source.setStyleSheet("color: #888")
+        root.addWidget(self.source)
+        self.progress = ProgressLine()
+        self.progress.cancelRequested.connect(self.cancel)
+        root.addWidget(self.progress)
+        self.pages = QTabWidget()
+        root.addWidget(self.pages, 1)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.compute_current)
+
+        # latent dimensions
+        self.dims_page, lay = self._page("Latent dimensions")
+        self.btn_dims = QPushButton("Compute KL per dimension")
+        self.btn_dims.setToolTip("KL(q(z_d|x) ‖ N(0, 1)) of each dimension over the held-out images (Ctrl+Return)")
+        self.btn_dims.clicked.connect(self.compute_dims)
+        self.dims_text = QLabel()
+        self.dims_text.setWordWrap(True)
+        self.kl_bars = KLBars()
+        lay.addWidget(self._row(self.btn_dims, self.dims_text))
+        lay.addWidget(self.kl_bars, 1)
+
+        # likelihoods
+        self.lik_page, lay = self._page("Likelihood")
+        self.k = self._spin(1, 5000, 100, "Importance samples per image of the tighter bound (Burda et al. 2016)")
+        self.n_lik = self._spin(10, 10000, 500, "Held-out images (binarised: a pixel is on above ½)")
+        self.btn_lik = QPushButton("Compute")
+        self.btn_lik.setToolTip("−log p(x) of this model and every open model of the same images (Ctrl+Return)")
+        self.btn_lik.clicked.connect(self.compute_likelihood)
+        lay.addWidget(self._row(QLabel("k:"), self.k, QLabel("Images:"), self.n_lik, self.btn_lik))
+        self.lik_table = FigureTable(["Model", "Kind", "−ELBO (nats)", "−IW bound (nats)", "Exact −log p(x)",
+                                      "Bits/dim", "Gap (nats)"])
+        self.lik_note = hint("")
+        lay.addWidget(self.lik_table, 1)
+        lay.addWidget(self.lik_note)
+
+        # anomaly detection
+        self.anom_page, lay = self._page("Anomaly")
+        self.other = QComboBox()
+        self.other.setToolTip("The data to tell apart from the model's own (converted to its image size)")
+        self.other.activated.connect(self._on_other)
+        self.score = QComboBox()
+        self.score.setToolTip("The per-image score: higher means more anomalous")
+        self.n_anom = self._spin(10, 20000, 1000, "Images on each side")
+        self.btn_anom = QPushButton("Score")
+        self.btn_anom.setToolTip("Score both datasets and draw the ROC curve (Ctrl+Return)")
+        self.btn_anom.clicked.connect(self.compute_anomaly)
+        lay.addWidget(self._row(QLabel("Against:"), self.other, QLabel("Score:"), self.score, QLabel("Images:"),
+                                self.n_anom, self.btn_anom))
+        self.anom_text = QLabel()
+        self.anom_text.setWordWrap(True)
+        lay.addWidget(self.anom_text)
+        self.score_plots = ScorePlots()
+        self.worst = ImagePanel(title="Most anomalous images of the other data")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        for w in (self.score_plots.hist, self.score_plots.roc, self.worst):
+            split.addWidget(w)
+        lay.addWidget(split, 1)
+
+        # PCA against the autoencoder
+        self.pca_page, lay = self._page("PCA vs autoencoder")
+        self.btn_pca = QPushButton("Compare")
+        self.btn_pca.setToolTip("PCA with as many components as the model's code, fitted on its training part "
+                                "(Ctrl+Return)")
+        self.btn_pca.clicked.connect(self.compute_pca)
+        self.pca_text = QLabel()
+        self.pca_text.setWordWrap(True)
+        lay.addWidget(self._row(self.btn_pca, self.pca_text))
+        self.pca_images = ImagePanel(title="Rows: held-out images, the model's reconstructions, PCA's")
+        lay.addWidget(self.pca_images, 1)
+
+    def _page(self, title):
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        self.pages.addTab(w, title)
+        return w, lay
+
+    @staticmethod
+    def _row(*widgets):
+        w = QWidget()
+        lay = QHBoxLayout(w)
+        lay.setContentsMargins(0, 0, 0, 0)
+        for x in widgets:
+            lay.addWidget(x, 1 if isinstance(x, QLabel) and x.wordWrap() else 0)
+        if not any(isinstance(x, QLabel) and x.wordWrap() for x in widgets):
+            lay.addStretch(1)
+        return w
+
+    @staticmethod
+    def _spin(lo, hi, value, tip):
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        s.setToolTip(tip)
+        return s
+
+    # -- model -----------------------------------------------------------------------------------
+    def _on_model(self, model):
+        self.model = model
+        self.cancel()
+        self.kl = self.anomaly = self.comparison = self.rows = None
+        self.kl_bars.clear()
+        self.lik_table.setRowCount(0)
+        self.score_plots.clear()
+        self.worst.clear_image()
+        self.pca_images.clear_image()
+        for lab in (self.dims_text, self.anom_text, self.pca_text, self.lik_note):
+            lab.setText("")
+        spec = _data_spec(model)
+        caps = model.capabilities if model is not None else None
+        scores = score_names(model) if model is not None else []
+        pages = {"dims": model is not None and has_gaussian_posterior(model),
+                 "likelihood": bool(caps) and (has_gaussian_posterior(model) or caps.likelihood == "exact"),
+                 "anomaly": bool(scores), "pca": bool(caps) and caps.encoder and caps.decodes_z}
+        why = {"dims": "needs a VAE's Gaussian q(z|x)", "likelihood": "gives no likelihood, neither a bound nor "
+               "exact", "anomaly": "has no encoder and no likelihood to score images with",
+               "pca": "has no encoder and decoder to reconstruct with"}
+        for i, name in enumerate(PAGES):
+            self.pages.setTabEnabled(i, pages[name])
+            self.pages.setTabToolTip(i, "" if pages[name] or model is None else f"{model.spec.title} {why[name]}")
+        usable = model is not None and any(pages.values()) and bool(spec)
+        self.placeholder.setVisible(not usable)
+        self.pages.setVisible(usable)
+        if model is None:
+            self.placeholder.setText("Pick a model in the list to inspect it.")
+        elif not any(pages.values()):
+            self.placeholder.setText(why_no_scores(model) + ". Nothing here applies to it.")
+        elif not spec:
+            self.placeholder.setText(f"{model.spec.title}: the checkpoint names no data to inspect it on.")
+        self.source.setText(f"on held-out images of {spec}" if usable else "")
+        if not usable:
+            return
+        if not self.pages.isTabEnabled(self.pages.currentIndex()):
+            self.pages.setCurrentIndex(next(i for i, n in enumerate(PAGES) if pages[n]))
+        self.score.clear()
+        for s in scores:
+            self.score.addItem(SCORES[s], s)
+        self.other.clear()
+        own = spec.split(":")[0]
+        self.other.addItems([d for d in BUILTIN_DATASETS if d != own] + [OTHER_FOLDER])
+        if "scenes" in BUILTIN_DATASETS and own != "scenes":
+            self.other.setCurrentText("scenes")
+        self._enable()
+        if pages["dims"]:
+            if is_builtin(spec):  # a path a file names is read only on the user's press
+                self.compute_dims()
+            else:
+                self.dims_text.setText(f"This model was trained on {spec}: press the button to read it.")
+
+    def _enable(self):
+        idle = not self.job.busy and self.model is not None
+        for b in (self.btn_dims, self.btn_lik, self.btn_anom, self.btn_pca):
+            b.setEnabled(idle)
+
+    def _on_other(self, _):
+        if self.other.currentText() == OTHER_FOLDER:
+            path = dialogs.open_folder(self, "data", "Another dataset (a folder of images or IDX files)")
+            if path:
+                self.other_folder = path
+                self.other.setItemText(self.other.count() - 1, f"{Path(path).name} (folder)")
+                self.other.setItemData(self.other.count() - 1, path)
+
+    def other_spec(self) -> str:
+        data = self.other.currentData()
+        return data if data else self.other.currentText()
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def _start(self, make, done, text):
+        model = self.model
+        if model is None or self.job.busy:
+            return
+        self.job.start(model, lambda should_stop: make(model), done, text, on_error=self._failed,
+                       on_cancel=lambda: self.message.emit("inspection cancelled"))
+        self._enable()
+
+    def compute_current(self):
+        page = PAGES[self.pages.currentIndex()]
+        {"dims": self.compute_dims, "likelihood": self.compute_likelihood, "anomaly": self.compute_anomaly,
+         "pca": self.compute_pca}[page]()
+
+    def compute_dims(self):
+        def make(model):
+            _, val = yield from _held_out_job(model)
+            return kl_per_dimension(model, val.images, val.labels)
+
+        self._start(make, self._show_kl, "KL per dimension…")
+
+    def _show_kl(self, kl):
+        self.kl = kl
+        act = active_units(kl)
+        names = self.model.latent_names()
+        self.kl_bars.show_kl(kl, names, ACTIVE_KL, act)
+        d = len(kl)
+        self.dims_text.setText(
+            f"{len(act)} of {d} dimensions active (KL > {ACTIVE_KL} nats). " +
+            (f"{d - len(act)} collapsed onto the prior: the decoder ignores them, and their sliders are greyed "
+             "out in the editor." if len(act) < d else "None collapsed."))
+        self.state.set_dimension_kl(self.model, kl)
+
+    def compute_likelihood(self):
+        k, n = self.k.value(), self.n_lik.value()
+        me = self.model
+        others = {Path(e.path).stem: e.model for e in self.library.entries
+                  if e.model is not me and tuple(e.model.image_shape) == tuple(me.image_shape)
+                  and not e.model.conditional and (has_gaussian_posterior(e.model)
+                                                   or e.model.capabilities.likelihood == "exact")}
+        name = Path(self.library.current.path).stem if self.library.current else "this model"
+
+        def make(model):
+            _, val = yield from _held_out_job(model)
+            val = val.subset(slice(0, n))
+            models = {name: model, **others} if not model.conditional else dict(others)
+            rows = yield from likelihood_rows(models, val, k=k)
+            return rows, len(val), val.spec
+
+        self._start(make, self._show_likelihood, f"Likelihoods of {1 + len(others)} models…")
+
+    def _show_likelihood(self, result):
+        self.rows, n, spec = result
+        self.lik_table.set_rows(likelihood_rows_text(self.rows))
+        self.lik_note.setText(
+            f"−log p(x) in nats per image on {n:,} binarised held-out images of {spec}, lower is better. A bound "
+            "(ELBO, IW) lies above the true value; the IW bound tightens as k grows, and the gap to the ELBO is "
+            "(at least) the variational gap. An autoregressive model's figure is exact.")
+
+    def compute_anomaly(self):
+        other, n, score = self.other_spec(), self.n_anom.value(), self.score.currentData()
+
+        def make(model):
+            from models.data import load_dataset
+
+            _, val = yield from _held_out_job(model)
+            data = load_dataset(other)
+            return (yield from anomaly_job(model, val, data, n=n, score=score)), data.conform(*model.image_shape[:2])
+
+        self._start(make, self._show_anomaly, f"Scoring against {other}…")
+
+    def _show_anomaly(self, result):
+        self.anomaly, other = result
+        r = self.anomaly
+        self.score_plots.show_report(r, SCORES[r.score])
+        worst = other.images[r.most_anomalous[:16]]
+        if len(worst):
+            self.worst.show_image(square_mosaic(worst))
+        notes = " ".join(r.notes)
+        self.anom_text.setText(f"AUROC {r.auroc:.3f} on {len(r.inside):,} + {len(r.outside):,} images "
+                               f"(1: every other image scores above every own one; 0.5: chance). {notes}")
+        self.message.emit(f"anomaly detection: AUROC {r.auroc:.3f}")
+
+    def compute_pca(self):
+        def make(model):
+            train, val = yield from _held_out_job(model)
+            return pca_vs_model(model, train, val)
+
+        self._start(make, self._show_pca, "PCA and reconstructions…")
+
+    def _show_pca(self, c):
+        self.comparison = c
+        self.pca_text.setText(f"Mean squared error per pixel at a {c.code_size}-D code: the model "
+                              f"{c.mse_model:.4f}, PCA {c.mse_pca:.4f} "
+                              f"({'the model is better' if c.mse_model < c.mse_pca else 'PCA is better'}).")
+        rows = np.concatenate([c.originals, c.model_recon, c.pca_recon])
+        self.pca_images.show_image(mosaic(rows, cols=len(c.originals), gap=1))
+
+    def _failed(self, msg):
+        self.message.emit(f"Inspect: {msg}")
+        page = PAGES[self.pages.currentIndex()]
+        {"dims": self.dims_text, "likelihood": self.lik_note, "anomaly": self.anom_text,
+         "pca": self.pca_text}[page].setText(f"Could not compute: {msg}")
+
+    def cancel(self):
+        self.job.cancel()
+
+    # -- view protocol ---------------------------------------------------------------------------
+    def is_ready(self) -> bool:
+        return not self.job.busy
+
+    def shutdown(self):
+        self.cancel()

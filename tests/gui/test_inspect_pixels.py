@@ -1,0 +1,134 @@
+"""The Inspect view (KL per dimension, likelihoods, anomaly detection, PCA) and the Pixels view (a PixelCNN
+drawing pixel by pixel), driven as a user does on the real window."""
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from models import build_model, load_dataset, make_config
+from models.progress import run_to_end
+from models.quality import held_out
+
+from .conftest import select
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def test_the_16d_vae_active_units_match_its_kl_and_the_editor_greys_the_others(make_window, qtbot):
+    w = make_window()
+    entry = select(w, qtbot, "digits-vae16")
+    QTest.keyClick(w, Qt.Key.Key_7, CTRL)  # Inspect
+    assert w.current_view() is w.inspect
+    qtbot.waitUntil(lambda: w.inspect.kl is not None, timeout=120000)
+    # the KL of each dimension, computed here from the encoder directly
+    _, val = held_out(entry.model)
+    mu, logvar = entry.model.encode_dist(torch.as_tensor(val.images))
+    kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp())).mean(0).detach().numpy()
+    active = int((kl > 0.01).sum())
+    assert w.inspect.dims_text.text().startswith(f"{active} of 16 dimensions active")
+    assert active == 5
+    greyed = [not r.slider.isEnabled() for r in w.editor.rows]
+    assert greyed == list(kl <= 0.01)
+    assert "inactive" in w.editor.rows[int(np.argmin(kl))].slider.toolTip()
+    select(w, qtbot, "digits-vae2d")  # another model: nothing stays greyed
+    assert all(r.slider.isEnabled() for r in w.editor.rows)
+
+
+def test_anomaly_page_scores_other_data_converted_and_says_so(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    w.show_view("inspect")
+    i = w.inspect
+    i.pages.setCurrentWidget(i.anom_page)
+    i.other.setCurrentText("scenes")
+    i.n_anom.setValue(300)
+    qtbot.waitUntil(lambda: i.btn_anom.isEnabled(), timeout=60000)
+    QTest.mouseClick(i.btn_anom, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: i.anomaly is not None, timeout=120000)
+    assert i.anomaly.auroc > 0.9 and "AUROC" in i.anom_text.text() and "converted" in i.anom_text.text()
+    assert i.worst.data is not None
+
+
+def test_likelihood_and_pca_pages(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae16")
+    w.show_view("inspect")
+    i = w.inspect
+    i.pages.setCurrentWidget(i.lik_page)
+    i.k.setValue(20)
+    i.n_lik.setValue(60)
+    qtbot.waitUntil(lambda: i.btn_lik.isEnabled(), timeout=60000)
+    QTest.keyClick(i, Qt.Key.Key_Return, CTRL)
+    qtbot.waitUntil(lambda: i.rows is not None, timeout=120000)
+    names = [i.lik_table.item(r, 0).text() for r in range(i.lik_table.rowCount())]
+    assert names[0] == "digits-vae16" and "digits-vae2d" in names  # every open model of the same images
+    for r in i.rows:
+        assert r.figures["neg_iw_bound"] <= r.figures["neg_elbo"]
+    select(w, qtbot, "digits-ae")
+    assert not i.pages.isTabEnabled(0) and not i.pages.isTabEnabled(1)  # no posterior, no likelihood
+    i.pages.setCurrentWidget(i.pca_page)
+    QTest.mouseClick(i.btn_pca, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: i.comparison is not None, timeout=120000)
+    assert "PCA" in i.pca_text.text() and i.pca_images.data is not None
+
+
+def test_a_model_without_encoder_or_likelihood_is_told_why(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-gan")
+    w.show_view("inspect")
+    assert w.inspect.placeholder.isVisible() and "no encoder and no likelihood" in w.inspect.placeholder.text()
+    w.show_view("pixels")
+    assert w.pixels.placeholder.isVisible() and "pixel by pixel" in w.pixels.placeholder.text()
+
+
+@pytest.fixture
+def tiny_pixelcnn(tmp_path):
+    from models import TrainConfig, train
+
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    m = build_model(make_config("pixelcnn", data.shape, width=8, layers=2))
+    out = tmp_path / "pc.safetensors"
+    run_to_end(train(m, data, TrainConfig(epochs=1, batch_size=64, max_steps=2), out=str(out)))
+    return out
+
+
+def test_pixels_view_samples_scrubs_and_completes_a_drawn_input(make_window, qtbot, tiny_pixelcnn):
+    w = make_window()
+    assert w.open_path(str(tiny_pixelcnn))
+    QTest.keyClick(w, Qt.Key.Key_5, CTRL)  # Pixels
+    v = w.pixels
+    assert w.current_view() is v and v.body.isVisible()
+    v.n.setValue(2)
+    QTest.keyClick(v, Qt.Key.Key_Return, CTRL)
+    qtbot.waitUntil(lambda: v.record is not None and not v.job.busy, timeout=120000)
+    assert v.record.images.shape == (2, 1, 8, 8) and v.scrub.value() == 63
+    QTest.keyClick(v, Qt.Key.Key_Home)
+    assert v.scrub.value() == 0 and "pixel 1 of 64" in v.step_label.text()
+    QTest.keyClick(v, Qt.Key.Key_PageDown)
+    QTest.keyClick(v, Qt.Key.Key_Right)
+    assert v.scrub.value() == 9
+    # complete: a held-out image, its bottom half erased, then a stroke of the eraser across the top row
+    v.mode.setCurrentIndex(1)
+    QTest.mouseClick(v.btn_held, Qt.MouseButton.LeftButton)
+    assert v.input is not None and int(v.erased.sum()) == 32
+    v.brush.setCurrentText("Erase (to complete)")
+    canvas = v.canvas
+    top_left = canvas.mapFromScene(canvas.item.mapToScene(0.5, 0.5))
+    top_right = canvas.mapFromScene(canvas.item.mapToScene(7.5, 0.5))
+    QTest.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=top_left)
+    for x in np.linspace(top_left.x(), top_right.x(), 8):
+        QTest.mouseMove(canvas.viewport(), QPoint(int(x), top_left.y()))
+    QTest.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=top_right)
+    assert v.erased[0].all() and int(v.erased.sum()) == 40
+    given = v.input.copy()
+    QTest.mouseClick(v.btn_run, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: v.record is not None and not v.job.busy, timeout=120000)
+    kept = ~v.erased
+    assert np.array_equal(v.record.images[:, 0][:, kept], np.broadcast_to(given[kept], (2, int(kept.sum()))))
+    # nothing erased: said so, nothing run
+    v.set_input(given, np.zeros((8, 8), bool))
+    v.run()
+    assert not v.job.busy and "nothing is erased" in w.statusBar().currentMessage()
