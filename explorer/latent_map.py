@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import is_builtin
+from models.latent import decode_one
 from models.projection import Projection, auto_extent, methods_for, nearest_point
 
 from . import dialogs
@@ -125,6 +126,8 @@ class LatentMap(MapProjections, MapSelection, QWidget):
 
         body = QHBoxLayout()
         self.plot = pg.PlotWidget(background="#202124", viewBox=SelectViewBox())
+        for axis in ("left", "bottom"):  # "z0 (x0.001)" with ticks 360…500 reads as nonsense when zoomed in
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
         self.points = ClassPoints(self.plot, self._on_click)
@@ -162,6 +165,7 @@ class LatentMap(MapProjections, MapSelection, QWidget):
                   self.grid_n, self.extent, self.btn_export):
             w.setEnabled(on)
         self.btn_ab.setEnabled(on and len(self.selected) == 2)
+        self.btn_points.setEnabled(self.model is not None)  # another set of latents can be opened any time
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
@@ -363,6 +367,9 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         res = self.latents
         if res.images is not None:
             self.hover.show_image(res.images[i])
+        elif self.model.capabilities.decodes_z and not self.model.capabilities.slow_decode:  # opened latents
+            k = int(res.labels[i]) if res.labels is not None else 0
+            self.hover.show_image(decode_one(self.model, res.z[i], k if k < self.model.num_classes else 0))
         lab = ""
         if res.labels is not None:
             k = int(res.labels[i])

@@ -1,8 +1,11 @@
 """Selecting points on the Latent Map and taking them elsewhere: Shift+drag draws a lasso, Ctrl+Shift+drag a
 rectangle, Ctrl+click adds or removes one point; the selection (or every point) is exported as .npz / .csv,
-and two selected points become the editor's interpolation anchors A and B. A mixin of the LatentMap."""
+and two selected points become the editor's interpolation anchors A and B; latents saved so (or made
+elsewhere, millions of them) are opened back into the map. A mixin of the LatentMap."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -65,10 +68,14 @@ class MapSelection:
         self.btn_export.setToolTip("Save the latents, labels and map coordinates of the selection (or of every "
                                    "point) as .npz or .csv")
         self.btn_export.clicked.connect(self._export_dialog)
+        self.btn_points = QPushButton("Open latents…")
+        self.btn_points.setToolTip("Show latents saved as .npz (as Export writes them: z, and optionally labels "
+                                   "and class_names) — millions of points are drawn as a density picture")
+        self.btn_points.clicked.connect(self._open_points_dialog)
         self.btn_ab = QPushButton("A ↔ B")
         self.btn_ab.setToolTip("Send the two selected points to the editor's interpolation as anchors A and B")
         self.btn_ab.clicked.connect(self.send_to_interpolation)
-        return [self.sel_label, self.btn_ab, self.btn_export]
+        return [self.sel_label, self.btn_ab, self.btn_export, self.btn_points]
 
     def _on_lasso(self, polygon, mods):
         if self.xy is None:
@@ -111,6 +118,32 @@ class MapSelection:
         idx = self.selected if len(self.selected) else np.arange(len(res.z))
         export_points(path, res.z[idx], self.xy[idx], None if res.labels is None else res.labels[idx],
                       res.class_names, idx, self.projection.axis_labels(), self.projection.method)
+
+    def open_points(self, path: str) -> None:
+        """Show the latents of an .npz file (read in a worker) instead of the model's data."""
+        from models.exports import read_points
+        from models.latent import LatentSet
+
+        model = self.model
+        if model is None:
+            return
+
+        def job(should_stop):
+            yield from ()
+            z, labels, names = read_points(path, model.latent_dim)
+            k = 0 if labels is None or not len(labels) else int(labels.max()) + 1
+            names = names if len(names) >= k else names + [str(i) for i in range(len(names), k)]
+            return LatentSet(z, labels, names, None, "file")
+
+        self.btn_own.setVisible(False)
+        self.source.setText(Path(path).name)
+        self.data_spec, self.failed = None, None
+        self.data_job.start(model, job, self._set_latents, f"Reading {Path(path).name}…", on_error=self._failed)
+
+    def _open_points_dialog(self):
+        path = dialogs.open_file(self, "exports", "Latents to show (.npz)", "numpy (*.npz)")
+        if path:
+            self.open_points(path)
 
     def _export_dialog(self):
         if self.latents is None:

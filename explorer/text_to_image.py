@@ -30,7 +30,8 @@ from models.samplers import SAMPLERS
 
 from . import dialogs
 from .jobs import ModelJob
-from .txt2img_panels import AtlasPlot, AttentionPanel, TokenChips
+from .txt2img_atlas import AtlasPlot
+from .txt2img_panels import AttentionPanel, TokenChips
 from .widgets import ImagePanel, ProgressLine, hint
 
 
@@ -142,6 +143,7 @@ class TextToImageView(QWidget):
         split.addWidget(mid)
         self.atlas_plot = AtlasPlot()
         self.atlas_plot.btn_load.clicked.connect(self.load_atlas)
+        self.atlas_plot.message.connect(self.message)
         self.atlas_plot.setMinimumWidth(260)
         split.addWidget(self.atlas_plot)
         split.setSizes([260, 620, 380])
@@ -193,8 +195,7 @@ class TextToImageView(QWidget):
         for p in (self.grid, self.x_t, self.x_0, self.eps_panel, *self.strip_panels):
             p.clear_image()
         self.attention.clear()
-        self.atlas_plot.set_atlas(None)
-        self.atlas_plot.clear_path()
+        self.atlas_plot.set_model(self.model)
         if not ok:
             return
         self.steps.setMaximum(model.config.timesteps)
@@ -439,8 +440,9 @@ class TextToImageView(QWidget):
         return True
 
     def is_ready(self) -> bool:
-        return self.model is None or not (self.busy() or self.atlas_job.busy)
+        return self.model is None or not (self.busy() or self.atlas_job.busy or not self.atlas_plot.is_ready())
 
     def shutdown(self):
         self.cancel()
         self.atlas_job.cancel()
+        self.atlas_plot.cancel()

@@ -47,6 +47,47 @@ def export_points(path: str | Path, z: np.ndarray, xy: np.ndarray, labels: np.nd
     return atomic_write(path, ("\n".join(lines) + "\n").encode())
 
 
+MAX_POINTS = 20_000_000
+
+
+def read_points(path: str | Path, latent_dim: int | None = None) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """Latents saved as ``.npz`` (what :func:`export_points` writes, or any file with an array ``z`` of shape
+    (N, D) and optionally ``labels`` (N,) and ``class_names``): (z, labels, class names). Nothing pickled is
+    read. Raises ConfigError with the reason."""
+    path = Path(path)
+    name = path.name
+    if path.suffix.lower() != ".npz":
+        raise ConfigError(f"{name}: latents are read from an .npz file (numpy), with an array named z")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "z" not in f.files:
+                raise ConfigError(f"{name}: no array named z (it holds {', '.join(f.files[:8]) or 'nothing'})")
+            z = f["z"]
+            labels = f["labels"] if "labels" in f.files else None
+            names = [str(n) for n in f["class_names"].reshape(-1)] if "class_names" in f.files else []
+    except ConfigError:
+        raise
+    except ValueError as e:  # object arrays (pickles) are refused by allow_pickle=False
+        raise ConfigError(f"{name}: not a plain numpy file ({e})") from None
+    except (OSError, EOFError) as e:
+        raise ConfigError(f"{name}: cannot be read as .npz ({e})") from None
+    if z.ndim != 2 or not np.issubdtype(z.dtype, np.number) or len(z) == 0:
+        raise ConfigError(f"{name}: z must be a numeric array of shape (points, dimensions), got {z.dtype} "
+                          f"{z.shape}")
+    if len(z) > MAX_POINTS:
+        raise ConfigError(f"{name}: {len(z):,} points; at most {MAX_POINTS:,} are shown")
+    if latent_dim is not None and z.shape[1] != latent_dim:
+        raise ConfigError(f"{name}: its latents have {z.shape[1]} dimensions, the model's have {latent_dim}")
+    z = np.ascontiguousarray(z, np.float32)
+    if not np.isfinite(z).all():
+        raise ConfigError(f"{name}: z holds values that are not finite numbers")
+    if labels is not None:
+        if labels.shape != (len(z),) or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+            raise ConfigError(f"{name}: labels must be {len(z):,} whole numbers ≥ 0, one per point")
+        labels = labels.astype(np.int64)
+    return z, labels, names[:1000]
+
+
 def _csv(text: str) -> str:
     text = str(text)
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

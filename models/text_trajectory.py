@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -149,16 +149,23 @@ def cfg_strip(model, prompt: str, negative: str = "", n: int = 1, sample: int = 
 
 @dataclass
 class Atlas:
-    """The autoencoder's latents of some data, on their first two principal components, with the data's
-    factors to colour them by; any latent (a trajectory) is placed on the same plane."""
+    """The autoencoder's latents of some data, on their first two principal components (and on any t-SNE or
+    UMAP map fitted since, :mod:`models.embedding`), with the data's factors to colour them by; any latent (a
+    trajectory) is placed on the same plane, by the PCA's projection or the fitted map's ``transform``."""
 
-    xy: np.ndarray  # (N, 2)
+    xy: np.ndarray  # (N, 2) on the PCA plane
     factors: dict[str, np.ndarray]  # name -> (N,) value index
     classes: dict[str, list[str]]  # name -> value names
     pca: PCA
+    z: np.ndarray | None = None  # (N, D) the latents themselves (what a t-SNE or UMAP map is fitted on)
+    maps: dict = field(default_factory=dict)  # "tsne" / "umap" -> models.embedding.Embedding
 
-    def place(self, z: np.ndarray) -> np.ndarray:
-        return self.pca.transform(np.asarray(z, np.float32).reshape(-1, self.pca.components.shape[1]))
+    def points(self, method: str = "pca") -> np.ndarray:
+        return self.xy if method == "pca" else self.maps[method].xy
+
+    def place(self, z: np.ndarray, method: str = "pca") -> np.ndarray:
+        z = np.asarray(z, np.float32).reshape(-1, self.pca.components.shape[1])
+        return self.pca.transform(z) if method == "pca" else self.maps[method].place(z)
 
 
 def latent_atlas(model, n: int = 2000, seed: int = 0, spec: str | None = None
@@ -187,7 +194,7 @@ def latent_atlas(model, n: int = 2000, seed: int = 0, spec: str | None = None
                 classes[name] = list(data.factor_classes[name])
     elif data.labels is not None:
         factors["label"], classes["label"] = np.asarray(data.labels[idx], np.int64), list(data.class_names)
-    return Atlas(pca.transform(z), factors, classes, pca)
+    return Atlas(pca.transform(z), factors, classes, pca, z)
 
 
 PARAM_LINE = re.compile(r"(?:^|, )([A-Za-z ]+): ([^,]*)")

@@ -99,3 +99,23 @@ def test_lasso_rectangle_ctrl_click_export_and_interpolation(make_window, qtbot,
     m.export_points(str(tmp_path / "all.csv"))
     assert len((tmp_path / "all.csv").read_text().splitlines()) == len(m.xy) + 1
     assert w.last_error is None
+
+
+def test_a_million_latents_opened_from_a_file_draw_as_density_and_a_bad_file_changes_nothing(make_window, qtbot,
+                                                                                            tmp_path):
+    w = make_window()
+    select(w, qtbot, "digits-vae2d")
+    m = w.map
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    labels = rng.integers(0, 10, n)
+    z = (rng.normal(size=(n, 2)) + 3 * np.stack([np.cos(labels), np.sin(labels)], 1)).astype(np.float32)
+    np.savez(tmp_path / "million.npz", z=z, labels=labels)
+    np.savez(tmp_path / "wrong.npz", z=np.ones((10, 16), np.float32))
+    m.open_points(str(tmp_path / "wrong.npz"))
+    qtbot.waitUntil(lambda: not m.busy(), timeout=60000)
+    assert "16 dimensions" in m.failed and len(m.xy) < n  # the map keeps what it showed
+    m.open_points(str(tmp_path / "million.npz"))
+    qtbot.waitUntil(lambda: not m.busy() and m.xy is not None and len(m.xy) == n, timeout=180000)
+    assert m.n_label.text() == "1,000,000 points" and m.points.density is not None
+    assert m.source.text() == "million.npz" and m.latents.class_names == [str(i) for i in range(10)]

@@ -66,6 +66,13 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     # the path on the map: one point per frame, the marker at the current one
     assert len(t.atlas_plot.path.xData) == len(tr)
     np.testing.assert_allclose(t.atlas_plot.marker.getData()[0], [t.atlas_plot.xy[1, 0]], rtol=1e-5)
+    # the same path on a t-SNE map of the latents (fitted now), placed by the fitted map's transform
+    a = t.atlas_plot
+    a.method.setCurrentIndex(a.method.findData("tsne"))
+    qtbot.waitUntil(lambda: a.is_ready() and "tsne" in t.atlas.maps and a.xy is not None, timeout=180000)
+    assert a.xy.shape == (len(tr), 2) and np.isfinite(a.xy).all() and len(a.path.xData) == len(tr)
+    assert "t-SNE" in a.plot.getAxis("bottom").labelText
+    np.testing.assert_allclose(a.xy, t.atlas.maps["tsne"].place(tr.z[:, 0]), atol=1e-3)
     # another sample: its own images and path
     t.select_sample(2)
     assert "3 of 4" in t.grid.title.text

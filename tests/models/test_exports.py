@@ -53,3 +53,32 @@ def test_animations_as_gif_and_mp4(tmp_path):
     assert (tmp_path / "a.mp4").stat().st_mode & 0o777 != 0o600 and not list(tmp_path.glob(".a.*"))
     with pytest.raises(ValueError, match="saved as .gif or .mp4"):
         save_video(tmp_path / "a.avi", frames)
+
+
+def test_latents_read_back_and_bad_files_refused_with_the_reason(tmp_path):
+    import pytest
+
+    from models.errors import ConfigError
+    from models.exports import read_points
+
+    rng = np.random.default_rng(0)
+    z, labels = rng.normal(size=(50, 3)).astype(np.float32), rng.integers(0, 4, 50)
+    export_points(tmp_path / "p.npz", z, z[:, :2], labels, ["a", "b", "c", "d"])
+    back, lab, names = read_points(tmp_path / "p.npz", latent_dim=3)
+    assert np.array_equal(back, z) and np.array_equal(lab, labels) and names == ["a", "b", "c", "d"]
+    np.savez(tmp_path / "bare.npz", z=np.ones((4, 3)))  # made elsewhere: z alone
+    assert read_points(tmp_path / "bare.npz")[1] is None
+    bad = {"wrong.csv": None, "noz.npz": {"x": np.ones(3)}, "dims.npz": {"z": np.ones((4, 5))},
+           "flat.npz": {"z": np.ones(4)}, "nan.npz": {"z": np.array([[np.nan, 0, 0]])},
+           "labels.npz": {"z": np.ones((4, 3)), "labels": np.array([0, 1, -1, 2])},
+           "pickle.npz": {"z": np.array([{"code": 1}] * 2, dtype=object)}}
+    reasons = {"wrong.csv": ".npz", "noz.npz": "no array named z", "dims.npz": "5 dimensions",
+               "flat.npz": "numeric array of shape", "nan.npz": "not finite", "labels.npz": "labels must",
+               "pickle.npz": "not a plain numpy file"}
+    for name, arrays in bad.items():
+        if arrays is None:
+            (tmp_path / name).write_text("z\n1\n")
+        else:
+            np.savez(tmp_path / name, **arrays)
+        with pytest.raises(ConfigError, match=reasons[name]):
+            read_points(tmp_path / name, latent_dim=3)
