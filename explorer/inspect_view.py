@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.data import BUILTIN_DATASETS, is_builtin
+from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
 from models.diagnostics import (
     ACTIVE_KL,
     SCORES,
@@ -43,6 +43,8 @@ from models.diagnostics import (
     why_no_scores,
 )
 from models.display import mosaic, square_mosaic
+from models.progress import Step
+from models.quality import train_and_held_out
 
 from . import dialogs
 from .inspect_panels import FigureTable, KLBars, ScorePlots, likelihood_rows_text
@@ -60,9 +62,6 @@ def _data_spec(model) -> str | None:
 
 def _held_out_job(model, spec=None):
     """(training part, held-out part) of the model's data, as a job step (reading it may take a while)."""
-    from models.progress import Step
-    from models.quality import train_and_held_out
-
     yield Step(0, 1, "reading the data")
     return train_and_held_out(model, spec)
 
@@ -319,8 +318,6 @@ class InspectView(QWidget):
         other, n, score = self.other_spec(), self.n_anom.value(), self.score.currentData()
 
         def make(model):
-            from models.data import load_dataset
-
             _, val = yield from _held_out_job(model)
             data = load_dataset(other)
             return (yield from anomaly_job(model, val, data, n=n, score=score)), data.conform(*model.image_shape[:2])

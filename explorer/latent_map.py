@@ -27,6 +27,7 @@ from models.projection import Projection, auto_extent, methods_for, nearest_poin
 
 from . import dialogs
 from .jobs import ModelJob
+from .map_colour import MapColouring
 from .map_points import ClassPoints
 from .map_projection import MapProjections
 from .map_selection import MapSelection, SelectViewBox
@@ -47,7 +48,7 @@ class _Hit:
         return self.i
 
 
-class LatentMap(MapProjections, MapSelection, QWidget):
+class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
@@ -123,6 +124,8 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self._user_cancel)
         root.addWidget(self.progress)
+        for i, w in enumerate(self._build_colouring()):  # after "range ±"
+            bar2.insertWidget(6 + i, w)
 
         body = QHBoxLayout()
         self.plot = pg.PlotWidget(background="#202124", viewBox=SelectViewBox())
@@ -175,6 +178,7 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         self.pending_spec = None
         self.btn_own.setVisible(False)
         self.latents, self.xy, self.clicked = None, None, None
+        self._reset_colouring()
         self.projection = Projection()
         self._clear_points()
         self.set_selection([])
@@ -244,11 +248,13 @@ class LatentMap(MapProjections, MapSelection, QWidget):
     def cancel(self):
         self.data_job.cancel()
         self.grid_job.cancel()
+        self.score_job.cancel()
         for job in self.place_jobs.values():
             job.cancel()
 
     def busy(self) -> bool:
-        return self.data_job.busy or self.grid_job.busy or any(j.busy for j in self.place_jobs.values())
+        return self.data_job.busy or self.grid_job.busy or self.score_job.busy or any(
+            j.busy for j in self.place_jobs.values())
 
     def _job_ended(self):
         if not self.busy():
@@ -258,6 +264,7 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         from models.latent import PCA
 
         self.latents = res
+        self._reset_colouring()
         self.selected = np.zeros(0, np.int64)  # indices of other data
         d = res.z.shape[1]
         pca = PCA(res.z, min(d, 20)) if d > 2 else None
@@ -308,7 +315,8 @@ class LatentMap(MapProjections, MapSelection, QWidget):
         res = self.latents
         if res is None or self.xy is None:
             return
-        self.points.draw(self.xy, res.labels, res.class_names, self.mode.currentIndex() != MODE_GRID)
+        labels, names, palette = self.colouring()  # by label, or by a score in bins
+        self.points.draw(self.xy, labels, names, self.mode.currentIndex() != MODE_GRID, palette)
         x, y = self.projection.axis_labels()
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)

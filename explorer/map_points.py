@@ -27,14 +27,16 @@ class ClassPoints:
             self.density = None
         self.legend.clear()
 
-    def draw(self, xy: np.ndarray, labels: np.ndarray | None, class_names: list[str], visible: bool) -> None:
+    def draw(self, xy: np.ndarray, labels: np.ndarray | None, class_names: list[str], visible: bool,
+             palette: list[str] = PALETTE) -> None:
+        """Points coloured by ``labels`` (class indices, or score bins) from ``palette``, named in the legend."""
         from .map_density import DENSITY_MIN, DensityLayer
 
         self.clear()
         if len(xy) > DENSITY_MIN:
-            self.density = DensityLayer(self.plot, xy, labels, PALETTE, self.on_click)
+            self.density = DensityLayer(self.plot, xy, labels, palette, self.on_click)
             for k in ([] if labels is None else np.unique(labels)):  # the legend names the classes' colours
-                sample = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(PALETTE[int(k) % len(PALETTE)]))
+                sample = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(palette[int(k) % len(palette)]))
                 self.legend.addItem(sample, class_names[int(k)] if int(k) < len(class_names) else str(k))
             self.set_visible(visible)
             return
@@ -42,7 +44,7 @@ class ClassPoints:
                   [(np.flatnonzero(labels == k), k) for k in np.unique(labels)])
         size = 4 if len(xy) > 30000 else 5 if len(xy) > 5000 else 7  # smaller for big maps
         for idx, k in groups:
-            colour = PALETTE[int(k) % len(PALETTE)] if k is not None else "#8ab4f8"
+            colour = palette[int(k) % len(palette)] if k is not None else "#8ab4f8"
             name = (class_names[int(k)] if k is not None and int(k) < len(class_names) else
                     (str(k) if k is not None else "points"))
             item = pg.ScatterPlotItem(x=xy[idx, 0], y=xy[idx, 1], data=idx, size=size, pen=None,

@@ -66,10 +66,28 @@ def guard_emit_refcount() -> bool:
     return True
 
 
+_collector = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Python's cycle collector runs in whichever thread happens to allocate when a threshold is crossed. In a
+    worker, it can destroy Qt objects that belong to the window's thread, and a PySide destructor there then
+    waits for the GIL forever: a t-SNE worker compiling numba code hung so in our test suite, with the window
+    waiting on it. Automatic collection is switched off and the GUI thread collects on a timer instead
+    (pyqtgraph's GarbageCollector, checked each second); call once a QApplication exists."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
+
+
 def application(argv: list[str] | None = None):
-    """The process's QApplication (made if there is none yet), with the emit refcount bug guarded."""
+    """The process's QApplication (made if there is none yet), with the emit refcount bug guarded and the
+    cycle collector kept on the GUI thread."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(list(argv) if argv else [sys.argv[0]])
     guard_emit_refcount()
+    collect_garbage_on_gui_thread()
     return app

@@ -34,6 +34,7 @@ from zlib import error as zlib_error
 import numpy as np
 
 from .errors import check_regular as _check_regular
+from .lazy import lazy_import
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
@@ -158,7 +159,7 @@ def conform_images(images: np.ndarray, channels: int, size: int) -> np.ndarray:
 
 
 def load_digits() -> ImageData:
-    from sklearn.datasets import load_digits as sk_digits
+    sk_digits = lazy_import("sklearn.datasets").load_digits
 
     d = sk_digits()
     images = (d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
@@ -434,7 +435,7 @@ def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
     """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason. With ``max_side``, a
     bigger picture is reduced (aspect kept) while it is decoded, before any float copy: a 8000 x 8000 photo
     for a 28 x 28 model costs a few MB, not a float copy of 64 million pixels."""
-    from PIL import Image, ImageOps
+    Image, ImageOps = lazy_import("PIL.Image"), lazy_import("PIL.ImageOps")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves
@@ -475,7 +476,7 @@ def _palette_has_colour(im) -> bool:
 
 def _image_header(path: Path) -> tuple[int, int, int]:
     """(channels, height, width) of an image file from its header, nothing decoded; ValueError if unusable."""
-    from PIL import Image
+    Image = lazy_import("PIL.Image")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

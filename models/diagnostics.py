@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from .data import ImageData
 from .errors import ConfigError
+from .lazy import lazy_import
 from .progress import Step
 
 ACTIVE_KL = 0.01  # nats: a dimension with less mean KL than this is inactive (Burda et al. 2016)
@@ -137,7 +138,7 @@ def png_bits(images: np.ndarray) -> np.ndarray:
     """L(x): each image's size in bits once compressed losslessly as an 8-bit PNG (its complexity)."""
     import io
 
-    from PIL import Image
+    Image = lazy_import("PIL.Image")
 
     out = np.empty(len(images))
     for i, im in enumerate(np.asarray(images)):
@@ -301,7 +302,8 @@ def anomaly_job(model, inside: ImageData, other: ImageData, n: int = 1000, seed:
                 ) -> Generator[Step, None, AnomalyReport]:
     """Score ``n`` images of the model's held-out data (``inside``) and ``n`` of ``other`` (converted to the
     model's shape, said so), then the ROC of telling them apart by the score (higher: more anomalous)."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    metrics = lazy_import("sklearn.metrics")
+    roc_auc_score, roc_curve = metrics.roc_auc_score, metrics.roc_curve
 
     names = score_names(model)
     if not names:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
+from .lazy import lazy_import
 from .progress import Step
 
 METHODS = {"tsne": "t-SNE (openTSNE)", "umap": "UMAP"}
@@ -55,7 +56,8 @@ def tsne(z: np.ndarray, perplexity: float = 30.0, early_iter: int = 250, iterati
     """openTSNE on all points: affinities from approximate nearest neighbours, PCA initialisation, then
     ``early_iter`` iterations of early exaggeration (12) and ``iterations`` more, in chunks
     of ``chunk`` iterations with a stop check between them. Returns None if stopped."""
-    from openTSNE import TSNEEmbedding, affinity, initialization
+    TSNEEmbedding = lazy_import("openTSNE").TSNEEmbedding
+    affinity, initialization = lazy_import("openTSNE.affinity"), lazy_import("openTSNE.initialization")
 
     z = _check(z).astype(np.float64)
     total = 1 + early_iter + iterations
@@ -111,7 +113,7 @@ def umap_job(z, should_stop):
 def knn_label_accuracy(xy: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     """How well a map keeps neighbourhoods: the share of points whose k nearest neighbours on the map
     (leave-one-out) vote for their own label."""
-    from sklearn.neighbors import NearestNeighbors
+    NearestNeighbors = lazy_import("sklearn.neighbors").NearestNeighbors
 
     labels = np.asarray(labels)
     idx = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy, return_distance=False)[:, 1:]  # not itself

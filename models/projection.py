@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .latent import PCA
+from .lazy import lazy_import
 
 METHODS = {"latent": "Latent (2-D)", "pca": "PCA", "dims": "Dimensions", "tsne": "t-SNE", "umap": "UMAP"}
 NONLINEAR = ("tsne", "umap")  # fitted maps (models.embedding): new latents are placed by a job
@@ -168,7 +169,7 @@ class PointIndex:
     million in microseconds, where scanning them all takes tens of milliseconds."""
 
     def __init__(self, xy: np.ndarray):
-        from scipy.spatial import cKDTree
+        cKDTree = lazy_import("scipy.spatial").cKDTree
 
         self.xy = np.asarray(xy, np.float64)
         self.tree = cKDTree(self.xy)

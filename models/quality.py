@@ -121,6 +121,8 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
         raise ConfigError(f"the model's classes ({', '.join(model.class_names[:10])}) are not the data's "
                           f"({', '.join(names[:10])})")
     kw = dict(sample_kw or {})
+    if model.capabilities.slow_decode:  # a batch of a diffusion model takes seconds: Cancel is seen between them
+        batch = min(batch, 25)
     g = torch.Generator().manual_seed(seed)
     chunks, asked = [], []
     model.eval()

@@ -45,8 +45,10 @@ def make_window(qtbot):
     from PySide6.QtWidgets import QApplication
 
     from explorer.main_window import MainWindow
+    from explorer.qt_compat import collect_garbage_on_gui_thread
     from explorer.worker import live_workers
 
+    collect_garbage_on_gui_thread()  # as the app does (a window from tests outside tests/gui too)
     made = []
 
     def make(**kw):

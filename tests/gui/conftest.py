@@ -1,3 +1,12 @@
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gc_on_the_gui_thread(qapp):
+    """As the app does: the cycle collector runs on the GUI thread only (explorer/qt_compat.py)."""
+    from explorer.qt_compat import collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread()
 
 
 def select(window, qtbot, name):

@@ -132,3 +132,23 @@ def test_pixels_view_samples_scrubs_and_completes_a_drawn_input(make_window, qtb
     v.set_input(given, np.zeros((8, 8), bool))
     v.run()
     assert not v.job.busy and "nothing is erased" in w.statusBar().currentMessage()
+
+
+def test_the_map_colours_points_by_a_score_in_quantile_bins(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-vae2d")
+    m = w.map
+    keys = [m.colour.itemData(i) for i in range(m.colour.count())]
+    assert keys == ["label", "neg_elbo", "kl", "recon_error"]
+    m.colour.setCurrentIndex(keys.index("recon_error"))
+    qtbot.waitUntil(lambda: m.scores is not None and not m.busy(), timeout=120000)
+    # eight bins of equal shares: the worst-reconstructed eighth of the images in the last colour
+    errors = m.scores["recon_error"]
+    assert len(errors) == len(m.xy) and len(m.points.items) == 8
+    last = m.points.items[-1]
+    worst = np.argsort(errors)[-len(errors) // 8:]
+    assert set(last.data["data"].tolist()) >= set(worst[-10:].tolist())
+    m.colour.setCurrentIndex(0)  # back to the labels, at once (nothing recomputed)
+    assert len(m.points.items) == len(np.unique(m.latents.labels))
+    select(w, qtbot, "digits-gan")  # sampled latents of a GAN: no images to score
+    assert not m.colour.isEnabled() and m.colour.count() == 1

@@ -190,10 +190,10 @@ def test_every_view_with_a_bundled_model_of_every_kind(make_window, qtbot, order
         check(w, qtbot, f"{model} × {view}")
 
 
-def test_a_seeded_random_walk_of_50_switches(make_window, qtbot):
+def test_a_seeded_random_walk_of_40_switches(make_window, qtbot):
     w = make_window()
     rng = random.Random(7)
-    for step in range(50):
+    for step in range(40):
         if rng.random() < 0.5:
             use_model(w, rng.choice(BUNDLED))
         else:
@@ -278,7 +278,8 @@ def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
         ddpm, caps = model == "digits-ddpm", w.latent.model.capabilities
         least = {"map": 2 if w.map.model is not None else 0, "editor": 3 if caps.decodes_z else 0,
                  "diffusion": 4 if ddpm else 0, "txt2img": 5 if caps.text_to_image else 0,
-                 "quality": 3 if ddpm else 1 if caps.prior or caps.diffusion else 0, "training": 8}[view]
+                 "quality": 3 if ddpm else 1 if caps.prior or caps.diffusion else 0, "training": 8,
+                 "pixels": 3 if caps.autoregressive else 0, "inspect": 0}[view]  # Inspect: fields on later pages
         assert typed >= least, f"{view}: only {typed} fields to type into"
         if view == "training":
             w.training.start()  # whatever was typed: a message, or a queued run, never a traceback

@@ -87,3 +87,26 @@ def test_a_subset_keeps_the_captions():
     assert len(train.captions) == 45 and val.captions == d.captions[45:]
     _, held = d.split_indices(0.1)
     assert d.split(0.1)[1].captions == [d.captions[i] for i in held]
+
+
+def test_two_threads_first_importing_scikit_learn_at_once_both_finish():
+    """Two jobs reading `digits` at once (the map and the Inspect view on a model switch) each import
+    scikit-learn for the first time; unguarded, Python's import locks could deadlock them
+    (models/lazy.py)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import threading, sys\n"
+            "from models.data import load_dataset\n"
+            "from models.diagnostics import anomaly_job\n"
+            "from models.lazy import lazy_import\n"
+            "done = []\n"
+            "def a(): load_dataset('digits'); done.append('a')\n"
+            "def b(): lazy_import('sklearn.metrics'); load_dataset('digits'); done.append('b')\n"
+            "ts = [threading.Thread(target=f, daemon=True) for f in (a, b)]\n"
+            "[t.start() for t in ts]; [t.join(120) for t in ts]\n"
+            "print(sorted(done)); sys.exit(0 if sorted(done) == ['a', 'b'] else 1)\n")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
