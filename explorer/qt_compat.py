@@ -33,6 +33,7 @@ bug.
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 BOOST = 1 << 40
@@ -69,17 +70,30 @@ def guard_emit_refcount() -> bool:
 _collector = None
 
 
-def collect_garbage_on_gui_thread() -> None:
+def collect_garbage_on_gui_thread() -> bool:
     """Python's cycle collector runs in whichever thread happens to allocate when a threshold is crossed. In a
     worker, it can destroy Qt objects that belong to the window's thread, and a PySide destructor there then
     waits for the GIL forever: a t-SNE worker compiling numba code hung so in our test suite, with the window
     waiting on it. Automatic collection is switched off and the GUI thread collects on a timer instead
-    (pyqtgraph's GarbageCollector, checked each second); call once a QApplication exists."""
+    (pyqtgraph's GarbageCollector, checked each second); call once a QApplication exists. True if this call
+    started it."""
     global _collector
-    if _collector is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
+    if _collector is not None:
+        return False
+    from pyqtgraph.util.garbage_collector import GarbageCollector
 
-        _collector = GarbageCollector(interval=1.0)
+    _collector = GarbageCollector(interval=1.0)
+    return True
+
+
+def stop_collecting_on_gui_thread() -> None:
+    """Back to Python's automatic collection (a test session leaving its windows behind)."""
+    global _collector
+    if _collector is not None:
+        _collector.timer.stop()
+        _collector = None
+        gc.collect()
+        gc.enable()
 
 
 def application(argv: list[str] | None = None):

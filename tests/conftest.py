@@ -45,10 +45,10 @@ def make_window(qtbot):
     from PySide6.QtWidgets import QApplication
 
     from explorer.main_window import MainWindow
-    from explorer.qt_compat import collect_garbage_on_gui_thread
+    from explorer.qt_compat import collect_garbage_on_gui_thread, stop_collecting_on_gui_thread
     from explorer.worker import live_workers
 
-    collect_garbage_on_gui_thread()  # as the app does (a window from tests outside tests/gui too)
+    started = collect_garbage_on_gui_thread()  # as the app does (a window from tests outside tests/gui too)
     made = []
 
     def make(**kw):
@@ -64,6 +64,8 @@ def make_window(qtbot):
     yield make
     for w in made:
         w.close()
+    if started:  # its workers are done: Python's own collection is safe again
+        stop_collecting_on_gui_thread()
     assert live_workers() == [], "a test leaked a running worker thread"
 
 
