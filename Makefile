@@ -40,6 +40,7 @@ screenshots: $(STAMP)
 	$(SHOT) --open assets/scenes-ldm.safetensors --view txt2img --size 1500x950 --frame 15 \
 	        --prompt "a large red triangle at the center on a white background" --screenshot docs/txt2img.png
 	$(SHOT) --open assets/mnist-cgan.safetensors --view quality --screenshot docs/quality.png
+	$(SHOT) --open assets/digits-vae16.safetensors --view inspect --size 1300x820 --screenshot docs/inspect.png
 	$(SHOT) --train-demo --screenshot docs/training.png
 
 bench: $(STAMP)

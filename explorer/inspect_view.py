@@ -96,6 +96,8 @@ class InspectView(QWidget):
         self.progress.cancelRequested.connect(self.cancel)
         root.addWidget(self.progress)
         self.pages = QTabWidget()
+        self._wanted, self._enabling = 0, False  # the page the user chose last
+        self.pages.currentChanged.connect(lambda i: None if self._enabling else setattr(self, "_wanted", i))
         root.addWidget(self.pages, 1)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.compute_current)
@@ -206,9 +208,14 @@ class InspectView(QWidget):
         why = {"dims": "needs a VAE's Gaussian q(z|x)", "likelihood": "gives no likelihood, neither a bound nor "
                "exact", "anomaly": "has no encoder and no likelihood to score images with",
                "pca": "has no encoder and decoder to reconstruct with"}
+        self._enabling = True  # Qt moves off a tab that gets disabled: not the user's choice
         for i, name in enumerate(PAGES):
             self.pages.setTabEnabled(i, pages[name])
             self.pages.setTabToolTip(i, "" if pages[name] or model is None else f"{model.spec.title} {why[name]}")
+        if any(pages.values()):  # the page chosen last, where it applies
+            self.pages.setCurrentIndex(self._wanted if pages[PAGES[self._wanted]] else
+                                       next(i for i, n in enumerate(PAGES) if pages[n]))
+        self._enabling = False
         usable = model is not None and any(pages.values()) and bool(spec)
         self.placeholder.setVisible(not usable)
         self.pages.setVisible(usable)
@@ -221,8 +228,6 @@ class InspectView(QWidget):
         self.source.setText(f"on held-out images of {spec}" if usable else "")
         if not usable:
             return
-        if not self.pages.isTabEnabled(self.pages.currentIndex()):
-            self.pages.setCurrentIndex(next(i for i, n in enumerate(PAGES) if pages[n]))
         self.score.clear()
         for s in scores:
             self.score.addItem(SCORES[s], s)

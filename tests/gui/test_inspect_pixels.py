@@ -152,3 +152,16 @@ def test_the_map_colours_points_by_a_score_in_quantile_bins(make_window, qtbot):
     assert len(m.points.items) == len(np.unique(m.latents.labels))
     select(w, qtbot, "digits-gan")  # sampled latents of a GAN: no images to score
     assert not m.colour.isEnabled() and m.colour.count() == 1
+
+
+def test_inspect_keeps_the_page_the_user_chose_where_it_applies(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "digits-gan")  # nothing applies: every page disabled
+    select(w, qtbot, "digits-vae16")
+    i = w.inspect
+    assert i.pages.currentWidget() is i.dims_page  # not the page Qt moved to while disabling
+    i.pages.setCurrentWidget(i.anom_page)
+    select(w, qtbot, "digits-ae")  # no KL page, but an anomaly page: stays there
+    assert i.pages.currentWidget() is i.anom_page
+    select(w, qtbot, "digits-vae2d")
+    assert i.pages.currentWidget() is i.anom_page
