@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
 from models.diagnostics import (
     ACTIVE_KL,
+    CONDITIONAL_ANOMALY,
     SCORES,
     active_units,
     anomaly_job,
@@ -202,12 +203,18 @@ class InspectView(QWidget):
         spec = _data_spec(model)
         caps = model.capabilities if model is not None else None
         scores = score_names(model) if model is not None else []
-        pages = {"dims": model is not None and has_gaussian_posterior(model),
-                 "likelihood": bool(caps) and (has_gaussian_posterior(model) or caps.likelihood == "exact"),
-                 "anomaly": bool(scores), "pca": bool(caps) and caps.encoder and caps.decodes_z}
-        why = {"dims": "needs a VAE's Gaussian q(z|x)", "likelihood": "gives no likelihood, neither a bound nor "
-               "exact", "anomaly": "has no encoder and no likelihood to score images with",
-               "pca": "has no encoder and decoder to reconstruct with"}
+        cond = model is not None and model.conditional
+        bound = model is not None and has_gaussian_posterior(model)
+        pages = {"dims": bound,
+                 "likelihood": bool(caps) and not cond and (bound or caps.likelihood == "exact"),
+                 "anomaly": bool(scores) and not cond,
+                 "pca": bool(caps) and caps.encoder and caps.decodes_z and not cond}
+        why = {"dims": "needs a VAE's Gaussian q(z|x)",
+               "likelihood": "is class-conditional: its bound is of p(x | y), not p(x)" if cond else
+               "gives no likelihood, neither a bound nor exact",
+               "anomaly": CONDITIONAL_ANOMALY if cond else "has no encoder and no likelihood to score images with",
+               "pca": "is class-conditional: it reconstructs with the label's help, PCA has none" if cond else
+               "has no encoder and decoder to reconstruct with"}
         self._enabling = True  # Qt moves off a tab that gets disabled: not the user's choice
         for i, name in enumerate(PAGES):
             self.pages.setTabEnabled(i, pages[name])

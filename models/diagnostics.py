@@ -229,6 +229,10 @@ def score_names(model) -> list[str]:
     return out
 
 
+CONDITIONAL_ANOMALY = ("a class-conditional model scores an image given its class, and the other data has no "
+                       "class of the model's")
+
+
 def why_no_scores(model) -> str:
     return (f"{model.spec.title} has no encoder and no likelihood: it cannot say how well it explains a given "
             "image, so it gives no per-image score")
@@ -308,6 +312,8 @@ def anomaly_job(model, inside: ImageData, other: ImageData, n: int = 1000, seed:
     names = score_names(model)
     if not names:
         raise ConfigError(why_no_scores(model))
+    if model.conditional:
+        raise ConfigError(CONDITIONAL_ANOMALY)
     score = score or names[0]
     if score not in names:
         raise ConfigError(f"{model.spec.title} gives no {SCORES.get(score, score)} score (it gives: "

@@ -165,3 +165,13 @@ def test_inspect_keeps_the_page_the_user_chose_where_it_applies(make_window, qtb
     assert i.pages.currentWidget() is i.anom_page
     select(w, qtbot, "digits-vae2d")
     assert i.pages.currentWidget() is i.anom_page
+
+
+def test_a_class_conditional_vae_gets_its_kl_and_the_reason_for_the_rest(make_window, qtbot):
+    w = make_window()
+    select(w, qtbot, "mnist-cvae")
+    w.show_view("inspect")
+    i = w.inspect
+    qtbot.waitUntil(lambda: i.kl is not None, timeout=120000)
+    assert i.pages.isTabEnabled(0) and not any(i.pages.isTabEnabled(k) for k in (1, 2, 3))
+    assert "class-conditional" in i.pages.tabToolTip(2)
