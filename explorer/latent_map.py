@@ -246,15 +246,11 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
         self.message.emit("cancelled")
 
     def cancel(self):
-        self.data_job.cancel()
-        self.grid_job.cancel()
-        self.score_job.cancel()
-        for job in self.place_jobs.values():
+        for job in (self.data_job, self.grid_job, self.score_job, *self.place_jobs.values()):
             job.cancel()
 
     def busy(self) -> bool:
-        return self.data_job.busy or self.grid_job.busy or self.score_job.busy or any(
-            j.busy for j in self.place_jobs.values())
+        return any(j.busy for j in (self.data_job, self.grid_job, self.score_job, *self.place_jobs.values()))
 
     def _job_ended(self):
         if not self.busy():

@@ -14,6 +14,18 @@ from .jobs import ModelJob
 from .procjob import in_process
 
 
+def embedding_job(method: str, z: np.ndarray):
+    """A job fitting a t-SNE (in a worker, chunked with cancel) or UMAP map (one long library call: in a child
+    process, so that Cancel ends it at once) of ``z``; it returns a models.embedding.Embedding or None."""
+    from models.embedding import tsne
+
+    if method == "tsne":
+        def job(should_stop):
+            return (yield from tsne(z, should_stop=should_stop))
+        return job
+    return in_process("models.embedding:umap_job", z, threads=2, grace_s=1.0)
+
+
 class MapProjections:
     """What the map does with projections (``self`` is the LatentMap)."""
 
@@ -78,16 +90,10 @@ class MapProjections:
 
     def run_embedding(self, method: str):
         """Fit a t-SNE or UMAP map of all the points, in a worker (UMAP: in a child process)."""
-        from models.embedding import tsne
-
         if self.latents is None:
             return
         z = self.latents.z
-        if method == "tsne":
-            def job(should_stop):
-                return (yield from tsne(z, should_stop=should_stop))
-        else:  # one long library call: a child process, so that Cancel ends it at once
-            job = in_process("models.embedding:umap_job", z, threads=2, grace_s=1.0)
+        job = embedding_job(method, z)
 
         def done(emb):
             if emb is None:

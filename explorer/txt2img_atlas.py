@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from .jobs import ModelJob
 from .map_points import ClassPoints
-from .procjob import in_process
+from .map_projection import embedding_job
 from .widgets import ProgressLine
 
 MAPS = {"pca": ("PCA", "PC1 of the autoencoder's latents", "PC2"), "tsne": ("t-SNE", "t-SNE 1", "t-SNE 2"),
@@ -104,13 +104,7 @@ class AtlasPlot(QWidget):
             self.message.emit("this latent map keeps no latents to fit a t-SNE or UMAP map on")
             return
         z = a.z
-        if method == "tsne":
-            from models.embedding import tsne
-
-            def job(should_stop):
-                return (yield from tsne(z, should_stop=should_stop))
-        else:  # one long library call: a child process, so that Cancel ends it at once
-            job = in_process("models.embedding:umap_job", z, threads=2, grace_s=1.0)
+        job = embedding_job(method, z)
 
         def done(emb):
             if emb is not None and self.atlas is a:
