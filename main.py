@@ -42,5 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     return gui_main(argv)
 
 
+def run() -> None:
+    """The process's entry point (``python main.py``, the ``latent-explorer`` script)."""
+    code = main()
+    if "PySide6.QtWidgets" in sys.modules:  # the window ran: see explorer.qt_compat.exit_process
+        from explorer.qt_compat import exit_process
+
+        exit_process(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -77,4 +77,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from explorer.qt_compat import exit_process
+
+    exit_process(main())  # see there

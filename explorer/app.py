@@ -12,7 +12,7 @@ def parse(argv):
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
     p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect",
-                                      "training"),
+                                      "compare", "training"),
                    help="view to show")
     p.add_argument("--prompt", help="Text to Image view: generate from this prompt (then --frame: show that step)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
@@ -46,10 +46,22 @@ def main(argv=None) -> int:
     a.open = a.open or a.file
     if a.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .main_window import MainWindow, wait_until_ready
-    from .qt_compat import application
+    from .qt_compat import application, finish
 
-    app = application(sys.argv[:1])  # guards PySide6 6.12's emit refcount bug on Python 3.11
+    application(sys.argv[:1])  # guards PySide6 6.12's emit refcount bug on Python 3.11
+    try:
+        return _run(a)
+    finally:
+        finish()  # windows closed and garbage collected while Qt still lives
+
+
+def _run(a) -> int:
+
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow, wait_until_ready
+
+    app = QApplication.instance()
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")
     win = MainWindow(load_bundled=not a.no_bundled)
