@@ -117,3 +117,62 @@ def likelihood_rows_text(rows) -> list[list[str]]:
         out.append([r.name, r.kind, n(f.get("neg_elbo")), n(iw) + (f" (k={r.k})" if iw is not None else ""),
                     n(f.get("exact_nll")), f"{bpd:.4f}", n(f.get("variational_gap"))])
     return out
+
+
+class ModePlots:
+    """A generator's modes: the class histogram of its samples against the share each class would get at the
+    real data's frequencies, and, from the run's record, each epoch's class shares (a heat map, epochs
+    across) with the coverage beneath."""
+
+    def __init__(self):
+        # short titles: a PlotItem is never narrower than its title, and a long one cuts the plot off
+        self.hist = plot("Samples per class", "samples", "class")
+        self.hist.setToolTip("Bars: the samples the classifier puts in each class. Orange line: what each class "
+                             "would get at the real data's frequencies.")
+        self.hist.setMouseEnabled(False, False)
+        self.shares = plot("Class shares per epoch", "class", "epoch")
+        self.shares.setToolTip("From the run's record: the share of each epoch's samples in each class (brighter: "
+                               "more). A collapsing GAN turns into one or two bright rows.")
+        self.shares.setMouseEnabled(False, False)
+        self.heat = pg.ImageItem()
+        self.heat.setColorMap(pg.colormap.get("viridis"))
+        self.shares.addItem(self.heat)
+        self.coverage = plot("Coverage per epoch", "coverage", "epoch")
+        self.coverage.setToolTip("The share of classes that get at least a fifth of their share of the samples; "
+                                 "dashed: 0.5")
+        self.coverage.setMouseEnabled(False, False)
+        self.coverage.setYRange(0, 1.05, padding=0)
+
+    def clear(self) -> None:
+        self.hist.clear()
+        self.heat.clear()
+        self.coverage.clear()
+
+    def show_histogram(self, counts: np.ndarray, expected: np.ndarray, names: list[str]) -> None:
+        self.hist.clear()
+        x = np.arange(len(counts))
+        self.hist.addItem(pg.BarGraphItem(x=x, height=counts, width=0.7, brush=ACTIVE))
+        self.hist.plot(x, expected, pen=pg.mkPen(OUT_COLOUR, width=2), symbol="o", symbolSize=5,
+                       symbolBrush=OUT_COLOUR)
+        self.hist.getAxis("bottom").setTicks([[(i, str(n)[:8]) for i, n in enumerate(names)]])
+        self.hist.setXRange(-0.6, len(counts) - 0.4, padding=0)
+        self.hist.setYRange(0, max(float(counts.max()), float(expected.max())) * 1.1 + 1, padding=0)
+
+    def show_record(self, epochs: list[int], shares: np.ndarray, coverage: list, names: list[str]) -> None:
+        """``shares``: (epochs, classes), each row summing to 1 where measured."""
+        self.heat.setImage(shares.astype(np.float32), levels=(0.0, max(0.3, float(shares.max()))),
+                           autoLevels=False)
+        self.heat.setRect(0.5, -0.5, len(epochs), len(names))
+        self.shares.getAxis("left").setTicks([[(i, str(n)[:8]) for i, n in enumerate(names)]])
+        self.shares.getAxis("bottom").setTicks([[(i + 1, str(e)) for i, e in enumerate(epochs)
+                                                 if len(epochs) <= 20 or i % (len(epochs) // 10) == 0]])
+        self.shares.setXRange(0.5, len(epochs) + 0.5, padding=0)
+        self.shares.setYRange(-0.5, len(names) - 0.5, padding=0)
+        self.coverage.clear()
+        pts = [(e, c) for e, c in zip(epochs, coverage) if c is not None]
+        if pts:
+            e, c = np.array(pts, np.float64).T
+            self.coverage.plot(e, c, pen=pg.mkPen(ACTIVE, width=2), symbol="o", symbolSize=5, symbolBrush=ACTIVE)
+            dashed = pg.mkPen("#666", style=pg.QtCore.Qt.PenStyle.DashLine)
+            self.coverage.addItem(pg.InfiniteLine(0.5, angle=0, pen=dashed))
+            self.coverage.setXRange(min(epochs) - 0.5, max(epochs) + 0.5, padding=0)

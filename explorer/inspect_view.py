@@ -8,6 +8,8 @@ a worker with progress and cancel.
 - Anomaly: the model's own held-out data against another dataset: score histograms, ROC and AUROC, the most
   anomalous images.
 - PCA vs autoencoder: the model's reconstructions against PCA with as many components as its code.
+- Modes: the class histogram of N samples by the data's yardstick classifier and the coverage (a collapsed
+  GAN covers few classes), and how both moved during training, from the run's record.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ from models.progress import Step
 from models.quality import train_and_held_out
 
 from . import dialogs
+from .inspect_modes import ModesPage
 from .inspect_panels import FigureTable, KLBars, ScorePlots, likelihood_rows_text
 from .jobs import ModelJob
 from .widgets import ImagePanel, ProgressLine, hint
 
-PAGES = ("dims", "likelihood", "anomaly", "pca")
+PAGES = ("dims", "likelihood", "anomaly", "pca", "modes")
 OTHER_FOLDER = "Folder…"
 
 
@@ -67,7 +70,7 @@ def _held_out_job(model, spec=None):
     return train_and_held_out(model, spec)
 
 
-class InspectView(QWidget):
+class InspectView(ModesPage, QWidget):
     message = Signal(str)
 
     def __init__(self, state, library, parent=None):
@@ -82,6 +85,9 @@ class InspectView(QWidget):
         self._build()
         self.job = ModelJob(self, "inspect", self.progress)
         self.job.finished.append(self._enable)
+        self.job.finished.append(self._auto_modes)
+        self.record_job = ModelJob(self, "inspect-record")
+        self.modes = self.record = None
         state.modelChanged.connect(self._on_model)
         self._on_model(None)
 
@@ -99,6 +105,7 @@ class InspectView(QWidget):
         self.pages = QTabWidget()
         self._wanted, self._enabling = 0, False  # the page the user chose last
         self.pages.currentChanged.connect(lambda i: None if self._enabling else setattr(self, "_wanted", i))
+        self.pages.currentChanged.connect(lambda _i: self._auto_modes())
         root.addWidget(self.pages, 1)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.compute_current)
@@ -163,6 +170,8 @@ class InspectView(QWidget):
         self.pca_images = ImagePanel(title="Rows: held-out images, the model's reconstructions, PCA's")
         lay.addWidget(self.pca_images, 1)
 
+        self._build_modes()
+
     def _page(self, title):
         w = QWidget()
         lay = QVBoxLayout(w)
@@ -192,13 +201,16 @@ class InspectView(QWidget):
     def _on_model(self, model):
         self.model = model
         self.cancel()
-        self.kl = self.anomaly = self.comparison = self.rows = None
+        self.kl = self.anomaly = self.comparison = self.rows = self.modes = self.record = None
+        self.record_job.cancel()
+        self.mode_plots.clear()
         self.kl_bars.clear()
         self.lik_table.setRowCount(0)
         self.score_plots.clear()
         self.worst.clear_image()
         self.pca_images.clear_image()
-        for lab in (self.dims_text, self.anom_text, self.pca_text, self.lik_note):
+        for lab in (self.dims_text, self.anom_text, self.pca_text, self.lik_note, self.modes_text,
+                    self.record_text):
             lab.setText("")
         spec = _data_spec(model)
         caps = model.capabilities if model is not None else None
@@ -208,13 +220,15 @@ class InspectView(QWidget):
         pages = {"dims": bound,
                  "likelihood": bool(caps) and not cond and (bound or caps.likelihood == "exact"),
                  "anomaly": bool(scores) and not cond,
-                 "pca": bool(caps) and caps.encoder and caps.decodes_z and not cond}
+                 "pca": bool(caps) and caps.encoder and caps.decodes_z and not cond,
+                 "modes": bool(caps) and (caps.autoregressive or (caps.prior and caps.decodes_z))}
         why = {"dims": "needs a VAE's Gaussian q(z|x)",
                "likelihood": "is class-conditional: its bound is of p(x | y), not p(x)" if cond else
                "gives no likelihood, neither a bound nor exact",
                "anomaly": CONDITIONAL_ANOMALY if cond else "has no encoder and no likelihood to score images with",
                "pca": "is class-conditional: it reconstructs with the label's help, PCA has none" if cond else
-               "has no encoder and decoder to reconstruct with"}
+               "has no encoder and decoder to reconstruct with",
+               "modes": "draws no samples, so it has no modes to count"}
         self._enabling = True  # Qt moves off a tab that gets disabled: not the user's choice
         for i, name in enumerate(PAGES):
             self.pages.setTabEnabled(i, pages[name])
@@ -244,6 +258,9 @@ class InspectView(QWidget):
         if "scenes" in BUILTIN_DATASETS and own != "scenes":
             self.other.setCurrentText("scenes")
         self._enable()
+        if pages["modes"]:
+            self._read_record()
+            self._auto_modes()
         if pages["dims"]:
             if is_builtin(spec):  # a path a file names is read only on the user's press
                 self.compute_dims()
@@ -252,7 +269,7 @@ class InspectView(QWidget):
 
     def _enable(self):
         idle = not self.job.busy and self.model is not None
-        for b in (self.btn_dims, self.btn_lik, self.btn_anom, self.btn_pca):
+        for b in (self.btn_dims, self.btn_lik, self.btn_anom, self.btn_pca, self.btn_modes):
             b.setEnabled(idle)
 
     def _on_other(self, _):
@@ -279,7 +296,7 @@ class InspectView(QWidget):
     def compute_current(self):
         page = PAGES[self.pages.currentIndex()]
         {"dims": self.compute_dims, "likelihood": self.compute_likelihood, "anomaly": self.compute_anomaly,
-         "pca": self.compute_pca}[page]()
+         "pca": self.compute_pca, "modes": self.compute_modes}[page]()
 
     def compute_dims(self):
         def make(model):
@@ -367,14 +384,15 @@ class InspectView(QWidget):
         self.message.emit(f"Inspect: {msg}")
         page = PAGES[self.pages.currentIndex()]
         {"dims": self.dims_text, "likelihood": self.lik_note, "anomaly": self.anom_text,
-         "pca": self.pca_text}[page].setText(f"Could not compute: {msg}")
+         "pca": self.pca_text, "modes": self.modes_text}[page].setText(f"Could not compute: {msg}")
 
     def cancel(self):
         self.job.cancel()
+        self.record_job.cancel()
 
     # -- view protocol ---------------------------------------------------------------------------
     def is_ready(self) -> bool:
-        return not self.job.busy
+        return not self.job.busy and not self.record_job.busy
 
     def shutdown(self):
         self.cancel()

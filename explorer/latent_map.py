@@ -28,6 +28,7 @@ from models.projection import Projection, auto_extent, methods_for, nearest_poin
 from . import dialogs
 from .jobs import ModelJob
 from .map_colour import MapColouring
+from .map_movie import MapMovie
 from .map_points import ClassPoints
 from .map_projection import MapProjections
 from .map_selection import MapSelection, SelectViewBox
@@ -48,7 +49,7 @@ class _Hit:
         return self.i
 
 
-class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
+class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
@@ -94,7 +95,8 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
             sb.setToolTip(f"Component or dimension on the {tip}")
             sb.valueChanged.connect(self._on_axes)
         for w in (QLabel("Data:"), self.source, self.btn_own, self.btn_data, QLabel("Projection:"), self.proj,
-                  QLabel("axes"), self.ax_a, self.ax_b, *self._build_projection_buttons()):
+                  QLabel("axes"), self.ax_a, self.ax_b, *self._build_projection_buttons(),
+                  *self._build_movie()):
             bar.addWidget(w)
         bar.addStretch(1)
         root.addLayout(bar)
@@ -121,6 +123,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
         bar2.addStretch(1)
         bar2.addWidget(self.n_label)
         root.addLayout(bar2)  # the selection's label and buttons join it once the plot exists
+        root.addWidget(self.movie_row)
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self._user_cancel)
         root.addWidget(self.progress)
@@ -165,7 +168,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
 
     def _set_enabled(self, on):
         for w in (self.btn_data, self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap, self.mode,
-                  self.grid_n, self.extent, self.btn_export):
+                  self.grid_n, self.extent, self.btn_export, self.btn_movie):
             w.setEnabled(on)
         self.btn_ab.setEnabled(on and len(self.selected) == 2)
         self.btn_points.setEnabled(self.model is not None)  # another set of latents can be opened any time
@@ -186,6 +189,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
         self.hover.clear_image()
         self.hover_label.setText(HOVER_HINT)
         self._set_enabled(False)
+        self._movie_on_model(self.model)
         if model is None:
             self.source.setText("—")
         elif self.model is None:
@@ -316,7 +320,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, QWidget):
         x, y = self.projection.axis_labels()
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)
-        self.plot.getViewBox().autoRange(padding=0.05)
+        self._fit_range()
         if self.points.density is not None and self.mode.currentIndex() != MODE_GRID:
             self.points.density.render()  # at once, for the fitted range
         self._draw_selection()  # the selected points, where this projection draws them

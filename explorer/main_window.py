@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import dialogs
+from .compare_view import CompareView
 from .diffusion_view import DiffusionView
 from .editor import LatentEditor
 from .inspect_view import InspectView
@@ -121,12 +122,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.quality, "Quality")
         self.inspect = InspectView(self.latent, self.library)
         self.tabs.addTab(self.inspect, "Inspect")
+        self.compare = CompareView(self.latent, self.library)
+        self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
                       "txt2img": self.txt2img, "pixels": self.pixels, "quality": self.quality,
-                      "inspect": self.inspect,
-                      "training": self.training}
+                      "inspect": self.inspect, "compare": self.compare, "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -178,10 +180,12 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
             "Ctrl+E  export the editor's image",
-            "Ctrl+1…8  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Training",
+            "Ctrl+1…9  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Compare, "
+            "Training",
             "Quality: Ctrl+Return measure, Esc cancel",
             "Pixels: Ctrl+Return sample or complete, Esc cancel, ←/→ one pixel, PgUp/PgDn one row",
             "Inspect: Ctrl+Return compute the page shown, Esc cancel",
+            "Compare: Ctrl+Return compare the ticked models, Esc cancel",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
             "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause",
             "Text to Image: Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"]))

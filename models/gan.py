@@ -19,6 +19,13 @@ class GANConfig(ModelConfig):
     gan_loss: str = "bce"  # "bce" (non-saturating) or "wgan-gp"
     gp_weight: float = 10.0  # WGAN-GP gradient penalty weight (Gulrajani et al. 2017)
     n_critic: int = 5  # WGAN-GP: critic updates per generator update
+    # the discriminator's learning rate as a multiple of the generator's: the two time-scale update rule
+    # (Heusel et al. 2017) uses a faster critic; far from 1 either net overpowers the other (mode collapse:
+    # README, "Mode collapse on purpose")
+    d_lr_scale: float = 1.0
+    # the generator's normalisation: "batch" (Radford et al. 2016, sec. 3: BatchNorm "prevent[s] the generator
+    # from collapsing all samples to a single point"), or "none" to see what it prevents
+    g_norm: str = "batch"
 
     def validate(self) -> None:
         super().validate()
@@ -26,6 +33,10 @@ class GANConfig(ModelConfig):
         need(self.gan_loss in ("bce", "wgan-gp"), f"unknown GAN loss {self.gan_loss!r} (bce or wgan-gp)")
         need(isinstance(self.n_critic, int) and self.n_critic >= 1, "n_critic must be >= 1")
         need(isinstance(self.gp_weight, (int, float)) and self.gp_weight >= 0, "gp_weight must be >= 0")
+        need(self.g_norm in G_NORMS, f"the generator's normalisation must be one of {', '.join(G_NORMS)}, "
+             f"got {self.g_norm!r}")
+        need(isinstance(self.d_lr_scale, (int, float)) and 1e-3 <= self.d_lr_scale <= 1e3,
+             f"the discriminator's learning-rate scale must be 0.001..1000, got {self.d_lr_scale}")
 
 
 def resolution_plan(size: int, max_levels: int = 4) -> tuple[int, int]:
@@ -37,21 +48,30 @@ def resolution_plan(size: int, max_levels: int = 4) -> tuple[int, int]:
     return size, levels
 
 
+G_NORMS = ("batch", "none")
+
+
+def _norm(kind: str, dims: int, n: int) -> nn.Module:
+    if kind == "none":
+        return nn.Identity()
+    return nn.BatchNorm1d(n) if dims == 1 else nn.BatchNorm2d(n)
+
+
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int, n_classes: int, image_shape, width: int):
+    def __init__(self, latent_dim: int, n_classes: int, image_shape, width: int, norm: str = "batch"):
         super().__init__()
         c, h, _ = image_shape
         base, levels = resolution_plan(h)
         chans = [width * 2 ** min(i, 3) for i in range(levels, -1, -1)]  # e.g. [256, 128, 64] for 2 levels
         self.base, self.c0 = base, chans[0]
         self.fc = nn.Sequential(nn.Linear(latent_dim + n_classes, chans[0] * base * base),
-                                nn.BatchNorm1d(chans[0] * base * base), nn.ReLU())
+                                _norm(norm, 1, chans[0] * base * base), nn.ReLU())
         blocks: list[nn.Module] = []
         for a, b in zip(chans[:-1], chans[1:]):
             # (B, a, s, s) -> (B, b, 2s, 2s)
-            blocks += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+            blocks += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=norm == "none"), _norm(norm, 2, b), nn.ReLU()]
         # (B, width, H, W) -> (B, width, H, W) -> (B, C, H, W)
-        blocks += [nn.Conv2d(chans[-1], chans[-1], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[-1]), nn.ReLU(),
+        blocks += [nn.Conv2d(chans[-1], chans[-1], 3, 1, 1, bias=norm == "none"), _norm(norm, 2, chans[-1]), nn.ReLU(),
                    nn.Conv2d(chans[-1], c, 3, 1, 1), nn.Tanh()]
         self.net = nn.Sequential(*blocks)
 
@@ -89,7 +109,7 @@ class GAN(GenerativeModel):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         k, w = config.num_classes, config.width
-        self.generator = Generator(config.latent_dim, k, config.image_shape, w)
+        self.generator = Generator(config.latent_dim, k, config.image_shape, w, config.g_norm)
         self.discriminator = Discriminator(k, config.image_shape, w, batchnorm=config.gan_loss == "bce")
 
     @property
@@ -114,7 +134,7 @@ class GAN(GenerativeModel):
         else:  # Radford et al. 2016
             lr, betas = lr or self.default_lr, (0.5, 0.999)
         return {"g": adam(self.generator.parameters(), lr, betas),
-                "d": adam(self.discriminator.parameters(), lr, betas)}
+                "d": adam(self.discriminator.parameters(), lr * self.config.d_lr_scale, betas)}
 
     def d_loss(self, real, fake, yh):
         d_real, d_fake = self.discriminator(real, yh), self.discriminator(fake, yh)
@@ -168,11 +188,17 @@ class GAN(GenerativeModel):
 
 # -- registration ---------------------------------------------------------------------------------
 WIDTH = Param("width", "Width", int, "base channels of the conv nets", minimum=4, maximum=512)
+D_LR = Param("d_lr_scale", "D learning rate ×", float, "the discriminator's learning rate as a multiple of the "
+             "generator's (two time-scale update rule, Heusel et al. 2017); far from 1, one net overpowers the "
+             "other", minimum=1e-3, maximum=1e3)
+G_NORM = Param("g_norm", "Generator normalisation", str, "BatchNorm in the generator (Radford et al. 2016), or none: "
+               "without it a deep generator tends to collapse onto a few modes", choices=G_NORMS)
 GAN_CAPS = Capabilities(directions=True)
+GAN_PARAMS = (WIDTH, D_LR, G_NORM)
 
-register(KindSpec("gan", "GAN (DCGAN)", GAN, GANConfig, TrainDefaults(50, 64, 2e-4), GAN_CAPS, params=(WIDTH,),
+register(KindSpec("gan", "GAN (DCGAN)", GAN, GANConfig, TrainDefaults(50, 64, 2e-4), GAN_CAPS, params=GAN_PARAMS,
                   latent_dim=32))
 register(KindSpec("cgan", "Conditional GAN", GAN, GANConfig, TrainDefaults(50, 64, 2e-4), GAN_CAPS,
-                  conditioning="class", params=(WIDTH,), latent_dim=32))
-register(KindSpec("wgan", "WGAN-GP", GAN, GANConfig, TrainDefaults(50, 64, 1e-4), GAN_CAPS, params=(WIDTH,),
+                  conditioning="class", params=GAN_PARAMS, latent_dim=32))
+register(KindSpec("wgan", "WGAN-GP", GAN, GANConfig, TrainDefaults(50, 64, 1e-4), GAN_CAPS, params=GAN_PARAMS,
                   latent_dim=32, config={"gan_loss": "wgan-gp"}))

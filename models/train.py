@@ -43,6 +43,7 @@ class TrainConfig:
     preview_every: float = 0.0  # seconds between preview images (0: none)
     preview_n: int = 16
     max_steps: int | None = None  # stop after this many steps (for quick runs)
+    record_n: int = 500  # per epoch: held-out images encoded and images sampled for the run's record (0: none)
 
     def validate(self) -> None:
         def need(cond, msg):
@@ -59,6 +60,8 @@ class TrainConfig:
         need(self.split in SPLITS, f"the held-out split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         need(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
         need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
+        need(isinstance(self.record_n, int) and 0 <= self.record_n <= 10_000,
+             f"the run's record takes 0 to 10,000 images per epoch, got {self.record_n}")
 
 
 @dataclass
@@ -163,6 +166,15 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     if cfg.resumed_from:
         summary["resumed_from"] = dict(cfg.resumed_from)
     info = data_summary(data, len(train_set), len(val_set), cfg.val_fraction, cfg.split)
+    recorder = None
+    if cfg.record_n and out is not None and is_main:
+        from .run_record import Recorder, record_path
+
+        recorder = Recorder(model, val_set, cfg.record_n, cfg.seed, data)
+        if recorder.active:
+            summary["record"] = record_path(out).name
+        else:
+            recorder = None
 
     def save(status: str) -> str | None:
         summary["status"] = status
@@ -170,6 +182,11 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         if out is None or not is_main:
             return None
+        if recorder is not None and recorder.record.epochs:
+            try:  # before the checkpoint that names it
+                recorder.save(out)
+            except (CheckpointError, OSError) as e:
+                save_trouble.append(f"the run's record could not be saved ({e})")
         try:
             return str(checkpoint.save(model, out, data=info, training=summary, class_names=data.class_names))
         except CheckpointError as e:
@@ -241,6 +258,8 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
             val = evaluate(model, val_set, seed=cfg.seed) if is_main or world is None else None
             summary["epochs_done"], summary["steps"] = epoch, step
             summary["history"].append({"epoch": epoch, "train": means, "val": val})
+            if recorder is not None:
+                summary["history"][-1].update(recorder.take(epoch))
             summary["final_losses"], summary["val"] = means, val
             path = None
             if cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0 and step < total:

@@ -31,7 +31,7 @@ def _one_per_kind() -> list[str]:
 
 
 ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "training"]
+VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "compare", "training"]
 KEYS = {name: getattr(Qt.Key, f"Key_{i + 1}") for i, name in enumerate(VIEWS)}
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -279,7 +279,8 @@ def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
         least = {"map": 2 if w.map.model is not None else 0, "editor": 3 if caps.decodes_z else 0,
                  "diffusion": 4 if ddpm else 0, "txt2img": 5 if caps.text_to_image else 0,
                  "quality": 3 if ddpm else 1 if caps.prior or caps.diffusion else 0, "training": 8,
-                 "pixels": 3 if caps.autoregressive else 0, "inspect": 0}[view]  # Inspect: fields on later pages
+                 "pixels": 3 if caps.autoregressive else 0, "inspect": 0,  # Inspect: fields on later pages
+                 "compare": 3}[view]
         assert typed >= least, f"{view}: only {typed} fields to type into"
         if view == "training":
             w.training.start()  # whatever was typed: a message, or a queued run, never a traceback

@@ -1,0 +1,245 @@
+"""Compare: two or more open models side by side (:mod:`models.compare`): samples from the same seed (the same
+z where latent sizes match), maps of the same held-out images whose points are linked (point ``i`` is the same
+image in every map: hover or click one and it lights up in all), reconstructions of the same images, and one
+table of figures. Computed in a worker with progress and cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.compare import HEADERS, MAX_MODELS, check_comparable, compare_job
+from models.display import mosaic
+
+from .inspect_panels import FigureTable, plot
+from .jobs import ModelJob
+from .map_points import PALETTE
+from .widgets import ImagePanel, ProgressLine, hint
+
+SHOW = 8  # samples and reconstructions per model
+
+
+class CompareView(QWidget):
+    message = Signal(str)
+
+    def __init__(self, state, library, parent=None):
+        super().__init__(parent)
+        self.state, self.library = state, library
+        self.model = None  # the comparison in flight (the job guard's key), not the current model
+        self.result = None
+        self.columns: list[dict] = []
+        self._build()
+        self.job = ModelJob(self, "compare", self.progress)
+        self.job.finished.append(self._enable)
+        library.entriesChanged.connect(self._fill_models)
+        state.modelChanged.connect(lambda _m: self._fill_models())
+        self._fill_models()
+
+    def _build(self):
+        root = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.models = QListWidget()
+        self.models.setMaximumHeight(96)
+        self.models.setToolTip(f"Tick two to {MAX_MODELS} open models that make images of one size")
+        self.models.itemChanged.connect(self._on_tick)
+        self._ticked: list[str] | None = None  # what the user ticked (None: the current model, following it)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("The seed of the samples: every model gets the same one (and the same z where "
+                             "latent sizes match)")
+        self.n_points = QSpinBox()
+        self.n_points.setRange(50, 10000)
+        self.n_points.setValue(1000)
+        self.n_points.setToolTip("Held-out images every encoder maps (the same ones in every map)")
+        self.n_quality = QSpinBox()
+        self.n_quality.setRange(100, 10000)
+        self.n_quality.setValue(500)
+        self.n_quality.setToolTip("Samples per model for FD, precision, recall and coverage")
+        self.btn = QPushButton("Compare")
+        self.btn.setToolTip("Compare the ticked models (Ctrl+Return; Esc cancels)")
+        self.btn.clicked.connect(self.compare)
+        form = QGridLayout()
+        for r, (label, w) in enumerate((("Seed:", self.seed), ("Images:", self.n_points),
+                                        ("Samples:", self.n_quality))):
+            form.addWidget(QLabel(label), r, 0)
+            form.addWidget(w, r, 1)
+        top.addWidget(QLabel("Models:"))
+        top.addWidget(self.models, 1)
+        top.addLayout(form)
+        top.addWidget(self.btn, 0, Qt.AlignmentFlag.AlignBottom)
+        root.addLayout(top)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        root.addWidget(self.notes)
+        self.progress = ProgressLine()
+        self.progress.cancelRequested.connect(self.cancel)
+        root.addWidget(self.progress)
+        self.placeholder = hint("Tick two or more models above and press Compare: the same seed, the same "
+                                "z where latent sizes match, the same held-out images, one table.")
+        root.addWidget(self.placeholder, 1)
+        self.grid = QGridLayout()
+        root.addLayout(self.grid, 3)
+        self.hover = QLabel()
+        self.hover.setStyleSheet("color: #aaa")
+        root.addWidget(self.hover)
+        self.table = FigureTable(HEADERS)
+        self.table.setMaximumHeight(170)
+        root.addWidget(self.table)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.compare)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
+
+    # -- which models ----------------------------------------------------------------------------
+    def _on_tick(self, _item):
+        self._ticked = self.chosen_names()
+        self._enable()
+
+    def _fill_models(self):
+        ticked = set(self._ticked or ())
+        entries = self.library.entries
+        current = self.library.current
+        self.models.blockSignals(True)
+        self.models.clear()
+        shape = tuple(current.model.image_shape) if current is not None else None
+        for e in entries:
+            item = QListWidgetItem(f"{e.name}  ({e.model.spec.title}, z {e.model.latent_dim}, "
+                                   f"{'×'.join(map(str, e.model.image_shape))})")
+            item.setData(Qt.ItemDataRole.UserRole, e.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            on = e.name in ticked if self._ticked is not None else (e is current)
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            if shape is not None and tuple(e.model.image_shape) != shape:
+                item.setForeground(Qt.GlobalColor.gray)
+                item.setToolTip("another image size than the current model's")
+            self.models.addItem(item)
+        self.models.blockSignals(False)
+        self._enable()
+
+    def chosen_names(self) -> list[str]:
+        return [self.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models.count())
+                if self.models.item(i).checkState() == Qt.CheckState.Checked]
+
+    def choose(self, names: list[str]) -> None:
+        """Tick these models (as the user's ticks: they stay through model switches)."""
+        self.models.blockSignals(True)
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in names
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.models.blockSignals(False)
+        self._on_tick(None)
+
+    def _enable(self):
+        self.btn.setEnabled(not self.job.busy and len(self.chosen_names()) >= 2)
+
+    # -- the comparison --------------------------------------------------------------------------
+    def compare(self):
+        if self.job.busy:
+            return
+        by_name = {e.name: e.model for e in self.library.entries}
+        names = self.chosen_names()
+        cur = self.library.current
+        if cur is not None and cur.name in names:  # the current model first: its data is the comparison's
+            names.insert(0, names.pop(names.index(cur.name)))
+        models = {n: by_name[n] for n in names if n in by_name}
+        try:
+            check_comparable(models)
+        except Exception as e:  # noqa: BLE001 - a ConfigError: said, nothing started
+            self.notes.setText(str(e))
+            self.message.emit(f"Compare: {e}")
+            return
+        seed, n_points, n_quality = self.seed.value(), self.n_points.value(), self.n_quality.value()
+        self.model = token = object()
+        self.job.start(token, lambda stop: compare_job(models, n_points, n_quality, seed, SHOW), self._show,
+                       f"Comparing {len(models)} models…", on_error=self._failed,
+                       on_cancel=lambda: self.message.emit("comparison cancelled"))
+        self._enable()
+
+    def _failed(self, msg):
+        self.notes.setText(f"Could not compare: {msg}")
+        self.message.emit(f"Compare: {msg}")
+
+    def cancel(self):
+        self.job.cancel()
+
+    def _show(self, c):
+        self.result = c
+        self.placeholder.hide()
+        while self.grid.count():
+            w = self.grid.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self.columns = []
+        for col, side in enumerate(c.sides):
+            title = QLabel(f"<b>{side.name}</b><br>{side.title}, z {side.latent_dim}" +
+                           (" · same z" if side.z_synced else ""))
+            title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.grid.addWidget(title, 0, col)
+            samples = ImagePanel(title="samples")
+            if side.samples is not None:
+                samples.show_image(mosaic(side.samples, cols=SHOW // 2, gap=1))
+            self.grid.addWidget(samples, 1, col)
+            view = plot("same images" if side.xy is not None else "no encoder: no map", side.axes[1],
+                        side.axes[0])
+            view.setMinimumSize(160, 140)
+            column = {"plot": view, "marker": None, "side": side}
+            if side.xy is not None:
+                self._draw_map(column, c)
+            self.grid.addWidget(view, 2, col)
+            recon = ImagePanel(title="reconstructions")
+            if side.recon is not None:
+                recon.show_image(mosaic(np.concatenate([c.images[:SHOW], side.recon]), cols=SHOW, gap=1))
+            self.grid.addWidget(recon, 3, col)
+            self.columns.append(column)
+        for r, stretch in enumerate((0, 2, 3, 1)):
+            self.grid.setRowStretch(r, stretch)
+        self.table.set_rows(c.table())
+        self.notes.setText(f"On {len(c.images):,} held-out images of {c.data}, seed {c.seed}. " + " ".join(c.notes))
+        self.message.emit(f"compared {len(c.sides)} models")
+
+    def _draw_map(self, column, c):
+        side, view = column["side"], column["plot"]
+        labels = c.labels if c.labels is not None else np.zeros(len(side.xy), np.int64)
+        brushes = [pg.mkBrush(PALETTE[int(k) % len(PALETTE)]) for k in labels]
+        scatter = pg.ScatterPlotItem(pos=side.xy, size=4, pen=None, brush=brushes, data=np.arange(len(side.xy)),
+                                     hoverable=True)
+        scatter.sigClicked.connect(lambda _item, pts, _ev=None: len(pts) and self.link(int(pts[0].data())))
+        scatter.sigHovered.connect(lambda _item, pts, _ev=None: len(pts) and self.link(int(pts[0].data())))
+        view.addItem(scatter)
+        marker = pg.ScatterPlotItem(size=16, symbol="star", pen=pg.mkPen("k", width=1.2),
+                                    brush=pg.mkBrush("#ff3030"))
+        marker.setZValue(10)
+        view.addItem(marker)
+        column["marker"] = marker
+
+    def link(self, i: int) -> None:
+        """Light up held-out image ``i`` in every map (the maps are of the same images)."""
+        c = self.result
+        if c is None or not 0 <= i < len(c.images):
+            return
+        for column in self.columns:
+            if column["marker"] is not None:
+                column["marker"].setData(pos=column["side"].xy[i : i + 1])
+        label = ""
+        if c.labels is not None and int(c.labels[i]) < len(c.class_names):
+            label = f", label {c.class_names[int(c.labels[i])]}"
+        self.hover.setText(f"held-out image #{i}{label}: starred in every map")
+
+    # -- view protocol ---------------------------------------------------------------------------
+    def is_ready(self) -> bool:
+        return not self.job.busy
+
+    def shutdown(self):
+        self.cancel()

@@ -1,0 +1,226 @@
+"""A training run's record, kept after every epoch beside the checkpoint: what the map scrubs through as a
+movie and what shows a GAN collapsing onto few modes while it trains.
+
+After each epoch the loop (:func:`models.train.train`) calls :meth:`Recorder.take`:
+
+- a fixed subset of the held-out images (the first ``n``) is encoded, for models with an encoder, so the
+  Latent Map can scrub through epochs (GAN Lab shows this for 2-D toy data only);
+- ``n`` images are sampled with a fixed seed, for models that sample quickly, and labelled by the data's
+  yardstick classifier (:mod:`models.classifier`, bundled or cached; none is trained in the middle of a run):
+  their class histogram and coverage (:func:`models.quality.class_coverage`) go into the epoch's entry of the
+  checkpoint's training history, and a few of the samples into the record.
+
+The record is ``NAME.record.safetensors`` beside ``NAME.safetensors`` (tensors plus JSON metadata, written
+atomically like checkpoints); the checkpoint's training summary names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write, read_safetensors
+from .errors import CheckpointError
+
+FORMAT = "latent-explorer-run-record"
+SUFFIX = ".record.safetensors"
+RECORD_N = 500  # held-out images encoded, and images sampled, per epoch
+KEEP_SAMPLES = 16  # samples kept per epoch, as pictures
+
+
+def record_path(checkpoint: str | os.PathLike) -> Path:
+    """``runs/vae.safetensors`` → ``runs/vae.record.safetensors``."""
+    p = Path(checkpoint)
+    stem = p.name[: -len(".safetensors")] if p.name.endswith(".safetensors") else p.name
+    return p.with_name(stem + SUFFIX)
+
+
+def is_record(path: str | os.PathLike) -> bool:
+    return Path(path).name.endswith(SUFFIX)
+
+
+@dataclass
+class RunRecord:
+    """What a run kept per epoch. ``z[e]``: (n, D) encodings of the fixed subset after epoch ``epochs[e]``;
+    ``samples[e]``: (k, C, H, W) in [0, 1]; ``histograms[e]``: class -> count (empty where not measured)."""
+
+    epochs: list[int]
+    labels: np.ndarray | None  # (n,) of the encoded subset
+    class_names: list[str]
+    z: list[np.ndarray] = field(default_factory=list)
+    samples: list[np.ndarray] = field(default_factory=list)
+    histograms: list[dict] = field(default_factory=list)
+    coverage: list[float | None] = field(default_factory=list)
+    why_no_classes: str = ""  # why no class histogram was measured, if none was
+
+    @property
+    def has_movie(self) -> bool:
+        return bool(self.z) and len(self.z) == len(self.epochs)
+
+    @property
+    def has_classes(self) -> bool:
+        return any(self.histograms)
+
+    def shares(self) -> np.ndarray:
+        """(epochs, classes): each epoch's share of samples per class (zeros where not measured)."""
+        out = np.zeros((len(self.epochs), len(self.class_names)), np.float32)
+        for e, h in enumerate(self.histograms):
+            total = sum(h.values())
+            for c, name in enumerate(self.class_names):
+                out[e, c] = h.get(name, 0) / total if total else 0.0
+        return out
+
+
+class Recorder:
+    """Takes the record of one run; ``take(epoch)`` after every epoch returns the epoch's JSON figures."""
+
+    def __init__(self, model, val_set, n: int = RECORD_N, seed: int = 0, data=None):
+        """``data``: the whole dataset (its yardstick classifier is looked up by it), else ``val_set``."""
+        self.model, self.n, self.seed = model, n, seed
+        caps = model.capabilities
+        self.encodes = caps.encoder
+        self.samples = caps.prior and caps.decodes_z and not caps.slow_decode and not caps.autoregressive
+        m = min(n, len(val_set))
+        self.x = val_set.images[:m]
+        cond = model.condition_of(val_set)
+        self.cond = None if cond is None else cond[:m]
+        self.labels = None if val_set.labels is None else np.asarray(val_set.labels[:m], np.int64)
+        self.class_names = list(val_set.class_names)
+        self.classifier, self.why_no_classes = None, ""
+        if self.samples:
+            self.classifier, self.why_no_classes = _ready_classifier(data if data is not None else val_set)
+            if self.classifier is not None:
+                _, pred_real = self.classifier.predict(val_set.images)
+                k = len(self.classifier.config.heads[self.classifier.head_names[0]])
+                self.real_share = np.bincount(pred_real[:, 0], minlength=k) / len(pred_real)
+        self.record = RunRecord([], self.labels, self.class_names, why_no_classes=self.why_no_classes)
+
+    @property
+    def active(self) -> bool:
+        return self.encodes or self.samples
+
+    @torch.no_grad()
+    def take(self, epoch: int) -> dict:
+        from .quality import class_coverage
+
+        model, was = self.model, self.model.training
+        model.eval()
+        try:
+            figures, dev = {}, model.device
+            if self.encodes:
+                z = []
+                for i in range(0, len(self.x), 256):
+                    x = torch.from_numpy(self.x[i : i + 256]).to(dev)
+                    y = None if self.cond is None else torch.from_numpy(self.cond[i : i + 256]).to(dev)
+                    z.append(model.encode(x, y if model.conditional else None).float().cpu().numpy())
+                self.record.z.append(np.concatenate(z))
+            hist, cov = {}, None
+            if self.samples:
+                g = torch.Generator().manual_seed(self.seed)
+                y = (torch.arange(self.n) % model.num_classes).to(dev) if model.conditional else None
+                x = model.sample(self.n, y, generator=g).detach().float().cpu().clamp(0, 1).numpy()
+                self.record.samples.append(x[:KEEP_SAMPLES])
+                if self.classifier is not None:
+                    names = self.classifier.config.heads[self.classifier.head_names[0]]
+                    counts = np.bincount(self.classifier.predict(x)[1][:, 0], minlength=len(names))
+                    hist = {name: int(c) for name, c in zip(names, counts)}
+                    cov = round(class_coverage(counts, self.real_share), 4)
+                    figures = {"class_histogram": hist, "class_coverage": cov}
+            self.record.epochs.append(epoch)
+            self.record.histograms.append(hist)
+            self.record.coverage.append(cov)
+            return figures
+        finally:
+            model.train(was)
+
+    def save(self, checkpoint: str | os.PathLike) -> Path:
+        return save_record(self.record, record_path(checkpoint))
+
+
+def _ready_classifier(data):
+    """The data's yardstick classifier if one is at hand now (bundled or cached), else (None, why)."""
+    from .classifier import bundled_for, cache_dir, fingerprint, heads_of, load_classifier
+
+    if data.labels is None:
+        return None, "the data has no labels, so there is no classifier to sort samples by class"
+    heads, _ = heads_of(data)
+    shape = tuple(int(v) for v in data.shape)
+    candidates = [bundled_for(data), cache_dir() / f"{fingerprint(data)}-s0.safetensors"]
+    for path in candidates:
+        if path is None or not path.is_file():
+            continue
+        try:
+            net = load_classifier(path)
+        except CheckpointError:
+            continue
+        if net.config.heads == heads and tuple(net.config.image_shape) == shape:
+            return net, ""
+    return None, ("no classifier for this data yet: measure the model once in the Quality view (it trains "
+                  "and keeps one), and later runs record their class histograms")
+
+
+def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
+    tensors = {}
+    for e, epoch in enumerate(rec.epochs):
+        if e < len(rec.z):
+            tensors[f"z.{epoch:05d}"] = torch.from_numpy(np.ascontiguousarray(rec.z[e], np.float32))
+        if e < len(rec.samples):
+            pix = np.round(np.clip(rec.samples[e], 0, 1) * 255).astype(np.uint8)
+            tensors[f"samples.{epoch:05d}"] = torch.from_numpy(np.ascontiguousarray(pix))
+    if rec.labels is not None:
+        tensors["labels"] = torch.from_numpy(np.ascontiguousarray(rec.labels, np.int64))
+    meta = {"format": FORMAT, "version": "1", "epochs": json.dumps(rec.epochs),
+            "class_names": json.dumps(rec.class_names), "histograms": json.dumps(rec.histograms),
+            "coverage": json.dumps(rec.coverage), "why_no_classes": rec.why_no_classes}
+    from safetensors.torch import save
+
+    return atomic_write(path, save(tensors, metadata=meta))
+
+
+def load_record(path: str | os.PathLike) -> RunRecord:
+    """Read a record (a clear CheckpointError for anything else, never a crash)."""
+    path = Path(path)
+    tensors, meta = read_safetensors(path)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: not a training run's record")
+    try:
+        epochs = [int(e) for e in json.loads(meta["epochs"])]
+        names = [str(c) for c in json.loads(meta.get("class_names", "[]"))]
+        hists = json.loads(meta.get("histograms", "[]"))
+        cover = json.loads(meta.get("coverage", "[]"))
+        if not (isinstance(hists, list) and all(isinstance(h, dict) for h in hists)
+                and isinstance(cover, list) and len(hists) == len(cover) == len(epochs)):
+            raise ValueError("histograms and coverage do not match the epochs")
+    except (KeyError, ValueError, TypeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path.name}: a damaged run record ({e})") from None
+    labels = tensors["labels"].numpy() if "labels" in tensors else None
+    rec = RunRecord(epochs, labels, names, histograms=hists, coverage=cover,
+                    why_no_classes=str(meta.get("why_no_classes", "")))
+    zs = [tensors.get(f"z.{e:05d}") for e in epochs]
+    if all(z is not None for z in zs) and zs:
+        shapes = {tuple(z.shape) for z in zs}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2 or not all(torch.isfinite(z).all() for z in zs):
+            raise CheckpointError(f"{path.name}: its encodings differ in shape between epochs or are not finite")
+        if labels is not None and len(labels) != zs[0].shape[0]:
+            raise CheckpointError(f"{path.name}: {len(labels)} labels for {zs[0].shape[0]} encoded images")
+        rec.z = [z.float().numpy() for z in zs]
+    rec.samples = [tensors[f"samples.{e:05d}"].float().numpy() / 255 for e in epochs
+                   if f"samples.{e:05d}" in tensors]
+    return rec
+
+
+def record_of(model) -> RunRecord | None:
+    """The record kept beside ``model``'s checkpoint by the run that trained it, if there is one."""
+    path = (model.meta or {}).get("path")
+    training = (model.meta or {}).get("training")
+    if not path or not isinstance(training, dict) or not training.get("record"):
+        return None
+    where = record_path(path)
+    if not where.is_file():
+        return None
+    return load_record(where)
