@@ -12,7 +12,7 @@ def parse(argv):
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
     p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect",
-                                      "compare", "training"),
+                                      "compare", "sketch", "training"),
                    help="view to show")
     p.add_argument("--prompt", help="Text to Image view: generate from this prompt (then --frame: show that step)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")

@@ -27,6 +27,7 @@ from .inspect_view import InspectView
 from .latent_map import LatentMap
 from .pixels_view import PixelsView
 from .quality_view import QualityView
+from .sketch_view import SketchView
 from .state import (
     MODEL_SUFFIXES,
     LatentState,
@@ -124,11 +125,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.inspect, "Inspect")
         self.compare = CompareView(self.latent, self.library)
         self.tabs.addTab(self.compare, "Compare")
+        self.sketch = SketchView(self.latent)
+        self.tabs.addTab(self.sketch, "Sketch")
         self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
                       "txt2img": self.txt2img, "pixels": self.pixels, "quality": self.quality,
-                      "inspect": self.inspect, "compare": self.compare, "training": self.training}
+                      "inspect": self.inspect, "compare": self.compare, "sketch": self.sketch,
+                      "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -164,7 +168,7 @@ class MainWindow(QMainWindow):
         v = self.view_menu = self.menuBar().addMenu("&View")
         for i, view in enumerate(self.views.values()):
             # triggered(bool) would land in a default argument: take the view from the closure instead
-            self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{i + 1}",
+            self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{(i + 1) % 10}",
                          lambda _checked=False, view=view: self.tabs.setCurrentWidget(view))
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
@@ -180,12 +184,13 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
             "Ctrl+E  export the editor's image",
-            "Ctrl+1…9  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Compare, "
-            "Training",
+            "Ctrl+1…9, 0  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Compare, "
+            "Sketch, Training",
             "Quality: Ctrl+Return measure, Esc cancel",
             "Pixels: Ctrl+Return sample or complete, Esc cancel, ←/→ one pixel, PgUp/PgDn one row",
             "Inspect: Ctrl+Return compute the page shown, Esc cancel",
             "Compare: Ctrl+Return compare the ticked models, Esc cancel",
+            "Sketch: left button draws, right button erases, Ctrl+Z undo, Delete clear, [ ] pen, E eraser",
             "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
             "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause",
             "Text to Image: Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"]))

@@ -142,9 +142,12 @@ class ModelLibrary(QObject):
         return entry
 
     def add_bundled(self) -> None:
+        from models.run_record import is_record
+
         # the real-size models first (MNIST, scenes); the 8x8 digits and shapes are small examples
         first = ("mnist-", "scenes-")
-        for f in sorted(ASSETS.glob("*.safetensors"), key=lambda f: (not f.name.startswith(first), f.name)):
+        files = [f for f in ASSETS.glob("*.safetensors") if not is_record(f)]  # a run's record is no model
+        for f in sorted(files, key=lambda f: (not f.name.startswith(first), f.name)):
             self.add(f, bundled=True)
 
     def set_current(self, entry: ModelEntry | None) -> None:

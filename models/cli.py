@@ -19,7 +19,7 @@ from .data import DataError
 from .errors import CheckpointError, ConfigError, shown
 from .train import TrainingError
 
-COMMANDS = ("train", "sample", "txt2img", "info", "eval", "classifier", "likelihood", "anomaly")
+COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "classifier", "likelihood", "anomaly")
 
 
 class UsageError(Exception):
@@ -98,6 +98,9 @@ def build_parser() -> Parser:
                        metavar="|".join(map(str, param.choices)) if param.choices else None,
                        help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
     t.add_argument("--max-steps", type=_whole_number("max steps", 1, 10**9), default=None)
+    t.add_argument("--record-n", type=_whole_number("record size", 0, 10_000), default=500,
+                   help="held-out images encoded and images sampled after every epoch for the run's record, "
+                        "NAME.record.safetensors (0: none; default 500)")
     t.add_argument("--resume", metavar="FILE", default=None,
                    help="go on training this checkpoint's weights (its kind and settings; a fresh optimizer) "
                         "for --epochs more")
@@ -148,6 +151,9 @@ def build_parser() -> Parser:
     from .cli_diagnostics import add_parsers
 
     add_parsers(sub, _whole_number, _SEED)
+    from .cli_translate import add_parser as add_translate
+
+    add_translate(sub)
 
     c = sub.add_parser("classifier", help="train the quality yardstick's classifier for a dataset")
     c.add_argument("--data", required=True)
@@ -264,7 +270,7 @@ def cmd_train(a, world=None) -> int:
     tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
                      batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
                      lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
-                     max_steps=a.max_steps, split=d.split)
+                     max_steps=a.max_steps, split=d.split, record_n=a.record_n)
     tc.validate()
     n_train = len(data.split(tc.val_fraction, tc.split)[0])
     if tc.batch_size > n_train:
@@ -667,6 +673,10 @@ def main(argv: list[str] | None = None, world=None) -> int:
             from .cli_diagnostics import run
 
             return run(a, _run_steps)
+        if a.command == "translate":
+            from .cli_translate import cmd_translate
+
+            return cmd_translate(a)
         return {"sample": cmd_sample, "txt2img": cmd_txt2img, "info": cmd_info, "eval": cmd_eval,
                 "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:

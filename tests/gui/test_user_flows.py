@@ -22,7 +22,8 @@ def _one_per_kind() -> list[str]:
     import struct
 
     seen: dict[str, str] = {}
-    for p in sorted((ROOT / "assets").glob("*.safetensors"), key=lambda p: p.stat().st_size):
+    models = [p for p in (ROOT / "assets").glob("*.safetensors") if not p.name.endswith(".record.safetensors")]
+    for p in sorted(models, key=lambda p: p.stat().st_size):
         with open(p, "rb") as f:
             n = struct.unpack("<Q", f.read(8))[0]
             kind = json.loads(f.read(n))["__metadata__"]["kind"]
@@ -31,8 +32,8 @@ def _one_per_kind() -> list[str]:
 
 
 ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "compare", "training"]
-KEYS = {name: getattr(Qt.Key, f"Key_{i + 1}") for i, name in enumerate(VIEWS)}
+VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "compare", "sketch", "training"]
+KEYS = {name: getattr(Qt.Key, f"Key_{(i + 1) % 10}") for i, name in enumerate(VIEWS)}
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
@@ -280,7 +281,7 @@ def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
                  "diffusion": 4 if ddpm else 0, "txt2img": 5 if caps.text_to_image else 0,
                  "quality": 3 if ddpm else 1 if caps.prior or caps.diffusion else 0, "training": 8,
                  "pixels": 3 if caps.autoregressive else 0, "inspect": 0,  # Inspect: fields on later pages
-                 "compare": 3}[view]
+                 "compare": 3, "sketch": 1 if caps.image_to_image else 0}[view]
         assert typed >= least, f"{view}: only {typed} fields to type into"
         if view == "training":
             w.training.start()  # whatever was typed: a message, or a queued run, never a traceback

@@ -62,7 +62,7 @@ def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
 def test_every_builtin_kind_is_described_by_its_spec():
     trainable = registry.kinds(trainable=True)
     assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm", "latent-ae", "clip", "ldm",
-                         "pixelcnn"]
+                         "pixelcnn", "pix2pix"]
     assert "torchscript" in registry.kinds() and not registry.get("torchscript").trainable
     for kind in standalone_kinds():
         spec = registry.get(kind)
@@ -76,6 +76,8 @@ def test_every_builtin_kind_is_described_by_its_spec():
     assert registry.get("latent-ae").capabilities.encoder and registry.get("latent-ae").latent_dim is None
     clip = registry.get("clip")
     assert clip.conditioning == "text" and not clip.capabilities.decodes_z and clip.from_data is not None
+    p2p = registry.get("pix2pix")
+    assert p2p.conditioning == "image" and p2p.capabilities.image_to_image and not p2p.capabilities.prior
 
 
 def test_defaults_and_params_come_from_the_spec():

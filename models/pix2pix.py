@@ -1,0 +1,245 @@
+"""pix2pix (Isola et al. 2017, "Image-to-image translation with conditional adversarial networks"): a U-Net
+generator G(x) maps a source image x (an edge map or a silhouette of the scene) to the scene, judged by a
+PatchGAN discriminator D(x, y) that says real or fake for every 34×34-pixel patch of the pair.
+
+Losses (eq. 1-4): D minimises ½[BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)]; G minimises
+BCE(D(x, G(x)), 1)·adv_weight + λ‖y − G(x)‖₁ with λ = 100. ``adv_weight`` = 0 trains the same U-Net on L1
+alone: the baseline the adversarial term must beat (README, "Image to image").
+
+The source is computed from the target itself (:func:`source_of`), so any image data is paired data: the
+edges of a scene (where the colour changes: object outlines), or its silhouette (what differs from the
+background). A drawn sketch is such a source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import GenerativeModel, ModelConfig, adam, need, optimize
+from .gan import resolution_plan
+from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+
+SOURCES = ("edges", "silhouette")
+EDGE_THRESHOLD = 0.08  # the colour change (max over channels, in [0, 1]) that makes an edge
+
+
+def edges(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> (N, 1, H, W) float32 of 0/1: a pixel is an edge where the colour differs
+    from its right or lower neighbour by more than EDGE_THRESHOLD in some channel (one pixel thick)."""
+    x = np.asarray(images, np.float32)
+    dx = np.abs(np.diff(x, axis=3, append=x[..., -1:])).max(1)
+    dy = np.abs(np.diff(x, axis=2, append=x[:, :, -1:, :])).max(1)
+    return (np.maximum(dx, dy) > EDGE_THRESHOLD).astype(np.float32)[:, None]
+
+
+def silhouette(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N, 1, H, W) 0/1: where the colour differs from the image's background (the median
+    of its border pixels) by more than EDGE_THRESHOLD."""
+    x = np.asarray(images, np.float32)
+    border = np.concatenate([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], axis=2)
+    bg = np.median(border, axis=2)[:, :, None, None]
+    return (np.abs(x - bg).max(1) > EDGE_THRESHOLD).astype(np.float32)[:, None]
+
+
+def source_of(images: np.ndarray, source: str) -> np.ndarray:
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    return edges(images) if source == "edges" else silhouette(images)
+
+
+@dataclass
+class Pix2PixConfig(ModelConfig):
+    width: int = 32  # channels of the U-Net's first level (doubling down to 8×)
+    l1_weight: float = 100.0  # λ of eq. 4
+    adv_weight: float = 1.0  # the adversarial term's weight (0: the L1-only U-Net baseline)
+    source: str = "edges"  # what G translates from: "edges" or "silhouette" of the target image
+
+    latent_dims = (0, 0)  # no latent code: the source image is the input
+
+    def __post_init__(self):
+        self.latent_dim = 0
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.width, int) and 4 <= self.width <= 256, f"width must be 4..256, got {self.width}")
+        need(self.source in SOURCES, f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        for name in ("l1_weight", "adv_weight"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and 0 <= v <= 1e4, f"{name} must be 0..10000, got {v}")
+        need(self.l1_weight > 0 or self.adv_weight > 0, "the L1 and adversarial weights cannot both be 0")
+        _, levels = resolution_plan(self.image_shape[1])
+        need(levels >= 1, f"a {self.image_shape[1]}-pixel image cannot be halved for the U-Net")
+
+
+class UNet(nn.Module):
+    """Encoder-decoder with skip connections (Isola et al. 2017, sec. 3.1.1): each level halves the size, each
+    decoder level doubles it back and sees the encoder's features of its size."""
+
+    def __init__(self, c_in: int, c_out: int, size: int, width: int):
+        super().__init__()
+        _, levels = resolution_plan(size)
+        chans = [width * 2 ** min(i, 3) for i in range(levels + 1)]  # e.g. [32, 64, 128, 256, 256]
+        self.inc = nn.Sequential(nn.Conv2d(c_in, chans[0], 3, 1, 1), nn.LeakyReLU(0.2))  # (B, w, H, W)
+        self.down = nn.ModuleList()
+        for a, b in zip(chans[:-1], chans[1:]):  # (B, a, s, s) -> (B, b, s/2, s/2)
+            self.down.append(nn.Sequential(nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
+                                           nn.LeakyReLU(0.2)))
+        self.up = nn.ModuleList()
+        for i, (a, b) in enumerate(zip(chans[:0:-1], chans[-2::-1])):
+            # (B, a (+ a skip), s, s) -> (B, b, 2s, 2s); dropout in the deepest two, as the paper's noise
+            a_in = a if i == 0 else 2 * a
+            layers = [nn.ConvTranspose2d(a_in, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+            if i < 2:
+                layers.append(nn.Dropout(0.5))
+            self.up.append(nn.Sequential(*layers))
+        self.out = nn.Sequential(nn.Conv2d(2 * chans[0], c_out, 3, 1, 1), nn.Tanh())  # (B, C, H, W)
+
+    def forward(self, x):
+        h = self.inc(x)
+        skips = [h]
+        for d in self.down:
+            h = d(h)
+            skips.append(h)
+        skips.pop()  # the bottleneck is h itself
+        for u in self.up:
+            h = u(h)
+            h = torch.cat([h, skips.pop()], 1)
+        return self.out(h)
+
+
+class PatchGAN(nn.Module):
+    """D(x, y): logits for overlapping patches of the (source, image) pair (Isola et al. 2017, sec. 3.1.2)."""
+
+    def __init__(self, c_in: int, width: int, size: int):
+        super().__init__()
+        w = width
+        k = 4 if size >= 16 else 3  # small images: the last two convolutions keep the size (3x3, padding 1)
+        self.net = nn.Sequential(
+            nn.Conv2d(c_in, w, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, c, H, W) -> (B, w, H/2, W/2)
+            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),  # -> H/4
+            nn.Conv2d(2 * w, 4 * w, k, 1, 1, bias=False), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2),  # -> H/4 - 1
+            nn.Conv2d(4 * w, 1, k, 1, 1))  # -> (B, 1, H/4 - 2, W/4 - 2): one logit per patch (32 px: 6x6)
+
+    def forward(self, x, y):
+        return self.net(torch.cat([x, y], 1))
+
+
+class Pix2Pix(GenerativeModel):
+    loss_names = ("d", "g_adv", "l1")
+
+    def __init__(self, config: Pix2PixConfig):
+        super().__init__(config)
+        c, h, _ = config.image_shape
+        self.generator = UNet(1, c, h, config.width)
+        self.discriminator = PatchGAN(1 + c, config.width, h)
+
+    @property
+    def conditioning(self) -> str:
+        return "image"
+
+    @property
+    def source_shape(self) -> tuple[int, int, int]:
+        return (1, *self.image_shape[1:])
+
+    def condition_of(self, data):
+        return source_of(data.images, self.config.source)
+
+    def source_of(self, images: np.ndarray) -> np.ndarray:
+        return source_of(images, self.config.source)
+
+    @torch.no_grad()
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) in [0, 1] -> (B, C, H, W) in [0, 1], deterministic (eval mode: no dropout)."""
+        was = self.training
+        self.eval()
+        try:
+            return (self.generator(source.to(self.device) * 2 - 1) + 1) / 2
+        finally:
+            self.train(was)
+
+    def make_optimizers(self, lr=None):
+        lr = lr or self.default_lr
+        return {"g": adam(self.generator.parameters(), lr, (0.5, 0.999)),
+                "d": adam(self.discriminator.parameters(), lr, (0.5, 0.999))}
+
+    def train_step(self, x, y, opts, step):
+        real, src = x * 2 - 1, y * 2 - 1
+        fake = self.generator(src)
+        out = {}
+        adv = self.config.adv_weight > 0
+        if adv:
+            d_real, d_fake = self.discriminator(src, real), self.discriminator(src, fake.detach())
+            d_loss = 0.5 * (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                            + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+            optimize(d_loss, opts["d"], self.discriminator.parameters(), grad_sync=self.grad_sync,
+                     name="discriminator loss")
+            out["d"] = d_loss.item()
+        l1 = (fake - real).abs().mean() / 2  # on the [0, 1] scale
+        g_loss = self.config.l1_weight * l1
+        if adv:
+            d_fake = self.discriminator(src, fake)
+            g_adv = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+            g_loss = g_loss + self.config.adv_weight * g_adv
+            out["g_adv"] = g_adv.item()
+        optimize(g_loss, opts["g"], self.generator.parameters(), grad_sync=self.grad_sync, name="generator loss")
+        out["l1"] = l1.item()
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        return {"l1": (self.translate(y) - x).abs().mean().item()}
+
+    def preview(self, x, y, generator):
+        return self.translate(y) if y is not None else None
+
+
+register(KindSpec(
+    "pix2pix", "pix2pix (image to image, paired)", Pix2Pix, Pix2PixConfig, TrainDefaults(30, 64, 2e-4),
+    Capabilities(prior=False, decodes_z=False, image_to_image=True), conditioning="image", latent_dim=None,
+    params=(Param("width", "Width", int, "channels of the U-Net's first level", minimum=4, maximum=256),
+            Param("source", "Source", str, "what is translated into the image: its edges or its silhouette",
+                  choices=SOURCES),
+            Param("l1_weight", "L1 weight λ", float, "weight of ‖y − G(x)‖₁ (Isola et al. 2017: 100)",
+                  minimum=0, maximum=1e4),
+            Param("adv_weight", "Adversarial weight", float, "weight of the PatchGAN term (0: an L1-only U-Net, "
+                  "the baseline)", minimum=0, maximum=1e4)),
+    description="translates an edge map or silhouette into the image (U-Net + PatchGAN)"))
+
+
+def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
+    """A drawing (any image file) as the model's source: (1, size, size) float32 of 0/1 ink, and notes on what
+    was done to it. Ink is the minority tone (dark strokes on paper or light strokes on black); a transparent
+    background is laid on white; a picture of another size is resized (a cell is ink where a tenth of it is).
+    Raises ValueError with a reason (unreadable, or no ink at all)."""
+    from PIL import Image
+
+    from .data import read_image
+
+    notes = []
+    with Image.open(path) as im:
+        mode, (w, h) = im.mode, im.size
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+            rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
+            alpha = rgba[..., 3:]
+            grey = (rgba[..., :3] * alpha + (1 - alpha)).mean(-1)  # laid on white paper
+            notes.append("its transparent background is taken as white paper")
+        else:
+            grey = None
+    if grey is None:
+        img = read_image(path)  # 16-bit and palette images scaled to [0, 1]
+        if mode.startswith("I") or mode == "F":
+            notes.append(f"a {mode} image: its values are scaled to 0..1")
+        grey = img.mean(0)
+    ink = grey < 0.5 if grey.mean() > 0.5 else grey >= 0.5
+    if (h, w) != (size, size):
+        small = Image.fromarray((ink * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BOX)
+        ink = np.asarray(small, np.float32) / 255.0 > 0.1
+        notes.append(f"resized from {w}x{h} to the model's {size}x{size}")
+    if not ink.any():
+        raise ValueError("the sketch is empty: nothing is drawn on it")
+    return ink.astype(np.float32)[None], notes

@@ -1,0 +1,98 @@
+"""pix2pix (models/pix2pix.py): the sources it translates from, its U-Net and PatchGAN, training, reading a
+drawing, and ``latent-explorer translate``."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import TrainConfig, build_model, load, load_dataset, make_config, train
+from models.pix2pix import edges, read_sketch, silhouette
+
+from .test_cli import cli
+
+
+def _square(size=16, bg=(0.2, 0.4, 0.6), fg=(0.9, 0.1, 0.1)):
+    x = np.empty((1, 3, size, size), np.float32)
+    x[0] = np.array(bg, np.float32)[:, None, None]
+    x[0, :, 4:10, 5:12] = np.array(fg, np.float32)[:, None, None]
+    return x
+
+
+def test_edges_outline_a_shape_and_the_silhouette_fills_it():
+    x = _square()
+    sil = silhouette(x)[0, 0]
+    assert sil.sum() == 6 * 7 and sil[4:10, 5:12].all()
+    e = edges(x)[0, 0]
+    assert e.any() and not e[6:8, 7:10].any()  # the inside is no edge
+    assert e[4:10, 5:12].sum() + e[3:11, 4:13].sum() > 0 and e[0:2, 0:3].sum() == 0  # nor the plain background
+    assert set(np.unique(e)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+def test_the_unet_and_patchgan_fit_every_size(size):
+    torch.manual_seed(0)
+    m = build_model(make_config("pix2pix", (3, size, size), width=8))
+    src = torch.rand(2, 1, size, size).round()
+    out = m.translate(src)
+    assert out.shape == (2, 3, size, size) and 0 <= out.min() and out.max() <= 1
+    patches = m.discriminator(src, out)
+    assert patches.ndim == 4 and patches.shape[1] == 1 and patches.shape[2] >= 1
+    assert torch.equal(out, m.translate(src))  # deterministic: no dropout when translating
+
+
+def test_training_lowers_the_held_out_l1_and_the_baseline_has_no_discriminator_step():
+    data = load_dataset("scenes").subset(slice(0, 400))
+    torch.manual_seed(0)
+    m = build_model(make_config("pix2pix", data.shape, width=8, data=data))
+    recs = list(train(m, data, TrainConfig(epochs=3, batch_size=32, lr=1e-3)))
+    epochs = [r for r in recs if r.event == "epoch"]
+    assert epochs[-1].val["l1"] < epochs[0].val["l1"] and set(epochs[0].losses) == {"d", "g_adv", "l1"}
+    base = build_model(make_config("pix2pix", data.shape, width=8, adv_weight=0.0, data=data))
+    recs = list(train(base, data, TrainConfig(epochs=1, batch_size=32, max_steps=3)))
+    assert set(recs[-2].losses) == {"l1"}
+
+
+def test_reading_a_drawing(tmp_path):
+    a = np.full((64, 64), 255, np.uint8)
+    a[10:54, 30:34] = 0  # a dark stroke on white paper, at 64x64
+    Image.fromarray(a).save(tmp_path / "paper.png")
+    ink, notes = read_sketch(tmp_path / "paper.png", 32)
+    assert ink.shape == (1, 32, 32) and ink[0, 5:27, 15:17].all() and ink.sum() < 32 * 8
+    assert notes == ["resized from 64x64 to the model's 32x32"]
+    rgba = np.zeros((32, 32, 4), np.uint8)  # a transparent sheet with one black line
+    rgba[16, 4:28] = (0, 0, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "clear.png")
+    ink, notes = read_sketch(tmp_path / "clear.png", 32)
+    assert ink[0, 16, 4:28].all() and ink.sum() == 24 and "transparent" in notes[0]
+    deep = np.zeros((32, 32), np.uint16)  # light strokes on black, 16-bit
+    deep[8:24, 8] = 60000
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    ink, notes = read_sketch(tmp_path / "deep.png", 32)
+    assert ink[0, 8:24, 8].all() and ink.sum() == 16 and "scaled" in notes[0]
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "blank.png")
+    with pytest.raises(ValueError, match="empty"):
+        read_sketch(tmp_path / "blank.png", 32)
+
+
+def test_translate_cli(tmp_path, capsys):
+    torch.manual_seed(0)
+    data = load_dataset("scenes").subset(slice(0, 64))
+    m = build_model(make_config("pix2pix", data.shape, width=8, data=data))
+    from models.checkpoint import save
+
+    save(m, tmp_path / "p.safetensors", data={"spec": "scenes"})
+    Image.fromarray((edges(data.images[:1])[0, 0] * 255).astype(np.uint8)).save(tmp_path / "e.png")
+    p, e, o = (str(tmp_path / n) for n in ("p.safetensors", "e.png", "o.png"))
+    code, _, err = cli(capsys, "translate", p, "--input", e, "--out", o)
+    assert code == 0 and "saved" in err
+    with Image.open(tmp_path / "o.png") as im:
+        assert im.size[0] == im.size[1] >= 128 and "Model: p" in im.info["parameters"]  # scaled up to 128
+    code, _, err = cli(capsys, "translate", p, "--input", e, "--out", o, "--direction", "b2a")
+    assert code == 2 and "one way only" in err
+    code, _, err = cli(capsys, "translate", "assets/digits-vae2d.safetensors", "--input", e, "--out", o)
+    assert code == 2 and "needs an image-to-image model" in err
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "none.png")
+    code, _, err = cli(capsys, "translate", p, "--input", str(tmp_path / "none.png"), "--out", o)
+    assert code == 2 and "empty" in err
+    assert load(tmp_path / "p.safetensors").kind == "pix2pix"
