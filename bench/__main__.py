@@ -49,6 +49,8 @@ TARGETS = {  # key: (comparison, target, floor key or None, what)
     "tsne_vs_handwritten": ("<=", 0.3, None, "openTSNE ÷ the hand-written t-SNE it replaced, 10,000 MNIST latents "
                             "(time)"),
     "tsne_10k_knn5": (">=", 0.93, None, "openTSNE map of 10,000 MNIST latents: 5-NN label accuracy"),
+    "sketch_stroke_ms_p95": ("<=", 50.0, "bare_translate_ms_p95", "Sketch view, pix2pix at the bundled size: a "
+                             "stroke's mouse move → answer shown (ms, p95)"),
 }
 
 
@@ -517,6 +519,66 @@ exit_process(0)
 """
 
 
+def bench_sketch(smoke: bool) -> dict:
+    """Issue K: a stroke in the Sketch view until the pix2pix answer is shown (speed does not depend on the
+    weights: an untrained model of the bundled size), against the bare translate call."""
+    import tempfile
+
+    import torch
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.sketch_view import SketchView
+    from explorer.state import LatentState
+    from models import build_model, load, load_dataset, make_config, save
+
+    a = app()
+    data = load_dataset("scenes:256")
+    with tempfile.TemporaryDirectory() as d:
+        torch.manual_seed(0)
+        save(build_model(make_config("pix2pix", data.shape, data=data)), Path(d) / "p.safetensors")
+        model = load(Path(d) / "p.safetensors")
+    state = LatentState()
+    view = SketchView(state)
+    view.resize(900, 500)
+    view.show()
+    state.set_model(model)
+    a.processEvents()
+    pad = view.pad
+    left, top, side = pad._square()
+    side /= pad.ink.shape[0]
+    reps = 5 if smoke else 200
+    times = []
+    pad.push_undo()
+    for i in range(reps + 10):
+        r, c = 4 + (i * 7) % 24, 4 + (i * 11) % 24
+        p = QPointF(left + (c + 0.5) * side, top + (r + 0.5) * side)
+        before = view.output
+        t = time.perf_counter()
+        QApplication.sendEvent(pad, QMouseEvent(QMouseEvent.Type.MouseButtonPress, p, pad.mapToGlobal(p),
+                                                Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton,
+                                                Qt.KeyboardModifier.NoModifier))
+        while view.output is before or not view.is_ready():  # as in the app: the event loop delivers it
+            a.processEvents()
+        if i >= 10:
+            times.append((time.perf_counter() - t) * 1000)
+        QApplication.sendEvent(pad, QMouseEvent(QMouseEvent.Type.MouseButtonRelease, p, pad.mapToGlobal(p),
+                                                Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton,
+                                                Qt.KeyboardModifier.NoModifier))
+    view.shutdown()
+    view.close()
+    bare = []
+    ink = torch.from_numpy(pad.ink[None, None].copy())
+    for i in range(reps + 10):
+        t = time.perf_counter()
+        model.translate(ink)
+        if i >= 10:
+            bare.append((time.perf_counter() - t) * 1000)
+    return {"sketch_stroke_ms_p95": pct(times, 95), "sketch_stroke_ms_p50": pct(times, 50),
+            "bare_translate_ms_p95": pct(bare, 95)}
+
+
 def bench_txt2img(smoke: bool) -> dict:
     """Latent diffusion at the bundled build's sizes (speed does not depend on the weights, so untrained parts
     do): 16 images, 25 DDIM steps, classifier-free guidance, decoded; and our loop against a bare one."""
@@ -674,7 +736,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     ap.add_argument("--markdown", default=None, help="default: BENCHMARKS.md (not written with --smoke)")
     ap.add_argument("--only", default=None, help="comma-separated: slider,slider_mnist,training,map,diffusion,txt2img,"
-                    "tsne,data,process")
+                    "tsne,data,process,sketch")
     ap.add_argument("--merge", action="store_true",
                     help="with --only: keep the other figures of the last results file (a partial rerun)")
     a = ap.parse_args(argv)
@@ -683,7 +745,8 @@ def main(argv=None) -> int:
              "training": lambda: bench_training(a.smoke),
              "map": lambda: bench_map(a.smoke), "diffusion": lambda: bench_diffusion(a.smoke),
              "txt2img": lambda: bench_txt2img(a.smoke), "tsne": lambda: bench_tsne(a.smoke),
-             "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke)}
+             "data": lambda: bench_data(a.smoke), "process": lambda: bench_process(a.smoke),
+             "sketch": lambda: bench_sketch(a.smoke)}
     chosen = a.only.split(",") if a.only else list(parts)
     results = {}
     if a.merge and Path(a.out).is_file():

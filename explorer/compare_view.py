@@ -96,7 +96,7 @@ class CompareView(QWidget):
         self.hover.setStyleSheet("color: #aaa")
         root.addWidget(self.hover)
         self.table = FigureTable(HEADERS)
-        self.table.setMaximumHeight(170)
+        self.table.setMaximumHeight(120)
         root.addWidget(self.table)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.compare)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
@@ -114,7 +114,8 @@ class CompareView(QWidget):
         self.models.clear()
         shape = tuple(current.model.image_shape) if current is not None else None
         for e in entries:
-            item = QListWidgetItem(f"{e.name}  ({e.model.spec.title}, z {e.model.latent_dim}, "
+            z = f"z {e.model.latent_dim}" if e.model.latent_dim else "no z"
+            item = QListWidgetItem(f"{e.name}  ({e.model.spec.title}, {z}, "
                                    f"{'×'.join(map(str, e.model.image_shape))})")
             item.setData(Qt.ItemDataRole.UserRole, e.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -124,6 +125,8 @@ class CompareView(QWidget):
                 item.setForeground(Qt.GlobalColor.gray)
                 item.setToolTip("another image size than the current model's")
             self.models.addItem(item)
+            if e is current:
+                self.models.scrollToItem(item)
         self.models.blockSignals(False)
         self._enable()
 
@@ -187,25 +190,33 @@ class CompareView(QWidget):
                            (" · same z" if side.z_synced else ""))
             title.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.grid.addWidget(title, 0, col)
-            samples = ImagePanel(title="samples")
             if side.samples is not None:
+                samples = ImagePanel(title="samples (same seed)")
                 samples.show_image(mosaic(side.samples, cols=SHOW // 2, gap=1))
+            else:
+                samples = hint("draws no samples")
             self.grid.addWidget(samples, 1, col)
-            view = plot("same images" if side.xy is not None else "no encoder: no map", side.axes[1],
-                        side.axes[0])
-            view.setMinimumSize(160, 140)
-            column = {"plot": view, "marker": None, "side": side}
+            column = {"plot": None, "marker": None, "side": side}
             if side.xy is not None:
+                view = plot("the same held-out images", side.axes[1], side.axes[0])
+                view.setMinimumSize(160, 140)
+                column["plot"] = view
                 self._draw_map(column, c)
+            else:
+                view = hint("no encoder: no map of the images")
             self.grid.addWidget(view, 2, col)
-            recon = ImagePanel(title="reconstructions")
             if side.recon is not None:
+                recon = ImagePanel(title="held-out images, reconstructed")
                 recon.show_image(mosaic(np.concatenate([c.images[:SHOW], side.recon]), cols=SHOW, gap=1))
+            else:
+                recon = hint("no reconstructions")
             self.grid.addWidget(recon, 3, col)
             self.columns.append(column)
-        for r, stretch in enumerate((0, 2, 3, 1)):
+        for r, stretch in enumerate((0, 3, 4, 2)):
             self.grid.setRowStretch(r, stretch)
         self.table.set_rows(c.table())
+        self.table.setFixedHeight(min(240, self.table.horizontalHeader().height() + 6 +
+                                      sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))))
         self.notes.setText(f"On {len(c.images):,} held-out images of {c.data}, seed {c.seed}. " + " ".join(c.notes))
         self.message.emit(f"compared {len(c.sides)} models")
 
@@ -213,16 +224,26 @@ class CompareView(QWidget):
         side, view = column["side"], column["plot"]
         labels = c.labels if c.labels is not None else np.zeros(len(side.xy), np.int64)
         brushes = [pg.mkBrush(PALETTE[int(k) % len(PALETTE)]) for k in labels]
-        scatter = pg.ScatterPlotItem(pos=side.xy, size=4, pen=None, brush=brushes, data=np.arange(len(side.xy)),
-                                     hoverable=True)
-        scatter.sigClicked.connect(lambda _item, pts, _ev=None: len(pts) and self.link(int(pts[0].data())))
-        scatter.sigHovered.connect(lambda _item, pts, _ev=None: len(pts) and self.link(int(pts[0].data())))
+        scatter = pg.ScatterPlotItem(pos=side.xy, size=5, pen=None, brush=brushes)
         view.addItem(scatter)
+        view.scene().sigMouseMoved.connect(lambda pos, v=view, xy=side.xy: self._hover(v, xy, pos))
         marker = pg.ScatterPlotItem(size=16, symbol="star", pen=pg.mkPen("k", width=1.2),
                                     brush=pg.mkBrush("#ff3030"))
         marker.setZValue(10)
         view.addItem(marker)
         column["marker"] = marker
+
+    def _hover(self, view, xy, pos) -> None:
+        """The point under the mouse (within 8 pixels), found as the map finds it, lights up everywhere."""
+        from models.projection import nearest_point
+
+        vb = view.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        p = vb.mapSceneToView(pos)
+        i = nearest_point(xy, p.x(), p.y(), vb.viewPixelSize(), 8.0)
+        if i is not None:
+            self.link(int(i))
 
     def link(self, i: int) -> None:
         """Light up held-out image ``i`` in every map (the maps are of the same images)."""

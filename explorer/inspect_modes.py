@@ -29,7 +29,7 @@ class ModesPage:
         self.btn_modes = QPushButton("Sample and sort")
         self.btn_modes.setToolTip("Draw samples and label them with the data's yardstick classifier: a collapsed "
                                   "generator puts most of them in few classes (Ctrl+Return)")
-        self.btn_modes.clicked.connect(self.compute_modes)
+        self.btn_modes.clicked.connect(lambda: self.compute_modes())
         self.modes_text = QLabel()
         self.modes_text.setWordWrap(True)
         lay.addWidget(self._row(QLabel("Samples:"), self.n_modes, self.btn_modes, self.modes_text))
@@ -42,25 +42,28 @@ class ModesPage:
         lay.addWidget(split, 1)
         self._modes_tried = None  # the model the page sorted samples of by itself (once, even if it failed)
 
-    def compute_modes(self):
+    def compute_modes(self, auto: bool = False):
+        if not self.pages.isTabEnabled(self.pages.indexOf(self.modes_page)):
+            return  # the model draws no samples (the tab's tooltip says so)
         n = self.n_modes.value()
 
         def make(model):
             return (yield from quality_job(model, n=n))
 
-        self._start(make, self._show_modes, f"Sampling {n:,} images and sorting them by class…")
+        self._start(make, self._show_modes, f"Sampling {n:,} images and sorting them by class…", auto)
 
     def _auto_modes(self):
         """The Modes page shown for a model that samples fast, of built-in data: sort 1,000 samples at once
         (a second or two); slow samplers and data a file names wait for the button."""
         m = self.model
         if (m is None or self.modes is not None or self.job.busy or not self.pages.isVisible()
-                or self.pages.currentWidget() is not self.modes_page or not self.btn_modes.isEnabled()
+                or self.pages.currentWidget() is not self.modes_page
+                or not self.pages.isTabEnabled(self.pages.indexOf(self.modes_page))
                 or m.capabilities.slow_decode or m.capabilities.autoregressive or not is_builtin(_data_spec(m))
                 or self._modes_tried is m):
             return
         self._modes_tried = m
-        self.compute_modes()
+        self.compute_modes(auto=True)
 
     def showEvent(self, ev):  # noqa: N802 - Qt's name
         super().showEvent(ev)

@@ -105,7 +105,7 @@ class InspectView(ModesPage, QWidget):
         self.pages = QTabWidget()
         self._wanted, self._enabling = 0, False  # the page the user chose last
         self.pages.currentChanged.connect(lambda i: None if self._enabling else setattr(self, "_wanted", i))
-        self.pages.currentChanged.connect(lambda _i: self._auto_modes())
+        self.pages.currentChanged.connect(lambda _i: None if self._enabling else self._auto_modes())
         root.addWidget(self.pages, 1)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.compute_current)
@@ -114,7 +114,7 @@ class InspectView(ModesPage, QWidget):
         self.dims_page, lay = self._page("Latent dimensions")
         self.btn_dims = QPushButton("Compute KL per dimension")
         self.btn_dims.setToolTip("KL(q(z_d|x) ‖ N(0, 1)) of each dimension over the held-out images (Ctrl+Return)")
-        self.btn_dims.clicked.connect(self.compute_dims)
+        self.btn_dims.clicked.connect(lambda: self.compute_dims())
         self.dims_text = QLabel()
         self.dims_text.setWordWrap(True)
         self.kl_bars = KLBars()
@@ -258,14 +258,14 @@ class InspectView(ModesPage, QWidget):
         if "scenes" in BUILTIN_DATASETS and own != "scenes":
             self.other.setCurrentText("scenes")
         self._enable()
-        if pages["modes"]:
-            self._read_record()
-            self._auto_modes()
-        if pages["dims"]:
+        if pages["dims"]:  # first: the editor greys its sliders from it, whichever page is shown
             if is_builtin(spec):  # a path a file names is read only on the user's press
-                self.compute_dims()
+                self.compute_dims(auto=True)
             else:
                 self.dims_text.setText(f"This model was trained on {spec}: press the button to read it.")
+        if pages["modes"]:
+            self._read_record()
+            self._auto_modes()  # at once, or when the KL job ends
 
     def _enable(self):
         idle = not self.job.busy and self.model is not None
@@ -285,9 +285,11 @@ class InspectView(ModesPage, QWidget):
         return data if data else self.other.currentText()
 
     # -- jobs ------------------------------------------------------------------------------------
-    def _start(self, make, done, text):
+    def _start(self, make, done, text, auto: bool = False):
+        """Run a page's job. A user's press waits for the job running; one the view starts by itself (``auto``)
+        replaces it (a job of the model shown before, still winding down, never blocks the new one's)."""
         model = self.model
-        if model is None or self.job.busy:
+        if model is None or (self.job.busy and not auto):
             return
         self.job.start(model, lambda should_stop: make(model), done, text, on_error=self._failed,
                        on_cancel=lambda: self.message.emit("inspection cancelled"))
@@ -298,12 +300,12 @@ class InspectView(ModesPage, QWidget):
         {"dims": self.compute_dims, "likelihood": self.compute_likelihood, "anomaly": self.compute_anomaly,
          "pca": self.compute_pca, "modes": self.compute_modes}[page]()
 
-    def compute_dims(self):
+    def compute_dims(self, auto: bool = False):
         def make(model):
             _, val = yield from _held_out_job(model)
             return kl_per_dimension(model, val.images, val.labels)
 
-        self._start(make, self._show_kl, "KL per dimension…")
+        self._start(make, self._show_kl, "KL per dimension…", auto)
 
     def _show_kl(self, kl):
         self.kl = kl

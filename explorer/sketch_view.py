@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
@@ -63,10 +63,15 @@ class SketchPad(QWidget):
             self.set_ink(np.zeros_like(self.ink))
 
     # -- drawing ---------------------------------------------------------------------------------
+    def _square(self) -> tuple[int, int, int]:
+        """(left, top, side) of the drawing, the largest square centred in the widget."""
+        side = max(1, min(self.width(), self.height()))
+        return (self.width() - side) // 2, (self.height() - side) // 2, side
+
     def _cell(self, pos: QPoint) -> tuple[int, int]:
         n = self.ink.shape[0]
-        side = min(self.width(), self.height())
-        x, y = pos.x() * n // max(side, 1), pos.y() * n // max(side, 1)
+        left, top, side = self._square()
+        x, y = (pos.x() - left) * n // side, (pos.y() - top) * n // side
         return int(np.clip(y, 0, n - 1)), int(np.clip(x, 0, n - 1))
 
     def _stamp(self, r: int, c: int, value: float) -> None:
@@ -112,15 +117,15 @@ class SketchPad(QWidget):
         n = self.ink.shape[0]
         pix = np.ascontiguousarray(((1 - self.ink) * 255).astype(np.uint8))  # dark ink on white paper
         img = QImage(pix.data, n, n, n, QImage.Format.Format_Grayscale8)
-        side = min(self.width(), self.height())
+        left, top, side = self._square()
         p = QPainter(self)
         p.fillRect(self.rect(), QColor("#202124"))
-        p.drawImage(self.rect().adjusted(0, 0, side - self.width(), side - self.height()), img)
+        p.drawImage(QRect(left, top, side, side), img)
         p.setPen(QPen(QColor(0, 0, 0, 30)))  # the model's pixels, faintly
         for i in range(1, n):
             v = i * side // n
-            p.drawLine(v, 0, v, side)
-            p.drawLine(0, v, side, v)
+            p.drawLine(left + v, top, left + v, top + side)
+            p.drawLine(left, top + v, left + side, top + v)
         p.end()
 
 

@@ -449,6 +449,20 @@ def cmd_sample(a) -> int:
         raise ConfigError(f"--out: samples are saved as a PNG picture: give a file name ending in .png, not "
                           f"{shown(a.out, 200)}")
     model = load(a.file, trust_code=a.trust_code)
+    if model.capabilities.image_to_image:  # no samples of its own: held-out sources, translations, real images
+        import numpy as np
+
+        from .quality import held_out
+
+        _, val = held_out(model)
+        x = val.images[: min(a.n, len(val))]
+        src = model.source_of(x)
+        out = model.translate(torch.from_numpy(src)).cpu().numpy()
+        rows = np.concatenate([np.repeat(src, x.shape[1], 1), out, x])  # 3 rows: source, answer, real
+        h = model.image_shape[1]
+        save_png(a.out, make_grid(rows, nrow=len(x), scale=a.scale or max(1, 64 // h)))
+        print(f"saved {len(x)} held-out sources, translations and real images to {a.out}", file=sys.stderr)
+        return 0
     kw = _sampling_kw(model, a)
     k = _class_index(model, a.cls)
     g = torch.Generator().manual_seed(a.seed)
@@ -568,6 +582,19 @@ def cmd_eval(a) -> int:
         return 0
     if model.conditioning == "text":  # a text-to-image model: does it draw what the prompt says?
         return _eval_prompts(model, a)
+    if model.capabilities.image_to_image:  # its held-out sources translated, against the real images
+        from .classifier import classifier_for
+        from .pix2pix import translation_figures
+
+        data, val = held_out(model, a.data)
+        classifier = _run_steps(classifier_for(data, seed=0), "classifier")
+        out = {"file": a.file, "kind": model.kind, "data": data.spec, "source": model.config.source}
+        out.update({k: round(v, 6) for k, v in _run_steps(translation_figures(model, val, classifier),
+                                                          "translation").items()})
+        out["classifier"] = {"data": classifier.config.data,
+                             "held_out_accuracy": dict(classifier.config.held_out_accuracy)}
+        print(json.dumps(out, indent=2))
+        return 0
     check_samplable(model)
     if not n_given and model.capabilities.autoregressive:  # slow to sample: its likelihood unless asked
         data, val = held_out(model, a.data)

@@ -243,3 +243,27 @@ def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
     if not ink.any():
         raise ValueError("the sketch is empty: nothing is drawn on it")
     return ink.astype(np.float32)[None], notes
+
+
+def translation_figures(model, real, classifier, batch: int = 250):
+    """Held-out figures of an image-to-image model, as a job: the sources of the held-out images ``real``
+    translated, then their mean L1 to the real images, the Fréchet distance between the translations and the
+    real images on the yardstick classifier's features (:mod:`models.quality`), and how often the
+    classifier gives a translation the real image's label on each head (colour, shape...)."""
+    from .progress import Step
+    from .quality import frechet_distance
+
+    src = source_of(real.images, model.config.source)
+    outs = []
+    for i in range(0, len(src), batch):
+        outs.append(model.translate(torch.from_numpy(src[i:i + batch])).cpu().numpy())
+        yield Step(min(len(src), i + batch), len(src) + 1, "translating held-out sources")
+    fake = np.concatenate(outs)
+    yield Step(len(src), len(src) + 1, "measuring")
+    f_fake, p_fake = classifier.predict(fake)
+    f_real, p_real = classifier.predict(real.images)
+    figures = {"n_val": len(real), "l1": float(np.abs(fake - real.images).mean()),
+               "frechet_distance": frechet_distance(f_real, f_fake)}
+    for j, head in enumerate(classifier.head_names):
+        figures[f"agrees_{head}"] = float((p_fake[:, j] == p_real[:, j]).mean())
+    return figures

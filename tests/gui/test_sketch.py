@@ -31,8 +31,9 @@ def tiny_pix2pix(tmp_path):
 
 def stroke(pad, cells, button=LEFT):
     """Press at the first model pixel, move through the others with the button held, release."""
-    side = min(pad.width(), pad.height()) / pad.ink.shape[0]
-    pts = [QPointF((c + 0.5) * side, (r + 0.5) * side) for r, c in cells]
+    left, top, side = pad._square()
+    cell = side / pad.ink.shape[0]
+    pts = [QPointF(left + (c + 0.5) * cell, top + (r + 0.5) * cell) for r, c in cells]
 
     def send(kind, p, buttons):
         ev = QMouseEvent(kind, p, pad.mapToGlobal(p), button, buttons, Qt.KeyboardModifier.NoModifier)
@@ -93,3 +94,17 @@ def test_loading_exporting_and_a_model_that_does_not_translate(make_window, qtbo
         assert "Model: p2p" in im.info["parameters"] and im.width > 2 * im.height - 20
     select(w, qtbot, "digits-vae2d")
     assert s.placeholder.isVisible() and "does not translate images" in s.placeholder.text()
+
+
+def test_the_training_view_offers_pix2pix_with_its_own_form(make_window, qtbot):
+    from .test_user_flows import use_view
+
+    w = make_window(load_bundled=False)
+    use_view(w, "training")
+    form = w.training.form
+    form.kind.setCurrentIndex(form.kind.findData("pix2pix"))
+    enabled = {f.param.name for f in form.fields if f.widget.isEnabled()}
+    assert enabled == {"width", "source", "l1_weight", "adv_weight"}
+    assert not form.latent.isEnabled() and not form.conditional.isEnabled()
+    spec = form.spec()
+    assert spec.kind == "pix2pix" and spec.params["source"] == "edges" and spec.params["adv_weight"] == 1.0

@@ -89,7 +89,18 @@ def shows_a_picture(w) -> bool:
         i = w.inspect
         if i.placeholder.isVisible():
             return bool(i.placeholder.text())
-        return i.kl is not None if i.pages.isTabEnabled(0) else i.btn_anom.isEnabled() or i.btn_pca.isEnabled()
+        if i.pages.isTabEnabled(0):  # a VAE: its KL per dimension drawn
+            return i.kl is not None
+        return any(b.isEnabled() for b in (i.btn_anom, i.btn_pca, i.btn_modes)) or i.modes is not None
+    if v is w.compare:  # the open models to tick, the current one ticked, and what Compare will do
+        c = w.compare
+        return (c.models.count() == len(w.library.entries) and w.library.current.name in c.chosen_names()
+                and (c.placeholder.isVisible() or c.result is not None))
+    if v is w.sketch:  # the pad and the answer (an image-to-image model), or the reason
+        s = w.sketch
+        if model is not None and model.capabilities.image_to_image:
+            return s.body.isVisible() and s.pad.isVisible()
+        return s.placeholder.isVisible() and bool(s.placeholder.text())
     return w.training.form.data_preview.data is not None
 
 
