@@ -49,6 +49,9 @@ class _Hit:
         return self.i
 
 
+_NOTHING = object()  # no load waiting for the map to be shown
+
+
 class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
@@ -64,6 +67,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         self.clicked: int | None = None
         self.data_spec: str | None = None
         self.failed: str | None = None  # why the data could not be shown (the view is settled, not loading)
+        self._deferred = _NOTHING  # the data spec to load once the map is shown
         self._build()
         self.data_job = ModelJob(self, "map", self.progress)
         self.data_job.finished.append(self._job_ended)
@@ -175,6 +179,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
+        self._deferred = _NOTHING
         caps = model.capabilities if model is not None else None
         self.model = model if caps is not None and (caps.encoder or (caps.prior and caps.decodes_z)) else None
         self.cancel()
@@ -223,6 +228,10 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         model = self.model
         if model is None:
             return
+        if not self.isVisible():  # a hidden map encodes when it is shown: a model switch costs nothing here
+            self._deferred = spec
+            return
+        self._deferred = _NOTHING
         self.data_spec, self.failed = spec, None
         self.btn_own.setVisible(False)
         encode = bool(spec) and model.capabilities.encoder
@@ -441,9 +450,15 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
                             f"Decoding a {n}×{n} grid…", on_error=self.message.emit)
 
     def is_ready(self) -> bool:
-        """Settled: points drawn, nothing to draw, data failed (with a message), or waiting for the user's say."""
+        """Settled: points drawn, nothing to draw, data failed (with a message), waiting for the user's say, or
+        hidden with its data to load when shown."""
         return (self.model is None or self.latents is not None or self.failed is not None
-                or self.btn_own.isVisibleTo(self)) and not self.busy()
+                or self.btn_own.isVisibleTo(self) or self._deferred is not _NOTHING) and not self.busy()
+
+    def showEvent(self, ev):  # noqa: N802 - Qt's name
+        super().showEvent(ev)
+        if self._deferred is not _NOTHING and self.model is not None:
+            self.load(self._deferred)
 
     def shutdown(self):
         self.cancel()

@@ -104,8 +104,18 @@ class Recorder:
     def active(self) -> bool:
         return self.encodes or self.samples
 
-    @torch.no_grad()
     def take(self, epoch: int) -> dict:
+        """Record epoch ``epoch``; its JSON figures for the training history. A record that cannot be taken
+        never stops the run: what went wrong is kept in the record instead (the weights matter more)."""
+        try:
+            return self._take(epoch)
+        except Exception as e:  # noqa: BLE001 - see above
+            self.encodes = self.samples = False
+            self.record.why_no_classes = f"the record stopped at epoch {epoch}: {type(e).__name__}: {e}"
+            return {}
+
+    @torch.no_grad()
+    def _take(self, epoch: int) -> dict:
         from .quality import class_coverage
 
         model, was = self.model, self.model.training
@@ -145,10 +155,14 @@ class Recorder:
 def _ready_classifier(data):
     """The data's yardstick classifier if one is at hand now (bundled or cached), else (None, why)."""
     from .classifier import bundled_for, cache_dir, fingerprint, heads_of, load_classifier
+    from .data import DataError
 
     if data.labels is None:
         return None, "the data has no labels, so there is no classifier to sort samples by class"
-    heads, _ = heads_of(data)
+    try:
+        heads, _ = heads_of(data)
+    except (DataError, ValueError) as e:  # one class only, or labels a classifier cannot take
+        return None, f"no classifier for this data: {e}"
     shape = tuple(int(v) for v in data.shape)
     candidates = [bundled_for(data), cache_dir() / f"{fingerprint(data)}-s0.safetensors"]
     for path in candidates:

@@ -170,8 +170,11 @@ def train(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     if cfg.record_n and out is not None and is_main:
         from .run_record import Recorder, record_path
 
-        recorder = Recorder(model, val_set, cfg.record_n, cfg.seed, data)
-        if recorder.active:
+        try:
+            recorder = Recorder(model, val_set, cfg.record_n, cfg.seed, data)
+        except Exception:  # noqa: BLE001 - a record that cannot be set up never stops the run
+            recorder = None
+        if recorder is not None and recorder.active:
             summary["record"] = record_path(out).name
         else:
             recorder = None
