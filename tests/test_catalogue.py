@@ -1527,3 +1527,54 @@ def test_F82_an_onnx_generator_that_does_not_fit(tmp_path, capsys):
     good, _ = make_onnx(tmp_path / "good.onnx")
     code, _ = run_cli(capsys, "sample", good, "--n", "4", "--out", tmp_path / "s.png")
     assert code == 0 and (tmp_path / "s.png").is_file()
+
+
+def test_F83_a_drawing_translate_cannot_answer(tmp_path, capsys):
+    from models import build_model, make_config
+
+    torch.manual_seed(0)
+    save(build_model(make_config("pix2pix", (3, 32, 32), width=8)), tmp_path / "p.safetensors")
+    rgba = np.zeros((64, 64, 4), np.uint8)  # black strokes on a transparent sheet, twice the size
+    rgba[10:50, 30:34] = (0, 0, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "clear.png")
+    code, lines = run_cli(capsys, "translate", tmp_path / "p.safetensors", "--input", tmp_path / "clear.png",
+                          "--out", tmp_path / "o.png")
+    assert code == 0 and any("transparent background" in ln for ln in lines)
+    assert any("resized from 64x64 to the model's 32x32" in ln for ln in lines)
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "blank.png")
+    for args, says in (((tmp_path / "p.safetensors", "--input", tmp_path / "blank.png"), "the sketch is empty"),
+                       (("assets/digits-vae2d.safetensors", "--input", tmp_path / "clear.png"),
+                        "translate needs an image-to-image model"),
+                       ((tmp_path / "p.safetensors", "--input", tmp_path / "clear.png", "--direction", "b2a"),
+                        "translates one way only"),
+                       ((tmp_path / "p.safetensors", "--input", tmp_path / "none.png"), "--input none.png")):
+        code, lines = run_cli(capsys, "translate", *args, "--out", tmp_path / "x.png")
+        assert code == 2 and len(lines) == 1 and says in lines[0], lines
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_F84_a_run_record_that_is_damaged_or_missing(tmp_path):
+    from models.run_record import load_record, record_of, record_path
+
+    out = tmp_path / "v.safetensors"
+    for _ in train(tiny_model("vae"), tiny_data(80), TrainConfig(epochs=1, batch_size=16, record_n=5),
+                   out=str(out)):
+        pass
+    rec = record_path(out)
+    rec.write_bytes(rec.read_bytes()[:200])  # cut short
+    with pytest.raises(CheckpointError, match="v.record.safetensors"):
+        load_record(rec)
+    assert load(out).kind == "vae"  # the model itself is untouched
+    rec.unlink()
+    assert record_of(load(out)) is None  # no record: the views say there is none
+
+
+def test_F85_models_of_different_image_sizes_compared():
+    from models import ConfigError
+    from models.compare import check_comparable
+
+    a, b = load("assets/digits-vae2d.safetensors"), load("assets/mnist-vae2d.safetensors")
+    with pytest.raises(ConfigError, match="makes 1×28×28 images but a makes 1×8×8: compare models of one image"):
+        check_comparable({"a": a, "b": b})
+    with pytest.raises(ConfigError, match="at least two"):
+        check_comparable({"a": a})
