@@ -112,11 +112,13 @@ def compare_job(models: dict, n_points: int = 1000, n_quality: int = 500, seed: 
         caps = m.capabilities
         side = ModelSide(name, m.spec.title, int(m.latent_dim))
         sides.append(side)
-        y_show = (torch.arange(show) % m.num_classes).to(m.device) if m.conditional else None
-        # samples: the shared z of its size, where it decodes a z from the standard normal prior
-        samplable = caps.autoregressive or (caps.prior and caps.decodes_z)
+        by_class = m.conditioning == "class"
+        y_show = (torch.arange(show) % m.num_classes).to(m.device) if by_class else None
+        # samples: the shared z of its size, where it decodes a z from the standard normal prior (a model
+        # conditioned on text or an image draws nothing without its prompt or source: no samples here)
+        samplable = (caps.autoregressive or (caps.prior and caps.decodes_z)) and m.conditioning in ("none", "class")
         with torch.no_grad():
-            if caps.prior and caps.decodes_z and not caps.slow_decode and _normal_prior(m):
+            if samplable and caps.prior and caps.decodes_z and not caps.slow_decode and _normal_prior(m):
                 side.samples = m.decode(shared_z[m.latent_dim].to(m.device), y_show).float().cpu().numpy()
                 side.z_synced = dims.count(int(m.latent_dim)) > 1
             elif samplable:
@@ -127,7 +129,7 @@ def compare_job(models: dict, n_points: int = 1000, n_quality: int = 500, seed: 
         # the same held-out images: encodings drawn in 2-D, reconstructions and their error
         if caps.encoder:
             z, recon = [], []
-            y_all = None if sub.labels is None or not m.conditional else sub.labels
+            y_all = None if sub.labels is None or not by_class else sub.labels
             with torch.no_grad():
                 for i in range(0, len(sub), 500):
                     x = torch.from_numpy(sub.images[i:i + 500]).to(m.device)
