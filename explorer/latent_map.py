@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QRectF, QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.data import is_builtin
-from models.latent import decode_one
-from models.projection import Projection, auto_extent, methods_for, nearest_point
+from models.projection import Projection, auto_extent, methods_for
 
 from . import dialogs
 from .jobs import ModelJob
@@ -31,22 +30,11 @@ from .map_colour import MapColouring
 from .map_movie import MapMovie
 from .map_points import ClassPoints
 from .map_projection import MapProjections
-from .map_selection import MapSelection, SelectViewBox
+from .map_selection import MODE_BOTH, MODE_GRID, MODE_POINTS, MapSelection, SelectViewBox
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
 
-MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2
 HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
-
-
-class _Hit:
-    """A point found under the mouse, as a scatter item's click reports one."""
-
-    def __init__(self, i: int):
-        self.i = i
-
-    def data(self) -> int:
-        return self.i
 
 
 _NOTHING = object()  # no load waiting for the map to be shown
@@ -333,65 +321,6 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         if self.points.density is not None and self.mode.currentIndex() != MODE_GRID:
             self.points.density.render()  # at once, for the fitted range
         self._draw_selection()  # the selected points, where this projection draws them
-
-    def _on_click(self, item, points, ev=None):
-        if len(points) == 0 or self.latents is None:
-            return
-        if ev is not None and ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.toggle_selected(int(points[0].data()))  # Ctrl+click: the selection, not the editor
-            return
-        self.select(int(points[0].data()))
-
-    def _on_density_click(self, ev):
-        """A click on the density picture of a map of many points: the point under it, by the spatial index."""
-        d = self.points.density
-        if d is None or not d.image.isVisible() or ev.button() != Qt.MouseButton.LeftButton:
-            return
-        p = self.plot.getViewBox().mapSceneToView(ev.scenePos())
-        i = self.nearest(p.x(), p.y())
-        if i is not None:
-            self._on_click(None, [_Hit(i)], ev)
-
-    def select(self, i: int) -> None:
-        """Make point ``i`` current: its z goes to the editor (and its class, when conditional)."""
-        self.clicked = i
-        if self.model is not None and self.model.conditional and self.latents.labels is not None:
-            self.state.set_label(int(self.latents.labels[i]))
-        self.state.set_z(self.latents.z[i])
-        self.pointClicked.emit(i)
-        self._show_hover(i)
-
-    def nearest(self, x: float, y: float, max_px: float = 8.0) -> int | None:
-        if self.xy is None:
-            return None
-        pixel = self.plot.getViewBox().viewPixelSize()
-        if self.points.density is not None:  # a map of many points: its spatial index
-            return self.points.density.nearest(x, y, pixel, max_px)
-        return nearest_point(self.xy, x, y, pixel, max_px)
-
-    def _on_hover(self, pos):
-        if self.xy is None or self.mode.currentIndex() == MODE_GRID:
-            return
-        vb = self.plot.getViewBox()
-        if not vb.sceneBoundingRect().contains(pos):
-            return
-        p = vb.mapSceneToView(pos)
-        i = self.nearest(p.x(), p.y())
-        if i is not None:
-            self._show_hover(i)
-
-    def _show_hover(self, i):
-        res = self.latents
-        if res.images is not None:
-            self.hover.show_image(res.images[i])
-        elif self.model.capabilities.decodes_z and not self.model.capabilities.slow_decode:  # opened latents
-            k = int(res.labels[i]) if res.labels is not None else 0
-            self.hover.show_image(decode_one(self.model, res.z[i], k if k < self.model.num_classes else 0))
-        lab = ""
-        if res.labels is not None:
-            k = int(res.labels[i])
-            lab = f"label {res.class_names[k] if k < len(res.class_names) else k}\n"
-        self.hover_label.setText(f"#{i}\n{lab}({self.xy[i, 0]:.2f}, {self.xy[i, 1]:.2f})")
 
     def _on_z(self):
         res = self.latents

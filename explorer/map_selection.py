@@ -1,7 +1,9 @@
-"""Selecting points on the Latent Map and taking them elsewhere: Shift+drag draws a lasso, Ctrl+Shift+drag a
-rectangle, Ctrl+click adds or removes one point; the selection (or every point) is exported as .npz / .csv,
-and two selected points become the editor's interpolation anchors A and B; latents saved so (or made
-elsewhere, millions of them) are opened back into the map. A mixin of the LatentMap."""
+"""Pointing at and selecting points on the Latent Map, and taking them elsewhere. Hover shows a point's image
+(the nearest within a few pixels, by the spatial index on maps of many points); a click sends its z to the
+editor. Shift+drag draws a lasso, Ctrl+Shift+drag a rectangle, Ctrl+click adds or removes one point; the
+selection (or every point) is exported as .npz / .csv, and two selected points become the editor's
+interpolation anchors A and B; latents saved so (or made elsewhere, millions of them) are opened back into
+the map. A mixin of the LatentMap."""
 
 from __future__ import annotations
 
@@ -12,9 +14,22 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from models.projection import points_in_polygon
+from models.latent import decode_one
+from models.projection import nearest_point, points_in_polygon
 
 from . import dialogs
+
+MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2  # the map's View choice: points, decoded grid, both
+
+
+class _Hit:
+    """A point found under the mouse, as a scatter item's click reports one."""
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def data(self) -> int:
+        return self.i
 
 
 class SelectViewBox(pg.ViewBox):
@@ -151,3 +166,63 @@ class MapSelection:
         what = f"{len(self.selected):,} selected points" if len(self.selected) else "all points"
         dialogs.save_as(self, f"Export {what}", "points.npz", "numpy (*.npz);;CSV (*.csv)", self.export_points,
                         self.message.emit)
+
+    # -- pointing: click, hover, the nearest point -------------------------------------------------
+    def _on_click(self, item, points, ev=None):
+        if len(points) == 0 or self.latents is None:
+            return
+        if ev is not None and ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.toggle_selected(int(points[0].data()))  # Ctrl+click: the selection, not the editor
+            return
+        self.select(int(points[0].data()))
+
+    def _on_density_click(self, ev):
+        """A click on the density picture of a map of many points: the point under it, by the spatial index."""
+        d = self.points.density
+        if d is None or not d.image.isVisible() or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.plot.getViewBox().mapSceneToView(ev.scenePos())
+        i = self.nearest(p.x(), p.y())
+        if i is not None:
+            self._on_click(None, [_Hit(i)], ev)
+
+    def select(self, i: int) -> None:
+        """Make point ``i`` current: its z goes to the editor (and its class, when conditional)."""
+        self.clicked = i
+        if self.model is not None and self.model.conditional and self.latents.labels is not None:
+            self.state.set_label(int(self.latents.labels[i]))
+        self.state.set_z(self.latents.z[i])
+        self.pointClicked.emit(i)
+        self._show_hover(i)
+
+    def nearest(self, x: float, y: float, max_px: float = 8.0) -> int | None:
+        if self.xy is None:
+            return None
+        pixel = self.plot.getViewBox().viewPixelSize()
+        if self.points.density is not None:  # a map of many points: its spatial index
+            return self.points.density.nearest(x, y, pixel, max_px)
+        return nearest_point(self.xy, x, y, pixel, max_px)
+
+    def _on_hover(self, pos):
+        if self.xy is None or self.mode.currentIndex() == MODE_GRID:
+            return
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        p = vb.mapSceneToView(pos)
+        i = self.nearest(p.x(), p.y())
+        if i is not None:
+            self._show_hover(i)
+
+    def _show_hover(self, i):
+        res = self.latents
+        if res.images is not None:
+            self.hover.show_image(res.images[i])
+        elif self.model.capabilities.decodes_z and not self.model.capabilities.slow_decode:  # opened latents
+            k = int(res.labels[i]) if res.labels is not None else 0
+            self.hover.show_image(decode_one(self.model, res.z[i], k if k < self.model.num_classes else 0))
+        lab = ""
+        if res.labels is not None:
+            k = int(res.labels[i])
+            lab = f"label {res.class_names[k] if k < len(res.class_names) else k}\n"
+        self.hover_label.setText(f"#{i}\n{lab}({self.xy[i, 0]:.2f}, {self.xy[i, 1]:.2f})")
