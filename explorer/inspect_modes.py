@@ -93,6 +93,9 @@ class ModesPage:
 
         def done(rec):
             self.record = rec
+            shown = rec is not None and rec.has_classes  # no record: no empty plots beside the histogram
+            self.mode_plots.shares.setVisible(shown)
+            self.mode_plots.coverage.setVisible(shown)
             if rec is None:
                 self.record_text.setText("No record of the run that trained this model: runs of Latent Explorer "
                                          "keep one (the class shares of samples after every epoch).")
