@@ -275,25 +275,30 @@ def bundled_for(data: ImageData) -> Path | None:
     return path
 
 
-def classifier_for(data: ImageData, seed: int = 0, epochs: int = 8) -> Generator[Step, None, Classifier]:
-    """The yardstick for ``data``: its bundled classifier, else one cached for this exact data, else one
-    trained now (seeded) and cached. A classifier whose heads or image size do not fit the data is not used."""
+def find_classifier(data: ImageData, seed: int = 0) -> Classifier | None:
+    """The yardstick for ``data`` if one is at hand: its bundled classifier, else one cached for this exact
+    data; None if neither fits (a classifier whose heads or image size do not fit the data is not used)."""
     heads, _ = heads_of(data)
     shape = tuple(int(v) for v in data.shape)
-    path = bundled_for(data)
-    if path is not None:
-        net = load_classifier(path)
+    for path in (bundled_for(data), cache_dir() / f"{fingerprint(data)}-s{seed}.safetensors"):
+        if path is None or not path.is_file():
+            continue
+        try:
+            net = load_classifier(path)
+        except CheckpointError:
+            continue  # a damaged cache entry: trained again and replaced by classifier_for
         if net.config.heads == heads and tuple(net.config.image_shape) == shape:
             return net
+    return None
+
+
+def classifier_for(data: ImageData, seed: int = 0, epochs: int = 8) -> Generator[Step, None, Classifier]:
+    """The yardstick for ``data``: :func:`find_classifier`'s, else one trained now (seeded) and cached."""
+    net = find_classifier(data, seed)
+    if net is not None:
+        return net
     key = fingerprint(data)
     cached = cache_dir() / f"{key}-s{seed}.safetensors"
-    if cached.is_file():
-        try:
-            net = load_classifier(cached)
-            if net.config.heads == heads and tuple(net.config.image_shape) == shape:
-                return net
-        except CheckpointError:
-            pass  # a damaged cache entry: train again and replace it
     net = yield from train_classifier(data, epochs=epochs, seed=seed)
     net.config.fingerprint = key
     try:

@@ -154,28 +154,19 @@ class Recorder:
 
 def _ready_classifier(data):
     """The data's yardstick classifier if one is at hand now (bundled or cached), else (None, why)."""
-    from .classifier import bundled_for, cache_dir, fingerprint, heads_of, load_classifier
+    from .classifier import find_classifier
     from .data import DataError
 
     if data.labels is None:
         return None, "the data has no labels, so there is no classifier to sort samples by class"
     try:
-        heads, _ = heads_of(data)
+        net = find_classifier(data)
     except (DataError, ValueError) as e:  # one class only, or labels a classifier cannot take
         return None, f"no classifier for this data: {e}"
-    shape = tuple(int(v) for v in data.shape)
-    candidates = [bundled_for(data), cache_dir() / f"{fingerprint(data)}-s0.safetensors"]
-    for path in candidates:
-        if path is None or not path.is_file():
-            continue
-        try:
-            net = load_classifier(path)
-        except CheckpointError:
-            continue
-        if net.config.heads == heads and tuple(net.config.image_shape) == shape:
-            return net, ""
-    return None, ("no classifier for this data yet: measure the model once in the Quality view (it trains "
-                  "and keeps one), and later runs record their class histograms")
+    if net is None:
+        return None, ("no classifier for this data yet: measure the model once in the Quality view (it trains "
+                      "and keeps one), and later runs record their class histograms")
+    return net, ""
 
 
 def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
