@@ -61,6 +61,9 @@ if want scenes-ldm; then
     --n 16 --seed 0 --cfg 5 --steps 25 --out assets/samples/scenes-ldm.png >/dev/null
 fi
 
+# Image to image (issue K): pix2pix from a colour outline (the object's rim on its background) to the scene.
+# Its L1-only baseline (README, "Image to image") is the same command with --adv-weight 0, not bundled.
+train scenes-pix2pix --model pix2pix --data scenes --source outline --width 32 --batch-size 16 --epochs 8
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {
   local name=$1; shift

@@ -554,7 +554,7 @@ def bench_sketch(smoke: bool) -> dict:
     for i in range(reps + 10):
         r, c = 4 + (i * 7) % 24, 4 + (i * 11) % 24
         p = QPointF(left + (c + 0.5) * side, top + (r + 0.5) * side)
-        pad.ink[r, c] = 0.0  # this press changes the drawing (a cell drawn before would not)
+        pad.canvas[r, c] = pad.paper  # this press changes the drawing (a cell drawn before would not)
         before = view.output
         t = time.perf_counter()
         QApplication.sendEvent(pad, QMouseEvent(QMouseEvent.Type.MouseButtonPress, p, pad.mapToGlobal(p),

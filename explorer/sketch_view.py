@@ -1,132 +1,39 @@
-"""Sketch: draw an edge map or a silhouette at the model's own resolution (shown large) and an image-to-image
-model (pix2pix) answers as you draw. Pen width, eraser (right button), undo, clear; load or drop a picture;
-export the drawing and the answer side by side as a PNG carrying its parameters. Translations run in a worker,
-latest wins: a stroke never waits behind stale ones."""
+"""Sketch: draw at the model's own resolution (shown large) and an image-to-image model answers as you draw:
+a pix2pix from an edge map or silhouette (ink) or from a colour outline, a CycleGAN either way. Pen width and
+colour, paper colour, eraser (right button), undo, clear; load or drop a picture; export the drawing and the
+answer side by side as a PNG carrying its parameters. Translations run in a worker, latest wins: a stroke
+never waits behind stale ones."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import QColorDialog, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+
+from models.scenes import BACKGROUNDS, COLOURS
 
 from . import dialogs
+from .sketch_pad import BLACK, WHITE, SketchPad
 from .widgets import ImagePanel, hint
 from .worker import Worker
 
-MAX_UNDO = 50
+PALETTE = {**COLOURS, **BACKGROUNDS}  # named colours for pen and paper
+OTHER = "Other…"
 
 
-class SketchPad(QWidget):
-    """An ink grid of the model's size (1 = ink), drawn large; the left button draws, the right one erases."""
-
-    changed = Signal()
-
-    def __init__(self, size: int = 32, parent=None):
-        super().__init__(parent)
-        self.ink = np.zeros((size, size), np.float32)
-        self.pen = 1  # radius in model pixels (1: a single pixel)
-        self.eraser = False
-        self.undo_stack: list[np.ndarray] = []
-        self._last: tuple[int, int] | None = None
-        self.setMinimumSize(256, 256)
-        self.setMouseTracking(False)
-        self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("Draw with the left button, erase with the right one (Ctrl+Z undo, Delete clears)")
-
-    def set_size(self, size: int) -> None:
-        if self.ink.shape != (size, size):
-            self.ink = np.zeros((size, size), np.float32)
-            self.undo_stack.clear()
-            self.update()
-
-    def set_ink(self, ink: np.ndarray) -> None:
-        self.push_undo()
-        self.ink = np.asarray(ink, np.float32).copy()
-        self.update()
-        self.changed.emit()
-
-    def push_undo(self) -> None:
-        self.undo_stack.append(self.ink.copy())
-        del self.undo_stack[:-MAX_UNDO]
-
-    def undo(self) -> None:
-        if self.undo_stack:
-            self.ink = self.undo_stack.pop()
-            self.update()
-            self.changed.emit()
-
-    def clear(self) -> None:
-        if self.ink.any():
-            self.set_ink(np.zeros_like(self.ink))
-
-    # -- drawing ---------------------------------------------------------------------------------
-    def _square(self) -> tuple[int, int, int]:
-        """(left, top, side) of the drawing, the largest square centred in the widget."""
-        side = max(1, min(self.width(), self.height()))
-        return (self.width() - side) // 2, (self.height() - side) // 2, side
-
-    def _cell(self, pos: QPoint) -> tuple[int, int]:
-        n = self.ink.shape[0]
-        left, top, side = self._square()
-        x, y = (pos.x() - left) * n // side, (pos.y() - top) * n // side
-        return int(np.clip(y, 0, n - 1)), int(np.clip(x, 0, n - 1))
-
-    def _stamp(self, r: int, c: int, value: float) -> None:
-        k = self.pen - 1
-        n = self.ink.shape[0]
-        for dr in range(-k, k + 1):
-            for dc in range(-k, k + 1):
-                if dr * dr + dc * dc <= k * k and 0 <= r + dr < n and 0 <= c + dc < n:
-                    self.ink[r + dr, c + dc] = value
-
-    def _line_to(self, cell: tuple[int, int], value: float) -> None:
-        """Stamp from the last cell to this one, so a fast stroke has no gaps."""
-        r1, c1 = cell
-        r0, c0 = self._last or cell
-        steps = max(abs(r1 - r0), abs(c1 - c0), 1)
-        for t in np.linspace(0, 1, steps + 1):
-            self._stamp(int(round(r0 + (r1 - r0) * t)), int(round(c0 + (c1 - c0) * t)), value)
-        self._last = cell
-
-    def mousePressEvent(self, ev):  # noqa: N802 - Qt's name
-        if ev.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
-            return
-        self.push_undo()
-        self._last = None
-        self._draw(ev)
-
-    def mouseMoveEvent(self, ev):  # noqa: N802
-        if ev.buttons() & (Qt.MouseButton.LeftButton | Qt.MouseButton.RightButton):
-            self._draw(ev)
-
-    def mouseReleaseEvent(self, ev):  # noqa: N802
-        self._last = None
-
-    def _draw(self, ev) -> None:
-        erase = self.eraser or bool(ev.buttons() & Qt.MouseButton.RightButton)
-        before = self.ink.copy()
-        self._line_to(self._cell(ev.position().toPoint()), 0.0 if erase else 1.0)
-        if not np.array_equal(before, self.ink):
-            self.update()
-            self.changed.emit()
-
-    def paintEvent(self, ev):  # noqa: N802
-        n = self.ink.shape[0]
-        pix = np.ascontiguousarray(((1 - self.ink) * 255).astype(np.uint8))  # dark ink on white paper
-        img = QImage(pix.data, n, n, n, QImage.Format.Format_Grayscale8)
-        left, top, side = self._square()
-        p = QPainter(self)
-        p.fillRect(self.rect(), QColor("#202124"))
-        p.drawImage(QRect(left, top, side, side), img)
-        p.setPen(QPen(QColor(0, 0, 0, 30)))  # the model's pixels, faintly
-        for i in range(1, n):
-            v = i * side // n
-            p.drawLine(left + v, top, left + v, top + side)
-            p.drawLine(left, top + v, left + side, top + v)
-        p.end()
+def _colour_box(tip: str, default: str) -> QComboBox:
+    box = QComboBox()
+    for name, rgb in PALETTE.items():
+        pm = QPixmap(12, 12)
+        pm.fill(QColor(*rgb))
+        box.addItem(QIcon(pm), name)
+    box.addItem(OTHER)
+    box.setCurrentText(default)
+    box.setToolTip(tip)
+    return box
 
 
 class SketchView(QWidget):
@@ -173,6 +80,22 @@ class SketchView(QWidget):
             bar.addWidget(w)
         bar.addStretch(1)
         lay.addLayout(bar)
+        self.colours = QWidget()  # colour models only: pen and paper colours, and the direction
+        row = QHBoxLayout(self.colours)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.pen_colour = _colour_box("The pen's colour", "red")
+        self.paper_colour = _colour_box("The paper's colour: the background (strokes keep theirs)", "black")
+        self.pen_colour.activated.connect(lambda _: self._pick(self.pen_colour, "pen"))
+        self.paper_colour.activated.connect(lambda _: self._pick(self.paper_colour, "paper"))
+        self.direction = QComboBox()
+        self.direction.setToolTip("Which way the model translates (CycleGAN: either)")
+        self.direction.currentIndexChanged.connect(lambda _: self.translate())
+        self.direction_label = QLabel("Direction:")
+        for w in (QLabel("Pen colour:"), self.pen_colour, QLabel("Paper:"), self.paper_colour,
+                  self.direction_label, self.direction):
+            row.addWidget(w)
+        row.addStretch(1)
+        lay.addWidget(self.colours)
         self.info = QLabel()
         self.info.setWordWrap(True)
         lay.addWidget(self.info)
@@ -213,17 +136,60 @@ class SketchView(QWidget):
         if not usable:
             return
         h = model.image_shape[1]
+        ink = model.takes_ink
+        self.colours.setVisible(not ink)
+        self.direction.blockSignals(True)
+        self.direction.clear()
+        for d in model.directions:
+            self.direction.addItem(model.direction_title(d), d)
+        self.direction.blockSignals(False)
+        self.direction.setVisible(len(model.directions) > 1)
+        self.direction_label.setVisible(len(model.directions) > 1)
         self.pad.set_size(h)
-        src = getattr(model.config, "source", "edges")
-        self.info.setText(f"Draw the {src} of a scene at the model's {h}×{h} pixels (each square is one). "
+        if ink:
+            self.pad.colour = BLACK.copy()
+            self.pad.set_paper(WHITE)
+        else:
+            self._pick(self.pen_colour, "pen")
+            self._pick(self.paper_colour, "paper")
+        what = (f"the {model.config.source} of a scene" if ink else
+                "a picture, in colour" if len(model.directions) > 1 else "the outline of a scene in colour")
+        self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). "
                           "The answer follows every stroke.")
         self.translate()
+
+    def _pick(self, box: QComboBox, which: str) -> None:
+        """The pen's or the paper's colour from its box (Other… asks)."""
+        name = box.currentText()
+        if name == OTHER:
+            now = self.pad.colour if which == "pen" else self.pad.paper
+            c = QColorDialog.getColor(QColor(*(int(v * 255) for v in now)), self, f"The {which}'s colour")
+            if not c.isValid():
+                return
+            rgb = np.array([c.red(), c.green(), c.blue()], np.float32) / 255
+        elif name in PALETTE:
+            rgb = np.array(PALETTE[name], np.float32) / 255
+        else:
+            return
+        if which == "pen":
+            self.pad.colour = rgb
+        else:
+            self.pad.set_paper(rgb)
+
+    def source(self) -> np.ndarray:
+        """What the model translates: (S, H, W) in [0, 1], ink for ink models, else the canvas itself."""
+        if self.model.takes_ink:
+            return self.pad.ink[None]
+        rgb = self.pad.canvas.transpose(2, 0, 1)
+        if self.model.source_shape[0] == 1:
+            return (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])[None].astype(np.float32)
+        return np.ascontiguousarray(rgb)
 
     # -- translation (latest wins) ---------------------------------------------------------------
     def translate(self) -> None:
         if self.model is None:
             return
-        if not self.pad.ink.any():
+        if self.model.needs_strokes and not self.pad.ink.any():
             self.output = None
             self.out.clear_image()
             return
@@ -232,11 +198,12 @@ class SketchView(QWidget):
             return
         import torch
 
-        model, ink = self.model, self.pad.ink.copy()
+        model, src = self.model, self.source().copy()
+        kw = {"direction": self.direction.currentData()} if len(model.directions) > 1 else {}
 
         def job(should_stop):
             yield from ()
-            return model.translate(torch.from_numpy(ink[None, None])).cpu().numpy()[0]
+            return model.translate(torch.from_numpy(src[None]), **kw).cpu().numpy()[0]
 
         w = Worker(job, "sketch")
         self._worker = w
@@ -259,17 +226,26 @@ class SketchView(QWidget):
 
     # -- files -----------------------------------------------------------------------------------
     def load(self, path: str) -> bool:
-        from models.pix2pix import read_sketch
+        from models.pix2pix import read_picture, read_sketch
 
         if self.model is None:
             return False
+        h = self.model.image_shape[1]
         try:
-            ink, notes = read_sketch(path, self.model.image_shape[1])
+            if self.model.takes_ink:
+                ink, notes = read_sketch(path, h)
+            else:
+                rgb, notes = read_picture(path, 3, h, need_strokes=self.model.needs_strokes)
         except (ValueError, OSError) as e:
             self.message.emit(f"{Path(path).name}: {e}")
             self.info.setText(f"{Path(path).name}: {e}; the drawing is kept as it was.")
             return False
-        self.pad.set_ink(ink[0])
+        if self.model.takes_ink:
+            self.pad.set_ink(ink[0])
+        else:
+            border = np.concatenate([rgb[:, 0], rgb[:, -1], rgb[:, :, 0], rgb[:, :, -1]], axis=1)
+            self.paper_colour.setCurrentIndex(-1)  # the picture's own paper
+            self.pad.set_canvas(rgb.transpose(1, 2, 0), np.median(border, axis=1))
         self.info.setText(f"{Path(path).name}" + (f": {'; '.join(notes)}" if notes else "") + ".")
         return True
 
@@ -293,10 +269,12 @@ class SketchView(QWidget):
 
         if self.output is None:
             raise ValueError("nothing to export: draw something first")
-        h = self.model.image_shape[1]
-        sketch = np.repeat((1 - self.pad.ink)[None, None], self.output.shape[0], axis=1)
+        h, c = self.model.image_shape[1], self.output.shape[0]
+        canvas = self.pad.canvas.transpose(2, 0, 1)[None]
+        sketch = canvas if c == 3 else (0.299 * canvas[:, :1] + 0.587 * canvas[:, 1:2] + 0.114 * canvas[:, 2:])
         name = Path(self.model.meta.get("path", "model")).stem
-        params = f"Translate: {getattr(self.model.config, 'source', 'edges')} -> image, Size: {h}x{h}, Model: {name}"
+        d = self.direction.currentData() or "a2b"
+        params = f"Translate: {self.model.direction_title(d)}, Direction: {d}, Size: {h}x{h}, Model: {name}"
         save_png(path, make_grid(np.concatenate([sketch, self.output[None]]), nrow=2, scale=max(1, 128 // h)),
                  {"parameters": params})
 

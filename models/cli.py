@@ -455,13 +455,11 @@ def cmd_sample(a) -> int:
         from .quality import held_out
 
         _, val = held_out(model)
-        x = val.images[: min(a.n, len(val))]
-        src = model.source_of(x)
-        out = model.translate(torch.from_numpy(src)).cpu().numpy()
-        rows = np.concatenate([np.repeat(src, x.shape[1], 1), out, x])  # 3 rows: source, answer, real
+        rows = model.sample_rows(val, min(a.n, len(val)))  # pix2pix: source, answer, real; CycleGAN: A→B→A, B→A→B
         h = model.image_shape[1]
-        save_png(a.out, make_grid(rows, nrow=len(x), scale=a.scale or max(1, 64 // h)))
-        print(f"saved {len(x)} held-out sources, translations and real images to {a.out}", file=sys.stderr)
+        save_png(a.out, make_grid(np.concatenate(rows), nrow=len(rows[0]), scale=a.scale or max(1, 64 // h)))
+        print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
+              f"{a.out}", file=sys.stderr)
         return 0
     kw = _sampling_kw(model, a)
     k = _class_index(model, a.cls)
@@ -584,12 +582,11 @@ def cmd_eval(a) -> int:
         return _eval_prompts(model, a)
     if model.capabilities.image_to_image:  # its held-out sources translated, against the real images
         from .classifier import classifier_for
-        from .pix2pix import translation_figures
 
         data, val = held_out(model, a.data)
         classifier = _run_steps(classifier_for(data, seed=0), "classifier")
-        out = {"file": a.file, "kind": model.kind, "data": data.spec, "source": model.config.source}
-        out.update({k: round(v, 6) for k, v in _run_steps(translation_figures(model, val, classifier),
+        out = {"file": a.file, "kind": model.kind, "data": data.spec, "translates": model.direction_title()}
+        out.update({k: round(v, 6) for k, v in _run_steps(model.held_out_figures(val, classifier),
                                                           "translation").items()})
         out["classifier"] = {"data": classifier.config.data,
                              "held_out_accuracy": dict(classifier.config.held_out_accuracy)}

@@ -24,7 +24,7 @@ from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .gan import resolution_plan
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
-SOURCES = ("edges", "silhouette")
+SOURCES = ("edges", "silhouette", "outline")
 EDGE_THRESHOLD = 0.08  # the colour change (max over channels, in [0, 1]) that makes an edge
 
 
@@ -37,19 +37,40 @@ def edges(images: np.ndarray) -> np.ndarray:
     return (np.maximum(dx, dy) > EDGE_THRESHOLD).astype(np.float32)[:, None]
 
 
+def _background(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, 1, 1): each image's background colour, the median of its border pixels."""
+    border = np.concatenate([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], axis=2)
+    return np.median(border, axis=2)[:, :, None, None]
+
+
 def silhouette(images: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (N, 1, H, W) 0/1: where the colour differs from the image's background (the median
     of its border pixels) by more than EDGE_THRESHOLD."""
     x = np.asarray(images, np.float32)
-    border = np.concatenate([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], axis=2)
-    bg = np.median(border, axis=2)[:, :, None, None]
-    return (np.abs(x - bg).max(1) > EDGE_THRESHOLD).astype(np.float32)[:, None]
+    return (np.abs(x - _background(x)).max(1) > EDGE_THRESHOLD).astype(np.float32)[:, None]
+
+
+def outline(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, H, W): a colour sketch of each image, its background colour as the paper and
+    the object's rim (silhouette pixels with a background pixel beside them) drawn in the object's own colours:
+    what is inside the line, and in what colour, is left for the model to fill in."""
+    x = np.asarray(images, np.float32)
+    m = silhouette(x)[:, 0] > 0
+    pad = np.pad(m, ((0, 0), (1, 1), (1, 1)), constant_values=False)
+    inner = m & pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1] & pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
+    rim = (m & ~inner)[:, None]
+    return np.where(rim, x, np.broadcast_to(_background(x), x.shape)).astype(np.float32)
 
 
 def source_of(images: np.ndarray, source: str) -> np.ndarray:
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    return edges(images) if source == "edges" else silhouette(images)
+    return {"edges": edges, "silhouette": silhouette, "outline": outline}[source](images)
+
+
+def source_channels(source: str, channels: int) -> int:
+    """Channels of a source: one (ink) for edges and silhouettes, the image's own for a colour outline."""
+    return channels if source == "outline" else 1
 
 
 @dataclass
@@ -57,7 +78,7 @@ class Pix2PixConfig(ModelConfig):
     width: int = 32  # channels of the U-Net's first level (doubling down to 8×)
     l1_weight: float = 100.0  # λ of eq. 4
     adv_weight: float = 1.0  # the adversarial term's weight (0: the L1-only U-Net baseline)
-    source: str = "edges"  # what G translates from: "edges" or "silhouette" of the target image
+    source: str = "edges"  # what G translates from: "edges", "silhouette" or a colour "outline" of the target
 
     latent_dims = (0, 0)  # no latent code: the source image is the input
 
@@ -113,7 +134,8 @@ class UNet(nn.Module):
 
 
 class PatchGAN(nn.Module):
-    """D(x, y): logits for overlapping patches of the (source, image) pair (Isola et al. 2017, sec. 3.1.2)."""
+    """D(x, y): logits for overlapping patches of the (source, image) pair (Isola et al. 2017, sec. 3.1.2);
+    D(y) for an unconditional judge of one image (CycleGAN's)."""
 
     def __init__(self, c_in: int, width: int, size: int):
         super().__init__()
@@ -125,18 +147,20 @@ class PatchGAN(nn.Module):
             nn.Conv2d(2 * w, 4 * w, k, 1, 1, bias=False), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2),  # -> H/4 - 1
             nn.Conv2d(4 * w, 1, k, 1, 1))  # -> (B, 1, H/4 - 2, W/4 - 2): one logit per patch (32 px: 6x6)
 
-    def forward(self, x, y):
-        return self.net(torch.cat([x, y], 1))
+    def forward(self, *images):
+        return self.net(torch.cat(images, 1))
 
 
 class Pix2Pix(GenerativeModel):
     loss_names = ("d", "g_adv", "l1")
+    directions = ("a2b",)  # one way: its source into images
 
     def __init__(self, config: Pix2PixConfig):
         super().__init__(config)
         c, h, _ = config.image_shape
-        self.generator = UNet(1, c, h, config.width)
-        self.discriminator = PatchGAN(1 + c, config.width, h)
+        s = source_channels(config.source, c)
+        self.generator = UNet(s, c, h, config.width)
+        self.discriminator = PatchGAN(s + c, config.width, h)
 
     @property
     def conditioning(self) -> str:
@@ -144,7 +168,7 @@ class Pix2Pix(GenerativeModel):
 
     @property
     def source_shape(self) -> tuple[int, int, int]:
-        return (1, *self.image_shape[1:])
+        return (source_channels(self.config.source, self.image_shape[0]), *self.image_shape[1:])
 
     def condition_of(self, data):
         return source_of(data.images, self.config.source)
@@ -152,9 +176,30 @@ class Pix2Pix(GenerativeModel):
     def source_of(self, images: np.ndarray) -> np.ndarray:
         return source_of(images, self.config.source)
 
+    @property
+    def takes_ink(self) -> bool:
+        """True: its source is ink on paper (edges, silhouette); False: a colour picture (an outline)."""
+        return source_channels(self.config.source, 3) == 1
+
+    needs_strokes = True  # a blank page has nothing to translate
+
+    def direction_title(self, direction: str = "a2b") -> str:
+        return f"{self.config.source} → image"
+
+    def sample_rows(self, data, n: int) -> list[np.ndarray]:
+        """Rows of a held-out picture: sources, their translations, the real images."""
+        x = data.images[:n]
+        src = self.source_of(x)
+        out = self.translate(torch.from_numpy(src)).cpu().numpy()
+        return [np.repeat(src, x.shape[1] // src.shape[1], 1), out, x]
+
+    def held_out_figures(self, real, classifier):
+        return translation_figures(self, real, classifier)
+
     @torch.no_grad()
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) in [0, 1] -> (B, C, H, W) in [0, 1], deterministic (eval mode: no dropout)."""
+        """(B, S, H, W) in [0, 1] (S: :attr:`source_shape`) -> (B, C, H, W) in [0, 1], deterministic (eval
+        mode: no dropout)."""
         was = self.training
         self.eval()
         try:
@@ -202,7 +247,8 @@ register(KindSpec(
     "pix2pix", "pix2pix (image to image, paired)", Pix2Pix, Pix2PixConfig, TrainDefaults(30, 64, 2e-4),
     Capabilities(prior=False, decodes_z=False, image_to_image=True), conditioning="image", latent_dim=None,
     params=(Param("width", "Width", int, "channels of the U-Net's first level", minimum=4, maximum=256),
-            Param("source", "Source", str, "what is translated into the image: its edges or its silhouette",
+            Param("source", "Source", str, "what is translated into the image: its edges, its silhouette, or "
+                  "a colour outline (the object's rim in its colours on the background's colour)",
                   choices=SOURCES),
             Param("l1_weight", "L1 weight λ", float, "weight of ‖y − G(x)‖₁ (Isola et al. 2017: 100)",
                   minimum=0, maximum=1e4),
@@ -243,6 +289,39 @@ def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
     if not ink.any():
         raise ValueError("the sketch is empty: nothing is drawn on it")
     return ink.astype(np.float32)[None], notes
+
+
+def read_picture(path, channels: int, size: int, need_strokes: bool = False) -> tuple[np.ndarray, list[str]]:
+    """A picture (any image file) as a colour source: (channels, size, size) float32 in [0, 1], and notes on
+    what was done to it (a transparent background laid on white, 16-bit values scaled, resized, turned grey
+    or colour). ``need_strokes``: a picture of one flat colour is refused as empty (an outline needs a line).
+    Raises ValueError with a reason."""
+    from PIL import Image
+
+    from .data import conform_images, read_image
+
+    notes = []
+    with Image.open(path) as im:
+        mode, (w, h) = im.mode, im.size
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+            rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
+            alpha = rgba[..., 3:]
+            img = (rgba[..., :3] * alpha + (1 - alpha)).transpose(2, 0, 1)  # laid on white paper
+            notes.append("its transparent background is taken as white paper")
+        else:
+            img = None
+    if img is None:
+        img = read_image(path)
+        if mode.startswith("I") or mode == "F":
+            notes.append(f"a {mode} image: its values are scaled to 0..1")
+    if img.shape[0] != channels:
+        notes.append("turned grey for the model" if channels == 1 else "its grey taken as colour for the model")
+    if (h, w) != (size, size):
+        notes.append(f"resized from {w}x{h} to the model's {size}x{size}")
+    out = conform_images(img[None].astype(np.float32), channels, size)[0]
+    if need_strokes and np.ptp(out.reshape(channels, -1), axis=1).max() < EDGE_THRESHOLD:
+        raise ValueError("the picture is empty: one flat colour, nothing drawn on it")
+    return out.astype(np.float32), notes
 
 
 def translation_figures(model, real, classifier, batch: int = 250):

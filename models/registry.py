@@ -21,7 +21,8 @@ from .errors import ConfigError
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds
 BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
-                   "models.latent_diffusion", "models.pixelcnn", "models.pix2pix", "models.external",
+                   "models.latent_diffusion", "models.pixelcnn", "models.pix2pix", "models.cyclegan",
+                   "models.external",
                    "models.onnx_model", "models.diffusers_models")
 
 

@@ -50,7 +50,7 @@ def test_drawing_translates_live_and_undo_clear_eraser_work(make_window, qtbot, 
     assert w.open_path(str(tiny_pix2pix))
     QTest.keyClick(w, Qt.Key.Key_9, CTRL)  # Sketch
     s = w.sketch
-    assert w.current_view() is s and s.body.isVisible() and s.pad.ink.shape == (32, 32)
+    assert w.current_view() is s and s.body.isVisible() and s.pad.ink.shape == (32, 32) and not s.colours.isVisible()
     stroke(s.pad, [(16, c) for c in range(4, 28, 3)])  # a fast stroke: the gaps between moves are filled
     assert s.pad.ink[16, 4:26].all() and s.pad.ink.sum() == 25 - 3
     qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)
@@ -108,3 +108,71 @@ def test_the_training_view_offers_pix2pix_with_its_own_form(make_window, qtbot):
     assert not form.latent.isEnabled() and not form.conditional.isEnabled()
     spec = form.spec()
     assert spec.kind == "pix2pix" and spec.params["source"] == "edges" and spec.params["adv_weight"] == 1.0
+
+
+@pytest.fixture
+def tiny_cyclegan(tmp_path):
+    from models.checkpoint import save
+
+    data = load_dataset("scenes:64")
+    torch.manual_seed(0)
+    m = build_model(make_config("cyclegan", data.shape, width=4, blocks=1, data=data))
+    out = tmp_path / "cyc.safetensors"
+    save(m, out, data={"spec": "scenes:64"})
+    return out
+
+
+def test_colour_models_draw_in_colour_on_a_paper_and_cyclegan_goes_either_way(make_window, qtbot, tiny_cyclegan,
+                                                                                tmp_path):
+    w = make_window()
+    assert w.open_path(str(tiny_cyclegan))
+    QTest.keyClick(w, Qt.Key.Key_9, CTRL)
+    s = w.sketch
+    assert s.colours.isVisible() and s.direction.isVisible() and s.direction.count() == 2
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)  # a bare paper is a picture
+    assert np.allclose(s.pad.canvas, np.array([0, 0, 0], np.float32))  # black paper by default
+    s.pen_colour.setCurrentText("yellow")
+    s.pen_colour.activated.emit(s.pen_colour.currentIndex())
+    stroke(s.pad, [(10, c) for c in range(8, 20)])
+    assert np.allclose(s.pad.canvas[10, 8:20], np.array([240, 220, 40], np.float32) / 255)
+    s.paper_colour.setCurrentText("navy")  # the paper changes, the strokes stay
+    s.paper_colour.activated.emit(s.paper_colour.currentIndex())
+    assert np.allclose(s.pad.canvas[0, 0], np.array([20, 30, 90], np.float32) / 255)
+    assert np.allclose(s.pad.canvas[10, 8], np.array([240, 220, 40], np.float32) / 255) and s.pad.ink.sum() == 12
+    QTest.keyClick(s, Qt.Key.Key_Z, CTRL)  # undo the paper
+    assert np.allclose(s.pad.canvas[0, 0], 0)
+    qtbot.waitUntil(lambda: s.is_ready(), timeout=60000)
+    model = w.latent.model
+    src = torch.from_numpy(s.pad.canvas.transpose(2, 0, 1)[None].copy())
+    for i, d in enumerate(("a2b", "b2a")):
+        s.direction.setCurrentIndex(i)
+        qtbot.waitUntil(lambda: s.is_ready(), timeout=60000)
+        np.testing.assert_allclose(s.output, model.translate(src, d).numpy()[0], atol=1e-6)
+    s.export_png(str(tmp_path / "x.png"))
+    with Image.open(tmp_path / "x.png") as im:
+        assert "Direction: b2a" in im.info["parameters"]
+    pic = np.zeros((64, 64, 3), np.uint8)  # a picture on teal paper, loaded: its paper is the pad's
+    pic[:] = (20, 110, 110)
+    pic[8:24, 8:24] = (220, 40, 40)
+    Image.fromarray(pic).save(tmp_path / "pic.png")
+    assert s.load(str(tmp_path / "pic.png")) and "resized from 64x64" in s.info.text()
+    assert np.allclose(s.pad.paper, np.array([20, 110, 110]) / 255, atol=0.01) and s.pad.ink[6, 6]
+
+
+def test_an_outline_pix2pix_needs_a_stroke_and_ink_models_hide_the_colours(make_window, qtbot, tmp_path):
+    from models.checkpoint import save
+
+    data = load_dataset("scenes:64")
+    torch.manual_seed(0)
+    save(build_model(make_config("pix2pix", data.shape, width=4, source="outline", data=data)),
+         tmp_path / "o.safetensors", data={"spec": "scenes:64"})
+    w = make_window()
+    assert w.open_path(str(tmp_path / "o.safetensors"))
+    QTest.keyClick(w, Qt.Key.Key_9, CTRL)
+    s = w.sketch
+    assert s.colours.isVisible() and not s.direction.isVisible() and s.output is None  # nothing drawn yet
+    stroke(s.pad, [(5, 5), (5, 12), (12, 12)])
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)
+    assert s.source().shape == (3, 32, 32) and np.allclose(s.source()[:, 5, 5], np.array([220, 40, 40]) / 255)
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / "flat.png")
+    assert not s.load(str(tmp_path / "flat.png")) and "empty" in s.info.text()
