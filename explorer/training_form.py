@@ -32,8 +32,8 @@ from .training_job import RunSpec
 from .widgets import ImagePanel
 from .worker import Worker
 
-DATA_HINT = ("digits, mnist, shapes[:N], scenes[:N], or a folder of images, IDX files or an .npz — press Enter "
-             "to check it")
+DATA_HINT = ("digits, mnist, shapes[:N], scenes[:N], a folder of images, IDX files or an .npz, or pairs:FOLDER "
+             "(A/ and B/ holding images of the same names, for pix2pix) — press Enter to check it")
 
 
 def default_output_dir() -> Path:
@@ -50,7 +50,8 @@ def data_summary(spec: str, should_stop) -> dict:
     c, h, w = d.shape
     k = min(8, len(d))
     return {"spec": spec, "n": len(d), "shape": (c, h, w), "classes": len(d.class_names) if d.labels is not None
-            else 0, "skipped": len(d.skipped), "preview": d.images[np.linspace(0, len(d) - 1, k).astype(int)]}
+            else 0, "skipped": len(d.skipped), "note": d.note,
+            "preview": d.images[np.linspace(0, len(d) - 1, k).astype(int)]}
 
 
 class FileEdit(QWidget):
@@ -266,7 +267,7 @@ class RunForm(QGroupBox):
     def _show_data(self, d: dict):
         c, h, w = d["shape"]
         cls = f"{d['classes']} classes" if d["classes"] else "no labels"
-        skipped = f", {d['skipped']} files skipped" if d["skipped"] else ""
+        skipped = f"; {d['note']}" if d.get("note") else f", {d['skipped']} files skipped" if d["skipped"] else ""
         self.data_info.setText(f"{d['n']:,} images, {h}×{w}, {'RGB' if c == 3 else 'grayscale'}, {cls}{skipped}")
         from models.display import mosaic
 

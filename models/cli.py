@@ -257,7 +257,9 @@ def cmd_train(a, world=None) -> int:
     size = a.size or int(min(64, max(8, h)))
     channels = a.channels or c
     data = data.conform(channels, size)
-    if data.skipped and is_main:
+    if data.note and is_main:
+        print(f"note: {data.note}", file=sys.stderr)
+    if data.skipped and is_main and not data.note:
         print(f"note: {len(data.skipped)} files skipped (first: {shown(data.skipped[0][0], 200)}: "
               f"{data.skipped[0][1]})",
               file=sys.stderr)

@@ -59,6 +59,8 @@ class ImageData:
     factor_names: list[str] = field(default_factory=list)
     factor_classes: dict[str, list[str]] = field(default_factory=dict)  # names of a categorical factor's values
     captions: list[str] | None = None  # (N,) a sentence per image (scenes)
+    sources: np.ndarray | None = None  # (N, C, H, W) paired inputs (``pairs:FOLDER``: A/ for the images of B/)
+    note: str = ""  # what the loader wants a user to know (unmatched pairs)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -77,6 +79,8 @@ class ImageData:
             factor_names=self.factor_names,
             factor_classes=self.factor_classes,
             captions=None if self.captions is None else np.asarray(self.captions, object)[index].tolist(),
+            sources=None if self.sources is None else self.sources[index],
+            note=self.note,
         )
 
     def split_indices(self, val_fraction: float = 0.1, method: str = "stratified"
@@ -128,6 +132,8 @@ class ImageData:
         """The same data converted to ``channels`` and a square ``size``."""
         out = ImageData(**{**self.__dict__})
         out.images = conform_images(self.images, channels, size)
+        if self.sources is not None:
+            out.sources = conform_images(self.sources, channels, size)
         return out
 
 
@@ -578,6 +584,71 @@ def load_folder(root: Path, spec: str, size: int | None = None, channels: int | 
     return ImageData(out, lab, class_names, spec, skipped=skipped)
 
 
+def load_pairs(spec: str, size: int | None = None, channels: int | None = None) -> ImageData:
+    """``pairs:FOLDER``: paired data for image-to-image models, FOLDER/A/x.png beside FOLDER/B/x.png (the same
+    name, any image extension). The images of B/ are the data, those of A/ its ``sources``, both in B's shape
+    unless told. Names found on one side only are counted in :attr:`ImageData.note` and left out."""
+    root = Path(os.path.expanduser(spec.partition(":")[2].strip()))
+    if not spec.partition(":")[2].strip():
+        raise DataError("pairs: give the folder that holds A/ and B/, e.g. pairs:~/facades")
+    sides = {}
+    for side in ("A", "B"):
+        folder = root / side
+        if not folder.is_dir():
+            raise DataError(f"{spec}: paired data needs two subfolders, A/ (sources) and B/ (targets), holding "
+                            f"images of the same names; {folder} is not a folder")
+        try:
+            files = _files_under(root, folder, [MAX_FOLDER_FILES])
+        except OSError as e:
+            raise DataError(f"{folder}: cannot read the folder ({e.strerror or e})") from None
+        by_name = {}
+        for f in files:
+            if f.suffix.lower() in IMAGE_EXTS and not f.name.startswith("."):
+                by_name.setdefault(str(f.relative_to(folder).with_suffix("")), f)
+        sides[side] = by_name
+    a, b = sides["A"], sides["B"]
+    common = sorted(set(a) & set(b))
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    if not common:
+        raise DataError(f"{spec}: no name is in both A/ ({len(a)} images) and B/ ({len(b)} images); pairs are "
+                        "matched by file name (A/x.png with B/x.jpg)")
+    skipped = [(str(a[n]), "no image of the same name in B/") for n in only_a]
+    skipped += [(str(b[n]), "no image of the same name in A/") for n in only_b]
+    heads = {}
+    for n in common:
+        try:
+            heads[n] = (_image_header(a[n]), _image_header(b[n]))
+        except ValueError as e:
+            skipped.append((f"{a[n]} / {b[n]}", str(e)))
+    if not heads:
+        raise _no_readable_image(root, skipped)
+    if channels is None:
+        channels = 3 if any(hb[0] == 3 for _, hb in heads.values()) else 1
+    if size is None:
+        (h, w), _ = Counter(hb[1:] for _, hb in heads.values()).most_common(1)[0]
+        size = int(min(MAX_SIZE, max(MIN_SIZE, min(h, w))))
+    _check_budget((2 * len(heads), channels, size, size), root)
+    imgs = np.empty((len(heads), channels, size, size), np.float32)
+    srcs = np.empty_like(imgs)
+    k = 0
+    for n in heads:
+        try:
+            ia, ib = read_image(a[n], max_side=size), read_image(b[n], max_side=size)
+        except ValueError as e:
+            skipped.append((f"{a[n]} / {b[n]}", str(e)))
+            continue
+        srcs[k], imgs[k] = conform_images(ia[None], channels, size)[0], conform_images(ib[None], channels, size)[0]
+        k += 1
+    if not k:
+        raise _no_readable_image(root, skipped)
+    note = ""
+    if only_a or only_b:
+        first = (f"A/{only_a[0]}" if only_a else f"B/{only_b[0]}")
+        note = (f"{k} pairs; {len(only_a)} image(s) of A/ and {len(only_b)} of B/ have no partner of the same "
+                f"name and are left out (first: {first})")
+    return ImageData(imgs[:k], None, [], spec, skipped=skipped, sources=srcs[:k], note=note)
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -590,14 +661,16 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
     """Load the data named by ``spec``; with ``size``/``channels`` convert to the model's shape."""
     spec = (spec or "").strip()
     if not spec:
-        raise DataError("no dataset given: use 'digits', 'mnist', 'shapes', 'scenes', a folder, an IDX file or "
-                        "an .npz file")
+        raise DataError("no dataset given: use 'digits', 'mnist', 'shapes', 'scenes', a folder, an IDX file, "
+                        "an .npz file, or pairs:FOLDER (A/ and B/ of the same names)")
     if spec == "digits":
         data = load_digits()
     elif spec == "mnist":
         data = load_mnist()
     elif spec == "scenes" or spec.startswith("scenes:"):
         data = load_scenes(spec)
+    elif spec.startswith("pairs:"):
+        data = load_pairs(spec, size, channels)
     elif spec == "shapes" or spec.startswith("shapes:"):
         arg = spec.partition(":")[2]
         try:

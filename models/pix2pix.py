@@ -24,7 +24,7 @@ from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .gan import resolution_plan
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
-SOURCES = ("edges", "silhouette", "outline")
+SOURCES = ("edges", "silhouette", "outline", "paired")
 EDGE_THRESHOLD = 0.08  # the colour change (max over channels, in [0, 1]) that makes an edge
 
 
@@ -65,12 +65,20 @@ def outline(images: np.ndarray) -> np.ndarray:
 def source_of(images: np.ndarray, source: str) -> np.ndarray:
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if source == "paired":
+        raise ValueError("paired sources are not computed from the images: they come with the data (pairs:FOLDER)")
     return {"edges": edges, "silhouette": silhouette, "outline": outline}[source](images)
 
 
 def source_channels(source: str, channels: int) -> int:
-    """Channels of a source: one (ink) for edges and silhouettes, the image's own for a colour outline."""
-    return channels if source == "outline" else 1
+    """Channels of a source: one (ink) for edges and silhouettes, the image's own for a colour outline or the
+    paired pictures of A/."""
+    return channels if source in ("outline", "paired") else 1
+
+
+def source_from_data(data) -> dict:
+    """Paired data (``pairs:FOLDER``) is translated from its own sources unless told otherwise."""
+    return {"source": "paired"} if getattr(data, "sources", None) is not None else {}
 
 
 @dataclass
@@ -78,7 +86,8 @@ class Pix2PixConfig(ModelConfig):
     width: int = 32  # channels of the U-Net's first level (doubling down to 8×)
     l1_weight: float = 100.0  # λ of eq. 4
     adv_weight: float = 1.0  # the adversarial term's weight (0: the L1-only U-Net baseline)
-    source: str = "edges"  # what G translates from: "edges", "silhouette" or a colour "outline" of the target
+    source: str = "edges"  # what G translates from: "edges", "silhouette", a colour "outline" of the target, or
+    # "paired": the images of A/ beside each image of B/ (pairs:FOLDER)
 
     latent_dims = (0, 0)  # no latent code: the source image is the input
 
@@ -171,10 +180,18 @@ class Pix2Pix(GenerativeModel):
         return (source_channels(self.config.source, self.image_shape[0]), *self.image_shape[1:])
 
     def condition_of(self, data):
-        return source_of(data.images, self.config.source)
+        return self.sources_for(data)
 
-    def source_of(self, images: np.ndarray) -> np.ndarray:
-        return source_of(images, self.config.source)
+    def sources_for(self, data) -> np.ndarray:
+        """The sources of ``data``'s images: computed from them, or the paired pictures it came with."""
+        if self.config.source != "paired":
+            return source_of(data.images, self.config.source)
+        if data.sources is None:
+            from .errors import ConfigError
+
+            raise ConfigError(f"this pix2pix translates paired pictures: {data.spec or 'the data'} has none (use "
+                              "--data pairs:FOLDER, a folder with A/ and B/ holding images of the same names)")
+        return data.sources
 
     @property
     def takes_ink(self) -> bool:
@@ -189,8 +206,8 @@ class Pix2Pix(GenerativeModel):
     def sample_rows(self, data, n: int) -> list[np.ndarray]:
         """Rows of a held-out picture: sources, their translations, the real images."""
         x = data.images[:n]
-        src = self.source_of(x)
-        out = self.translate(torch.from_numpy(src)).cpu().numpy()
+        src = self.sources_for(data)[:n]
+        out = self.translate(torch.from_numpy(np.ascontiguousarray(src))).cpu().numpy()
         return [np.repeat(src, x.shape[1] // src.shape[1], 1), out, x]
 
     def held_out_figures(self, real, classifier):
@@ -247,14 +264,17 @@ register(KindSpec(
     "pix2pix", "pix2pix (image to image, paired)", Pix2Pix, Pix2PixConfig, TrainDefaults(30, 64, 2e-4),
     Capabilities(prior=False, decodes_z=False, image_to_image=True), conditioning="image", latent_dim=None,
     params=(Param("width", "Width", int, "channels of the U-Net's first level", minimum=4, maximum=256),
-            Param("source", "Source", str, "what is translated into the image: its edges, its silhouette, or "
-                  "a colour outline (the object's rim in its colours on the background's colour)",
+            Param("source", "Source", str, "what is translated into the image: its edges, its silhouette, "
+                  "a colour outline (the object's rim in its colours on the background's colour), or the paired "
+                  "picture of A/ (data pairs:FOLDER)",
                   choices=SOURCES),
             Param("l1_weight", "L1 weight λ", float, "weight of ‖y − G(x)‖₁ (Isola et al. 2017: 100)",
                   minimum=0, maximum=1e4),
             Param("adv_weight", "Adversarial weight", float, "weight of the PatchGAN term (0: an L1-only U-Net, "
                   "the baseline)", minimum=0, maximum=1e4)),
-    description="translates an edge map or silhouette into the image (U-Net + PatchGAN)"))
+    from_data=source_from_data,
+    description="translates an edge map, silhouette, colour outline or paired picture into the image (U-Net + "
+                "PatchGAN)"))
 
 
 def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
@@ -332,7 +352,7 @@ def translation_figures(model, real, classifier, batch: int = 250):
     from .progress import Step
     from .quality import frechet_distance
 
-    src = source_of(real.images, model.config.source)
+    src = model.sources_for(real)
     outs = []
     for i in range(0, len(src), batch):
         outs.append(model.translate(torch.from_numpy(src[i:i + batch])).cpu().numpy())

@@ -96,3 +96,40 @@ def test_translate_cli(tmp_path, capsys):
     code, _, err = cli(capsys, "translate", p, "--input", str(tmp_path / "none.png"), "--out", o)
     assert code == 2 and "empty" in err
     assert load(tmp_path / "p.safetensors").kind == "pix2pix"
+
+
+def _pair_folder(root, names_a, names_b, size=20):
+    for side, names in (("A", names_a), ("B", names_b)):
+        (root / side).mkdir(parents=True)
+        for i, n in enumerate(names):
+            img = np.zeros((size, size, 3), np.uint8)
+            img[..., 0] = 10 * i + (0 if side == "A" else 100)  # B is A brightened: a learnable pairing
+            Image.fromarray(img).save(root / side / n)
+    return root
+
+
+def test_paired_folders_match_by_name_and_count_the_rest(tmp_path, capsys):
+    root = _pair_folder(tmp_path / "p", ["a.png", "b.png", "c.png", "odd.png"], ["a.jpg", "b.png", "c.png", "x.png"])
+    data = load_dataset(f"pairs:{root}")
+    assert len(data) == 3 and data.sources.shape == data.images.shape == (3, 3, 20, 20)
+    assert np.all(data.images[:, 0] > data.sources[:, 0])  # each B beside its own A
+    assert "3 pairs; 1 image(s) of A/ and 1 of B/ have no partner" in data.note and "A/odd" in data.note
+    train_part, val_part = data.split(0.34)
+    assert val_part.sources is not None and len(val_part.sources) == len(val_part)
+    cfg = make_config("pix2pix", data.shape, width=4, data=data)
+    assert cfg.source == "paired"
+    m = build_model(cfg)
+    assert not m.takes_ink and m.source_shape == (3, 20, 20)
+    with pytest.raises(Exception, match="pairs:FOLDER"):
+        m.condition_of(load_dataset("scenes:8").conform(3, 20))
+    for bad, words in [(f"pairs:{tmp_path}", "needs two subfolders"), ("pairs:", "give the folder")]:
+        with pytest.raises(Exception, match=words):
+            load_dataset(bad)
+    lonely = _pair_folder(tmp_path / "q", ["a.png"], ["b.png"])
+    with pytest.raises(Exception, match=r"no name is in both A/ \(1 images\) and B/ \(1 images\)"):
+        load_dataset(f"pairs:{lonely}")
+    out = tmp_path / "m.safetensors"
+    code, _, err = cli(capsys, "train", "--model", "pix2pix", "--data", f"pairs:{root}", "--width", "4", "--epochs",
+                       "1", "--batch-size", "2", "--out", out, "--quiet", "--record-n", "0")
+    assert code == 0 and "note: 3 pairs; 1 image(s) of A/" in err
+    assert load(out).config.source == "paired"
