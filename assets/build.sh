@@ -64,6 +64,11 @@ fi
 # Image to image (issue K): pix2pix from a colour outline (the object's rim on its background) to the scene.
 # Its L1-only baseline (README, "Image to image") is the same command with --adv-weight 0, not bundled.
 train scenes-pix2pix --model pix2pix --data scenes --source outline --width 32 --batch-size 16 --epochs 8
+# CycleGAN on scenes split by background: black, navy, brown <-> white, gray, teal (no pairs are given)
+train scenes-cyclegan --model cyclegan --data scenes:10000 --width 32 --batch-size 8 --epochs 5
+# ControlNet on the latent diffusion model above: the edges of the scene steer it (the base stays frozen)
+NO_SAMPLES=1 train scenes-controlnet --model controlnet --data scenes --base assets/scenes-ldm.safetensors \
+  --control edges --batch-size 32 --lr 2e-4 --epochs 5
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {
   local name=$1; shift

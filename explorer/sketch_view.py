@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QColorDialog, QComboBox, QHBoxLayout, QLabel, QPus
 from models.scenes import BACKGROUNDS, COLOURS
 
 from . import dialogs
+from .sketch_control import ControlRow
 from .sketch_pad import BLACK, WHITE, SketchPad
 from .widgets import ImagePanel, hint
 from .worker import Worker
@@ -46,6 +47,7 @@ class SketchView(QWidget):
         self.output: np.ndarray | None = None
         self._worker: Worker | None = None
         self._pending = False
+        self._settings: dict | None = None  # a ControlNet's prompt and settings of the image shown
         self._build()
         state.modelChanged.connect(self._on_model)
         self._on_model(None)
@@ -96,6 +98,10 @@ class SketchView(QWidget):
             row.addWidget(w)
         row.addStretch(1)
         lay.addWidget(self.colours)
+        self.control = ControlRow()  # a ControlNet: the prompt and settings the drawing is generated with
+        self.control.changed.connect(self.translate)
+        self.control.frame.connect(lambda k: self.out.show_image(self.control.frames[k]))
+        lay.addWidget(self.control)
         self.info = QLabel()
         self.info.setWordWrap(True)
         lay.addWidget(self.info)
@@ -120,8 +126,9 @@ class SketchView(QWidget):
 
     # -- model -----------------------------------------------------------------------------------
     def _on_model(self, model):
-        usable = model is not None and model.capabilities.image_to_image and callable(getattr(model, "translate",
-                                                                                              None))
+        caps = None if model is None else model.capabilities
+        usable = caps is not None and (caps.controlled or (caps.image_to_image and callable(getattr(
+            model, "translate", None))))
         self.model = model if usable else None
         self._pending = False
         self.output = None
@@ -132,7 +139,7 @@ class SketchView(QWidget):
             self.placeholder.setText("Pick a model in the list: an image-to-image model (pix2pix) answers a drawing.")
         elif not usable:
             self.placeholder.setText(f"{model.spec.title} does not translate images: open an image-to-image model "
-                                     "(pix2pix) to draw for it.")
+                                     "(pix2pix, CycleGAN) or a ControlNet to draw for it.")
         if not usable:
             return
         h = model.image_shape[1]
@@ -145,6 +152,8 @@ class SketchView(QWidget):
         self.direction.blockSignals(False)
         self.direction.setVisible(len(model.directions) > 1)
         self.direction_label.setVisible(len(model.directions) > 1)
+        self.control.setVisible(caps.controlled)
+        self.control.set_frames(None)
         self.pad.set_size(h)
         if ink:
             self.pad.colour = BLACK.copy()
@@ -152,10 +161,11 @@ class SketchView(QWidget):
         else:
             self._pick(self.pen_colour, "pen")
             self._pick(self.paper_colour, "paper")
-        what = (f"the {model.config.source} of a scene" if ink else
+        what = (f"the {getattr(model.config, 'source', None) or model.config.control} of a scene" if ink else
                 "a picture, in colour" if len(model.directions) > 1 else "the outline of a scene in colour")
-        self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). "
-                          "The answer follows every stroke.")
+        follows = ("The image is generated from the drawing and the prompt after every stroke." if caps.controlled
+                   else "The answer follows every stroke.")
+        self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). {follows}")
         self.translate()
 
     def _pick(self, box: QComboBox, which: str) -> None:
@@ -200,10 +210,14 @@ class SketchView(QWidget):
 
         model, src = self.model, self.source().copy()
         kw = {"direction": self.direction.currentData()} if len(model.directions) > 1 else {}
-
-        def job(should_stop):
-            yield from ()
-            return model.translate(torch.from_numpy(src[None]), **kw).cpu().numpy()[0]
+        if model.capabilities.controlled:
+            job = self._control_job(model, src)
+            if job is None:
+                return
+        else:
+            def job(should_stop):
+                yield from ()
+                return model.translate(torch.from_numpy(src[None]), **kw).cpu().numpy()[0]
 
         w = Worker(job, "sketch")
         self._worker = w
@@ -212,10 +226,34 @@ class SketchView(QWidget):
         w.finished.connect(lambda: self._ended(w))
         w.start()
 
+    def _control_job(self, model, src):
+        """A ControlNet's generation from the drawing as a job, or None (the prompt has unknown words: said)."""
+        from models.controlnet import controlled_steps
+        from models.text_encoder import UnknownWords
+
+        settings = self.control.settings()
+        try:
+            model.base.prompt_ids([settings["prompt"]])
+        except UnknownWords as e:
+            self.info.setText(f"{e}; the image shown is of the last prompt.")
+            self.message.emit(f"Sketch: {e}")
+            return None
+        self._settings = settings
+
+        def job(should_stop):
+            return (yield from controlled_steps(model, settings["prompt"], src, settings["steps"],
+                                                settings["guidance"], settings["seed"]))
+
+        return job
+
     def _show(self, model, img):
-        if model is self.model:
-            self.output = img
-            self.out.show_image(img)
+        if model is not self.model:
+            return
+        if img.ndim == 4:  # a ControlNet's steps, then the image
+            self.control.set_frames(img)
+            img = img[-1]
+        self.output = img
+        self.out.show_image(img)
 
     def _ended(self, w):
         if self._worker is w:
@@ -275,6 +313,12 @@ class SketchView(QWidget):
         name = Path(self.model.meta.get("path", "model")).stem
         d = self.direction.currentData() or "a2b"
         params = f"Translate: {self.model.direction_title(d)}, Direction: {d}, Size: {h}x{h}, Model: {name}"
+        if self.model.capabilities.controlled and getattr(self, "_settings", None):
+            from models.images import generation_parameters
+
+            st = self._settings
+            params = generation_parameters(st["prompt"], "", st["steps"], "DDIM", st["guidance"], st["seed"],
+                                           (h, h), name, control=f"{self.model.config.control} drawn")
         save_png(path, make_grid(np.concatenate([sketch, self.output[None]]), nrow=2, scale=max(1, 128 // h)),
                  {"parameters": params})
 

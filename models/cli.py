@@ -134,6 +134,8 @@ def build_parser() -> Parser:
     g.add_argument("--strength", type=_number("strength", 0, 1), default=0.6,
                    help="img2img: how much of the way back to noise (1: the init image is ignored)")
     g.add_argument("--scale", type=_whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
+    g.add_argument("--control", default=None, help="a ControlNet's control image (edges or silhouette: dark "
+                   "strokes on white, or light on black; resized to the model's size)")
     g.add_argument("--out", required=True, help="output .png file (its generation parameters inside)")
 
     i = sub.add_parser("info", help="print a checkpoint's metadata (or a PNG's generation parameters) as JSON")
@@ -489,18 +491,37 @@ def cmd_txt2img(a) -> int:
     model = load(a.file)
     if model.conditioning != "text" or not callable(getattr(model, "txt2img", None)):
         raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: txt2img needs a latent diffusion model "
-                          "(--model ldm)")
-    T = model.config.timesteps
+                          "(--model ldm) or a ControlNet")
+    controlled = callable(getattr(model, "control_of", None))  # a ControlNet: its base draws, steered
+    control = None
+    if controlled and a.control is None:
+        raise ConfigError(f"{Path(a.file).name} is a ControlNet: give its control image ({model.config.control}) "
+                          "with --control FILE")
+    if not controlled and a.control is not None:
+        raise ConfigError(f"{Path(a.file).name} draws from its prompt alone: --control needs a ControlNet "
+                          "(--model controlnet)")
+    if controlled:
+        from .pix2pix import read_sketch
+
+        try:
+            ink, notes = read_sketch(a.control, model.image_shape[1])
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--control {Path(a.control).name}: {e}") from None
+        for n in notes:
+            print(f"note: the control image: {n}", file=sys.stderr)
+        control = torch.from_numpy(ink[None])
+    ldm = model.base if controlled else model
+    T = ldm.config.timesteps
     steps = T if a.sampler == "ddpm" else a.steps
     if not 1 <= steps <= T:
         raise ConfigError(f"--steps must be between 1 and {T}")
     if a.eta and a.sampler != "ddim":
         raise ConfigError(f"--eta applies to the DDIM sampler only, not {a.sampler}")
     try:
-        tokens = model.prompt_ids([a.prompt, a.negative_prompt])
+        tokens = ldm.prompt_ids([a.prompt, a.negative_prompt])
     except UnknownWords as e:
         raise ConfigError(str(e)) from None
-    context = model.parts[1].config.context
+    context = ldm.parts[1].config.context
     for text, cut in zip(("the prompt", "the negative prompt"), tokens.truncated):
         if cut:
             print(f"note: {text} is longer than the text encoder's {context - 2} words: the rest is left out",
@@ -520,13 +541,16 @@ def cmd_txt2img(a) -> int:
                 print(f"note: the init image ({im.width}x{im.height}) is resized to the model's "
                       f"{model.image_shape[2]}x{model.image_shape[1]}", file=sys.stderr)
         init, strength = torch.from_numpy(x[None]).expand(a.n, *x.shape), a.strength
-    images = model.txt2img([a.prompt] * a.n, a.negative_prompt, a.sampler, steps, a.cfg, a.seed, init,
-                           1.0 if strength is None else strength, a.eta).numpy()
+    kw = dict(negative=a.negative_prompt, sampler=a.sampler, steps=steps, guidance=a.cfg, seed=a.seed, init=init,
+              strength=1.0 if strength is None else strength, eta=a.eta)
+    prompts = [a.prompt] * a.n
+    images = (model.txt2img(prompts, control, **kw) if controlled else model.txt2img(prompts, **kw)).numpy()
     h = model.image_shape[1]
     from .samplers import SAMPLERS
 
     params = generation_parameters(a.prompt, a.negative_prompt, steps, SAMPLERS[a.sampler].title, a.cfg, a.seed,
-                                   model.image_shape[1:], Path(a.file).stem, strength)
+                                   model.image_shape[1:], Path(a.file).stem, strength,
+                                   f"{model.config.control} from {Path(a.control).name}" if controlled else None)
     save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=a.scale or max(1, 64 // h)),
              {"parameters": params})
     print(f"saved {a.n} images to {a.out}", file=sys.stderr)
@@ -580,6 +604,8 @@ def cmd_eval(a) -> int:
         out.update(text_figures(model, val, n=min(a.n, 1000), seed=a.seed))
         print(json.dumps(out, indent=2))
         return 0
+    if callable(getattr(model, "control_of", None)):  # a ControlNet: does it follow the control and the prompt?
+        return _eval_control(model, a)
     if model.conditioning == "text":  # a text-to-image model: does it draw what the prompt says?
         return _eval_prompts(model, a)
     if model.capabilities.image_to_image:  # its held-out sources translated, against the real images
@@ -653,6 +679,33 @@ def _eval_prompts(model, a) -> int:
         out[f"prompt_adherence_cfg{w:g}"] = _run_steps(
             prompt_adherence(model, prompts, factors, classifier, guidance=w, sampler=sampler, steps=steps,
                              seed=a.seed, eta=a.eta), "adherence")
+    out["classifier"] = {"data": classifier.config.data,
+                         "held_out_accuracy": dict(classifier.config.held_out_accuracy)}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _eval_control(model, a) -> int:
+    """``eval`` of a ControlNet: held-out captions as prompts and their images' control maps as controls; the
+    overlap of the drawn images' edges with the control's, and prompt adherence, with the control and
+    without (the base model alone, same prompts and seeds)."""
+    from .classifier import classifier_for
+    from .controlnet import control_figures
+    from .quality import held_out
+    from .train import evaluate
+
+    data, val = held_out(model, a.data)
+    cfg = 5.0 if a.guidance is None else a.guidance
+    steps = a.steps if a.steps is not None else 25
+    if not 1 <= steps <= model.base.config.timesteps:
+        raise ConfigError(f"--steps must be between 1 and {model.base.config.timesteps}")
+    out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val),
+           "held_out_captions": _split_of(model) == "captions"}
+    out.update({k: round(v, 6) for k, v in evaluate(model, val, seed=a.seed).items()})
+    classifier = _run_steps(classifier_for(data, seed=0), "classifier")
+    n = min(a.n or 256, 1024)
+    out["controlled"] = _run_steps(control_figures(model, val, classifier, n=n, guidance=cfg, steps=steps,
+                                                   seed=a.seed), "control")
     out["classifier"] = {"data": classifier.config.data,
                          "held_out_accuracy": dict(classifier.config.held_out_accuracy)}
     print(json.dumps(out, indent=2))

@@ -26,10 +26,11 @@ from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .errors import ConfigError
-from .pix2pix import PatchGAN
+from .pix2pix import PatchGAN, UNet
 from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 DIRECTIONS = ("a2b", "b2a")
+GENERATORS = ("unet", "resnet")
 DEFAULT_DOMAINS = "background=black,navy,brown|white,gray,teal"
 
 
@@ -84,10 +85,12 @@ def domains_from_data(data) -> dict:
 @dataclass
 class CycleGANConfig(ModelConfig):
     width: int = 32  # channels of the generators' first layer
-    blocks: int = 4  # residual blocks at a quarter of the image size
+    generator: str = "unet"  # "unet" (pix2pix's, skips at every size) or "resnet" (the paper's)
+    blocks: int = 4  # residual blocks at a quarter of the image size (resnet)
     domains: str = DEFAULT_DOMAINS  # FACTOR=values of A|values of B (label=A|B for folders)
     cycle_weight: float = 10.0  # λ of eq. 3
     identity_weight: float = 0.5  # × λ: the identity term of sec. 5.2 (0: none)
+    norm: str = "none"  # the generators' normalisation: "none", "instance" as in the paper, or "batch"
 
     latent_dims = (0, 0)  # no latent code: an image is the input
 
@@ -99,17 +102,29 @@ class CycleGANConfig(ModelConfig):
         need(isinstance(self.width, int) and 4 <= self.width <= 128, f"width must be 4..128, got {self.width}")
         need(isinstance(self.blocks, int) and 1 <= self.blocks <= 12, f"blocks must be 1..12, got {self.blocks}")
         parse_domains(self.domains)
+        need(self.norm in NORMS, f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        need(self.generator in GENERATORS, f"generator must be one of {', '.join(GENERATORS)}, got "
+             f"{self.generator!r}")
+        need(self.generator == "resnet" or self.norm != "instance", "the unet generator normalises by batch or "
+             "not at all (norm none or batch); instance normalisation is for the resnet one")
         for name in ("cycle_weight", "identity_weight"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and 0 <= v <= 1e4, f"{name} must be 0..10000, got {v}")
         need(self.image_shape[1] % 4 == 0, f"the image size must be a multiple of 4, got {self.image_shape[1]}")
 
 
+NORMS = ("none", "instance", "batch")
+
+
+def _norm(kind: str, c: int) -> nn.Module:
+    return {"none": nn.Identity, "batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}[kind](c)
+
+
 class ResBlock(nn.Module):
-    def __init__(self, c: int):
+    def __init__(self, c: int, norm: str):
         super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c), nn.ReLU(),
-                                  nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c))
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), _norm(norm, c), nn.ReLU(),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), _norm(norm, c))
 
     def forward(self, x):
         return x + self.body(x)
@@ -117,23 +132,38 @@ class ResBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     """Zhu et al. 2017, appendix 7.2 (after Johnson et al. 2016): c7s1-w, d2w, d4w, R4w × blocks, u2w, uw,
-    c7s1-C, with instance normalisation."""
+    c7s1-C. The paper normalises each image on its own (instance normalisation); that takes away every
+    channel's mean, which in a picture of flat colours is the colour itself, and batch normalisation
+    translates differently in training (each batch's statistics: A, translated A and B, one call each) than
+    after it (their running mix). So no normalisation is the default here (``norm``)."""
 
-    def __init__(self, c: int, width: int, blocks: int):
+    def __init__(self, c: int, width: int, blocks: int, norm: str = "none"):
         super().__init__()
         w = width
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(c, w, 7), nn.InstanceNorm2d(w), nn.ReLU(),  # (B, w, H, W)
-                  nn.Conv2d(w, 2 * w, 3, 2, 1), nn.InstanceNorm2d(2 * w), nn.ReLU(),  # (B, 2w, H/2, W/2)
-                  nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.InstanceNorm2d(4 * w), nn.ReLU()]  # (B, 4w, H/4, W/4)
-        layers += [ResBlock(4 * w) for _ in range(blocks)]  # (B, 4w, H/4, W/4)
-        layers += [nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(2 * w),
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(c, w, 7), _norm(norm, w), nn.ReLU(),  # (B, w, H, W)
+                  nn.Conv2d(w, 2 * w, 3, 2, 1), _norm(norm, 2 * w), nn.ReLU(),  # (B, 2w, H/2, W/2)
+                  nn.Conv2d(2 * w, 4 * w, 3, 2, 1), _norm(norm, 4 * w), nn.ReLU()]  # (B, 4w, H/4, W/4)
+        layers += [ResBlock(4 * w, norm) for _ in range(blocks)]  # (B, 4w, H/4, W/4)
+        layers += [nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1), _norm(norm, 2 * w),
                    nn.ReLU(),  # (B, 2w, H/2, W/2)
-                   nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(w), nn.ReLU(),
-                   nn.ReflectionPad2d(3), nn.Conv2d(w, c, 7), nn.Tanh()]  # (B, C, H, W)
+                   nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1), _norm(norm, w), nn.ReLU()]  # (B, w, H, W)
         self.net = nn.Sequential(*layers)
+        # The last layer also sees the input itself (B, w + C, H, W) -> (B, C, H, W): a path at full size for
+        # what is small (an object a few pixels wide vanished through the quarter-size blocks otherwise).
+        self.out = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(w + c, c, 7), nn.Tanh())
 
     def forward(self, x):
-        return self.net(x)
+        return self.out(torch.cat([self.net(x), x], 1))
+
+
+def _generator(config) -> nn.Module:
+    """One generator of either design. The U-Net (pix2pix's, without dropout) hands every size of the image
+    across: with the paper's ResNet, objects a few pixels wide faded from the translations and from their
+    cycles in the first epochs on ``scenes``, since a small object weighs little in the cycle's L1."""
+    c, h, _ = config.image_shape
+    if config.generator == "unet":
+        return UNet(c, c, h, config.width, norm=config.norm == "batch", dropout=False)
+    return ResnetGenerator(c, config.width, config.blocks, config.norm)
 
 
 def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -149,8 +179,8 @@ class CycleGAN(GenerativeModel):
     def __init__(self, config: CycleGANConfig):
         super().__init__(config)
         c, h, _ = config.image_shape
-        self.g_ab = ResnetGenerator(c, config.width, config.blocks)  # G: A -> B
-        self.g_ba = ResnetGenerator(c, config.width, config.blocks)  # F: B -> A
+        self.g_ab = _generator(config)  # G: A -> B
+        self.g_ba = _generator(config)  # F: B -> A
         self.d_b = PatchGAN(c, config.width, h)  # real or translated, in B
         self.d_a = PatchGAN(c, config.width, h)
 
@@ -263,11 +293,16 @@ register(KindSpec(
     params=(Param("domains", "Domains", str, "which images are domain A and which are B: FACTOR=values|values, "
                   f"e.g. {DEFAULT_DOMAINS} (scenes), or label=A|B (a folder with A/ and B/)"),
             Param("width", "Width", int, "channels of the generators' first layer", minimum=4, maximum=128),
-            Param("blocks", "Residual blocks", int, "residual blocks in each generator", minimum=1, maximum=12),
+            Param("generator", "Generator", str, "unet (skips at every size: small objects pass through) or "
+                  "resnet (the paper's residual blocks)", choices=GENERATORS),
+            Param("blocks", "Residual blocks", int, "residual blocks in each resnet generator", minimum=1,
+                  maximum=12),
             Param("cycle_weight", "Cycle weight λ", float, "weight of the cycle-consistency L1 (Zhu et al.: 10)",
                   minimum=0, maximum=1e4),
             Param("identity_weight", "Identity weight", float, "the identity term's weight, times λ (Zhu et "
-                  "al.: 0.5; 0 for none)", minimum=0, maximum=1e4)),
+                  "al.: 0.5; 0 for none)", minimum=0, maximum=1e4),
+            Param("norm", "Normalisation", str, "the generators' normalisation: none (keeps flat colours), "
+                  "instance as in the paper (takes each image's colour means away), or batch", choices=NORMS)),
     from_data=domains_from_data,
     description="translates between two sets of unpaired images (two generators, two discriminators, "
                 "cycle consistency)"))

@@ -72,8 +72,10 @@ def png_text(path: str | Path) -> dict[str, str]:
 
 
 def generation_parameters(prompt: str, negative: str, steps: int, sampler: str, cfg: float, seed: int,
-                          size: tuple[int, int], model: str, strength: float | None = None) -> str:
-    """The web UIs' "parameters" text: the prompt, then "Negative prompt: …", then the settings line."""
+                          size: tuple[int, int], model: str, strength: float | None = None,
+                          control: str | None = None) -> str:
+    """The web UIs' "parameters" text: the prompt, then "Negative prompt: …", then the settings line
+    (``control``: the ControlNet's control image, as the web UIs' "ControlNet" entry)."""
     lines = [prompt]
     if negative:
         lines.append(f"Negative prompt: {negative}")
@@ -81,6 +83,8 @@ def generation_parameters(prompt: str, negative: str, steps: int, sampler: str, 
                 f"Size: {size[1]}x{size[0]}", f"Model: {model}"]
     if strength is not None:
         settings.append(f"Denoising strength: {strength:g}")
+    if control is not None:
+        settings.append(f"ControlNet: {control}")
     lines.append(", ".join(settings))
     return "\n".join(lines)
 

@@ -141,7 +141,9 @@ class TextUNet(nn.Module):
         self.out = nn.Sequential(nn.GroupNorm(_groups(chans[0]), chans[0]), nn.SiLU(),
                                  nn.Conv2d(chans[0], zc, 3, 1, 1))  # -> (B, zc, s, s)
 
-    def forward(self, z, t, context, pad, kept: list | None = None):
+    def forward(self, z, t, context, pad, kept: list | None = None, control=None):
+        """``control``: a ControlNet's residuals (one per skip, one for the middle), added to them (Zhang et al.
+        2023, eq. 4: the frozen network's features plus the zero convolutions' outputs)."""
         e = self.time(timestep_embedding(t, self.width))
         h = self.inp(z)
         skips = []
@@ -150,6 +152,9 @@ class TextUNet(nn.Module):
             skips.append(h)
             h = down(h)
         h = self.mid2(self.mid_attn(self.mid1(h, e), context, pad, kept), e)
+        if control is not None:
+            skips = [s + r for s, r in zip(skips, control[0])]
+            h = h + control[1]
         for conv, block, attn in self.up:
             h = conv(F.interpolate(h, scale_factor=2, mode="nearest"))
             h = attn(block(torch.cat([h, skips.pop()], 1), e), context, pad, kept)
@@ -285,13 +290,18 @@ class LatentDiffusion(GenerativeModel):
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()
     def predict_noise(self, z_t, t: int, context, pad, neg_context, neg_pad, guidance: float = 1.0,
-                      kept: list | None = None):
-        """ε̂ = ε_neg + w (ε_text − ε_neg); w = 1 is the prompt alone (one network call)."""
+                      kept: list | None = None, controller=None):
+        """ε̂ = ε_neg + w (ε_text − ε_neg); w = 1 is the prompt alone (one network call). ``controller``
+        (z_t, t, context, pad) -> residuals: a ControlNet steering both predictions."""
         tt = torch.full((len(z_t),), int(t), device=z_t.device, dtype=torch.long)
+
+        def net(z, t_, c, p):
+            return self.ema(z, t_, c, p, kept, None if controller is None else controller(z, t_, c, p))
+
         if guidance == 1.0:
-            return self.ema(z_t, tt, context, pad, kept)
-        both = self.ema(torch.cat([z_t, z_t]), torch.cat([tt, tt]), torch.cat([context, neg_context]),
-                        torch.cat([pad, neg_pad]), kept)
+            return net(z_t, tt, context, pad)
+        both = net(torch.cat([z_t, z_t]), torch.cat([tt, tt]), torch.cat([context, neg_context]),
+                   torch.cat([pad, neg_pad]))
         eps, eps_neg = both.chunk(2)
         return eps_neg + guidance * (eps - eps_neg)
 
@@ -300,7 +310,7 @@ class LatentDiffusion(GenerativeModel):
         return make_sampler(sampler, self.scheduler, steps if cls is not None and cls.takes_steps else None, eta)
 
     def reverse(self, z_T, prompts: list[str], negative: str = "", scheduler=None, guidance: float = 5.0,
-                generator=None, keep_attention: bool = False):
+                generator=None, keep_attention: bool = False, controller=None):
         """Generator over the reverse process in latent space; yields (t, z_t, ε̂, ẑ_0, z_prev, attention)."""
         sched = scheduler or self.make_scheduler()
         context, pad = self.tokens(self.prompt_ids(prompts).ids)
@@ -308,14 +318,15 @@ class LatentDiffusion(GenerativeModel):
         z = z_T
         for t in sched.timesteps.tolist():
             kept: list | None = [] if keep_attention else None
-            eps = self.predict_noise(z, t, context, pad, neg_context, neg_pad, guidance, kept)
+            eps = self.predict_noise(z, t, context, pad, neg_context, neg_pad, guidance, kept, controller)
             out = sched.step(eps, t, z, generator=generator)
             yield t, z, eps, out.pred_original_sample, out.prev_sample, kept
             z = out.prev_sample
 
     @torch.no_grad()
     def txt2img(self, prompts: list[str], negative: str = "", sampler: str = "ddim", steps: int = 25,
-                guidance: float = 5.0, seed: int = 0, init=None, strength: float = 1.0, eta: float = 0.0):
+                guidance: float = 5.0, seed: int = 0, init=None, strength: float = 1.0, eta: float = 0.0,
+                controller=None):
         """Images (B, C, H, W) in [0, 1] for ``prompts``. ``init`` (B, C, H, W): SDEdit (Meng et al. 2022):
         start from its encoding noised to the step ``strength`` of the way (1: pure noise, as without)."""
         g = torch.Generator().manual_seed(int(seed))
@@ -329,7 +340,7 @@ class LatentDiffusion(GenerativeModel):
             start = min(len(ts) - 1, int(round(len(ts) * (1 - strength))))
             z = self.scheduler.add_noise(self._latents(init), z, ts[start])
             sched._use(sched.timesteps[start:])
-        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g):
+        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g, controller=controller):
             z = z_prev
         return self.parts[0].decode_latents(z)
 

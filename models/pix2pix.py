@@ -110,21 +110,24 @@ class UNet(nn.Module):
     """Encoder-decoder with skip connections (Isola et al. 2017, sec. 3.1.1): each level halves the size, each
     decoder level doubles it back and sees the encoder's features of its size."""
 
-    def __init__(self, c_in: int, c_out: int, size: int, width: int):
+    def __init__(self, c_in: int, c_out: int, size: int, width: int, norm: bool = True, dropout: bool = True):
         super().__init__()
         _, levels = resolution_plan(size)
         chans = [width * 2 ** min(i, 3) for i in range(levels + 1)]  # e.g. [32, 64, 128, 256, 256]
+
+        def bn(c):
+            return nn.BatchNorm2d(c) if norm else nn.Identity()
+
         self.inc = nn.Sequential(nn.Conv2d(c_in, chans[0], 3, 1, 1), nn.LeakyReLU(0.2))  # (B, w, H, W)
         self.down = nn.ModuleList()
         for a, b in zip(chans[:-1], chans[1:]):  # (B, a, s, s) -> (B, b, s/2, s/2)
-            self.down.append(nn.Sequential(nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b),
-                                           nn.LeakyReLU(0.2)))
+            self.down.append(nn.Sequential(nn.Conv2d(a, b, 4, 2, 1, bias=not norm), bn(b), nn.LeakyReLU(0.2)))
         self.up = nn.ModuleList()
         for i, (a, b) in enumerate(zip(chans[:0:-1], chans[-2::-1])):
             # (B, a (+ a skip), s, s) -> (B, b, 2s, 2s); dropout in the deepest two, as the paper's noise
             a_in = a if i == 0 else 2 * a
-            layers = [nn.ConvTranspose2d(a_in, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
-            if i < 2:
+            layers = [nn.ConvTranspose2d(a_in, b, 4, 2, 1, bias=not norm), bn(b), nn.ReLU()]
+            if i < 2 and dropout:
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
         self.out = nn.Sequential(nn.Conv2d(2 * chans[0], c_out, 3, 1, 1), nn.Tanh())  # (B, C, H, W)

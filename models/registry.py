@@ -22,8 +22,7 @@ CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds
 BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
                    "models.latent_diffusion", "models.pixelcnn", "models.pix2pix", "models.cyclegan",
-                   "models.external",
-                   "models.onnx_model", "models.diffusers_models")
+                   "models.controlnet", "models.external", "models.onnx_model", "models.diffusers_models")
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class Capabilities:
     diffusion: bool = False  # a reverse process to step through (scheduler, reverse())
     image_to_image: bool = False  # translate(x) -> image, no latent code
     text_to_image: bool = False  # txt2img(prompts, …) with a text encoder: the Text-to-Image view
+    controlled: bool = False  # txt2img(prompts, control image, …): a ControlNet, drawn for in the Sketch view
     autoregressive: bool = False  # samples pixel by pixel (p(x_i | x_<i)): the Pixels view
     likelihood: str = ""  # "": none, "bound": a lower bound (ELBO), "exact": an exact log-likelihood
     slow_decode: bool = False  # a decode takes tens of ms or more: decode in a worker, sample fewer points

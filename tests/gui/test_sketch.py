@@ -176,3 +176,49 @@ def test_an_outline_pix2pix_needs_a_stroke_and_ink_models_hide_the_colours(make_
     assert s.source().shape == (3, 32, 32) and np.allclose(s.source()[:, 5, 5], np.array([220, 40, 40]) / 255)
     Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / "flat.png")
     assert not s.load(str(tmp_path / "flat.png")) and "empty" in s.info.text()
+
+
+@pytest.fixture
+def tiny_controlnet(tmp_path):
+    """A tiny latent diffusion model with its parts and a ControlNet on it, all in one folder."""
+    from tests.models.helpers import run
+
+    data = load_dataset("scenes:64")
+    torch.manual_seed(0)
+    ae = build_model(make_config("latent-ae", data.shape, width=8))
+    run(ae, data, out=str(tmp_path / "ae.safetensors"), batch_size=16, max_steps=1)
+    te = build_model(make_config("clip", data.shape, data=data, layers=1, embed_dim=16))
+    run(te, data, out=str(tmp_path / "te.safetensors"), batch_size=16, max_steps=1)
+    ldm = build_model(make_config("ldm", data.shape, data=data, autoencoder=str(tmp_path / "ae.safetensors"),
+                                  text_encoder=str(tmp_path / "te.safetensors"), width=16, timesteps=50))
+    run(ldm, data, out=str(tmp_path / "ldm.safetensors"), batch_size=16, max_steps=1)
+    cn = build_model(make_config("controlnet", data.shape, data=data, base=str(tmp_path / "ldm.safetensors")))
+    run(cn, data, out=str(tmp_path / "cn.safetensors"), batch_size=16, max_steps=1)
+    return tmp_path / "cn.safetensors"
+
+
+def test_a_controlnet_generates_from_the_drawing_and_the_prompt_with_every_step(make_window, qtbot, tiny_controlnet,
+                                                                                tmp_path):
+    w = make_window()
+    assert w.open_path(str(tiny_controlnet))
+    QTest.keyClick(w, Qt.Key.Key_9, CTRL)
+    s = w.sketch
+    assert s.body.isVisible() and s.control.isVisible() and not s.colours.isVisible() and s.output is None
+    s.control.steps.setValue(4)
+    stroke(s.pad, [(8, c) for c in range(8, 24)])
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None and s.control.frames is not None, timeout=60000)
+    assert s.control.frames.shape == (5, 3, 32, 32) and s.control.slider.maximum() == 4
+    assert s.control.step_label.text() == "the image"
+    s.control.slider.setValue(1)
+    assert s.control.step_label.text() == "step 2/4: x̂_0"
+    first = s.output.copy()
+    s.control.prompt.clear()
+    QTest.keyClicks(s.control.prompt, "a small blue circle at the top on a navy background")
+    QTest.keyClick(s.control.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: s.is_ready() and not np.array_equal(s.output, first), timeout=60000)
+    s.control.prompt.setText("a purple zebra")
+    QTest.keyClick(s.control.prompt, Qt.Key.Key_Return)  # unknown words: said, the image kept
+    assert "zebra" in s.info.text() and s.output is not None
+    s.export_png(str(tmp_path / "c.png"))
+    with Image.open(tmp_path / "c.png") as im:
+        assert "ControlNet: edges drawn" in im.info["parameters"] and "Steps: 4" in im.info["parameters"]
