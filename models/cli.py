@@ -461,7 +461,10 @@ def cmd_sample(a) -> int:
         _, val = held_out(model)
         rows = model.sample_rows(val, min(a.n, len(val)))  # pix2pix: source, answer, real; CycleGAN: A→B→A, B→A→B
         h = model.image_shape[1]
-        save_png(a.out, make_grid(np.concatenate(rows), nrow=len(rows[0]), scale=a.scale or max(1, 64 // h)))
+        cols = min(len(rows[0]), 16)  # more than 16: the rows again below, for the next 16 images
+        blocks = [r[i:i + cols] for i in range(0, len(rows[0]), cols) for r in rows]
+        blocks = [np.concatenate([b, np.ones((cols - len(b), *b.shape[1:]), b.dtype)]) for b in blocks]
+        save_png(a.out, make_grid(np.concatenate(blocks), nrow=cols, scale=a.scale or max(1, 64 // h)))
         print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
               f"{a.out}", file=sys.stderr)
         return 0

@@ -303,7 +303,7 @@ register(KindSpec(
                   "al.: 0.5; 0 for none)", minimum=0, maximum=1e4),
             Param("norm", "Normalisation", str, "the generators' normalisation: none (keeps flat colours), "
                   "instance as in the paper (takes each image's colour means away), or batch", choices=NORMS)),
-    from_data=domains_from_data,
+    from_data=domains_from_data, check_data=lambda cfg, data: domain_of(data, cfg.domains),
     description="translates between two sets of unpaired images (two generators, two discriminators, "
                 "cycle consistency)"))
 

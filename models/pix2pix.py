@@ -76,6 +76,15 @@ def source_channels(source: str, channels: int) -> int:
     return channels if source in ("outline", "paired") else 1
 
 
+def check_sources(cfg, data) -> None:
+    """A paired pix2pix needs paired data (said before training starts)."""
+    if cfg.source == "paired" and getattr(data, "sources", None) is None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"this pix2pix translates paired pictures: {data.spec or 'the data'} has none (use "
+                          "--data pairs:FOLDER, a folder with A/ and B/ holding images of the same names)")
+
+
 def source_from_data(data) -> dict:
     """Paired data (``pairs:FOLDER``) is translated from its own sources unless told otherwise."""
     return {"source": "paired"} if getattr(data, "sources", None) is not None else {}
@@ -189,11 +198,7 @@ class Pix2Pix(GenerativeModel):
         """The sources of ``data``'s images: computed from them, or the paired pictures it came with."""
         if self.config.source != "paired":
             return source_of(data.images, self.config.source)
-        if data.sources is None:
-            from .errors import ConfigError
-
-            raise ConfigError(f"this pix2pix translates paired pictures: {data.spec or 'the data'} has none (use "
-                              "--data pairs:FOLDER, a folder with A/ and B/ holding images of the same names)")
+        check_sources(self.config, data)
         return data.sources
 
     @property
@@ -275,7 +280,7 @@ register(KindSpec(
                   minimum=0, maximum=1e4),
             Param("adv_weight", "Adversarial weight", float, "weight of the PatchGAN term (0: an L1-only U-Net, "
                   "the baseline)", minimum=0, maximum=1e4)),
-    from_data=source_from_data,
+    from_data=source_from_data, check_data=check_sources,
     description="translates an edge map, silhouette, colour outline or paired picture into the image (U-Net + "
                 "PatchGAN)"))
 

@@ -115,6 +115,7 @@ class KindSpec:
     description: str = ""
     from_data: Callable | None = None  # data -> config values it fixes (a text encoder's vocabulary)
     prepare: Callable | None = None  # a new config -> filled in from the files it names (latent diffusion's parts)
+    check_data: Callable | None = None  # (config, data): ConfigError before training if the data cannot serve
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -230,6 +231,8 @@ def make_config(kind: str, image_shape, latent_dim: int | None = None, class_nam
     if spec.prepare is not None:
         spec.prepare(cfg)
     cfg.validate()
+    if spec.check_data is not None and data is not None:
+        spec.check_data(cfg, data)
     return cfg
 
 

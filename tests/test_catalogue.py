@@ -1578,3 +1578,72 @@ def test_F85_models_of_different_image_sizes_compared():
         check_comparable({"a": a, "b": b})
     with pytest.raises(ConfigError, match="at least two"):
         check_comparable({"a": a})
+
+
+def test_F86_paired_folders_that_do_not_pair(tmp_path, capsys):
+    def pair(root, a_names, b_names):
+        for side, names in (("A", a_names), ("B", b_names)):
+            (root / side).mkdir(parents=True)
+            for n in names:
+                Image.fromarray(np.full((16, 16), 90, np.uint8)).save(root / side / n)
+        return root
+
+    for spec, says in ((f"pairs:{tmp_path / 'nowhere'}", "needs two subfolders, A/ (sources) and B/ (targets)"),
+                       (f"pairs:{pair(tmp_path / 'apart', ['x.png'], ['y.png'])}",
+                        "no name is in both A/ (1 images) and B/ (1 images)")):
+        code, lines = run_cli(capsys, "train", "--model", "pix2pix", "--data", spec, "--out", tmp_path / "m.safetensors")
+        assert code == 2 and len(lines) == 1 and says in lines[0], lines
+    some = pair(tmp_path / "some", ["a.png", "b.png", "c.png", "lone.png"], ["a.png", "b.png", "c.png"])
+    code, lines = run_cli(capsys, "train", "--model", "pix2pix", "--data", f"pairs:{some}", "--width", "4", "--epochs",
+                          "1", "--batch-size", "2", "--record-n", "0", "--quiet", "--out", tmp_path / "m.safetensors")
+    assert code == 0 and any("3 pairs; 1 image(s) of A/ and 0 of B/ have no partner" in ln and "A/lone" in ln
+                             for ln in lines)
+    from models import build_model, make_config
+
+    m = build_model(make_config("pix2pix", (3, 16, 16), width=4, source="paired"))
+    with pytest.raises(Exception, match="has none \\(use --data pairs:FOLDER"):
+        m.condition_of(load_dataset("scenes:4").conform(3, 16))
+
+
+def test_F87_cyclegan_domains_that_split_nothing(tmp_path, capsys):
+    for domains, says in (("background", "domains must look like FACTOR=v1,v2|v3,v4"),
+                          ("mood=happy|sad", "scenes:200 has no factor 'mood' to split into domains"),
+                          ("colour=red|mauve", "mauve is not a value of colour (its values: red, orange"),
+                          ("colour=red|red", "red is in both A and B")):
+        code, lines = run_cli(capsys, "train", "--model", "cyclegan", "--data", "scenes:200", "--domains", domains,
+                              "--width", "4", "--epochs", "1", "--out", tmp_path / "c.safetensors")
+        assert code == 2 and len(lines) == 1 and says in lines[0], lines
+    assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_F88_a_controlnet_without_its_control_or_its_base(tmp_path, capsys):
+    import tests.models.test_controlnet as tc
+    from models import build_model, make_config
+
+    data = load_dataset("scenes:64")
+    torch.manual_seed(0)
+    for name, kind, over in (("ae", "latent-ae", {"width": 8}), ("te", "clip", {"layers": 1, "embed_dim": 16})):
+        save(build_model(make_config(kind, data.shape, data=data, **over)), tmp_path / f"{name}.safetensors")
+    save(build_model(make_config("ldm", data.shape, data=data, autoencoder=str(tmp_path / "ae.safetensors"),
+                                 text_encoder=str(tmp_path / "te.safetensors"), width=16, timesteps=50)),
+         tmp_path / "ldm.safetensors")
+    save(build_model(make_config("controlnet", data.shape, data=data, base=str(tmp_path / "ldm.safetensors"))),
+         tmp_path / "cn.safetensors")
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "blank.png")
+    base = ("txt2img", tmp_path / "cn.safetensors", "--prompt", "a circle", "--out", tmp_path / "g.png")
+    for extra, says in (((), "is a ControlNet: give its control image (edges) with --control FILE"),
+                        (("--control", tmp_path / "blank.png"), "the sketch is empty")):
+        code, lines = run_cli(capsys, *base, *extra)
+        assert code == 2 and len(lines) == 1 and says in lines[0], lines
+    code, lines = run_cli(capsys, "txt2img", tmp_path / "ldm.safetensors", "--prompt", "a circle", "--control",
+                          tmp_path / "blank.png", "--out", tmp_path / "g.png")
+    assert code == 2 and "--control needs a ControlNet" in lines[0]
+    save(build_model(make_config("ldm", data.shape, data=data, autoencoder=str(tmp_path / "ae.safetensors"),
+                                 text_encoder=str(tmp_path / "te.safetensors"), width=8, timesteps=50)),
+         tmp_path / "ldm.safetensors")  # another base under the same name
+    code, lines = run_cli(capsys, *base, "--control", tmp_path / "blank.png")
+    assert code == 2 and "is not the model this ControlNet was trained on" in lines[0]
+    (tmp_path / "ldm.safetensors").unlink()
+    code, lines = run_cli(capsys, *base, "--control", tmp_path / "blank.png")
+    assert code == 2 and "needs 'ldm.safetensors' beside it" in lines[0]
+    assert not (tmp_path / "g.png").exists() and tc is not None
