@@ -1591,7 +1591,8 @@ def test_F86_paired_folders_that_do_not_pair(tmp_path, capsys):
     for spec, says in ((f"pairs:{tmp_path / 'nowhere'}", "needs two subfolders, A/ (sources) and B/ (targets)"),
                        (f"pairs:{pair(tmp_path / 'apart', ['x.png'], ['y.png'])}",
                         "no name is in both A/ (1 images) and B/ (1 images)")):
-        code, lines = run_cli(capsys, "train", "--model", "pix2pix", "--data", spec, "--out", tmp_path / "m.safetensors")
+        code, lines = run_cli(capsys, "train", "--model", "pix2pix", "--data", spec, "--out",
+                              tmp_path / "m.safetensors")
         assert code == 2 and len(lines) == 1 and says in lines[0], lines
     some = pair(tmp_path / "some", ["a.png", "b.png", "c.png", "lone.png"], ["a.png", "b.png", "c.png"])
     code, lines = run_cli(capsys, "train", "--model", "pix2pix", "--data", f"pairs:{some}", "--width", "4", "--epochs",
