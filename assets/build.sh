@@ -69,6 +69,17 @@ train scenes-cyclegan --model cyclegan --data scenes:10000 --width 32 --batch-si
 # ControlNet on the latent diffusion model above: the edges of the scene steer it (the base stays frozen)
 NO_SAMPLES=1 train scenes-controlnet --model controlnet --data scenes --base assets/scenes-ldm.safetensors \
   --control edges --batch-size 32 --lr 2e-4 --epochs 5
+if want scenes-controlnet; then  # its sample: 16 images under the edges of a large triangle, as drawn
+  $PY -c "
+import numpy as np; from PIL import Image
+from models.data import load_dataset; from models.pix2pix import edges
+d = load_dataset('scenes:200:seed=7')
+i = next(i for i, c in enumerate(d.captions) if c.startswith('a large') and 'triangle at the center' in c)
+Image.fromarray(((1 - edges(d.images[i:i + 1])[0, 0]) * 255).astype(np.uint8)).save('assets/samples/control-edges.png')"
+  $LE txt2img assets/scenes-controlnet.safetensors --control assets/samples/control-edges.png \
+    --prompt "a large yellow triangle at the center on a navy background" --n 16 --seed 0 --cfg 5 --steps 25 \
+    --out assets/samples/scenes-controlnet.png >/dev/null
+fi
 # The quality yardstick's classifiers (assets/classifiers/), one per built-in dataset
 classifier() {
   local name=$1; shift
