@@ -68,7 +68,7 @@ train scenes-pix2pix --model pix2pix --data scenes --source outline --width 32 -
 train scenes-cyclegan --model cyclegan --data scenes:10000 --width 32 --batch-size 8 --epochs 5
 # ControlNet on the latent diffusion model above: the edges of the scene steer it (the base stays frozen)
 NO_SAMPLES=1 train scenes-controlnet --model controlnet --data scenes --base assets/scenes-ldm.safetensors \
-  --control edges --batch-size 32 --lr 2e-4 --epochs 5
+  --control edges --batch-size 32 --lr 1e-3 --epochs 12
 if want scenes-controlnet; then  # its sample: 16 images under the edges of a large triangle, as drawn
   $PY -c "
 import numpy as np; from PIL import Image

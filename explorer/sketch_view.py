@@ -162,7 +162,7 @@ class SketchView(QWidget):
             self._pick(self.pen_colour, "pen")
             self._pick(self.paper_colour, "paper")
         what = (f"the {getattr(model.config, 'source', None) or model.config.control} of a scene" if ink else
-                "a picture, in colour" if len(model.directions) > 1 else "the outline of a scene in colour")
+                "a picture in colour" if len(model.directions) > 1 else "the outline of a scene in colour")
         follows = ("The image is generated from the drawing and the prompt after every stroke." if caps.controlled
                    else "The answer follows every stroke.")
         self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). {follows}")

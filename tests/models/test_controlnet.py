@@ -109,3 +109,31 @@ def test_edge_iou_of_dilated_maps():
     shifted = np.roll(e, 1, axis=3)  # one pixel off: the dilation forgives it mostly
     assert 0.5 < edge_iou(a, shifted)[0] < 1.0
     assert edge_iou(a, np.zeros_like(e))[0] == 0.0 and dilate(e).sum() > e.sum()
+
+
+def test_held_out_figures_compare_the_control_with_the_prompt_alone(base):
+    from models.classifier import find_classifier
+    from models.controlnet import control_figures
+
+    folder, data = base
+    clf = find_classifier(load_dataset_scenes())
+    if clf is None:
+        pytest.skip("no bundled scenes classifier")
+    cn = _controlnet(base)
+    cn.make_optimizers()
+    gen = control_figures(cn, data.subset(slice(0, 6)), clf, n=4, steps=2, batch=2)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        f = stop.value
+    assert f["n"] == 4 and 0 <= f["edges_iou"] <= 1 and 0 <= f["accuracy_colour"] <= 1
+    # at the start the ControlNet is its base model: with or without the control, the same images
+    assert f["edges_iou"] == pytest.approx(f["edges_iou_without_control"], abs=1e-6)
+    assert f["edges_iou_empty_prompt"] == pytest.approx(f["edges_iou_empty_prompt_without_control"], abs=1e-6)
+
+
+def load_dataset_scenes():
+    from models import load_dataset
+
+    return load_dataset("scenes:20")
