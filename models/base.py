@@ -267,6 +267,15 @@ class GenerativeModel(nn.Module):
             yy = torch.arange(len(x), device=self.device) % self.num_classes
         return self.sample(len(x), yy, generator=generator)
 
+    # Image-to-image models (the Sketch view, ``translate``): which ways they translate, whether their source
+    # is ink on paper (else a colour picture), and whether a blank page is worth translating.
+    directions: tuple[str, ...] = ("a2b",)
+    takes_ink = True
+    needs_strokes = True
+
+    def direction_title(self, direction: str = "a2b") -> str:
+        return self.spec.title
+
     def condition_of(self, data):
         """What ``train_step`` and ``evaluate`` receive as y for the images of ``data`` (N, …) as numpy: the
         class labels of a class-conditional model, else None (a text-conditioned kind: token ids)."""

@@ -76,10 +76,15 @@ def domain_of(data, domains: str) -> np.ndarray:
 
 
 def domains_from_data(data) -> dict:
-    """A folder of two class subfolders (A/ and B/, or any two) is split by its labels unless told otherwise."""
-    if not data.factor_names and len(data.class_names) == 2:
-        return {"domains": f"label={data.class_names[0]}|{data.class_names[1]}"}
-    return {}
+    """The default split when the data cannot take the default one (background on scenes): a folder of two
+    class subfolders (A/ and B/, or any two) by its labels; other labelled data by the first half of its
+    classes against the rest (digits 0-4 against 5-9)."""
+    factor = parse_domains(DEFAULT_DOMAINS)[0]
+    names = [str(c) for c in data.class_names]
+    if factor in (data.factor_names or []) or len(names) < 2 or data.labels is None:
+        return {}
+    half = len(names) // 2
+    return {"domains": f"label={','.join(names[:half])}|{','.join(names[half:])}"}
 
 
 @dataclass

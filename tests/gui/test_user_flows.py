@@ -96,9 +96,9 @@ def shows_a_picture(w) -> bool:
         c = w.compare
         return (c.models.count() == len(w.library.entries) and w.library.current.name in c.chosen_names()
                 and (c.placeholder.isVisible() or c.result is not None))
-    if v is w.sketch:  # the pad and the answer (an image-to-image model), or the reason
+    if v is w.sketch:  # the pad and the answer (an image-to-image model or a ControlNet), or the reason
         s = w.sketch
-        if model is not None and model.capabilities.image_to_image:
+        if model is not None and (model.capabilities.image_to_image or model.capabilities.controlled):
             return s.body.isVisible() and s.pad.isVisible()
         return s.placeholder.isVisible() and bool(s.placeholder.text())
     return w.training.form.data_preview.data is not None
@@ -268,7 +268,7 @@ def _fields(view):
     return out
 
 
-@pytest.mark.parametrize("model", ["digits-vae16", "digits-gan", "digits-ddpm", "scenes-ldm"])
+@pytest.mark.parametrize("model", ["digits-vae16", "digits-gan", "digits-ddpm", "scenes-ldm", "scenes-controlnet"])
 def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
     w = make_window()
     use_model(w, model)
@@ -292,7 +292,7 @@ def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
                  "diffusion": 4 if ddpm else 0, "txt2img": 5 if caps.text_to_image else 0,
                  "quality": 3 if ddpm else 1 if caps.prior or caps.diffusion else 0, "training": 8,
                  "pixels": 3 if caps.autoregressive else 0, "inspect": 0,  # Inspect: fields on later pages
-                 "compare": 3, "sketch": 1 if caps.image_to_image else 0}[view]
+                 "compare": 3, "sketch": 5 if caps.controlled else 1 if caps.image_to_image else 0}[view]
         assert typed >= least, f"{view}: only {typed} fields to type into"
         if view == "training":
             w.training.start()  # whatever was typed: a message, or a queued run, never a traceback
