@@ -1,5 +1,6 @@
 """Sketch: draw at the model's own resolution (shown large) and an image-to-image model answers as you draw:
-a pix2pix from an edge map or silhouette (ink) or from a colour outline, a CycleGAN either way. Pen width and
+a pix2pix from an edge map or silhouette (ink) or from a colour outline, a CycleGAN either way, a ControlNet
+from the drawing and a prompt (every denoising step scrubbable, :mod:`explorer.sketch_control`). Pen width and
 colour, paper colour, eraser (right button), undo, clear; load or drop a picture; export the drawing and the
 answer side by side as a PNG carrying its parameters. Translations run in a worker, latest wins: a stroke
 never waits behind stale ones."""
