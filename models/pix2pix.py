@@ -285,11 +285,9 @@ register(KindSpec(
                 "PatchGAN)"))
 
 
-def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
-    """A drawing (any image file) as the model's source: (1, size, size) float32 of 0/1 ink, and notes on what
-    was done to it. Ink is the minority tone (dark strokes on paper or light strokes on black); a transparent
-    background is laid on white; a picture of another size is resized (a cell is ink where a tenth of it is).
-    Raises ValueError with a reason (unreadable, or no ink at all)."""
+def _read_on_white(path) -> tuple[np.ndarray, tuple[int, int], list[str]]:
+    """An image file as (C, H, W) in [0, 1], its (height, width), and notes: a transparent background is laid
+    on white paper; 16-bit and float images are scaled to 0..1."""
     from PIL import Image
 
     from .data import read_image
@@ -297,18 +295,28 @@ def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
     notes = []
     with Image.open(path) as im:
         mode, (w, h) = im.mode, im.size
+        img = None
         if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
             rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
             alpha = rgba[..., 3:]
-            grey = (rgba[..., :3] * alpha + (1 - alpha)).mean(-1)  # laid on white paper
+            img = (rgba[..., :3] * alpha + (1 - alpha)).transpose(2, 0, 1)  # laid on white paper
             notes.append("its transparent background is taken as white paper")
-        else:
-            grey = None
-    if grey is None:
+    if img is None:
         img = read_image(path)  # 16-bit and palette images scaled to [0, 1]
         if mode.startswith("I") or mode == "F":
             notes.append(f"a {mode} image: its values are scaled to 0..1")
-        grey = img.mean(0)
+    return img, (h, w), notes
+
+
+def read_sketch(path, size: int) -> tuple[np.ndarray, list[str]]:
+    """A drawing (any image file) as the model's source: (1, size, size) float32 of 0/1 ink, and notes on what
+    was done to it. Ink is the minority tone (dark strokes on paper or light strokes on black); a transparent
+    background is laid on white; a picture of another size is resized (a cell is ink where a tenth of it is).
+    Raises ValueError with a reason (unreadable, or no ink at all)."""
+    from PIL import Image
+
+    img, (h, w), notes = _read_on_white(path)
+    grey = img.mean(0)
     ink = grey < 0.5 if grey.mean() > 0.5 else grey >= 0.5
     if (h, w) != (size, size):
         small = Image.fromarray((ink * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BOX)
@@ -324,24 +332,9 @@ def read_picture(path, channels: int, size: int, need_strokes: bool = False) -> 
     what was done to it (a transparent background laid on white, 16-bit values scaled, resized, turned grey
     or colour). ``need_strokes``: a picture of one flat colour is refused as empty (an outline needs a line).
     Raises ValueError with a reason."""
-    from PIL import Image
+    from .data import conform_images
 
-    from .data import conform_images, read_image
-
-    notes = []
-    with Image.open(path) as im:
-        mode, (w, h) = im.mode, im.size
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-            rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0
-            alpha = rgba[..., 3:]
-            img = (rgba[..., :3] * alpha + (1 - alpha)).transpose(2, 0, 1)  # laid on white paper
-            notes.append("its transparent background is taken as white paper")
-        else:
-            img = None
-    if img is None:
-        img = read_image(path)
-        if mode.startswith("I") or mode == "F":
-            notes.append(f"a {mode} image: its values are scaled to 0..1")
+    img, (h, w), notes = _read_on_white(path)
     if img.shape[0] != channels:
         notes.append("turned grey for the model" if channels == 1 else "its grey taken as colour for the model")
     if (h, w) != (size, size):
