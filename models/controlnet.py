@@ -221,22 +221,17 @@ class ControlNet(GenerativeModel):
         return {"opt": adam(self.branch.parameters(), lr or self.default_lr)}
 
     def _loss(self, branch, x, ids, generator=None):
+        """Latent diffusion's noise-prediction loss, with the frozen base steered by ``branch`` (eq. 4)."""
         base = self.base.to(x.device)
         hint = torch.from_numpy(self.control_of(x.detach().cpu().numpy())).to(x.device)
-        z0 = base._latents(x)
-        t = torch.randint(0, base.config.timesteps, (len(z0),), generator=generator).to(x.device)
-        noise = torch.randn(z0.shape, generator=generator).to(x.device)
-        with torch.no_grad():
-            context, pad = base.tokens(ids)
-        z_t = base.scheduler.add_noise(z0, noise, t)
-        eps = base.ema(z_t, t, context, pad, None, branch(z_t, t, context, pad, hint))
-        return F.mse_loss(eps, noise)
+
+        def steered(z_t, t, context, pad):
+            return base.ema(z_t, t, context, pad, None, branch(z_t, t, context, pad, hint))
+
+        return base._loss(steered, x, ids, generator)
 
     def train_step(self, x, y, opts, step):
-        ids = y.clone()
-        drop = torch.rand(len(ids), device=ids.device) < self.config.cond_drop
-        ids[drop] = self.base.prompt_ids([""]).ids.to(ids.device)
-        loss = self._loss(self.branch, x, ids)
+        loss = self._loss(self.branch, x, self.base.drop_prompts(y, self.config.cond_drop))
         optimize(loss, opts["opt"], self.branch.parameters(), clip=1.0, grad_sync=self.grad_sync,
                  name="noise-prediction loss")
         return {"noise_mse": loss.item()}

@@ -271,11 +271,15 @@ class LatentDiffusion(GenerativeModel):
             context, pad = self.tokens(ids)
         return F.mse_loss(net(self.scheduler.add_noise(z0, noise, t), t, context, pad), noise)
 
+    def drop_prompts(self, ids: torch.Tensor, p: float) -> torch.Tensor:
+        """Token ids with a share ``p`` of the prompts replaced by the empty one (<bos> <eos>), for
+        classifier-free guidance."""
+        ids = ids.clone()
+        ids[torch.rand(len(ids), device=ids.device) < p] = self.prompt_ids([""]).ids.to(ids.device)
+        return ids
+
     def train_step(self, x, y, opts, step):
-        ids = y.clone()
-        drop = torch.rand(len(ids), device=ids.device) < self.config.cond_drop
-        ids[drop] = self.prompt_ids([""]).ids.to(ids.device)  # the empty prompt: <bos> <eos>
-        loss = self._loss(self.unet, x, ids)
+        loss = self._loss(self.unet, x, self.drop_prompts(y, self.config.cond_drop))
         optimize(loss, opts["opt"], self.unet.parameters(), clip=1.0, grad_sync=self.grad_sync,
                  name="noise-prediction loss")
         return {"noise_mse": loss.item()}
