@@ -1325,7 +1325,7 @@ def test_F75_a_diffusion_checkpoint_naming_a_data_path(make_window, qtbot, tmp_p
 
 
 _PAUSED_CHILD = """
-import importlib, runpy, signal, sys
+import importlib, os, runpy, select, signal, sys
 sys.path.insert(0, '.')
 checkpoint, training = importlib.import_module("models.checkpoint"), importlib.import_module("models.train")
 phase, args = sys.argv[1], sys.argv[2:]
@@ -1334,8 +1334,17 @@ def paused(real, tag):  # the first call waits for a signal before it goes on: t
     def call(*a, **k):
         if not call.done:
             call.done = True
+            # a signal can land between the print and the wait (the child descheduled under load): then
+            # signal.pause() would wait for ever. The C handler writes every signal to the wakeup pipe, so
+            # select() sees one that came early as well as one that comes later.
+            r, w = os.pipe()
+            os.set_blocking(w, False)
+            old = signal.set_wakeup_fd(w)
             print(tag, file=sys.stderr, flush=True)
-            signal.pause()
+            try:
+                select.select([r], [], [])
+            finally:
+                signal.set_wakeup_fd(old)
         return real(*a, **k)
     call.done = False
     return call
