@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled models in assets/ with the exact commands used for the shipped files
 # (`make assets`). Every run is seeded. Usage: build.sh PYTHON [NAME...] (no names: all of them).
-# Build time on a 2-core laptop CPU: see assets/README.md (about three hours for everything).
+# Build time on a 2-core laptop CPU: see assets/README.md (about six hours for everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}

@@ -93,7 +93,7 @@ def source_from_data(data) -> dict:
 @dataclass
 class Pix2PixConfig(ModelConfig):
     width: int = 32  # channels of the U-Net's first level (doubling down to 8×)
-    l1_weight: float = 100.0  # λ of eq. 4
+    l1_weight: float = 100.0  # λ of eq. 4, on the L1 of images in [-1, 1] (the paper's code's scale)
     adv_weight: float = 1.0  # the adversarial term's weight (0: the L1-only U-Net baseline)
     source: str = "edges"  # what G translates from: "edges", "silhouette", a colour "outline" of the target, or
     # "paired": the images of A/ beside each image of B/ (pairs:FOLDER)
@@ -249,7 +249,7 @@ class Pix2Pix(GenerativeModel):
             optimize(d_loss, opts["d"], self.discriminator.parameters(), grad_sync=self.grad_sync,
                      name="discriminator loss")
             out["d"] = d_loss.item()
-        l1 = (fake - real).abs().mean() / 2  # on the [0, 1] scale
+        l1 = (fake - real).abs().mean()  # on the [-1, 1] scale, as the paper's λ = 100 weighs it
         g_loss = self.config.l1_weight * l1
         if adv:
             d_fake = self.discriminator(src, fake)
@@ -257,7 +257,7 @@ class Pix2Pix(GenerativeModel):
             g_loss = g_loss + self.config.adv_weight * g_adv
             out["g_adv"] = g_adv.item()
         optimize(g_loss, opts["g"], self.generator.parameters(), grad_sync=self.grad_sync, name="generator loss")
-        out["l1"] = l1.item()
+        out["l1"] = l1.item() / 2  # reported on the [0, 1] scale, as evaluate() measures it
         return out
 
     @torch.no_grad()

@@ -53,6 +53,25 @@ def test_training_lowers_the_held_out_l1_and_the_baseline_has_no_discriminator_s
     assert set(recs[-2].losses) == {"l1"}
 
 
+def test_the_l1_term_is_weighed_on_the_papers_scale(monkeypatch):
+    """λ = 100 weighs the L1 of images in [-1, 1], as the paper's code does (on [0, 1] it would be λ = 50); the
+    reported l1 is on the [0, 1] scale of the held-out figure."""
+    import models.pix2pix as p2p
+
+    data = load_dataset("scenes").subset(slice(0, 8))
+    torch.manual_seed(0)
+    m = build_model(make_config("pix2pix", data.shape, width=8, adv_weight=0.0, data=data))
+    x = torch.from_numpy(data.images)
+    y = torch.from_numpy(np.ascontiguousarray(m.condition_of(data)))
+    m.generator.eval()  # no dropout: the loss below is the one the step computes
+    expected = (m.generator(y * 2 - 1) - (x * 2 - 1)).abs().mean().item()
+    seen = []
+    monkeypatch.setattr(p2p, "optimize", lambda loss, *a, **k: seen.append(loss.item()))
+    out = m.train_step(x, y, m.make_optimizers(), 0)
+    assert seen == [pytest.approx(100 * expected, rel=1e-5)]
+    assert out["l1"] == pytest.approx(expected / 2, rel=1e-5)
+
+
 def test_reading_a_drawing(tmp_path):
     a = np.full((64, 64), 255, np.uint8)
     a[10:54, 30:34] = 0  # a dark stroke on white paper, at 64x64
