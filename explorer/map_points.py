@@ -3,20 +3,27 @@ once), and the legend that names them; maps of many points are drawn by :mod:`ex
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
 class ClassPoints:
-    def __init__(self, plot: pg.PlotWidget, on_click):
+    def __init__(self, plot: pg.PlotWidget, on_click, legend=None):
+        """``legend``: where the classes are named (a :class:`RowLegend` beside a small plot, whose points a
+        legend inside would hide); default: inside the plot, at the top left."""
         self.plot, self.on_click = plot, on_click
         self.items: list[pg.ScatterPlotItem] = []
         self.density = None  # a DensityLayer for maps of many points
-        self.legend = plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
-        self.legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
+        if legend is None:
+            legend = plot.addLegend(offset=(10, 10), labelTextColor="#dddddd", brush=pg.mkBrush(32, 33, 36, 200))
+            legend.setZValue(1000)  # above the decoded grid, on a dark backing so the labels stay legible
+        self.legend = legend
 
     def clear(self) -> None:
         for s in self.items:
@@ -50,7 +57,9 @@ class ClassPoints:
             item = pg.ScatterPlotItem(x=xy[idx, 0], y=xy[idx, 1], data=idx, size=size, pen=None,
                                       brush=pg.mkBrush(colour), name=name, hoverable=False)
             item.sigClicked.connect(self.on_click)
-            self.plot.addItem(item)
+            self.plot.addItem(item)  # names itself in the plot's own legend
+            if self.legend is not self.plot.plotItem.legend and labels is not None:
+                self.legend.addItem(item, name)
             self.items.append(item)
         self.set_visible(visible)
 
@@ -61,3 +70,21 @@ class ClassPoints:
         if self.density is not None:
             self.density.set_visible(on)
         self.legend.setVisible(on)
+
+
+class RowLegend(QLabel):
+    """A legend as a line of coloured dots and names (wrapped), for a plot too small to hold one inside."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self._entries: list[str] = []
+
+    def clear(self) -> None:
+        self._entries = []
+        self.setText("")
+
+    def addItem(self, item: pg.ScatterPlotItem, name: str) -> None:  # noqa: N802 - pyqtgraph's LegendItem's name
+        colour = item.opts["brush"].color().name()
+        self._entries.append(f'<span style="color:{colour}">&#9679;</span>&nbsp;{html.escape(name)}')
+        self.setText(" &nbsp; ".join(self._entries))

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import QColorDialog, QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QColorDialog, QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from models.scenes import BACKGROUNDS, COLOURS
 
@@ -106,13 +107,16 @@ class SketchView(QWidget):
         self.info = QLabel()
         self.info.setWordWrap(True)
         lay.addWidget(self.info)
-        pads = QHBoxLayout()
+        pads = QGridLayout()  # titles in one row, so the drawing and the answer start at the same height
         self.pad = SketchPad()
         self.pad.changed.connect(self.translate)
-        self.out = ImagePanel(title="the model's answer")
+        self.out = ImagePanel()
         self.out.setMinimumSize(256, 256)
-        pads.addWidget(self.pad, 1)
-        pads.addWidget(self.out, 1)
+        for col, (title, w) in enumerate((("your drawing", self.pad), ("the model's answer", self.out))):
+            pads.addWidget(QLabel(title), 0, col, Qt.AlignmentFlag.AlignHCenter)
+            pads.addWidget(w, 1, col)
+            pads.setColumnStretch(col, 1)
+        pads.setRowStretch(1, 1)
         lay.addLayout(pads, 1)
         self.btn_undo.clicked.connect(self.pad.undo)
         self.btn_clear.clicked.connect(self.pad.clear)

@@ -132,7 +132,8 @@ class TextToImageView(QWidget):
         ml.setContentsMargins(0, 0, 0, 0)
         steps_row = QHBoxLayout()
         self.x_t, self.x_0, self.eps_panel = (ImagePanel(title=t) for t in (
-            "decoded z_t", "decoded ẑ_0", "predicted noise ε̂ (latent channels)"))
+            "decoded z_t", "decoded ẑ_0", "predicted noise ε̂"))
+        self.eps_panel.setToolTip("ε̂ in the autoencoder's latent space: its channels side by side")
         for p in (self.x_t, self.x_0, self.eps_panel):
             p.setMinimumSize(150, 160)
             steps_row.addWidget(p, 1)

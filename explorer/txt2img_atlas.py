@@ -11,7 +11,7 @@ from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from .jobs import ModelJob
-from .map_points import ClassPoints
+from .map_points import ClassPoints, RowLegend
 from .map_projection import embedding_job
 from .widgets import ProgressLine
 
@@ -48,8 +48,10 @@ class AtlasPlot(QWidget):
         self.progress.cancelRequested.connect(self.cancel)
         lay.addWidget(self.progress)
         self.plot = pg.PlotWidget(background="#202124")
+        legend = RowLegend()  # above the plot: inside, it would hide a third of a panel this small
+        lay.addWidget(legend)
         lay.addWidget(self.plot, 1)
-        self.points = ClassPoints(self.plot, lambda *_: None)
+        self.points = ClassPoints(self.plot, lambda *_: None, legend)
         self.path = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=2), symbol="o", symbolSize=4,
                                     symbolBrush="#ffffff", symbolPen=None)
         self.marker = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#000000", width=1.5), brush="#ff5050")
