@@ -257,7 +257,7 @@ class CycleGAN(GenerativeModel):
             fake = g(src)
             fakes.append(fake)
             adv = adv + _lsgan(d(fake), 1.0)
-            cyc = cyc + (back(fake) - src).abs().mean() / 2  # [0, 1] scale: λ is half the paper's (README)
+            cyc = cyc + (back(fake) - src).abs().mean() / 2  # [0, 1] scale: λ is half the paper's (measured: README)
             if lam_id:
                 idt = idt + (back(src) - src).abs().mean() / 2  # back maps into src's domain: leave it be
         g_loss = adv + lam * cyc + lam_id * idt
