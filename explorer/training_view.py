@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QFrame,
     QGraphicsItem,
     QHBoxLayout,
     QLabel,
@@ -21,7 +20,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -33,7 +31,7 @@ from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
 from .training_form import RunForm
 from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
-from .widgets import ImagePanel, ProgressLine
+from .widgets import ImagePanel, ProgressLine, scrolled
 
 __all__ = ["RunSpec", "TrainingView", "training_threads"]
 
@@ -82,11 +80,7 @@ class TrainingView(QWidget):
         ll = QVBoxLayout(left)
         self.form = RunForm()
         self.form.message.connect(self.message)
-        scroll = QScrollArea()  # the form scrolls on a small screen rather than forcing the window's height
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.form)
+        scroll = scrolled(self.form, horizontal=False)  # scrolls on a small screen, never forcing the height
         left.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
                              + 24)
         ll.addWidget(scroll, 3)

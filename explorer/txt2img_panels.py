@@ -6,10 +6,11 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
+    QLayout,
     QSizePolicy,
     QWidget,
 )
@@ -58,21 +59,52 @@ class AttentionPanel(QWidget):
     """One heat map per word of the prompt, over the decoded x̂_0 of the chosen sample at the current step."""
 
     MAX_TOKENS = 16
+    TILE = QSize(90, 100)  # the smallest a heat map is shown
+    MAX_COLUMNS = 8
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(2)
+        # the tiles wrap to the width they are given (in a scroll area, downwards), never widening the window
+        self.grid.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         self.panels: list[ImagePanel] = []
+        self._columns = 0
+
+    def _fit_columns(self) -> int:
+        step = self.TILE.width() + self.grid.spacing()
+        return max(1, min(self.MAX_COLUMNS, (self.width() + self.grid.spacing()) // step))
+
+    def _place(self) -> None:
+        """Lay the tiles out in as many columns as the width holds."""
+        cols = self._fit_columns()
+        if cols == self._columns:
+            return
+        self._columns = cols
+        for i, p in enumerate(self.panels):
+            self.grid.removeWidget(p)
+            self.grid.addWidget(p, i // cols, i % cols)
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        shown = sum(not p.isHidden() for p in self.panels)
+        rows = -(-shown // max(self._columns, 1))
+        return QSize(self.TILE.width(), rows * (self.TILE.height() + self.grid.spacing()))
+
+    def resizeEvent(self, ev):  # noqa: N802
+        super().resizeEvent(ev)
+        self._place()
 
     def show_maps(self, traj, k: int, sample: int) -> None:
         words = traj.word_tokens[: self.MAX_TOKENS]
-        while len(self.panels) < len(words):
-            p = ImagePanel(title=" ")
-            p.setMinimumSize(90, 100)
-            self.grid.addWidget(p, len(self.panels) // 8, len(self.panels) % 8)
-            self.panels.append(p)
+        if len(self.panels) < len(words):
+            while len(self.panels) < len(words):
+                p = ImagePanel(title=" ")
+                p.setMinimumSize(self.TILE)
+                self.panels.append(p)
+            self._columns = 0  # lay them all out again, the new ones too
+            self._place()
         maps = traj.attention[k, sample].astype(np.float32)  # (tokens, s, s)
         image = traj.x0[k, sample].astype(np.float32)
         for p, j in zip(self.panels, words):
@@ -83,6 +115,7 @@ class AttentionPanel(QWidget):
             p.show_image(heat_overlay(image, m, float(m.max())))
         for p in self.panels[len(words):]:
             p.setVisible(False)
+        self.updateGeometry()
 
     def clear(self) -> None:
         for p in self.panels:

@@ -8,7 +8,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from models.display import to_display
 
@@ -178,6 +187,18 @@ def placeholder_and_body(view: QWidget) -> tuple[QLabel, QWidget, QVBoxLayout]:
     lay = QVBoxLayout(body)
     lay.setContentsMargins(0, 0, 0, 0)
     return placeholder, body, lay
+
+
+def scrolled(widget: QWidget, horizontal: bool = True) -> QScrollArea:
+    """``widget`` in a frameless scroll area that fits it to its width: it scrolls when there is too little room,
+    rather than asking the window for more (and squeezing the rest)."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    if not horizontal:
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(widget)
+    return scroll
 
 
 def hint(text: str) -> QLabel:

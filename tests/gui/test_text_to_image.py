@@ -66,6 +66,14 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     assert t.frame.value() == 1 and not np.array_equal(first, t.x_t.data)
     words = [p for p in t.attention.panels if p.isVisible()]
     assert len(words) == len(PROMPT.split()) and all(p.data is not None for p in words)
+    # the heat maps wrap to the room they have (scrolling down) and never ask the window to widen
+    grid = t.attention.grid
+    assert t.attention.minimumSizeHint().width() <= t.attention.TILE.width()
+    scroll = t.attention.parentWidget().parentWidget()  # the scroll area around them (and its viewport)
+    scroll.resize(2 * t.attention.TILE.width() + 40, 300)
+    assert max(grid.getItemPosition(grid.indexOf(p))[1] for p in words) == 1  # two columns
+    scroll.resize(8 * t.attention.TILE.width() + 60, 300)
+    assert max(grid.getItemPosition(grid.indexOf(p))[1] for p in words) == min(7, len(words) - 1)
     # the path on the map: one point per frame, the marker at the current one
     assert len(t.atlas_plot.path.xData) == len(tr)
     np.testing.assert_allclose(t.atlas_plot.marker.getData()[0], [t.atlas_plot.xy[1, 0]], rtol=1e-5)
