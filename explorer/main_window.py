@@ -56,7 +56,7 @@ class ModelList(QWidget):
         self.library = library
         lay = QVBoxLayout(self)
         self.list = QListWidget()
-        self.list.setMinimumWidth(170)  # the names stay readable whatever a view asks of the window's width
+        self.list.setMinimumWidth(120)  # names stay readable whatever a view asks of the width (a 1024 px window fits)
         self.list.setToolTip("Models: click to explore; drop checkpoint files here to add them")
         self.list.currentRowChanged.connect(self._on_row)
         lay.addWidget(self.list, 1)

@@ -140,7 +140,7 @@ class TextToImageView(QWidget):
         ml.addLayout(steps_row, 3)
         ml.addWidget(QLabel("Cross-attention of each word at this step (mean of heads and layers; % = its share)"))
         self.attention = AttentionPanel()
-        ml.addWidget(scrolled(self.attention, horizontal=False), 2)  # long prompts wrap and scroll down
+        ml.addWidget(scrolled(self.attention), 2)  # long prompts wrap and scroll down
         split.addWidget(mid)
         self.atlas_plot = AtlasPlot()
         self.atlas_plot.btn_load.clicked.connect(self.load_atlas)

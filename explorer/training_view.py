@@ -80,7 +80,7 @@ class TrainingView(QWidget):
         ll = QVBoxLayout(left)
         self.form = RunForm()
         self.form.message.connect(self.message)
-        scroll = scrolled(self.form, horizontal=False)  # scrolls on a small screen, never forcing the height
+        scroll = scrolled(self.form)  # scrolls on a small screen, never forcing the height
         left.setMinimumWidth(self.form.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
                              + 24)
         ll.addWidget(scroll, 3)

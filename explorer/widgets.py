@@ -189,14 +189,13 @@ def placeholder_and_body(view: QWidget) -> tuple[QLabel, QWidget, QVBoxLayout]:
     return placeholder, body, lay
 
 
-def scrolled(widget: QWidget, horizontal: bool = True) -> QScrollArea:
-    """``widget`` in a frameless scroll area that fits it to its width: it scrolls when there is too little room,
-    rather than asking the window for more (and squeezing the rest)."""
+def scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that fits it to its width and scrolls it down when there is too
+    little room, rather than asking the window for more (and squeezing the rest)."""
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
-    if not horizontal:
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(widget)
     return scroll
 
