@@ -217,12 +217,17 @@ def _resumed_model(a, data, over):
     """The model of ``--resume FILE``, checked against what else the command line asks."""
     from .checkpoint import load
 
-    if over or a.latent_dim is not None or a.conditional:
+    spec = registry.get(a.model)
+    fixed = sorted(spec.param(name).flag for name in over if not spec.param(name).resumable)
+    if fixed or a.latent_dim is not None or a.conditional:
         raise ConfigError("--resume goes on with the checkpoint's own settings: leave out --latent-dim, "
-                          "--conditional and the model's options")
+                          "--conditional and the model's options" + (f" ({', '.join(fixed)})" if fixed else ""))
     model = load(a.resume)
     if model.kind != a.model:
         raise ConfigError(f"--resume {os.path.basename(a.resume)} is a {model.kind} model, not a {a.model}")
+    for name, value in over.items():  # a training regimen (Param.resumable) may change for the rest of the run
+        setattr(model.config, name, value)
+    model.config.validate()
     if tuple(model.image_shape) != tuple(data.shape):
         raise ConfigError(f"--resume {os.path.basename(a.resume)} makes {tuple(model.image_shape)} images, the "
                           f"data is {tuple(data.shape)}")

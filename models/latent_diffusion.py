@@ -46,6 +46,7 @@ class LatentDiffusionConfig(ModelConfig):
     schedule: str = "linear"
     ema_decay: float = 0.999
     cond_drop: float = 0.1  # captions replaced by the empty prompt, for classifier-free guidance
+    phrase_drop: float = 0.0  # captions cut to a random subset of their phrases (short prompts), see partial_prompts
 
     image_sizes = (8, 64)
     latent_dims = (1, 16 * 16 * 16)
@@ -67,6 +68,8 @@ class LatentDiffusionConfig(ModelConfig):
         need(self.schedule in ("linear", "cosine"), f"unknown schedule {self.schedule!r}")
         need(isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)")
         need(isinstance(self.cond_drop, (int, float)) and 0 <= self.cond_drop < 1, "cond_drop must be in [0, 1)")
+        need(isinstance(self.phrase_drop, (int, float)) and 0 <= self.phrase_drop <= 1,
+             "phrase_drop must be in [0, 1]")
         need(isinstance(self.latent_shape, tuple) and len(self.latent_shape) == 3 and all(
             isinstance(v, int) and 1 <= v <= 64 for v in self.latent_shape), "latent_shape must be 3 sizes")
         need(isinstance(self.context_dim, int) and 1 <= self.context_dim <= 4096, "context_dim must be 1..4096")
@@ -278,7 +281,29 @@ class LatentDiffusion(GenerativeModel):
         ids[torch.rand(len(ids), device=ids.device) < p] = self.prompt_ids([""]).ids.to(ids.device)
         return ids
 
+    def partial_prompts(self, ids: torch.Tensor, p: float) -> torch.Tensor:
+        """Token ids with a share ``p`` of the captions cut to a random subset of their phrases (each of size,
+        colour, shape, position and background kept with probability 1/2: :func:`models.scenes.partial_caption`),
+        so that a short prompt such as "a blue star" is one the network has read, and what it leaves unsaid
+        varies as in the data. Captions of another grammar stay whole."""
+        from . import scenes
+
+        rows = (torch.rand(len(ids)) < p).nonzero().flatten().tolist()
+        if not rows:
+            return ids
+        keep = torch.rand(len(ids), len(scenes.FACTORS)) < 0.5
+        tok = self.parts[1].tokenizer
+        texts = []
+        for i in rows:
+            words = [w for w in tok.decode(ids[i].tolist()) if not w.startswith("<")]
+            texts.append(scenes.partial_caption(" ".join(words), dict(zip(scenes.FACTORS, keep[i].tolist()))))
+        ids = ids.clone()
+        ids[rows] = tok(texts).ids.to(ids.device)
+        return ids
+
     def train_step(self, x, y, opts, step):
+        if self.config.phrase_drop > 0:
+            y = self.partial_prompts(y, self.config.phrase_drop)
         loss = self._loss(self.unet, x, self.drop_prompts(y, self.config.cond_drop))
         optimize(loss, opts["opt"], self.unet.parameters(), clip=1.0, grad_sync=self.grad_sync,
                  name="noise-prediction loss")
@@ -409,6 +434,9 @@ register(KindSpec(
             Param("text_encoder", "Text encoder", str, "the clip checkpoint whose tokens it reads",
                   file_filter="Text encoder (*.safetensors)"),
             Param("width", "Width", int, "base channels of the U-Net", minimum=8, maximum=512),
-            Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000)),
+            Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000),
+            Param("phrase_drop", "Short captions", float, "share of captions cut to a random subset of their "
+                  "phrases, so that short prompts are understood (may change when resuming)", minimum=0,
+                  maximum=1, resumable=True)),
     map_samples=64, prepare=resolve_parts,
     description="text -> latents -> image: a U-Net with cross-attention on a latent autoencoder's latents"))

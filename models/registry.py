@@ -54,6 +54,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     file_filter: str = ""  # a path to a file of this kind (the form offers a file dialog), e.g. "*.safetensors"
+    resumable: bool = False  # a training regimen, not the network's shape: --resume may change it
 
     @property
     def flag(self) -> str:

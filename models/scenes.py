@@ -12,6 +12,8 @@ colours through one of those masks.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 SHAPES = ["circle", "square", "triangle", "star", "heart", "diamond"]
@@ -114,3 +116,23 @@ def scene_caption(obj, background: int) -> str:
 
 FACTOR_VALUES = {"shape": SHAPES, "colour": list(COLOURS), "size": list(SIZES), "position": POSITIONS,
                  "background": list(BACKGROUNDS)}
+
+
+# A single-object caption, phrase by phrase (the order :func:`caption` and :func:`make_scenes` write them).
+_CAPTION = re.compile(r"^a (?P<size>\w+) (?P<colour>\w+) (?P<shape>\w+) at the (?P<position>[a-z ]+?)"
+                      r" on a (?P<background>\w+) background$")
+
+
+def partial_caption(text: str, keep: dict[str, bool]) -> str:
+    """A caption with only the phrases ``keep`` names (factor -> kept), as users write short prompts:
+    keeping colour and shape of "a large blue star at the center on a white background" gives "a blue star".
+    A text that is not a single-object scenes caption, or a choice that keeps nothing, is returned as it is."""
+    m = _CAPTION.match(text)
+    if m is None or not any(keep.get(f, False) for f in FACTORS):
+        return text
+    words = ["a"] + [m[f] for f in ("size", "colour", "shape") if keep.get(f, False)]
+    if keep.get("position", False):
+        words += ["at the", m["position"]]
+    if keep.get("background", False):
+        words += ["on a", m["background"], "background"]
+    return " ".join(words)
