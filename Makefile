@@ -17,7 +17,9 @@ $(STAMP): $(VPY) pyproject.toml
 
 install: $(STAMP)
 
+# Qt's window plugin needs system libraries: checked (and installed where we may) before Qt starts
 run: $(STAMP)
+	QT_QPA_PLATFORM= $(VPY) -m explorer.platform_check --install
 	QT_QPA_PLATFORM= $(VPY) main.py
 
 test: $(STAMP)

@@ -46,6 +46,10 @@ def main(argv=None) -> int:
     a.open = a.open or a.file
     if a.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from .platform_check import check
+
+    if check():  # a missing system library: the command that installs it, never Qt's abort
+        return 1
     from .qt_compat import application, finish
 
     application(sys.argv[:1])  # guards PySide6 6.12's emit refcount bug on Python 3.11
