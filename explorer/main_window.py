@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QListWidget,
@@ -56,6 +57,7 @@ class ModelList(QWidget):
         self.library = library
         lay = QVBoxLayout(self)
         self.list = QListWidget()
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # two runs' names differ at their ends
         self.list.setMinimumWidth(120)  # names stay readable whatever a view asks of the width (a 1024 px window fits)
         self.list.setToolTip("Models: click to explore; drop checkpoint files here to add them")
         self.list.currentRowChanged.connect(self._on_row)
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         for v in self.views.values():
             v.message.connect(self.status)
         self.training.queue.failed.connect(self.show_error)
+        self.training.checkpointSaved.connect(self._remember)  # trained models join Open Recent
         self.map.pointClicked.connect(lambda i: self.status(f"point #{i}: its z is in the editor"))
         self._build_menus()
         self.setAcceptDrops(True)
@@ -276,6 +279,7 @@ class MainWindow(QMainWindow):
         geo = setting_bytes(self.settings, "geometry")
         if geo is not None:
             self.restoreGeometry(geo)  # False (and nothing changed) for bytes that are not a geometry
+            self.fit_to_screen()
         st = setting_bytes(self.settings, "windowState")
         if st is not None:
             self.restoreState(st)
@@ -293,6 +297,20 @@ class MainWindow(QMainWindow):
         tab = setting_int(self.settings, "tab")
         if tab is not None and 0 <= tab < self.tabs.count():
             self.tabs.setCurrentIndex(tab)
+
+    def fit_to_screen(self) -> None:
+        """A window no larger than the screen it is on (a restored or grown geometry is cut to it)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        room = screen.availableGeometry()
+        w, h = min(self.width(), room.width()), min(self.height(), room.height())
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+        frame = self.frameGeometry()
+        if not room.contains(frame):
+            self.move(min(max(frame.left(), room.left()), room.right() - frame.width() + 1),
+                      min(max(frame.top(), room.top()), room.bottom() - frame.height() + 1))
 
     def show_view(self, name: str):
         self.tabs.setCurrentWidget(self.views[name])
@@ -319,6 +337,7 @@ class MainWindow(QMainWindow):
         if self.training.queue.running() and not self.ask_stop_runs():
             event.ignore()
             return
+        self.fit_to_screen()  # never saves a window larger than the screen for the next start
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("windowState", self.saveState())
         self.settings.setValue("tab", self.tabs.currentIndex())

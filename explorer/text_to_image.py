@@ -6,6 +6,7 @@ settings (PNG Info)."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,11 @@ from PySide6.QtWidgets import (
 
 from models.samplers import SAMPLERS
 
-from . import dialogs
+from . import dialogs, txt2img_files
 from .jobs import ModelJob
 from .txt2img_atlas import AtlasPlot
 from .txt2img_panels import AttentionPanel, TokenChips
-from .widgets import ImagePanel, ProgressLine, hint, scrolled
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint, scrolled
 
 
 class TextToImageView(QWidget):
@@ -48,6 +49,7 @@ class TextToImageView(QWidget):
         self.atlas = None
         self.sample = 0
         self._cols = 1
+        self._strip_pending = ""
         self._build()
         self.job = ModelJob(self, "txt2img", self.progress)
         self.job.finished.append(self._job_done)
@@ -169,6 +171,9 @@ class TextToImageView(QWidget):
         scrub.addWidget(self.btn_png)
         scrub.addWidget(self.btn_anim)
         lay.addLayout(scrub)
+        self.strip_label = ElidedLabel("", mode=Qt.TextElideMode.ElideRight)
+        self.strip_label.setStyleSheet("color: #aaa")
+        lay.addWidget(self.strip_label)
         strip = QHBoxLayout()
         self.strip_panels = [ImagePanel(title=f"CFG {w:g}") for w in (1, 3, 5, 7, 9)]
         for p in self.strip_panels:
@@ -193,8 +198,10 @@ class TextToImageView(QWidget):
         self.trajectory, self.atlas = None, None
         self._set_enabled(False)
         self.frame_label.setText("nothing generated yet")
-        for p in (self.grid, self.x_t, self.x_0, self.eps_panel, *self.strip_panels):
+        for p in (self.grid, self.x_t, self.x_0, self.eps_panel):
             p.clear_image()
+        self._clear_strip()
+        self._title_grid()
         self.attention.clear()
         self.atlas_plot.set_model(self.model)
         if not ok:
@@ -242,6 +249,21 @@ class TextToImageView(QWidget):
             return
         self.chips.show_check(check_prompt(self.model, self.prompt.text()))
         self.neg_chips.show_check(check_prompt(self.model, self.negative.text()), "the negative prompt")
+        self._title_grid()
+
+    def _title_grid(self):
+        """The grid says which prompt made it, and when that is no longer the text in the box."""
+        tr = self.trajectory
+        if tr is None:
+            self.grid.set_title("samples: click one")
+            return
+        n = tr.x.shape[1]
+        which = f"showing {self.sample + 1} of {n}" if n > 1 else "click it"
+        if (tr.prompt, tr.negative) != (self.prompt.text(), self.negative.text()):
+            self.grid.set_title(f"<span style='color:#ffb74d'>made from “{html.escape(elided(tr.prompt, 36))}”, "
+                                f"not the prompt in the box</span> ({which})")
+        else:
+            self.grid.set_title(f"“{html.escape(elided(tr.prompt, 36))}”: {which}")
 
     def settings(self) -> dict:
         """The generation settings in the form, as record_txt2img takes them."""
@@ -282,13 +304,24 @@ class TextToImageView(QWidget):
         tr = self.trajectory
         if self.model is None or tr is None:
             return
+        from models.text_trajectory import check_prompt
+
         model, s, sample = self.model, tr.settings, self.sample
+        # the text in the box, on the chosen sample's starting noise (its seed and place in the batch)
+        prompt, negative = self.prompt.text(), self.negative.text()
+        problems = [p for text, what in ((prompt, "the prompt"), (negative, "the negative prompt"))
+                    for p in check_prompt(model, text).problems(what) if "unknown word" in p]
+        if problems:
+            self.message.emit(problems[0])
+            return
 
         def job(should_stop):
-            return (yield from cfg_strip(model, tr.prompt, tr.negative, len(tr.x[0]), sample, s["sampler"],
+            return (yield from cfg_strip(model, prompt, negative, len(tr.x[0]), sample, s["sampler"],
                                          s["steps"] if SAMPLERS[s["sampler"]].takes_steps else None, s["seed"],
                                          s["eta"], should_stop=should_stop))
 
+        label = f"CFG strip: “{elided(prompt, 80)}” on the starting noise of sample {sample + 1} (seed {s['seed']})"
+        self._strip_pending = label
         self.strip_job.start(model, job, self._set_strip, f"sample {sample + 1} at guidance 1, 3, 5, 7, 9…",
                              on_error=self.message.emit)
 
@@ -296,7 +329,13 @@ class TextToImageView(QWidget):
         if images is not None:
             for p, im in zip(self.strip_panels, images):
                 p.show_image(im)
+            self.strip_label.setText(self._strip_pending)
             self.ready.emit()
+
+    def _clear_strip(self):
+        for p in self.strip_panels:
+            p.clear_image()
+        self.strip_label.setText("")
 
     def _job_done(self):
         self.btn_go.setEnabled(self.model is not None)
@@ -324,8 +363,8 @@ class TextToImageView(QWidget):
             self.frame.setValue(len(traj) - 1)
         self.show_frame(len(traj) - 1)
         self.atlas_plot.set_path(traj, 0, len(traj) - 1, fit=True)
-        for p in self.strip_panels:
-            p.clear_image()
+        self._clear_strip()
+        self._title_grid()
         self.message.emit(f"{n} images, {len(traj) - 1} steps recorded ({traj.nbytes / 2**20:.1f} MB): click "
                           "one, scrub with ←/→")
         self.frame.setFocus()
@@ -350,11 +389,10 @@ class TextToImageView(QWidget):
         if tr is None or not 0 <= i < tr.x.shape[1]:
             return
         self.sample = i
-        self.grid.set_title(f"samples: showing {i + 1} of {tr.x.shape[1]}")
+        self._title_grid()
         self.show_frame(self.frame.value())
         self.atlas_plot.set_path(tr, i, self.frame.value())
-        for p in self.strip_panels:
-            p.clear_image()
+        self._clear_strip()
 
     def show_frame(self, k: int):
         from models.display import mosaic, signed_to_unit
@@ -377,33 +415,19 @@ class TextToImageView(QWidget):
         if self.trajectory is not None:
             self.frame.setValue(int(np.clip(self.frame.value() + d, 0, self.frame.maximum())))
 
-    # -- saving ----------------------------------------------------------------------------------
+    # -- files: the grid with its parameters, the animation, PNG Info (explorer.txt2img_files) ----------
     def parameters(self) -> str:
-        from models.images import generation_parameters
-
-        tr, s = self.trajectory, self.trajectory.settings
-        name = Path(self.model.meta.get("path", "") or "model").stem
-        return generation_parameters(tr.prompt, tr.negative, s["steps"], SAMPLERS[s["sampler"]].title,
-                                     s["guidance"], s["seed"], self.model.image_shape[1:], name)
+        return txt2img_files.parameters(self)
 
     def save_png(self, path: str) -> None:
-        """The grid of the last generation, its parameters in the PNG's text chunk (as the CLI writes it)."""
-        from models.images import make_grid, save_png
-
-        images = self.trajectory.x[-1].astype(np.float32)
-        save_png(path, make_grid(images, nrow=self._cols, scale=max(1, 64 // images.shape[-1])),
-                 {"parameters": self.parameters()})
+        txt2img_files.save_png(self, path)
 
     def export_animation(self, path: str, n: int = 40) -> None:
-        from models.images import make_grid, save_video
-        from models.trajectory import frame_indices
+        txt2img_files.export_animation(self, path, n)
 
-        tr, i = self.trajectory, self.sample
-        frames = [make_grid(np.stack([tr.x[k, i], tr.x0[k, i]]).astype(np.float32), nrow=2,
-                            scale=max(1, 128 // tr.x.shape[-1])) for k in frame_indices(len(tr), n)]
-        save_video(path, frames + [frames[-1]] * 8, fps=10)
+    def restore_from_png(self, path: str) -> bool:
+        return txt2img_files.restore_from_png(self, path)
 
-    # -- PNG Info --------------------------------------------------------------------------------
     def dragEnterEvent(self, e):
         if e.mimeData().hasUrls():
             e.acceptProposedAction()
@@ -413,32 +437,6 @@ class TextToImageView(QWidget):
             if Path(url.toLocalFile()).suffix.lower() == ".png":
                 self.restore_from_png(url.toLocalFile())
         e.acceptProposedAction()
-
-    def restore_from_png(self, path: str) -> bool:
-        """Fill the form from the generation parameters a PNG carries; a message says what happened."""
-        from models.images import png_text
-        from models.text_trajectory import parse_parameters
-
-        name = Path(path).name
-        try:
-            text = png_text(path).get("parameters")
-            if text is None:
-                raise ValueError("it carries no generation parameters")
-            p = parse_parameters(text)
-        except (ValueError, OSError) as e:
-            self.message.emit(f"{name}: {e}")
-            return False
-        self.prompt.setText(p["prompt"])
-        self.negative.setText(p["negative"])
-        titles = {cls.title: key for key, cls in SAMPLERS.items()}
-        if p.get("sampler") in titles:
-            self.sampler.setCurrentIndex(list(SAMPLERS).index(titles[p["sampler"]]))
-        for key, box in (("steps", self.steps), ("cfg", self.cfg), ("seed", self.seed)):
-            if key in p:
-                box.setValue(p[key])
-        self.message.emit(f"restored the parameters of {name}" + (f" (made with {p['model']})" if "model" in p
-                                                                  else ""))
-        return True
 
     def is_ready(self) -> bool:
         return self.model is None or not (self.busy() or self.atlas_job.busy or not self.atlas_plot.is_ready())

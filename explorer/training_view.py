@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
@@ -31,7 +31,7 @@ from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
 from .training_form import RunForm
 from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
-from .widgets import ImagePanel, ProgressLine, scrolled
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, scrolled
 
 __all__ = ["RunSpec", "TrainingView", "training_threads"]
 
@@ -41,6 +41,7 @@ CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
 class TrainingView(QWidget):
     message = Signal(str)
     ready = Signal()
+    checkpointSaved = Signal(str)  # a run's checkpoint, now in the model list (the window adds it to Open Recent)
 
     def __init__(self, library, parent=None):
         super().__init__(parent)
@@ -99,6 +100,7 @@ class TrainingView(QWidget):
         ll.addLayout(buttons)
         ll.addWidget(QLabel("Runs"))
         self.runs = QListWidget()
+        self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names that differ at the end stay apart
         self.runs.currentRowChanged.connect(self._on_select)
         ll.addWidget(self.runs, 1)
         split.addWidget(left)
@@ -109,7 +111,7 @@ class TrainingView(QWidget):
         self.progress.cancel.hide()
         self.progress.label.setText("no run")
         rl.addWidget(self.progress)
-        self.stats = QLabel(" ")
+        self.stats = ElidedLabel(" ")  # "stopped — saved /a/long/path…": elided, whole in its tooltip
         self.stats.setFixedHeight(self.stats.sizeHint().height())
         rl.addWidget(self.stats)
         self.plot = pg.PlotWidget(background="#202124")
@@ -306,6 +308,7 @@ class TrainingView(QWidget):
         entry = self.library.add(path, reload=True)
         if entry is not None:
             self.message.emit(f"{Path(path).name} is in the model list")
+            self.checkpointSaved.emit(path)
 
     def confirm_replace(self, path: str) -> bool:
         """A checkpoint is never overwritten silently: the user says whether this one may be replaced."""

@@ -19,6 +19,7 @@ from models.display import heat_overlay
 
 from .widgets import ImagePanel
 
+MORE_CHIPS = 6  # words shown past the context before the rest are only counted
 CHIP = ("<span style='background:{bg}; color:{fg}; border-radius:3px'>&nbsp;{text}&nbsp;</span>")
 
 
@@ -29,9 +30,12 @@ class TokenChips(QLabel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.RichText)
-        self.setWordWrap(False)  # one line (a wrapping label asks the form for the height of many)
+        # chips wrap to the width the form gives (the text a user types never widens the window); past the
+        # context a few greyed words show what is cut, the rest are counted, so the height stays a few lines
+        self.setWordWrap(True)
         self.setContentsMargins(0, 0, 0, 0)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setMinimumWidth(1)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
 
     def show_check(self, check, what: str = "the prompt") -> None:
         if check is None:
@@ -43,7 +47,8 @@ class TokenChips(QLabel):
                             "unconditional prediction") + "</span>")
             return
         chips = []
-        for i, w in enumerate(check.words):
+        shown = max(check.context, 1) + MORE_CHIPS
+        for i, w in enumerate(check.words[:shown]):
             if w in check.unknown:
                 chips.append(CHIP.format(bg="#5c1f1f", fg="#ff8a80", text=f"<s>{html.escape(w)}</s>"))
             elif i >= check.context:
@@ -52,7 +57,10 @@ class TokenChips(QLabel):
                 chips.append(CHIP.format(bg="#23395b", fg="#cfe2ff", text=html.escape(w)))
         notes = "".join(f"<br><span style='color:#ff8a80'>{html.escape(p, quote=False)}</span>"
                         for p in check.problems(what))
+        if len(check.words) > shown:
+            chips.append(f"<span style='color:#999'>… {len(check.words) - shown} more words</span>")
         self.setText(" ".join(chips) + notes)
+        self.setToolTip(html.escape(" ".join(check.words)) if len(check.words) > shown else "")
 
 
 class AttentionPanel(QWidget):

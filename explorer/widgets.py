@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -89,7 +90,7 @@ class ProgressLine(QWidget):
         self.hide_when_idle = hide_when_idle
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel()
+        self.label = ElidedLabel(mode=Qt.TextElideMode.ElideRight, max_hint=420)  # a long name never widens it
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
@@ -198,6 +199,53 @@ def scrolled(widget: QWidget) -> QScrollArea:
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(widget)
     return scroll
+
+
+def elided(text: str, n: int = 60) -> str:
+    """``text`` in at most ``n`` characters, cut in the middle (a prompt or a path keeps both ends)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: (n - 1) // 2] + "…" + text[len(text) - (n - 1 - (n - 1) // 2):]
+
+
+class ElidedLabel(QLabel):
+    """One line that never asks for more width than it is given: the text is elided (in the middle by
+    default, so a file name keeps its start and its end) to the label's width, the whole of it a tooltip.
+    ``text()`` is the whole text."""
+
+    def __init__(self, text: str = "", mode=Qt.TextElideMode.ElideMiddle, parent=None, max_hint: int = 0):
+        super().__init__(parent)
+        self._full, self._mode, self._max_hint = "", mode, max_hint
+        # with max_hint: asks for its text's width up to max_hint beside other widgets, and gives way to them
+        self.setSizePolicy(QSizePolicy.Policy.Preferred if max_hint else QSizePolicy.Policy.Ignored,
+                           QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(1)
+        self.setText(text)
+
+    def sizeHint(self):  # noqa: N802
+        hint = super().sizeHint()
+        if self._max_hint:
+            hint.setWidth(min(self._max_hint, self.fontMetrics().horizontalAdvance(self._full) + 8))
+        return hint
+
+    def minimumSizeHint(self):  # noqa: N802
+        hint = super().minimumSizeHint()
+        hint.setWidth(min(hint.width(), 40))
+        return hint
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        self._full = str(text)
+        self.setToolTip(self._full)
+        self._fit()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        self._fit()
+
+    def _fit(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, self._mode, max(1, self.width())))
 
 
 def hint(text: str) -> QLabel:
