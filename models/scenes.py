@@ -119,8 +119,13 @@ FACTOR_VALUES = {"shape": SHAPES, "colour": list(COLOURS), "size": list(SIZES), 
 
 
 # A single-object caption, phrase by phrase (the order :func:`caption` and :func:`make_scenes` write them).
-_CAPTION = re.compile(r"^a (?P<size>\w+) (?P<colour>\w+) (?P<shape>\w+) at the (?P<position>[a-z ]+?)"
-                      r" on a (?P<background>\w+) background$")
+def _one_of(words) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
+_CAPTION = re.compile(f"^a (?P<size>{_one_of(SIZES)}) (?P<colour>{_one_of(COLOURS)}) (?P<shape>{_one_of(SHAPES)}) "
+                      f"at the (?P<position>{_one_of(POSITIONS)}) on a (?P<background>{_one_of(BACKGROUNDS)}) "
+                      "background$")
 
 
 def partial_caption(text: str, keep: dict[str, bool]) -> str:
