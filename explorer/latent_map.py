@@ -174,6 +174,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         self.pending_spec = None
         self.btn_own.setVisible(False)
         self.latents, self.xy, self.clicked = None, None, None
+        self.n_label.setText("")  # the last model's count is no count of this one's (none: no latent space)
         self._reset_colouring()
         self.projection = Projection()
         self._clear_points()
