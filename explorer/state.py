@@ -107,8 +107,9 @@ class ModelLibrary(QObject):
                 raise
             trusted = self._trusted() | {e.digest}
             make_settings().setValue("trusted_code", sorted(trusted))
-            # no probe decode here, on the window's thread: the views decode it in workers with a watchdog
-            return load(path, trust_code=True, probe=False)
+            # the very content the user was asked about (its digest), read once and loaded from those bytes; no
+            # probe decode here, on the window's thread: the views decode it in workers with a watchdog
+            return load(path, trust_code=e.digest, probe=False)
 
     def find(self, path) -> ModelEntry | None:
         path = os.path.abspath(path)

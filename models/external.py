@@ -19,7 +19,11 @@ safe format for generators from elsewhere.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,13 +138,53 @@ def read_sidecar(path: Path, kind: str = "torchscript", what: str = "a TorchScri
     return config, side
 
 
-def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
-    """The archive and its sidecar checked without running anything: (config, archive listing, sidecar)."""
+MAX_TORCHSCRIPT_BYTES = 2 << 30  # a generator of 2 GB; larger files are refused before they are read
+MAX_ARCHIVE_ENTRIES = 65_534  # a TorchScript archive holds hundreds; its listing is counted before it is read
+
+
+def read_bytes(path: Path, limit: int = MAX_TORCHSCRIPT_BYTES) -> bytes:
+    """A regular file's whole content, refused (CheckpointError) past ``limit`` bytes or when it is a FIFO, a
+    device or a special file (checked with ``stat`` before it is opened)."""
     try:
-        with zipfile.ZipFile(path) as z:
+        st = os.stat(path)
+    except OSError as e:
+        raise CheckpointError(f"{path.name}: cannot read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{path.name}: not a regular file (a pipe, a device or a socket)")
+    if st.st_size > limit:
+        raise CheckpointError(f"{path.name}: {st.st_size:,} bytes; a generator file is at most {limit:,}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise CheckpointError(f"{path.name}: cannot read ({e.strerror})") from None
+    if len(data) > limit:
+        raise CheckpointError(f"{path.name}: more than {limit:,} bytes")
+    return data
+
+
+def _entry_count(data: bytes) -> int | None:
+    """The entries a zip's end-of-central-directory record declares (None: no such record)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return None
+    return struct.unpack_from("<H", data, end + 10)[0]
+
+
+def _checked(path: Path, data: bytes | None = None) -> tuple[ExternalConfig, list[str], Path]:
+    """The archive (``data``: its bytes, read once) and its sidecar checked without running anything:
+    (config, archive listing, sidecar)."""
+    data = read_bytes(path) if data is None else data
+    count = _entry_count(data)
+    if count is not None and count > MAX_ARCHIVE_ENTRIES:  # 0xFFFF: a zip64 listing, far more than a generator
+        raise CheckpointError(f"{path.name}: a zip of {count:,}+ entries is not a TorchScript generator")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError):
         raise CheckpointError(f"{path.name}: a damaged zip/TorchScript file") from None
+    if len(names) > MAX_ARCHIVE_ENTRIES:
+        raise CheckpointError(f"{path.name}: a zip of {len(names):,} entries is not a TorchScript generator")
     if not any("/code/" in n for n in names):
         raise CheckpointError(f"{path.name}: refused: a pickled PyTorch file, not a TorchScript generator "
                               "(Latent Explorer never unpickles; export with torch.jit.script/trace)")
@@ -151,9 +195,10 @@ def _checked(path: Path) -> tuple[ExternalConfig, list[str], Path]:
 def describe_torchscript(path: Path) -> dict:
     """What ``info`` shows of a TorchScript file: its sidecar and archive listing. Nothing in it runs."""
     path = Path(path)
-    config, names, side = _checked(path)
+    data = read_bytes(path)
+    config, names, side = _checked(path, data)
     return {"path": str(path), "kind": "torchscript", "title": "External generator (TorchScript)",
-            "contains_code": True, "sha256": file_digest(path), "sidecar": str(side),
+            "contains_code": True, "sha256": hashlib.sha256(data).hexdigest(), "sidecar": str(side),
             "config": {"latent_dim": config.latent_dim, "image_shape": list(config.image_shape),
                        "output_range": list(config.output_range)},
             "class_names": list(config.class_names), "archive": sorted(names)[:50],
@@ -176,17 +221,26 @@ def _probe(gen: ExternalGenerator, path: Path) -> None:
                               ) from None
 
 
-def load_torchscript(path: Path, device="cpu", trust_code: bool = False, probe: bool = True) -> ExternalGenerator:
+def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, probe: bool = True
+                     ) -> ExternalGenerator:
     """Load a TorchScript generator, only with ``trust_code``: else :class:`UntrustedCode` once the file and
-    its sidecar are checked (no code of the file has run). With ``probe``, one decode of z = 0 is tried now
-    (the CLI: a broken generator is refused at once); without, the first decode is the caller's (the window
-    runs it in a worker so a generator that hangs cannot freeze it). Every decode checks its output."""
-    config, _, _ = _checked(path)
+    its sidecar are checked (no code of the file has run). ``trust_code`` may be the SHA-256 of the content
+    the user was asked about: trust is for bytes, not names, so the file is read once, its digest checked
+    against that, and the code loaded from those very bytes (a file swapped while the question was open is
+    refused, and nothing of it runs). With ``probe``, one decode of z = 0 is tried now (the CLI: a broken
+    generator is refused at once); without, the first decode is the caller's (the window runs it in a worker
+    so a generator that hangs cannot freeze it). Every decode checks its output."""
+    data = read_bytes(path)
+    config, _, _ = _checked(path, data)
     latent_dim, shape, names = config.latent_dim, list(config.image_shape), list(config.class_names)
+    digest = hashlib.sha256(data).hexdigest()
     if not trust_code:
-        raise UntrustedCode(path, file_digest(path))
+        raise UntrustedCode(path, digest)
+    if isinstance(trust_code, str) and trust_code != digest:
+        raise CheckpointError(f"{path.name} changed after you were asked about it: its content is not the one "
+                              "you trusted, and nothing of it ran. Open it again to be asked about this content.")
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        module = torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
     except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
         raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
     gen = ExternalGenerator(config, module)
