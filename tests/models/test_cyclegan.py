@@ -46,7 +46,8 @@ def test_generators_and_discriminators_fit_every_size(size):
     x = torch.rand(2, 3, size, size)
     for d in ("a2b", "b2a"):
         out = m.translate(x, d)
-        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1 and torch.equal(out, m.translate(x, d))
+        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+        torch.testing.assert_close(out, m.translate(x, d), rtol=0, atol=1e-6)  # deterministic
     assert not torch.equal(m.translate(x, "a2b"), m.translate(x, "b2a"))  # two generators
     assert m.d_a(x).shape[1] == 1 and m.direction_title("b2a").startswith("white, gray, teal")
 

@@ -24,14 +24,15 @@ def _meta(path):
 
 @pytest.mark.parametrize("kind", ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm"])
 def test_format_1_checkpoints_load_and_decode_the_same_z_to_the_same_image(kind):
-    """Files written by the format-1 code (tests/fixtures/format1/README.md) decode exactly as it did."""
+    """Files written by the format-1 code (tests/fixtures/format1/README.md) decode as it did: within 1e-6, as
+    another CPU's kernels (AVX2, AVX-512) may sum in another order and differ by a float32 step."""
     expected = np.load(FIXTURES / "decoded.npz")
     model = load(FIXTURES / f"{kind}.safetensors")
     assert model.meta["format_version"] == 1 and _meta(FIXTURES / f"{kind}.safetensors")["format_version"] == "1"
     assert isinstance(model.config, registry.get(kind).config_class)
     y = torch.tensor([0, 1, 2]) if model.conditional else None
     out = model.decode(torch.from_numpy(expected[f"{kind}_z"]), y).numpy()
-    assert np.array_equal(out, expected[f"{kind}_x"])
+    np.testing.assert_allclose(out, expected[f"{kind}_x"], rtol=0, atol=1e-6)
 
 
 def test_format_2_stores_only_the_familys_config(tmp_path):

@@ -51,7 +51,7 @@ def test_contrastive_training_matches_images_with_their_captions(tmp_path):
     tokens, emb = loaded.encode_text(ids)
     assert tokens.shape == (1, 32, 64) and emb.shape == (1, 64)
     assert torch.allclose(emb.norm(dim=-1), torch.ones(1), atol=1e-5)
-    assert torch.equal(loaded.encode_text(ids)[1], model.eval().encode_text(ids)[1])
+    torch.testing.assert_close(loaded.encode_text(ids)[1], model.eval().encode_text(ids)[1], rtol=0, atol=1e-6)
 
 
 def test_the_cli_says_which_data_it_needs(tmp_path, capsys):
