@@ -34,10 +34,10 @@ from zlib import error as zlib_error
 import numpy as np
 
 from .errors import check_regular as _check_regular
+from .images import MAX_IMAGE_PIXELS  # larger image files are skipped (one definition, with PIL's limit)
 from .lazy import lazy_import
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
-MAX_IMAGE_PIXELS = 64_000_000  # larger files are skipped (a 10k x 10k image would need ~300 MB RGB)
 MIN_SIZE, MAX_SIZE = 8, 64
 MAX_DATA_BYTES = 512 * 2**20  # a dataset's images in memory as float32, and any file's bytes read whole
 SPLITS = ("stratified", "tail", "captions")  # how the held-out part is chosen (recorded in each checkpoint)
@@ -441,11 +441,12 @@ def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
     """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason. With ``max_side``, a
     bigger picture is reduced (aspect kept) while it is decoded, before any float copy: a 8000 x 8000 photo
     for a 28 x 28 model costs a few MB, not a float copy of 64 million pixels."""
-    Image, ImageOps = lazy_import("PIL.Image"), lazy_import("PIL.ImageOps")
+    from .images import pil_image
+
+    Image, ImageOps = pil_image(), lazy_import("PIL.ImageOps")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size ourselves
-        Image.MAX_IMAGE_PIXELS = None
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 raise ValueError("not a regular file (a pipe, a device or a socket)")
@@ -467,6 +468,8 @@ def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
                     arr = np.asarray(im.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
         except ValueError:
             raise
+        except Image.DecompressionBombError:
+            raise ValueError(f"too large (its header claims over {MAX_IMAGE_PIXELS:,} pixels)") from None
         except Exception as e:  # PIL raises many kinds for broken files
             raise ValueError(f"not a readable image ({type(e).__name__})") from None
     return arr
@@ -482,11 +485,12 @@ def _palette_has_colour(im) -> bool:
 
 def _image_header(path: Path) -> tuple[int, int, int]:
     """(channels, height, width) of an image file from its header, nothing decoded; ValueError if unusable."""
-    Image = lazy_import("PIL.Image")
+    from .images import pil_image
+
+    Image = pil_image()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Image.MAX_IMAGE_PIXELS = None
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 raise ValueError("not a regular file (a pipe, a device or a socket)")
@@ -499,6 +503,8 @@ def _image_header(path: Path) -> tuple[int, int, int]:
                     im.mode == "P" and not _palette_has_colour(im))
         except ValueError:
             raise
+        except Image.DecompressionBombError:
+            raise ValueError(f"too large (its header claims over {MAX_IMAGE_PIXELS:,} pixels)") from None
         except Exception as e:  # PIL raises many kinds for broken files
             raise ValueError(f"not a readable image ({type(e).__name__})") from None
     if orientation in (5, 6, 7, 8):  # shown turned by 90 degrees

@@ -52,21 +52,35 @@ def save_png(path: str | Path, picture: np.ndarray, text: dict[str, str] | None 
 
 
 MAX_PNG_TEXT = 64 * 1024
+MAX_IMAGE_PIXELS = 64_000_000  # no image file larger than this is decoded (a 10k x 10k image: ~300 MB RGB)
+MAX_DRAWING_PIXELS = 4096 * 4096  # a drawing or control image, decoded with its transparency
+
+
+def pil_image():
+    """PIL.Image with its decompression-bomb limit set to ours, for the whole process. It is only ever set
+    here and never lifted (a reader that may see larger images checks their size from the header itself)."""
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    return Image
 
 
 def png_text(path: str | Path) -> dict[str, str]:
     """The text chunks of a PNG (its generation parameters), read without decoding its pixels; each at most
     64 KB (a larger one is cut). Raises ValueError for a file that is not a PNG."""
-    from PIL import Image
-
     from .errors import check_regular
 
     check_regular(Path(path), ValueError)
+    Image = pil_image()
     try:
         with Image.open(path) as im:
             if im.format != "PNG":
                 raise ValueError(f"{Path(path).name}: not a PNG file")
             return {str(k)[:200]: str(v)[:MAX_PNG_TEXT] for k, v in getattr(im, "text", {}).items()}
+    except Image.DecompressionBombError:
+        raise ValueError(f"{Path(path).name}: its header claims too many pixels (over {MAX_IMAGE_PIXELS:,})"
+                         ) from None
     except OSError as e:
         raise ValueError(f"{Path(path).name}: not a readable image ({type(e).__name__})") from None
 

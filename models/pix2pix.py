@@ -14,6 +14,7 @@ background). A drawn sketch is such a source.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -288,13 +289,23 @@ register(KindSpec(
 def _read_on_white(path) -> tuple[np.ndarray, tuple[int, int], list[str]]:
     """An image file as (C, H, W) in [0, 1], its (height, width), and notes: a transparent background is laid
     on white paper; 16-bit and float images are scaled to 0..1."""
-    from PIL import Image
-
     from .data import read_image
+    from .errors import check_regular
+    from .images import MAX_DRAWING_PIXELS, pil_image
 
+    check_regular(Path(path), ValueError)  # a FIFO named drawing.png would wait for ever
+    Image = pil_image()
     notes = []
-    with Image.open(path) as im:
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise ValueError("too large for a drawing (at most 4096x4096 pixels)") from None
+    except OSError as e:
+        raise ValueError(f"not a readable image ({type(e).__name__})") from None
+    with im:
         mode, (w, h) = im.mode, im.size
+        if w * h > MAX_DRAWING_PIXELS:  # from the header, before any pixel is decoded
+            raise ValueError(f"too large for a drawing ({w}x{h} pixels; at most 4096x4096)")
         img = None
         if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
             rgba = np.asarray(im.convert("RGBA"), np.float32) / 255.0

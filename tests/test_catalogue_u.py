@@ -72,3 +72,53 @@ def test_F89_a_torchscript_file_swapped_while_the_trust_question_is_open(tmp_pat
     w.library.confirm_code = lambda path, message: True
     assert w.open_path(str(g)) and len(jit_loads) == 2
     assert jit_loads[-1] == hashlib.sha256(g.read_bytes()).hexdigest()
+
+
+def test_F90_huge_image_headers_after_any_image_was_read(tmp_path):
+    """A data reader once lifted PIL's decompression-bomb limit for the whole process: every later image read
+    (a drawing, a PNG's parameters, an init image) was unprotected. The limit is set once and never lifted,
+    and each reader checks the header's size before it decodes a pixel."""
+    import numpy as np
+    from PIL import Image
+
+    from models.data import read_image
+    from tests.limits import address_space_limited, png_claiming
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "small.png")
+    read_image(tmp_path / "small.png")
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS <= 64_000_000
+    png_claiming(tmp_path / "huge.png", 50_000, 50_000)
+    png_claiming(tmp_path / "drawing.png", 9_000, 9_000)
+    code, err = address_space_limited(
+        "import numpy as np\nfrom PIL import Image\n"
+        "from models.data import read_image\nfrom models.images import png_text\n"
+        "from models.pix2pix import read_sketch\n"
+        f"Image.fromarray(np.zeros((8, 8), np.uint8)).save({str(tmp_path / 'ok.png')!r})\n"
+        f"read_image({str(tmp_path / 'ok.png')!r})\n"
+        f"for f in (read_image, lambda p: read_sketch(p, 32)):\n"
+        f"    for name in ('huge.png', 'drawing.png'):\n"
+        f"        try:\n            f({str(tmp_path)!r} + '/' + name)\n"
+        "        except ValueError as e:\n            print('refused:', e, file=sys.stderr)\n"
+        "for name in ('huge.png', 'drawing.png'):\n"
+        f"    try:\n        print('text:', png_text({str(tmp_path)!r} + '/' + name), file=sys.stderr)\n"
+        "    except ValueError as e:\n        print('refused:', e, file=sys.stderr)\n", limit_gb=1.5)
+    assert code == 0, err
+    assert err.count("refused:") == 6 and "MemoryError" not in err
+    assert err.count("too large") >= 4  # the size named from the header, before a pixel is decoded
+
+
+def test_F91_a_fifo_named_like_a_drawing(tmp_path):
+    """translate --input, txt2img --control and the Sketch view's Load read drawings: a FIFO named
+    drawing.png is refused by stat before anything opens it (opening a FIFO waits for a writer for ever)."""
+    import os
+
+    from models.cli import main as cli
+    from models.pix2pix import read_sketch
+
+    fifo = tmp_path / "drawing.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_sketch(fifo, 32)
+    code = cli(["translate", str(Path(__file__).resolve().parents[1] / "assets" / "scenes-pix2pix.safetensors"),
+                "--input", str(fifo), "--out", str(tmp_path / "out.png")])
+    assert code == 2 and not (tmp_path / "out.png").exists()
