@@ -26,6 +26,7 @@ import torch
 from . import registry
 from .base import GenerativeModel
 from .errors import CheckpointError, ConfigError, check_regular, shown
+from .sniff import PREFIX, is_zip_of_pickles, not_a_model
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
@@ -182,12 +183,20 @@ def save(model: GenerativeModel, path: str | os.PathLike, data: dict | None = No
 def _refuse_pickle(path: Path, head: bytes) -> None:
     is_zip = head.startswith(b"PK\x03\x04")
     is_pickle = head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
-    if is_pickle or (is_zip and path.suffix.lower() not in TORCHSCRIPT_SUFFIXES) or (
-            path.suffix.lower() in PICKLE_SUFFIXES):
+    suffix = path.suffix.lower()
+    if is_zip and suffix not in TORCHSCRIPT_SUFFIXES | PICKLE_SUFFIXES and not is_zip_of_pickles(head):
+        raise CheckpointError(not_a_model(path.name, head))  # photos.zip, a .docx
+    if is_pickle or (is_zip and suffix not in TORCHSCRIPT_SUFFIXES) or suffix in PICKLE_SUFFIXES:
         raise CheckpointError(
-            f"{path.name}: refused: this looks like a pickled PyTorch file (torch.save / .pth / .ckpt). "
+            f"{path.name}: refused: this looks like a pickled PyTorch file (torch.save / .pth / .ckpt"
+            f"{'; a ZIP archive of pickles: TorchScript opens as .pt' if is_zip else ''}). "
             "Loading a pickle can run arbitrary code, so Latent Explorer never does; "
             "convert the weights to .safetensors (see README, 'Checkpoint format')")
+
+
+def _plausible_safetensors(head: bytes) -> bool:
+    """An 8-byte little-endian header length in range, then the JSON header's brace."""
+    return len(head) > 8 and 2 <= struct.unpack("<Q", head[:8])[0] <= MAX_HEADER and head[8:9] == b"{"
 
 
 class _Duplicate(ValueError):
@@ -346,7 +355,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     _check_regular(path)
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(PREFIX)  # a bounded prefix: enough to say what a file that is not a checkpoint is
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
     _refuse_pickle(path, head)
@@ -361,6 +370,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     if path.suffix.lower() == ".json":
         raise CheckpointError(f"{path.name}: a JSON file is not a checkpoint (is it a TorchScript sidecar? "
                               "open the generator file beside it)")
+    if not _plausible_safetensors(head) and (said := not_a_model(path.name, head)) is not None:
+        raise CheckpointError(said)  # a PNG, a text file, an empty file...
     try:
         tensors, meta = read_safetensors(path)
     except OSError as e:

@@ -295,7 +295,7 @@ def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
 
     drop(ck, tmp_path / "bad.safetensors")
     assert [e.name for e in w.library.entries] == ["dropped"] and w.library.current.name == "dropped"
-    assert "not a checkpoint" in w.last_error  # the bad file got its message; the good one opened
+    assert "a text file, not a model" in w.last_error  # the bad file got its message; the good one opened
     qtbot.waitUntil(lambda: w.editor.is_ready(), timeout=180000)
     before = w.latent.z.copy()
     drop(img)  # an image goes to the editor and is encoded

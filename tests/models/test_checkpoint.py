@@ -63,7 +63,7 @@ def test_pickled_torch_file_is_refused_and_never_unpickled(tmp_path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "not a checkpoint"),
+    (lambda p: p.write_bytes(b""), "an empty file, not a model"),
     (lambda p: p.write_bytes(bytes(range(256)) * 40), "header length|not JSON|truncated"),
     (lambda p: p.write_bytes(struct.pack("<Q", 2**40) + b"{}"), "header length"),
     (lambda p: p.write_bytes(struct.pack("<Q", 5_000_000) + b"{}"), "truncated"),
@@ -182,3 +182,56 @@ def test_torchscript_generator_with_sidecar(tmp_path):
     side.write_text("{broken")
     with pytest.raises(CheckpointError, match="invalid sidecar"):
         load(p)
+
+
+def _png(p):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(p, format="PNG")
+
+
+@pytest.mark.parametrize("name, make, says", [
+    ("picture.safetensors", _png, "picture.safetensors: a PNG image, not a model"),
+    ("photo.jpg", lambda p: p.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"), "a JPEG image, not a model"),
+    ("notes.txt", lambda p: p.write_text("my notes about the model\n"), "notes.txt: a text file, not a model"),
+    ("m.safetensors", lambda p: p.write_text('{"kind": "vae"}'), "a JSON file, not a model"),
+    ("m.safetensors", lambda p: p.write_text("<!DOCTYPE html><html>Sign in</html>"), "an HTML page, not a model"),
+    ("m.safetensors", lambda p: p.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\n"),
+     "a Git LFS pointer, not a model (the model itself was never fetched: run git lfs pull)"),
+    ("m.safetensors", lambda p: p.write_bytes(b"%PDF-1.7\n"), "a PDF document, not a model"),
+    ("m.safetensors.gz", lambda p: p.write_bytes(__import__("gzip").compress(b"x")), "a gzip archive, not a model"),
+    ("empty.safetensors", lambda p: p.write_bytes(b""), "empty.safetensors: an empty file, not a model"),
+])
+def test_a_file_that_is_not_a_checkpoint_says_what_it_seems_to_be(tmp_path, name, make, says):
+    p = tmp_path / name
+    make(p)
+    with pytest.raises(CheckpointError) as e:
+        load(p)
+    assert says in str(e.value) and "header length" not in str(e.value)
+
+
+def test_a_zip_says_which_zip_and_a_zip_of_pickles_is_still_refused(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "photos.safetensors", "w") as z:
+        z.writestr("cat.jpg", b"\xff\xd8\xff")
+    with pytest.raises(CheckpointError, match=r"a ZIP archive \(its first file: 'cat.jpg'\), not a model"):
+        load(tmp_path / "photos.safetensors")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "weights.safetensors")  # a ZIP of pickles
+    with pytest.raises(CheckpointError, match="refused: .*pickle.*TorchScript opens as .pt"):
+        load(tmp_path / "weights.safetensors")
+
+
+def test_only_a_bounded_prefix_is_read_to_say_what_a_file_is(tmp_path):
+    from models.sniff import PREFIX, what_file
+
+    big = tmp_path / "big.safetensors"
+    with open(big, "wb") as f:  # 1 GB (sparse): text at the start, then nothing but zeros
+        f.write(b"a" * PREFIX)
+        f.seek(2**30)
+        f.write(b"\n")
+    with pytest.raises(CheckpointError, match="a text file, not a model"):
+        load(big)
+    assert what_file(b"a" * PREFIX + b"\x00") is None  # zeros in the prefix: not text
+    assert what_file(struct.pack("<Q", 2) + b"{}") is None  # a safetensors file: nothing to say
+    assert what_file("é".encode()[:1]) is None and what_file("aé".encode()[:2]) == "a text file"  # cut in a char

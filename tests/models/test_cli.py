@@ -123,3 +123,15 @@ def test_train_resume_goes_on_from_a_checkpoint(tmp_path, capsys):
         data = [] if "--data" in args else ["--data", "digits"]
         assert cli(["train", *args, *data, "--out", str(tmp_path / "c.safetensors")]) == 2
         assert says in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_a_file_that_is_not_a_model_says_what_it_is(tmp_path, capsys):
+    Image.new("RGB", (4, 4)).save(tmp_path / "picture.safetensors", format="PNG")
+    (tmp_path / "notes.txt").write_text("the run went well\n")
+    for args, says in ((["info", tmp_path / "picture.safetensors"], "picture.safetensors: a PNG image, not a model"),
+                       (["info", tmp_path / "notes.txt"], "notes.txt: a text file, not a model"),
+                       (["sample", tmp_path / "notes.txt", "--out", tmp_path / "s.png"], "a text file, not a model"),
+                       (["eval", tmp_path / "picture.safetensors"], "a PNG image, not a model")):
+        code, out, err = cli(capsys, *args)
+        lines = err.splitlines()
+        assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], err
