@@ -135,7 +135,7 @@ class AtlasPlot(QWidget):
         if a is None:
             return
         name = self.factor.currentText()
-        self.points.draw(a.points(self.current), a.factors.get(name), a.classes.get(name, []), True)
+        self.points.draw_mixed(a.points(self.current), a.factors.get(name), a.classes.get(name, []))
         for s in self.points.items:  # the data behind the path, not over it
             s.setOpacity(0.55)
 

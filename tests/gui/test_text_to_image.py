@@ -31,7 +31,9 @@ def _open(make_window, qtbot, path):
     assert any(s.isVisible() for s in t.atlas_plot.points.items)  # the autoencoder's latent map
     legend = t.atlas_plot.points.legend  # named above the small plot, not over its points
     assert t.atlas_plot.plot.plotItem.legend is None and legend.isVisible()
-    assert legend.text().count("&#9679;") == len(t.atlas_plot.points.items) > 1  # a coloured dot per class
+    a = t.atlas_plot
+    classes = len(np.unique(a.atlas.factors[a.factor.currentText()]))
+    assert legend.text().count("&#9679;") == classes > 1  # a coloured dot per class
     return w, t
 
 
