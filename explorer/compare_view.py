@@ -30,6 +30,7 @@ from .map_points import PALETTE
 from .widgets import ImagePanel, ProgressLine, hint
 
 SHOW = 8  # samples and reconstructions per model
+LIST_ROWS = 6  # models the tick list shows at once
 
 
 class CompareView(QWidget):
@@ -52,7 +53,8 @@ class CompareView(QWidget):
         root = QVBoxLayout(self)
         top = QHBoxLayout()
         self.models = QListWidget()
-        self.models.setMaximumHeight(96)
+        self.models.setUniformItemSizes(True)  # whole rows, see _fit_rows
+        self.models.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # a long row elides
         self.models.setToolTip(f"Tick two to {MAX_MODELS} open models that make images of one size")
         self.models.itemChanged.connect(self._on_tick)
         self._ticked: list[str] | None = None  # what the user ticked (None: the current model, following it)
@@ -118,6 +120,7 @@ class CompareView(QWidget):
             item = QListWidgetItem(f"{e.name}  ({e.model.spec.title}, {z}, "
                                    f"{'×'.join(map(str, e.model.image_shape))})")
             item.setData(Qt.ItemDataRole.UserRole, e.name)
+            item.setToolTip(item.text())
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             on = e.name in ticked if self._ticked is not None else (e is current)
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
@@ -128,7 +131,14 @@ class CompareView(QWidget):
             if e is current:
                 self.models.scrollToItem(item)
         self.models.blockSignals(False)
+        self._fit_rows()
         self._enable()
+
+    def _fit_rows(self):
+        """The list as tall as a whole number of rows: at 96 px it showed 6.7, the last one cut in half."""
+        row = self.models.sizeHintForRow(0)
+        if row > 0:
+            self.models.setFixedHeight(LIST_ROWS * row + 2 * self.models.frameWidth())
 
     def chosen_names(self) -> list[str]:
         return [self.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models.count())

@@ -40,3 +40,18 @@ def test_the_text_to_image_map_draws_no_class_over_the_others(make_window, qtbot
     for k in np.unique(labels):
         share = (labels == k).mean()
         assert (top == k).mean() > share / 2, f"{a.atlas.classes['shape'][k]} hides under the others"
+
+
+def test_the_compare_tick_list_shows_whole_rows(make_window, qtbot):
+    w = _window(make_window)
+    use_model(w, "digits-vae16")
+    use_view(w, "compare")
+    check(w, qtbot)
+    ticks = w.compare.models
+    bar, view = ticks.verticalScrollBar(), ticks.viewport().rect()
+    assert ticks.count() > 6 and bar.maximum() > 0  # more models than rows: it scrolls
+    for value in range(bar.maximum() + 1):
+        bar.setValue(value)
+        shown = [ticks.visualItemRect(ticks.item(i)) for i in range(ticks.count())]
+        shown = [r for r in shown if r.intersects(view)]
+        assert shown and all(view.contains(r) for r in shown), f"a row cut in half at scroll {value}"
