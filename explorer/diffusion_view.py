@@ -30,7 +30,7 @@ from models.samplers import SAMPLERS
 from . import dialogs
 from .diffusion_forward import ForwardPanel
 from .jobs import ModelJob
-from .widgets import ImagePanel, ProgressLine, ValueBar, hint
+from .widgets import ImagePanel, ProgressLine, ValueBar, hint, room_for_top_tick
 
 SCALES = {"±1 (data range)": 1.0, "±2": 2.0, "±3": 3.0}
 
@@ -135,7 +135,7 @@ class DiffusionView(QWidget):
         for p in (self.rev_x, self.rev_x0, self.rev_eps):
             p.setMinimumSize(180, 180)
             panels.addWidget(p, 1)
-        self.sched_plot = pg.PlotWidget(background="#202124")
+        self.sched_plot = room_for_top_tick(pg.PlotWidget(background="#202124"))
         self.sched_plot.setMinimumWidth(260)
         self.sched_plot.addLegend(offset=(5, 5), labelTextColor="#dddddd")
         self.sched_plot.setLabel("bottom", "t")

@@ -7,6 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
+from .widgets import set_axis_label
+
 ACTIVE, INACTIVE, IN_COLOUR, OUT_COLOUR = "#4e79a7", "#5f6368", "#4e79a7", "#f28e2b"
 
 
@@ -54,7 +56,10 @@ class ScorePlots:
     """Two plots of an anomaly report: the scores of both sets as histograms, and the ROC curve."""
 
     def __init__(self):
-        self.hist = plot("Scores: own held-out data (blue), other data (orange)", "images", "score")
+        # short: a PlotItem is never narrower than its title, and a long one cut the plot off at 1280×800
+        self.hist = plot(f"Scores: <span style='color:{IN_COLOUR}'>own held-out</span>, "
+                         f"<span style='color:{OUT_COLOUR}'>other data</span>", "images", "score")
+        self.hist.setToolTip("The scores of the model's own held-out images (blue) and of the other data's (orange)")
         self.hist.setMouseEnabled(False, False)
         self.roc = plot("ROC curve", "true positive rate", "false positive rate")
         self.roc.setMouseEnabled(False, False)
@@ -77,7 +82,7 @@ class ScorePlots:
             counts, _ = np.histogram(np.clip(values, lo, hi), edges)
             self.hist.plot(edges, counts, stepMode="center", fillLevel=0, pen=pg.mkPen(colour, width=2),
                            brush=pg.mkBrush(colour + "55"))
-        self.hist.setLabel("bottom", score_label)
+        set_axis_label(self.hist, "bottom", score_label)
         self.roc.plot([0, 1], [0, 1], pen=pg.mkPen("#666", style=pg.QtCore.Qt.PenStyle.DashLine))
         self.roc.plot(report.fpr, report.tpr, pen=pg.mkPen(OUT_COLOUR, width=2))
         self.roc.setTitle(f"ROC curve: AUROC {report.auroc:.3f}", color="#cccccc", size="9pt")

@@ -31,7 +31,7 @@ from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
 from .training_form import RunForm
 from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
-from .widgets import ElidedLabel, ImagePanel, ProgressLine, scrolled
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, room_for_top_tick, scrolled
 
 __all__ = ["RunSpec", "TrainingView", "training_threads"]
 
@@ -114,7 +114,7 @@ class TrainingView(QWidget):
         self.stats = ElidedLabel(" ")  # "stopped — saved /a/long/path…": elided, whole in its tooltip
         self.stats.setFixedHeight(self.stats.sizeHint().height())
         rl.addWidget(self.stats)
-        self.plot = pg.PlotWidget(background="#202124")
+        self.plot = room_for_top_tick(pg.PlotWidget(background="#202124"))
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.plot.addLegend(offset=(10, 10), labelTextColor="#dddddd")

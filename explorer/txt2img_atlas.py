@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from .jobs import ModelJob
 from .map_points import ClassPoints, RowLegend
 from .map_projection import embedding_job
-from .widgets import ProgressLine
+from .widgets import ProgressLine, room_for_top_tick, set_axis_label
 
 MAPS = {"pca": ("PCA", "PC1 of the autoencoder's latents", "PC2"), "tsne": ("t-SNE", "t-SNE 1", "t-SNE 2"),
         "umap": ("UMAP", "UMAP 1", "UMAP 2")}
@@ -47,7 +47,7 @@ class AtlasPlot(QWidget):
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self.cancel)
         lay.addWidget(self.progress)
-        self.plot = pg.PlotWidget(background="#202124")
+        self.plot = room_for_top_tick(pg.PlotWidget(background="#202124"))
         legend = RowLegend()  # above the plot: inside, it would hide a third of a panel this small
         lay.addWidget(legend)
         lay.addWidget(self.plot, 1)
@@ -71,8 +71,8 @@ class AtlasPlot(QWidget):
 
     def _labels(self):
         _, bottom, left = MAPS[self.current]
-        self.plot.setLabel("bottom", bottom)
-        self.plot.setLabel("left", left)
+        set_axis_label(self.plot, "bottom", bottom)
+        set_axis_label(self.plot, "left", left)
 
     def set_model(self, model) -> None:
         self.model = model

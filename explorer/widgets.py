@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QLinearGradient, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -246,6 +246,20 @@ class ElidedLabel(QLabel):
 
     def _fit(self) -> None:
         super().setText(self.fontMetrics().elidedText(self._full, self._mode, max(1, self.width())))
+
+
+def set_axis_label(plot: pg.PlotWidget, side: str, text: str) -> None:
+    """``plot.setLabel`` that centres the new text: pyqtgraph places an axis label only when the axis is resized,
+    so a longer label set later kept the short one's place and ran off the plot's edge."""
+    plot.setLabel(side, text)
+    plot.getAxis(side).resizeEvent()
+
+
+def room_for_top_tick(plot: pg.PlotWidget) -> pg.PlotWidget:
+    """A plot without a title has no room above its left axis, whose top tick label, centred on its tick, lost
+    its upper half (the "1.0" of an empty plot). Half a label's height of margin keeps it whole."""
+    plot.plotItem.layout.setContentsMargins(1, QFontMetrics(plot.font()).height() // 2 + 1, 1, 1)
+    return plot
 
 
 def hint(text: str) -> QLabel:

@@ -3,14 +3,46 @@ texts cut off, a count of points that are not there, one colour over the others,
 CLI's words, a drawing shown to a model that reads another kind."""
 
 import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QImage, QPainter
 
-from .test_user_flows import check, use_model, use_view
+from .test_user_flows import VIEWS, check, use_model, use_view
 
 
 def _window(make_window, **kw):
     w = make_window(**kw)
     w.resize(1280, 800)
     return w
+
+
+def _text_rect(item):
+    """Where a QGraphicsTextItem's text lies in the scene: its bounding rectangle less the document's margin."""
+    m = item.document().documentMargin()
+    return item.mapRectToScene(item.boundingRect().adjusted(m, m, -m, -m))
+
+
+def cut_texts(plot: pg.PlotWidget) -> list[tuple[str, str]]:
+    """The texts of a plot (title, axis labels, tick labels) that reach past what the widget shows."""
+    shown = plot.mapToScene(plot.viewport().rect()).boundingRect().adjusted(-0.5, -0.5, 0.5, 0.5)
+    item, cut = plot.getPlotItem(), []
+    if item.titleLabel.isVisible() and item.titleLabel.text and not shown.contains(_text_rect(item.titleLabel.item)):
+        cut.append(("title", item.titleLabel.text))
+    for side in ("left", "bottom"):
+        ax = item.getAxis(side)
+        if ax.label.isVisible() and ax.label.toPlainText().strip() and not shown.contains(_text_rect(ax.label)):
+            cut.append((f"{side} label", ax.label.toPlainText()))
+        image = QImage(8, 8, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        try:
+            specs = ax.generateDrawSpecs(painter)  # what the axis paints: (rect, flags, text) of each tick label
+        finally:
+            painter.end()
+        drawn = ax.mapRectToScene(ax.boundingRect())  # the axis clips its painting to this
+        for rect, _flags, text in specs[2] if specs else []:
+            r = ax.mapRectToScene(rect) & drawn
+            if not r.isEmpty() and not shown.contains(r):
+                cut.append((f"{side} tick", text))
+    return cut
 
 
 def test_a_map_with_no_latent_space_claims_no_points(make_window, qtbot):
@@ -55,3 +87,36 @@ def test_the_compare_tick_list_shows_whole_rows(make_window, qtbot):
         shown = [ticks.visualItemRect(ticks.item(i)) for i in range(ticks.count())]
         shown = [r for r in shown if r.intersects(view)]
         assert shown and all(view.contains(r) for r in shown), f"a row cut in half at scroll {value}"
+
+
+def test_the_anomaly_histogram_shows_its_whole_title_and_score_name(make_window, qtbot):
+    w = _window(make_window)
+    use_model(w, "digits-vae16")
+    use_view(w, "inspect")
+    check(w, qtbot)
+    i = w.inspect
+    i.pages.setCurrentWidget(i.anom_page)
+    i.other.setCurrentText("scenes")
+    i.n_anom.setValue(300)
+    i.score.setCurrentIndex(i.score.findData("corrected"))  # the longest name: −log₂ p(x) − PNG bits (Serrà …)
+    qtbot.waitUntil(lambda: i.btn_anom.isEnabled(), timeout=60000)
+    i.btn_anom.click()
+    qtbot.waitUntil(lambda: i.anomaly is not None and i.is_ready(), timeout=180000)
+    hist = i.score_plots.hist
+    assert "Serrà" in hist.getAxis("bottom").label.toPlainText()
+    for plot in (hist, i.score_plots.roc):
+        assert cut_texts(plot) == []
+
+
+def test_no_text_of_an_empty_plot_is_cut(make_window, qtbot):
+    """Every view with no model: the plots it shows empty (the Training view's loss plot: its top "1.0")."""
+    w = _window(make_window, load_bundled=False)
+    seen = 0
+    for name in VIEWS:
+        use_view(w, name)
+        qtbot.waitUntil(lambda: w.current_view().isVisible(), timeout=60000)
+        for plot in w.current_view().findChildren(pg.PlotWidget):
+            if plot.isVisible():
+                seen += 1
+                assert cut_texts(plot) == [], f"the {name} view"
+    assert seen
