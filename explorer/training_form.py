@@ -114,10 +114,10 @@ class ParamField:
     def value(self):
         w = self.widget
         if isinstance(w, QComboBox):
-            return self.param.parse(w.currentText())
+            return self.param.parse(w.currentText(), self.param.label)
         if isinstance(w, (QSpinBox, QDoubleSpinBox)):
             return w.value()
-        return self.param.parse(w.text())
+        return self.param.parse(w.text(), self.param.label)  # its error names the row the user sees
 
 
 class RunForm(QGroupBox):

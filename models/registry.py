@@ -60,8 +60,10 @@ class Param:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def parse(self, text: str):
-        """A value typed by a user (CLI or form) -> the field's value; ConfigError with the reason."""
+    def parse(self, text: str, name: str | None = None):
+        """A value typed by a user (CLI or form) -> the field's value; ConfigError with the reason, naming the
+        setting as the user knows it: ``name`` (a form passes its row's label), else the CLI's flag."""
+        who = name or self.flag
         text = str(text).strip()
         try:
             if self.type is tuple:
@@ -73,19 +75,20 @@ class Param:
         except ValueError:
             what = {int: "a whole number", float: "a number", tuple: "comma-separated whole numbers, e.g. 512,256",
                     str: "text"}[self.type]
-            raise ConfigError(f"{self.flag} must be {what}, got {text!r}") from None
-        self.check(value)
+            raise ConfigError(f"{who} must be {what}, got {text!r}") from None
+        self.check(value, who)
         return value
 
-    def check(self, value) -> None:
+    def check(self, value, name: str | None = None) -> None:
+        who = name or self.flag
         if self.choices and value not in self.choices:
-            raise ConfigError(f"{self.flag} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+            raise ConfigError(f"{who} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
         values = value if isinstance(value, tuple) else (value,)
         for v in values:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if v != v or (self.minimum is not None and v < self.minimum) or (
                         self.maximum is not None and v > self.maximum):
-                    raise ConfigError(f"{self.flag} must be between {self.minimum:g} and {self.maximum:g}, got {v}")
+                    raise ConfigError(f"{who} must be between {self.minimum:g} and {self.maximum:g}, got {v}")
 
 
 @dataclass(frozen=True)

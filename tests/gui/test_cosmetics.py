@@ -120,3 +120,22 @@ def test_no_text_of_an_empty_plot_is_cut(make_window, qtbot):
                 seen += 1
                 assert cut_texts(plot) == [], f"the {name} view"
     assert seen
+
+
+def test_a_form_error_names_the_forms_row_and_the_cli_keeps_its_flag(make_window, qtbot):
+    import pytest
+
+    from models import ConfigError, registry
+
+    w = _window(make_window, load_bundled=False)
+    use_view(w, "training")
+    form, msgs = w.training.form, []
+    w.training.message.connect(msgs.append)
+    form.kind.setCurrentIndex(form.kind.findData("ae"))
+    field = next(f for f in form.fields if f.param.name == "hidden")
+    for typed, said in (("0", "must be between 1 and 8192"), ("512,x", "must be comma-separated whole numbers")):
+        field.widget.setText(typed)
+        assert w.training.start() is None  # refused, with the reason
+        assert msgs[-1].startswith(f"{field.param.label} {said}") and "--hidden" not in msgs[-1], msgs[-1]
+    with pytest.raises(ConfigError, match="^--hidden must be between"):  # the command line's own words
+        registry.get("ae").param("hidden").parse("0")
