@@ -131,12 +131,60 @@ def _never_replace_special(path: Path) -> None:
                               "or replaced; choose a file name")
 
 
-def check_output(path: str | os.PathLike, force: bool = False) -> Path:
+def safetensors_format(path: str | os.PathLike) -> str | None:
+    """The ``format`` tag in a safetensors file's header metadata, read from its header alone (at most 1 MB of
+    it); None for anything else (no file, not safetensors, no tag)."""
+    try:
+        check_regular(Path(path), OSError)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            n = struct.unpack("<Q", head)[0]
+            if not 2 <= n <= 1 << 20:
+                return None
+            meta = json.loads(f.read(n)).get("__metadata__") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) and isinstance(meta.get("format"), str) else None
+
+
+def refuse_inputs(out: str | os.PathLike, inputs, what: str = "--out") -> None:
+    """An output is never one of the command's own inputs (``translate --input x.png --out x.png`` would
+    replace the drawing it reads): CheckpointError naming both."""
+    for src in inputs:
+        if src is None:
+            continue
+        try:
+            same = os.path.exists(out) and os.path.samefile(out, src)
+        except OSError:
+            same = False
+        if same or os.path.abspath(out) == os.path.abspath(src):
+            raise CheckpointError(f"{what} {shown(os.path.basename(str(out)), 120)} is an input of this command "
+                                  f"({shown(str(src), 200)}): it is never replaced; choose another file")
+
+
+def check_output(path: str | os.PathLike, force: bool = False, inputs=()) -> Path:
     """Check, before any training, that ``path`` can take a checkpoint: not a folder, in a folder that exists
-    and is writable, not one of the bundled models, and (without ``force``) not an existing file."""
+    and is writable, not one of the bundled models, not a run record's name, not one of the command's
+    ``inputs``, not beside a file its run record would replace, and (without ``force``) not an existing
+    file. ``force`` replaces a model, never a record or another kind of file."""
+    from .run_record import FORMAT as RECORD_FORMAT
+    from .run_record import is_record, record_path
+
     p = Path(path).expanduser()
     if p.is_dir():
         raise CheckpointError(f"{p} is a folder: give a file name ending in .safetensors")
+    if is_record(p):
+        raise CheckpointError(f"{shown(p.name, 200)}: a name ending in .record.safetensors is a run's record, "
+                              "written beside its model; give the model another name")
+    refuse_inputs(p, inputs)
+    if p.exists() and safetensors_format(p) == RECORD_FORMAT:
+        raise CheckpointError(f"{shown(p.name, 200)} is a run's record, not a model: it is never replaced by one")
+    rec = record_path(p)
+    if rec.exists() and safetensors_format(rec) != RECORD_FORMAT:
+        raise CheckpointError(f"{shown(rec.name, 200)} is beside {shown(p.name, 200)} but is not a run record: "
+                              "this run's record would replace it; choose another name or move that file")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise CheckpointError(f"the folder {folder} does not exist")

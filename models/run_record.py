@@ -170,6 +170,11 @@ def _ready_classifier(data):
 
 
 def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
+    """Write the record (atomically); a file at ``path`` that is not a run record is never replaced."""
+    from .checkpoint import safetensors_format
+
+    if Path(path).exists() and safetensors_format(path) != FORMAT:
+        raise CheckpointError(f"{Path(path).name} is not a run record: the record was not written over it")
     tensors = {}
     for e, epoch in enumerate(rec.epochs):
         if e < len(rec.z):
