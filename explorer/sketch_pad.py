@@ -44,6 +44,20 @@ class SketchPad(QWidget):
             self.undo_stack.clear()
             self.update()
 
+    def drawing(self) -> tuple[np.ndarray, np.ndarray]:
+        """(canvas, paper), copied: what :meth:`restart` takes back."""
+        return self.canvas.copy(), self.paper.copy()
+
+    def restart(self, size: int, drawing: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """A page for another kind of drawing: ``drawing`` (from :meth:`drawing`) or bare paper. Undo never
+        reaches back past it (to a drawing of another kind)."""
+        if drawing is None:
+            self.canvas = np.broadcast_to(self.paper, (size, size, 3)).copy()
+        else:
+            self.canvas, self.paper = (a.copy() for a in drawing)
+        self.undo_stack.clear()
+        self.update()
+
     def set_ink(self, ink: np.ndarray) -> None:
         """Draw ``ink`` (size, size; non-zero = drawn) in the pen's colour on clean paper."""
         self.set_canvas(np.where(np.asarray(ink)[..., None] > 0, self.colour, self.paper))

@@ -36,6 +36,16 @@ PALETTE = {**COLOURS, **BACKGROUNDS}  # named colours for pen and paper
 OTHER = "Other…"
 
 
+def drawing_of(model) -> tuple[bool, str, int]:
+    """The kind of drawing ``model`` reads: (ink on paper?, what is drawn, size). Models that read one kind share
+    the drawing (a pix2pix from edges and a ControlNet on edges); another kind gets a page of its own."""
+    if model.takes_ink:
+        what = getattr(model.config, "source", None) or getattr(model.config, "control", None) or "drawing"
+    else:
+        what = "picture" if len(model.directions) > 1 else "outline"  # in colour
+    return model.takes_ink, what, model.image_shape[1]
+
+
 def _colour_box(tip: str, default: str) -> QComboBox:
     box = QComboBox()
     for name, rgb in PALETTE.items():
@@ -59,6 +69,8 @@ class SketchView(QWidget):
         self._worker: Worker | None = None
         self._pending = False
         self._settings: dict | None = None  # a ControlNet's prompt and settings of the image shown
+        self._drawing: tuple | None = None  # the kind of drawing on the pad (drawing_of)
+        self._kept: dict[tuple, tuple] = {}  # drawings of other kinds, put aside at a model switch
         self._build()
         state.modelChanged.connect(self._on_model)
         self._on_model(None)
@@ -158,6 +170,7 @@ class SketchView(QWidget):
             return
         h = model.image_shape[1]
         ink = model.takes_ink
+        turned, aside = self._turn_page(drawing_of(model))
         self.colours.setVisible(not ink)
         self.direction.blockSignals(True)
         self.direction.clear()
@@ -175,12 +188,31 @@ class SketchView(QWidget):
         else:
             self._pick(self.pen_colour, "pen")
             self._pick(self.paper_colour, "paper")
-        what = (f"the {getattr(model.config, 'source', None) or model.config.control} of a scene" if ink else
+        if turned:
+            self.pad.undo_stack.clear()  # no undo back to another kind's drawing, nor to its paper
+        what = (f"the {self._drawing[1]} of a scene" if ink else
                 "a picture in colour" if len(model.directions) > 1 else "the outline of a scene in colour")
         follows = ("The image is generated from the drawing and the prompt after every stroke." if caps.controlled
                    else "The answer follows every stroke.")
-        self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). {follows}")
+        self.info.setText(f"Draw {what} at the model's {h}×{h} pixels (each square is one). {follows}" +
+                          (f" The {aside} drawn for the model before is put aside: it comes back with a model "
+                           "that reads one." if aside else ""))
         self.translate()
+
+    def _turn_page(self, kind: tuple) -> tuple[bool, str | None]:
+        """The pad for a model that reads ``kind`` of drawing: the drawing on it stays if it is of that kind;
+        else it is put aside and the page of that kind comes back, or bare paper. (Turned?, what was put
+        aside.) A drawing is never shown as the input of a model that reads another kind: a pix2pix's colour
+        outline is no ControlNet's edges."""
+        old = self._drawing
+        if kind == old:
+            return False, None
+        self._drawing = kind
+        aside = old is not None and bool(self.pad.ink.any())
+        if aside:
+            self._kept[old] = self.pad.drawing()
+        self.pad.restart(kind[2], self._kept.pop(kind, None))
+        return True, old[1] if aside else None
 
     def _pick(self, box: QComboBox, which: str) -> None:
         """The pen's or the paper's colour from its box (Other… asks)."""

@@ -139,3 +139,38 @@ def test_a_form_error_names_the_forms_row_and_the_cli_keeps_its_flag(make_window
         assert msgs[-1].startswith(f"{field.param.label} {said}") and "--hidden" not in msgs[-1], msgs[-1]
     with pytest.raises(ConfigError, match="^--hidden must be between"):  # the command line's own words
         registry.get("ae").param("hidden").parse("0")
+
+
+def test_the_sketch_pad_shows_a_model_only_the_kind_of_drawing_it_reads(make_window, qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from models import build_model, load_dataset, make_config
+    from models.checkpoint import save
+
+    from .test_sketch import stroke
+
+    data = load_dataset("scenes:64")
+    save(build_model(make_config("pix2pix", data.shape, width=4, source="edges", data=data)),
+         tmp_path / "edges-p2p.safetensors", data={"spec": "scenes:64"})
+    w = _window(make_window)
+    use_model(w, "scenes-pix2pix")  # a colour outline
+    use_view(w, "sketch")
+    s = w.sketch
+    stroke(s.pad, [(5, c) for c in range(5, 20)])
+    outline = s.pad.canvas.copy()
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)
+    s.control.steps.setValue(2)  # a ControlNet's drawing generates an image: a short one
+    use_model(w, "scenes-controlnet")  # edges, in ink: the outline is no drawing of edges
+    assert not s.pad.ink.any() and s.output is None and "outline drawn for the model before" in s.info.text()
+    QTest.keyClick(s, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo does not bring it back either
+    assert not s.pad.ink.any()
+    stroke(s.pad, [(r, 16) for r in range(4, 28)])
+    edges = s.pad.canvas.copy()
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=120000)
+    assert w.open_path(str(tmp_path / "edges-p2p.safetensors"))  # edges too: the same drawing, kept
+    assert np.array_equal(s.pad.canvas, edges) and "put aside" not in s.info.text()
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)
+    use_model(w, "scenes-pix2pix")  # the outline comes back, in its colours on its paper
+    assert np.array_equal(s.pad.canvas, outline) and "edges drawn for the model before" in s.info.text()
+    qtbot.waitUntil(lambda: s.is_ready() and s.output is not None, timeout=60000)
