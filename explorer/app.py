@@ -26,14 +26,22 @@ def parse(argv):
                    "(saved in a temporary folder); with --screenshot, shoot it in progress")
     p.add_argument("--size", default="1280x800", help="window size for screenshots, e.g. 1280x800")
     p.add_argument("--no-bundled", action="store_true", help="do not list the bundled models")
-    return p.parse_args(argv)
+    p.add_argument("--debug", action="store_true", help="print the traceback of every error the window answers "
+                   "(as LATENT_EXPLORER_DEBUG=1 does; before a command: its errors' tracebacks)")
+    a = p.parse_args(argv)
+    if a.debug:
+        from models.errors import start_debugging
+
+        start_debugging()
+    return a
 
 
 def main(argv=None) -> int:
     import os
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    first = argv[0] if argv else "-"
+    words = [w for w in argv if w != "--debug"]
+    first = words[0] if words else "-"
     if not first.startswith("-") and not os.path.exists(first) and not os.path.splitext(first)[1]:
         from models.cli import COMMANDS  # a mistyped command (and its flags), not a model file
 

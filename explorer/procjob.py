@@ -31,10 +31,8 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Generator
 
 
@@ -228,7 +226,9 @@ def drive(make_job, should_stop, put, send=None) -> None:
                 break
             send(record)
     except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
-        traceback.print_exc(file=sys.stderr)
+        from models.errors import print_traceback_if_debugging
+
+        print_traceback_if_debugging()  # the message says it all; its traceback only with --debug
         end = ("errored", describe_error(e))
     finally:
         if gen is not None:

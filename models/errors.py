@@ -37,3 +37,31 @@ def check_regular(path, error: type[Exception]) -> None:
         raise error(f"{path}: cannot read ({e.strerror or e})") from None
     if not stat.S_ISREG(mode):
         raise error(f"{path}: not a regular file (a pipe, a device or a socket); nothing was read from it")
+
+
+DEBUG_ENV = "LATENT_EXPLORER_DEBUG"
+
+
+def debugging() -> bool:
+    """The one switch for tracebacks of errors that were already answered with a message (the window's, the
+    command line's one line): ``LATENT_EXPLORER_DEBUG=1`` in the environment. ``--debug`` sets it, so the
+    processes a run starts inherit it."""
+    import os
+
+    return os.environ.get(DEBUG_ENV) == "1"
+
+
+def start_debugging() -> None:
+    """What ``--debug`` does (the window's option, or the first word before a command)."""
+    import os
+
+    os.environ[DEBUG_ENV] = "1"
+
+
+def print_traceback_if_debugging() -> None:
+    """The traceback of the exception being handled, on stderr, under :func:`debugging`; else nothing."""
+    if debugging():
+        import sys
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)

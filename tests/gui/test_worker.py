@@ -188,3 +188,28 @@ def test_a_spare_still_importing_is_discarded_at_once():
     assert not proc.is_alive() and multiprocessing.active_children() == []
     if importing:  # (always, but for a machine that imports PyTorch in no time)
         assert proc.exitcode == -signal.SIGTERM  # terminated at once
+
+
+def test_an_answered_error_prints_its_traceback_only_when_debugging(capfd, monkeypatch):
+    """The window shows a job's error as a message; stderr gets its traceback only under --debug
+    (LATENT_EXPLORER_DEBUG=1), in the Worker's thread and in a child process alike (both run drive)."""
+    from explorer.procjob import drive
+    from models import DataError
+
+    def job(should_stop):
+        raise DataError("the folder holds no images")
+        yield
+
+    for debug, traced in (("", False), ("1", True)):
+        monkeypatch.setenv("LATENT_EXPLORER_DEBUG", debug)
+        ends = []
+        drive(job, lambda: False, ends.append)
+        err = capfd.readouterr().err
+        assert ends == [("errored", "the folder holds no images")]
+        assert ("Traceback" in err and "DataError" in err) == traced, err
+    from explorer.app import parse
+    from models.errors import debugging
+
+    monkeypatch.delenv("LATENT_EXPLORER_DEBUG")
+    assert not parse([]).debug and not debugging()
+    assert parse(["--debug"]).debug and debugging()  # the window's --debug: the same switch, for its children too
