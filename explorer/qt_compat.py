@@ -35,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
+import time
 
 BOOST = 1 << 40
 _done = False
@@ -70,27 +71,91 @@ def guard_emit_refcount() -> bool:
 _collector = None
 
 
+class GuiCollector:
+    """The cycle collector, run by a timer on the GUI thread, with the long-lived heap frozen.
+
+    Each second, the young generations are collected by pyqtgraph's rule (``GarbageCollector``: generation 0
+    past 700 allocations, each older one after ten collections of the one below). A collection of the oldest
+    generation (every two minutes or so of activity) examines every object not frozen; with PyTorch, sympy
+    and the window in, the process tracks 400,000 (570,000 with openTSNE and UMAP), and examining them all
+    took 200-330 ms of the GUI thread's CPU on our 2-core machine: the longest UI freezes while a t-SNE ran
+    (issue T). Most are module contents, made by imports and alive as long as the process. So:
+
+    - when 50 modules or more were imported since the last check, everything is frozen (``gc.freeze``:
+      never examined by a collection, still freed when its reference count drops to zero);
+    - a *complete* collection (unfreeze, collect all, freeze the survivors) runs instead of an oldest-generation
+      collection while no job runs, at most every ``complete_s``; or, if jobs never stop, every ``max_s``.
+      Cyclic garbage among frozen objects waits that long; routine collections examine only younger objects.
+    """
+
+    def __init__(self, interval_s: float = 1.0, complete_s: float = 600.0, max_s: float = 1800.0):
+        from PySide6.QtCore import QTimer
+
+        self.threshold = gc.get_threshold()
+        self.complete_s, self.max_s = complete_s, max_s
+        self.modules = 0
+        self.completed_at = time.monotonic() - complete_s  # the first one: at the first chance while no job runs
+        gc.disable()
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.check)
+        self.timer.start(int(interval_s * 1000))
+
+    def check(self) -> None:
+        n = len(sys.modules)
+        if n - self.modules >= 50:
+            gc.freeze()
+            self.modules = n
+        l0, l1, l2 = gc.get_count()
+        if l0 <= self.threshold[0]:
+            return
+        gc.collect(0)
+        if l1 <= self.threshold[1]:
+            return
+        gc.collect(1)
+        if l2 <= self.threshold[2]:
+            return
+        if self.complete_due():
+            self.complete()
+        else:
+            gc.collect(2)
+
+    def complete_due(self) -> bool:
+        from .worker import live_workers
+
+        since = time.monotonic() - self.completed_at
+        return since >= self.max_s or (since >= self.complete_s and not live_workers())
+
+    def complete(self) -> None:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self.completed_at = time.monotonic()
+        self.modules = len(sys.modules)
+
+    def stop(self) -> None:
+        self.timer.stop()
+        gc.unfreeze()
+
+
 def collect_garbage_on_gui_thread() -> bool:
     """Python's cycle collector runs in whichever thread happens to allocate when a threshold is crossed. In a
     worker, it can destroy Qt objects that belong to the window's thread, and a PySide destructor there then
     waits for the GIL forever: a t-SNE worker compiling numba code hung so in our test suite, with the window
     waiting on it. Automatic collection is switched off and the GUI thread collects on a timer instead
-    (pyqtgraph's GarbageCollector, checked each second); call once a QApplication exists. True if this call
-    started it."""
+    (:class:`GuiCollector`, checked each second); call once a QApplication exists. True if this call started
+    it."""
     global _collector
     if _collector is not None:
         return False
-    from pyqtgraph.util.garbage_collector import GarbageCollector
-
-    _collector = GarbageCollector(interval=1.0)
+    _collector = GuiCollector()
     return True
 
 
 def stop_collecting_on_gui_thread() -> None:
-    """Back to Python's automatic collection (a test session leaving its windows behind)."""
+    """Back to Python's automatic collection (a test session leaving its windows behind), nothing frozen."""
     global _collector
     if _collector is not None:
-        _collector.timer.stop()
+        _collector.stop()
         _collector = None
         gc.collect()
         gc.enable()
