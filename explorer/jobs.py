@@ -11,11 +11,17 @@ from .worker import Worker
 class ModelJob:
     """One job at a time for one purpose of a view (encoding the map's data, decoding its grid, recording a
     trajectory). Starting a job stops the previous one; ``done`` is called only while the view still shows
-    the model the job was started for (``view.model``) and the job is the newest of its purpose."""
+    the model the job was started for (``view.model``) and the job is the newest of its purpose.
+
+    Neither a cancel nor a start waits on the UI thread for the stopped job to end: a job ends at its next
+    step, which may be seconds away (t-SNE's nearest neighbours; a child process is given ``grace_s``), and
+    a UI thread joining it froze the window that long. A job started meanwhile begins once the stopped
+    one has ended (one thread per purpose; the newest request wins)."""
 
     def __init__(self, view, name: str, progress=None):
         self.view, self.name, self.progress = view, name, progress
-        self.worker: Worker | None = None
+        self.worker: Worker | None = None  # the newest job: running, or waiting for the one it replaced
+        self._running: Worker | None = None  # the job whose thread was started last, until it has ended
         self.finished: list[Callable[[], None]] = []  # called when any job of this purpose ends
 
     @property
@@ -43,17 +49,30 @@ class ModelJob:
         if on_cancel is not None:
             w.cancelled.connect(lambda: self.worker is w and on_cancel())
         w.finished.connect(lambda: self._ended(w))
-        w.start()
+        if self._running is None:
+            self._launch(w)
         return w
 
+    def _launch(self, w: Worker) -> None:
+        if w.aborted:  # cancelled while it waited: it ends as a job stopped at once does
+            w.end_unstarted()
+            return
+        self._running = w
+        w.start()
+
     def _ended(self, w: Worker) -> None:
+        if self._running is w:
+            self._running = None
         if self.worker is w:
             self.worker = None
         if self.progress is not None:
             self.progress.finish(owner=w)
+        if self._running is None and self.worker is not None and not self.worker.started:
+            self._launch(self.worker)  # the newest job waited for this one to end
         for fn in self.finished:
             fn()
 
     def cancel(self) -> None:
+        """Ask the job to stop (it ends at its next step, off the UI thread); returns at once."""
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.abort()

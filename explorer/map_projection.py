@@ -15,15 +15,16 @@ from .procjob import in_process
 
 
 def embedding_job(method: str, z: np.ndarray):
-    """A job fitting a t-SNE (in a worker, chunked with cancel) or UMAP map (one long library call: in a child
-    process, so that Cancel ends it at once) of ``z``; it returns a models.embedding.Embedding or None."""
-    from models.embedding import tsne
+    """A job fitting a t-SNE or UMAP map of ``z`` in a child process; it returns a models.embedding.Embedding
+    (packed: its library is imported here only when it first places a latent) or None.
 
-    if method == "tsne":
-        def job(should_stop):
-            return (yield from tsne(z, should_stop=should_stop))
-        return job
-    return in_process("models.embedding:umap_job", z, threads=2, grace_s=1.0)
+    A process, not a worker thread (issue T): openTSNE's import (scikit-learn, SciPy) and its nearest-neighbour
+    search (Annoy, queried item by item from joblib threads) are Python that holds the interpreter lock beside
+    the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
+    them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
+    is ended 1 s after it."""
+    target = {"tsne": "models.embedding:tsne_job", "umap": "models.embedding:umap_job"}[method]
+    return in_process(target, z, grace_s=1.0)
 
 
 class MapProjections:

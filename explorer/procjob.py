@@ -68,9 +68,13 @@ def _relay(target, args, control, threads, nice, rate, grace_s):
     proc, out, stop, running = child["proc"], child["out"], child["stop"], child["running"]
     child["jobs"].put((target, args, threads, rate))
 
+    stop_by = []  # when a stop was asked: the time by which the child must have ended
+
     def on_control(paused: bool, aborted: bool) -> None:  # called on the UI thread: two semaphore ops
         if aborted:
             stop.set()
+            if not stop_by:
+                stop_by.append(time.monotonic() + grace_s)
         if paused and not aborted:
             running.clear()
         else:
@@ -85,6 +89,8 @@ def _relay(target, args, control, threads, nice, rate, grace_s):
             try:
                 kind, value = out.get(timeout=0.1)
             except queue.Empty:
+                if stop_by and time.monotonic() > stop_by[0]:  # a long library call that checks no stop (UMAP's
+                    return None  # fit): the finally ends the child now, and the Worker reports "cancelled"
                 if proc.is_alive():
                     continue
                 try:  # a last message may still be in the pipe
@@ -110,7 +116,11 @@ def _relay(target, args, control, threads, nice, rate, grace_s):
         if not ended:  # closed by the Worker (stop) or failed here: ask the child to stop and save
             stop.set()
             running.set()
-        _wait_for(proc, out, grace_s if not ended else 10.0)
+        if ended:
+            wait_s = 10.0
+        else:  # what is left of the grace a stop gave the child (all of it when the relay itself was closed)
+            wait_s = max(0.0, stop_by[0] - time.monotonic()) if stop_by else grace_s
+        _wait_for(proc, out, wait_s)
         child["jobs"].cancel_join_thread()
         child["jobs"].close()
 

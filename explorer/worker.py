@@ -77,6 +77,20 @@ class Worker(QObject):
         if listener is not None:
             listener(self.paused, self.aborted)
 
+    def end_unstarted(self) -> None:
+        """End a worker whose thread never started (aborted while it waited for another): ``cancelled``, then
+        ``finished``, as a job stopped before its first step ends."""
+        if self._thread is not None or self._done:
+            return
+        self._done = True
+        self.cancelled.emit()
+        self.finished.emit()
+        self._release()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     @property
     def paused(self) -> bool:
         return not self._running.is_set()

@@ -5,12 +5,14 @@ gradients, Linderman et al. 2019; PCA initialisation, Kobak & Linderman 2021) an
 with ``transform``.
 
 Both are long jobs: generators of :class:`~models.progress.Step`. openTSNE's optimisation runs in chunks
-of iterations, so a stop is honoured between chunks; UMAP's fit is one call (run it in a child process,
-as the map does, when it must be stopped at once).
+of iterations, so a stop is honoured between chunks; its nearest-neighbour search and UMAP's fit are one
+call each (the map runs both in a child process, so that a stop ends them at once and their threads never
+compete with the window's for the interpreter lock).
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from .lazy import lazy_import
 from .progress import Step
 
 METHODS = {"tsne": "t-SNE (openTSNE)", "umap": "UMAP"}
+LIBRARIES = {"tsne": "openTSNE", "umap": "umap"}  # what a fitted map is made of
 MIN_POINTS = 5
 
 
@@ -28,7 +31,7 @@ MIN_POINTS = 5
 class Embedding:
     method: str  # "tsne" or "umap"
     xy: np.ndarray  # (N, 2) float32, the fitted points
-    fitted: object  # openTSNE.TSNEEmbedding or umap.UMAP: what places new points
+    fitted: object  # openTSNE.TSNEEmbedding or umap.UMAP: what places new points (or it pickled: see packed)
     dim: int  # latent size it was fitted on
 
     def place(self, z: np.ndarray) -> np.ndarray:
@@ -36,9 +39,26 @@ class Embedding:
         z = np.atleast_2d(np.asarray(z, np.float32))
         if z.shape[1] != self.dim:
             raise ConfigError(f"latents of {z.shape[1]} numbers cannot be placed on a map of {self.dim}-D latents")
+        fitted = self.unpacked()
         if self.method == "tsne":
-            return np.asarray(self.fitted.transform(z.astype(np.float64), n_iter=100), np.float32)
-        return np.asarray(self.fitted.transform(z), np.float32)
+            return np.asarray(fitted.transform(z.astype(np.float64), n_iter=100), np.float32)
+        return np.asarray(fitted.transform(z), np.float32)
+
+    def packed(self) -> Embedding:
+        """The same map, its fitted object pickled: what a child process sends back. Unpickled on arrival it
+        would import its library (openTSNE with scikit-learn and SciPy, or UMAP with numba: seconds of Python
+        that hold the interpreter lock) as the map arrives, beside the window; packed, that waits for the first
+        :meth:`place`, in a worker, through :func:`~models.lazy.lazy_import`."""
+        if isinstance(self.fitted, bytes):
+            return self
+        return Embedding(self.method, self.xy, pickle.dumps(self.fitted, pickle.HIGHEST_PROTOCOL), self.dim)
+
+    def unpacked(self):
+        """The fitted object (unpickled now if packed: from our own child process, see :meth:`packed`)."""
+        if isinstance(self.fitted, bytes):
+            lazy_import(LIBRARIES[self.method])
+            self.fitted = pickle.loads(self.fitted)
+        return self.fitted
 
 
 def _check(z: np.ndarray) -> np.ndarray:
@@ -105,9 +125,16 @@ def umap(z: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int 
     return Embedding("umap", np.asarray(xy, np.float32), fitted, z.shape[1])
 
 
+def tsne_job(z, should_stop):
+    """:func:`tsne` as a child-process job takes it (``explorer.procjob.in_process``), the map packed."""
+    emb = yield from tsne(z, should_stop=should_stop)
+    return None if emb is None else emb.packed()
+
+
 def umap_job(z, should_stop):
-    """:func:`umap` as a child-process job takes it (``explorer.procjob.in_process``)."""
-    return (yield from umap(z, should_stop=should_stop))
+    """:func:`umap` as a child-process job takes it (``explorer.procjob.in_process``), the map packed."""
+    emb = yield from umap(z, should_stop=should_stop)
+    return None if emb is None else emb.packed()
 
 
 def knn_label_accuracy(xy: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
