@@ -281,6 +281,13 @@ class GenerativeModel(nn.Module):
         class labels of a class-conditional model, else None (a text-conditioned kind: token ids)."""
         return data.labels if self.conditional and data.labels is not None else None
 
+    def resume_with(self, **changes) -> None:
+        """Settings that may change when a run is resumed (:attr:`models.registry.Param.resumable`): set on
+        the config and checked; ConfigError if they do not fit."""
+        for name, value in changes.items():
+            setattr(self.config, name, value)
+        self.config.validate()
+
     def on_loaded(self, path) -> None:
         """Hook run once the checkpoint at ``path`` is read into this model (a model made of other
         checkpoints finds and checks them here; raise CheckpointError if they do not fit)."""

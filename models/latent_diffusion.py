@@ -208,6 +208,7 @@ class LatentDiffusion(GenerativeModel):
     def __init__(self, config: LatentDiffusionConfig):
         super().__init__(config)
         self._parts: tuple | None = None  # (autoencoder, text encoder), frozen; not in this state_dict
+        self._autoencoder_file: Path | None = None  # where the autoencoder was found (beside a loaded file)
         self.unet = TextUNet(config.latent_shape, config.width, config.context_dim, config.heads)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         with torch.device("cpu"):
@@ -217,6 +218,7 @@ class LatentDiffusion(GenerativeModel):
     def attach_parts(self, autoencoder: Path, text_encoder: Path) -> None:
         """Load the two part checkpoints, refusing files other than those this model was trained with."""
         self._parts = tuple(p for p, _ in _load_parts(self.config, Path(autoencoder), Path(text_encoder)))
+        self._autoencoder_file = Path(autoencoder)
 
     def on_loaded(self, path: Path) -> None:
         """After its checkpoint is read: the parts are the files of their names beside it (then among the
@@ -230,6 +232,22 @@ class LatentDiffusion(GenerativeModel):
                 raise CheckpointError(f"{path.name} needs {name!r} beside it (the part it was trained with)")
             found.append(cand[0])
         self.attach_parts(*found)
+
+    def resume_with(self, **changes) -> None:
+        """As the base; a new text encoder (``text_encoder``) is read now and must give tokens of the width the
+        U-Net reads: the U-Net goes on learning, now from its tokens (the checkpoint names the new file)."""
+        if "text_encoder" in changes:
+            cfg = copy.deepcopy(self.config)
+            cfg.text_encoder, cfg.text_encoder_sha256 = changes["text_encoder"], ""
+            cfg.autoencoder = str(self._autoencoder_file or cfg.autoencoder)  # still checked by its digest
+            resolve_parts(cfg)
+            if (cfg.latent_shape, cfg.context_dim) != (self.config.latent_shape, self.config.context_dim):
+                raise ConfigError(f"--text-encoder {Path(cfg.text_encoder).name}: its tokens are {cfg.context_dim} "
+                                  f"wide, the U-Net reads {self.config.context_dim}")
+            changes = {**changes, "text_encoder_sha256": cfg.text_encoder_sha256}
+            self._parts = None  # read again from the config's paths
+            self.config.autoencoder = str(self._autoencoder_file or self.config.autoencoder)
+        super().resume_with(**changes)
 
     @property
     def parts(self):
@@ -431,8 +449,9 @@ register(KindSpec(
     latent_dim=None,
     params=(Param("autoencoder", "Autoencoder", str, "the latent-ae checkpoint whose latents it learns",
                   file_filter="Latent autoencoder (*.safetensors)"),
-            Param("text_encoder", "Text encoder", str, "the clip checkpoint whose tokens it reads",
-                  file_filter="Text encoder (*.safetensors)"),
+            Param("text_encoder", "Text encoder", str, "the clip checkpoint whose tokens it reads (resuming "
+                  "with another: the U-Net learns to read its tokens)", file_filter="Text encoder (*.safetensors)",
+                  resumable=True),
             Param("width", "Width", int, "base channels of the U-Net", minimum=8, maximum=512),
             Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000),
             Param("phrase_drop", "Short captions", float, "share of captions cut to a random subset of their "

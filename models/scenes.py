@@ -128,6 +128,12 @@ _CAPTION = re.compile(f"^a (?P<size>{_one_of(SIZES)}) (?P<colour>{_one_of(COLOUR
                       "background$")
 
 
+def caption_factors(text: str) -> dict[str, str] | None:
+    """The words of each factor in a single-object caption (factor -> word), or None for any other text."""
+    m = _CAPTION.match(text)
+    return None if m is None else {f: m[f] for f in FACTORS}
+
+
 def partial_caption(text: str, keep: dict[str, bool]) -> str:
     """A caption with only the phrases ``keep`` names (factor -> kept), as users write short prompts:
     keeping colour and shape of "a large blue star at the center on a white background" gives "a blue star".

@@ -98,6 +98,7 @@ class TextEncoderConfig(ModelConfig):
     layers: int = 3
     heads: int = 4
     embed_dim: int = 64  # the joint image-text space
+    phrase_drop: float = 0.0  # captions cut to a random subset of their phrases (short prompts), see _contrast
 
     image_sizes = (8, 64)
     latent_dims = (2, 1024)
@@ -117,6 +118,8 @@ class TextEncoderConfig(ModelConfig):
              f"heads must be 1..16 and divide the width {self.width}")
         need(isinstance(self.layers, int) and 1 <= self.layers <= 12, "layers must be 1..12")
         need(isinstance(self.embed_dim, int) and 2 <= self.embed_dim <= 1024, "embed_dim must be 2..1024")
+        need(isinstance(self.phrase_drop, (int, float)) and 0 <= self.phrase_drop <= 1,
+             "phrase_drop must be in [0, 1]")
 
 
 class TextTransformer(nn.Module):
@@ -190,19 +193,51 @@ class TextEncoder(GenerativeModel):
             raise ConfigError(f"a text encoder learns from captions: {data.spec} has none (use scenes)")
         return self.tokenize(list(data.captions)).ids.numpy()
 
-    def _contrast(self, x, ids):
+    def cut_captions(self, ids: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A share ``p`` of the captions (B, L) cut to a random subset of their phrases (each factor kept with
+        probability 1/2: :func:`models.scenes.partial_caption`), and which images each text fits (B texts,
+        B images) bool: a cut caption fits every image whose caption has the phrases it kept. (ids, None) for
+        captions of another grammar or when nothing was cut."""
+        from . import scenes
+
+        rows = (torch.rand(len(ids)) < p).nonzero().flatten().tolist()
+        texts = [" ".join(w for w in self.tokenizer.decode(r.tolist()) if not w.startswith("<")) for r in ids]
+        parsed = [scenes.caption_factors(t) for t in texts]
+        if not rows or any(f is None for f in parsed):
+            return ids, None
+        keep = torch.rand(len(ids), len(scenes.FACTORS)) < 0.5
+        fits = torch.zeros(len(ids), len(ids), dtype=torch.bool)
+        for i in range(len(ids)):
+            kept = [f for f, k in zip(scenes.FACTORS, keep[i].tolist()) if k] if i in rows else scenes.FACTORS
+            kept = kept or scenes.FACTORS  # nothing kept: the whole caption
+            fits[i] = torch.tensor([all(parsed[j][f] == parsed[i][f] for f in kept) for j in range(len(ids))])
+        cut = ids.clone()
+        cut[rows] = self.tokenizer([scenes.partial_caption(texts[i], dict(zip(scenes.FACTORS, keep[i].tolist())))
+                                    for i in rows]).ids.to(ids.device)
+        return cut, fits.to(ids.device)
+
+    def _contrast(self, x, ids, fits: torch.Tensor | None = None):
+        """The symmetric contrastive loss (Radford et al. 2021, fig. 3). ``fits`` (B texts, B images): every
+        image a text fits is a right answer (a short caption fits many), the target spread evenly over them."""
         img = self.encode(x)
         _, txt = self.encode_text(ids)
         logits = self.logit_scale.clamp(max=math.log(100)).exp() * img @ txt.T  # (B images, B texts)
         target = torch.arange(len(x), device=x.device)
-        # the same caption may occur twice in a batch: any image of it counts as right
-        same = (ids[:, None, :] == ids[None, :, :]).all(-1)
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        accuracy = same[target, logits.argmax(1)].float().mean()
+        if fits is None:  # whole captions: its own image is the target; another of the same caption counts as right
+            fits = (ids[:, None, :] == ids[None, :, :]).all(-1)
+            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        else:
+            t = fits.float()
+            loss = (F.cross_entropy(logits.T, t / t.sum(1, keepdim=True))  # each text -> the images it fits
+                    + F.cross_entropy(logits, t.T / t.T.sum(1, keepdim=True))) / 2  # each image -> its texts
+        accuracy = fits.T[target, logits.argmax(1)].float().mean()
         return loss, accuracy
 
     def train_step(self, x, y, opts, step):
-        loss, acc = self._contrast(x, y)
+        fits = None
+        if self.config.phrase_drop > 0:
+            y, fits = self.cut_captions(y, self.config.phrase_drop)
+        loss, acc = self._contrast(x, y, fits)
         optimize(loss, opts["opt"], self.parameters(), grad_sync=self.grad_sync, name="contrastive loss")
         return losses_to_floats({"loss": loss, "accuracy": acc})
 
@@ -275,7 +310,10 @@ register(KindSpec(
     Capabilities(encoder=True, prior=False, decodes_z=False), conditioning="text", latent_dim=None,
     params=(Param("layers", "Layers", int, "transformer layers of the text encoder", minimum=1, maximum=12),
             Param("embed_dim", "Embedding size", int, "size of the joint image-text space", minimum=2,
-                  maximum=1024)),
+                  maximum=1024),
+            Param("phrase_drop", "Short captions", float, "share of captions cut to a random subset of their "
+                  "phrases, so that short prompts are read (may change when resuming)", minimum=0, maximum=1,
+                  resumable=True)),
     from_data=vocabulary_of,
     description="a tokenizer and a small transformer trained against images CLIP-style; its map is the "
                 "joint embedding of the images"))

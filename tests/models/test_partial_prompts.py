@@ -73,3 +73,60 @@ def test_phrase_drop_cuts_a_share_of_the_training_captions(tmp_path):
     assert "a blue star" in texts or len(set(cut)) > 10
     assert torch.equal(ldm.partial_prompts(ids, 0.0), ids)  # token ids: integers, exact
     assert ldm.config.phrase_drop == 0.0  # the default: models trained before it read whole captions
+
+
+def test_the_text_encoder_learns_short_captions_against_every_image_they_fit(tmp_path):
+    from models import load
+    from tests.models.helpers import tiny_text_models
+
+    te = load(str(tiny_text_models(tmp_path, steps=1)[1]))
+    caps = [WHOLE, "a small red circle at the center on a navy background",
+            "a large blue star at the center on a gray background"]
+    ids = te.tokenize(caps).ids
+    torch.manual_seed(3)
+    cut, fits = te.cut_captions(ids, 1.0)
+    texts = [" ".join(w for w in te.tokenizer.decode(r.tolist()) if not w.startswith("<")) for r in cut]
+    for i, text in enumerate(texts):
+        assert fits[i, i]  # a caption always fits its own image
+        for j in range(3):  # and every image whose caption holds the phrases it kept
+            assert bool(fits[i, j]) == all(w in caps[j].split() for w in text.split()), (text, caps[j])
+    loss, acc = te._contrast(torch.rand(3, 3, 32, 32), cut, fits)
+    assert torch.isfinite(loss) and 0 <= float(acc) <= 1
+    whole, none = te.cut_captions(ids, 0.0)
+    assert none is None and torch.equal(whole, ids)
+
+
+def test_resuming_a_latent_diffusion_model_with_another_text_encoder(tmp_path, capsys):
+    """The U-Net goes on learning from a new text encoder's tokens; the checkpoint names the new file."""
+    import shutil
+
+    from models import load
+    from models.cli import main as cli
+    from tests.models.helpers import tiny_text_models
+
+    ae, te, ldm = tiny_text_models(tmp_path, steps=1)
+    other = tmp_path / "other"
+    other.mkdir()
+    te2 = other / "te2.safetensors"
+    assert cli(["train", "--model", "clip", "--data", "scenes:96", "--layers", "1", "--embed-dim", "16",
+                "--phrase-drop", "0.5", "--max-steps", "1", "--batch-size", "16", "--quiet", "--out", str(te2)]) == 0
+    out = tmp_path / "ldm2.safetensors"
+    assert cli(["train", "--model", "ldm", "--data", "scenes:96", "--resume", str(ldm), "--text-encoder", str(te2),
+                "--phrase-drop", "0.5", "--max-steps", "1", "--batch-size", "16", "--quiet", "--record-n", "0",
+                "--out", str(out)]) == 0
+    shutil.copy(te2, tmp_path / "te2.safetensors")  # its parts beside it, as a user keeps them
+    model = load(str(out))
+    assert model.config.text_encoder.endswith("te2.safetensors") and model.config.phrase_drop == 0.5
+    assert model.txt2img(["a blue star"], steps=2, seed=0).shape == (1, 3, 32, 32)
+    # a text encoder of another width is refused, naming both widths
+    from models import build_model, load_dataset, make_config
+    from tests.models.helpers import run
+
+    data = load_dataset("scenes:96")
+    wide = other / "wide.safetensors"
+    run(build_model(make_config("clip", data.shape, data=data, layers=1, width=32)), data, out=str(wide),
+        batch_size=16, max_steps=1)
+    capsys.readouterr()
+    code = cli(["train", "--model", "ldm", "--data", "scenes:96", "--resume", str(ldm), "--text-encoder", str(wide),
+                "--max-steps", "1", "--quiet", "--out", str(tmp_path / "ldm3.safetensors")])
+    assert code == 2 and "wide" in capsys.readouterr().err
