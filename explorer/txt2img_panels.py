@@ -19,25 +19,37 @@ from models.display import heat_overlay
 
 from .widgets import ImagePanel
 
-MORE_CHIPS = 6  # words shown past the context before the rest are only counted
 CHIP = ("<span style='background:{bg}; color:{fg}; border-radius:3px'>&nbsp;{text}&nbsp;</span>")
 
 
 class TokenChips(QLabel):
     """A prompt as the text encoder reads it: each word a chip, unknown words red and struck through, the
-    words past the context greyed out; a line under it says what is wrong."""
+    words past the context greyed out; a line under it says what is wrong.
+
+    One line of chips, as many as the width the form gives (then "… N more words", the whole prompt in the
+    tooltip), and one line for the problems, elided: the text a user types never widens the window nor
+    makes the form taller (a word-wrapped label asks the form for the height of many lines)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTextFormat(Qt.TextFormat.RichText)
-        # chips wrap to the width the form gives (the text a user types never widens the window); past the
-        # context a few greyed words show what is cut, the rest are counted, so the height stays a few lines
-        self.setWordWrap(True)
+        self.setWordWrap(False)
         self.setContentsMargins(0, 0, 0, 0)
         self.setMinimumWidth(1)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Maximum)
+        self._check, self._what = None, "the prompt"
 
     def show_check(self, check, what: str = "the prompt") -> None:
+        self._check, self._what = check, what
+        self._render()
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        self._render()
+
+    def _render(self) -> None:
+        check, what = self._check, self._what
+        self.setToolTip("")
         if check is None:
             self.setText("")
             return
@@ -46,21 +58,27 @@ class TokenChips(QLabel):
                          + ("unconditional samples" if what == "the prompt" else "guidance steers away from the "
                             "unconditional prediction") + "</span>")
             return
-        chips = []
-        shown = max(check.context, 1) + MORE_CHIPS
-        for i, w in enumerate(check.words[:shown]):
+        fm, room = self.fontMetrics(), max(self.width(), 1)
+        more = fm.horizontalAdvance(f"  … {len(check.words)} more words")
+        chips, used = [], 0
+        for i, w in enumerate(check.words):
+            need = fm.horizontalAdvance(f"  {w}  ") + 2
+            if used + need > room - (more if i < len(check.words) - 1 else 0):
+                break
+            used += need
             if w in check.unknown:
                 chips.append(CHIP.format(bg="#5c1f1f", fg="#ff8a80", text=f"<s>{html.escape(w)}</s>"))
             elif i >= check.context:
                 chips.append(CHIP.format(bg="#2a2a2a", fg="#777", text=html.escape(w)))
             else:
                 chips.append(CHIP.format(bg="#23395b", fg="#cfe2ff", text=html.escape(w)))
-        notes = "".join(f"<br><span style='color:#ff8a80'>{html.escape(p, quote=False)}</span>"
+        if len(chips) < len(check.words):
+            chips.append(f"<span style='color:#999'>… {len(check.words) - len(chips)} more words</span>")
+            self.setToolTip(html.escape(" ".join(check.words)))
+        notes = "".join("<br><span style='color:#ff8a80'>"
+                        + html.escape(fm.elidedText(p, Qt.TextElideMode.ElideRight, room), quote=False) + "</span>"
                         for p in check.problems(what))
-        if len(check.words) > shown:
-            chips.append(f"<span style='color:#999'>… {len(check.words) - shown} more words</span>")
         self.setText(" ".join(chips) + notes)
-        self.setToolTip(html.escape(" ".join(check.words)) if len(check.words) > shown else "")
 
 
 class AttentionPanel(QWidget):
