@@ -1,5 +1,6 @@
-"""Latent Explorer: ``latent-explorer`` opens the window; ``latent-explorer train|sample|info|eval|classifier``
-runs the command line (see README)."""
+"""Latent Explorer: ``latent-explorer [MODEL]`` opens the window; ``latent-explorer COMMAND ...`` runs one of
+the command line's commands (``models.cli.COMMANDS``; ``latent-explorer --help`` lists each). ``--debug``
+first: tracebacks of the errors answered with a message are printed too."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _interrupt_once(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    cli = bool(argv) and not argv[0].startswith("-")
+    first = argv[1:2] if argv[:1] == ["--debug"] else argv[:1]  # --debug COMMAND ...: the command's word
+    cli = bool(first) and not first[0].startswith("-")
     asked: list[int] = []
     if cli and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         # PyTorch's import is not cut in the middle (a half-initialised extension can hang the exit): a
@@ -30,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         if cli and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, _interrupt_once)
 
+        if argv[:1] == ["--debug"] and argv[1:2] and argv[1] in COMMANDS:
+            from models.errors import start_debugging
+
+            start_debugging()
+            argv = argv[1:]
         if argv and argv[0] in COMMANDS:
             from models.cli import main as cli_main
 

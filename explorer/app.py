@@ -7,8 +7,14 @@ import sys
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="latent-explorer", description="Look inside generative image models. "
-                                "Subcommands: train, sample, info, eval, classifier (see --help of each).")
+    from models.cli import command_lines
+
+    commands = "\n".join(f"  {name:<12}{text}" for name, text in command_lines())
+    p = argparse.ArgumentParser(
+        prog="latent-explorer", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [MODEL] [options]     open the window\n       %(prog)s COMMAND ...            run a command",
+        description="Look inside generative image models. With no command, the window opens (options below).",
+        epilog=f"commands (latent-explorer COMMAND --help: its options):\n{commands}")
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
     p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect",

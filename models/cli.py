@@ -1,6 +1,8 @@
-"""Command-line interface: train, sample, info, eval. No Qt here.
+"""Command-line interface: the commands of :data:`COMMANDS` (``latent-explorer --help`` lists each with its
+line of help, from the parser below). No Qt here.
 
-Every bad input ends with exit code 2 and one clear line on stderr, never a traceback.
+Every bad input ends with exit code 2 and one clear line on stderr, never a traceback (but under ``--debug``,
+see :func:`models.errors.debugging`). Long steps show progress with an ETA on stderr (:mod:`models.cli_progress`).
 Run as ``latent-explorer train ...`` or ``python -m models.cli train ...`` (also under torchrun).
 """
 
@@ -11,14 +13,17 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
-from . import registry
+from . import cli_info, registry
+from .cli_progress import ProgressBar
+from .cli_progress import fmt_time as _fmt_time
+from .cli_progress import run_steps as _run_steps
 from .data import DataError
-from .errors import CheckpointError, ConfigError, shown
+from .errors import CheckpointError, ConfigError, print_traceback_if_debugging, shown
 from .train import TrainingError
 
+# the one table of commands: main.py dispatches on it, the window's --help lists it (with command_lines)
 COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "classifier", "likelihood", "anomaly")
 
 
@@ -138,8 +143,7 @@ def build_parser() -> Parser:
                    "strokes on white, or light on black; resized to the model's size)")
     g.add_argument("--out", required=True, help="output .png file (its generation parameters inside)")
 
-    i = sub.add_parser("info", help="print a checkpoint's metadata (or a PNG's generation parameters) as JSON")
-    i.add_argument("file")
+    cli_info.add_parser(sub)
 
     e = sub.add_parser("eval", help="print held-out figures and sample quality as JSON")
     e.add_argument("file")
@@ -166,6 +170,13 @@ def build_parser() -> Parser:
     return p
 
 
+def command_lines() -> list[tuple[str, str]]:
+    """Each command of :data:`COMMANDS` and its one line of help, as the parser that runs it says."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    return [(name, helps[name]) for name in COMMANDS]
+
+
 def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--steps", type=_whole_number("steps"), default=None, help=steps_help)
     from .samplers import SAMPLERS
@@ -175,36 +186,6 @@ def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM: 0 deterministic, 1 like DDPM")
     p.add_argument("--guidance", type=_number("guidance", 0, 50), default=None,
                    help="classifier-free guidance scale (default 1; text-to-image models: 5)")
-
-
-class ProgressBar:
-    """A one-line terminal progress bar with ETA, redrawn at most 10 times a second."""
-
-    def __init__(self, stream=sys.stderr, enabled=True):
-        self.stream, self.enabled, self.last = stream, enabled, 0.0
-
-    def update(self, p, force=False):
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.1):
-            return
-        self.last = now
-        width = 24
-        done = int(width * p.fraction)
-        losses = " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:4])
-        line = (f"\repoch {p.epoch}/{p.epochs} [{'#' * done}{'.' * (width - done)}] {p.step}/{p.total_steps} "
-                f"{p.samples_per_s:,.0f} img/s ETA {_fmt_time(p.eta_s)} {losses}")
-        self.stream.write(line[:150].ljust(150) if self.stream.isatty() else line)
-        self.stream.flush()
-
-    def line(self, text):
-        if self.enabled:
-            self.stream.write("\r" + " " * 150 + "\r" if self.stream.isatty() else "\n")
-        print(text, file=sys.stderr, flush=True)
-
-
-def _fmt_time(s: float) -> str:
-    s = max(0, int(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _digest(path) -> str:
@@ -225,9 +206,7 @@ def _resumed_model(a, data, over):
     model = load(a.resume)
     if model.kind != a.model:
         raise ConfigError(f"--resume {os.path.basename(a.resume)} is a {model.kind} model, not a {a.model}")
-    for name, value in over.items():  # a training regimen (Param.resumable) may change for the rest of the run
-        setattr(model.config, name, value)
-    model.config.validate()
+    model.resume_with(**over)  # a training regimen (Param.resumable) may change for the rest of the run
     if tuple(model.image_shape) != tuple(data.shape):
         raise ConfigError(f"--resume {os.path.basename(a.resume)} makes {tuple(model.image_shape)} images, the "
                           f"data is {tuple(data.shape)}")
@@ -426,25 +405,6 @@ def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
     return dict(sampler=sampler, steps=steps, eta=a.eta, guidance=guidance)
 
 
-def _run_steps(gen, label: str):
-    """Drive a progress generator of Steps, drawing a one-line bar with ETA on a terminal; its value."""
-    tty = sys.stderr.isatty()
-    t0 = last = time.monotonic()
-    while True:
-        try:
-            s = next(gen)
-        except StopIteration as e:
-            if tty:
-                sys.stderr.write("\r" + " " * 100 + "\r")
-            return e.value
-        now = time.monotonic()
-        if tty and now - last >= 0.1:
-            last = now
-            eta = (now - t0) * (1 - s.fraction) / max(s.fraction, 1e-9)
-            sys.stderr.write(f"\r{label}: {s.message} [{100 * s.fraction:3.0f}%] ETA {_fmt_time(eta)}"[:99].ljust(99))
-            sys.stderr.flush()
-
-
 def cmd_sample(a) -> int:
     import torch
 
@@ -562,30 +522,6 @@ def cmd_txt2img(a) -> int:
     save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=a.scale or max(1, 64 // h)),
              {"parameters": params})
     print(f"saved {a.n} images to {a.out}", file=sys.stderr)
-    return 0
-
-
-def cmd_info(a) -> int:
-    from .checkpoint import load
-    from .external import UntrustedCode, describe_torchscript
-
-    if Path(a.file).suffix.lower() == ".png":  # PNG Info: the generation parameters an image carries
-        from .images import png_text
-
-        try:
-            text = png_text(a.file)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-        print(json.dumps({"path": a.file, "parameters": text.get("parameters"), "text": text}, indent=2))
-        return 0
-    try:
-        model = load(a.file)
-    except UntrustedCode as e:  # TorchScript: its sidecar and listing, and none of its code run
-        print(json.dumps(describe_torchscript(e.path), indent=2))
-        return 0
-    meta = dict(model.meta)
-    meta["parameters"] = sum(p.numel() for p in model.parameters())
-    print(json.dumps(meta, indent=2))
     return 0
 
 
@@ -764,12 +700,14 @@ def main(argv: list[str] | None = None, world=None) -> int:
             from .cli_translate import cmd_translate
 
             return cmd_translate(a)
-        return {"sample": cmd_sample, "txt2img": cmd_txt2img, "info": cmd_info, "eval": cmd_eval,
+        return {"sample": cmd_sample, "txt2img": cmd_txt2img, "info": cli_info.cmd_info, "eval": cmd_eval,
                 "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
+        print_traceback_if_debugging()
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingError as e:
+        print_traceback_if_debugging()
         print(f"error: {e}", file=sys.stderr)
         return 1
     except MemoryError:
@@ -779,6 +717,7 @@ def main(argv: list[str] | None = None, world=None) -> int:
         print("\ninterrupted: nothing was saved", file=sys.stderr)
         return 130
     except OSError as e:
+        print_traceback_if_debugging()
         print(f"error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from models import load
 from models.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +34,10 @@ def test_train_info_eval_sample(vae_file, capsys, tmp_path):
     meta = json.loads(out)
     assert code == 0 and meta["kind"] == "vae" and meta["data"]["spec"] == "digits"
     assert meta["training"]["epochs_done"] == 2 and len(meta["class_names"]) == 10
-    code, out, _ = cli(capsys, "eval", vae_file)
+    code, out, err = cli(capsys, "eval", vae_file)
     ev = json.loads(out)
+    # stderr is not a terminal here: progress comes as plain lines with an ETA, never a redrawn bar
+    assert "\r" not in err and any(ln.startswith("quality: sampling") and "ETA" in ln for ln in err.splitlines())
     assert code == 0 and ev["n_val"] == 179 and ev["loss_nats_per_image"] > 0 and ev["reconstruction_mse"] > 0
     code, _, _ = cli(capsys, "sample", vae_file, "--n", "16", "--out", tmp_path / "g.png", "--seed", "3")
     im = np.asarray(Image.open(tmp_path / "g.png"))
@@ -135,3 +139,101 @@ def test_a_file_that_is_not_a_model_says_what_it_is(tmp_path, capsys):
         code, out, err = cli(capsys, *args)
         lines = err.splitlines()
         assert code == 2 and out == "" and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], err
+
+
+def test_info_prints_a_summary_and_full_prints_everything(capsys):
+    model = ROOT / "assets" / "digits-vae2d.safetensors"  # 300 epochs of history
+    code, out, _ = cli(capsys, "info", model)
+    meta = json.loads(out)
+    t = meta["training"]
+    assert code == 0 and len(out.splitlines()) < 80 and meta["kind"] == "vae" and meta["image_shape"] == [1, 8, 8]
+    assert meta["data"]["spec"] == "digits" and meta["latent_dim"] == 2 and meta["parameters"] > 0
+    assert t["epochs_done"] == 300 and t["steps"] > 0 and set(t["final_losses"]) >= {"loss"} and t["time"]
+    assert len(t["history"]) == 3 and t["history"][-1].startswith("epoch 300: train loss ")
+    assert t["history_shown"] == "3 of 300 epochs (info --full: every one)"
+    code, out, _ = cli(capsys, "info", model, "--full")
+    full = json.loads(out)
+    assert code == 0 and len(full["training"]["history"]) == 300 and full["training"]["history"][0]["epoch"] == 1
+    assert full["training"]["final_losses"] == load(model).meta["training"]["final_losses"]  # as stored
+
+
+def _steps(clock, stages):
+    """A job of ``stages`` ((message, steps, seconds a step)), advancing a fake clock; returns "done"."""
+    from models.progress import Step
+
+    total = sum(n for _, n, _ in stages)
+    done = 0
+    for message, n, dt in stages:
+        for _ in range(n):
+            clock[0] += dt
+            done += 1
+            yield Step(done, total, f"{message} {done}/{total}")
+    return "done"
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_eval_progress_shows_an_eta_whether_or_not_stderr_is_a_terminal(monkeypatch, tty):
+    import io
+
+    from models import cli_progress
+
+    clock = [0.0]
+    monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    stream.isatty = lambda: tty
+    stages = [("training the yardstick classifier", 240, 0.125), ("sampling", 80, 0.125)]  # 30 s, then 10 s
+    assert cli_progress.run_steps(_steps(clock, stages), "quality", stream) == "done"
+    text = stream.getvalue()
+    if tty:  # one line redrawn, at most 10 times a second, then cleared
+        assert "\n" not in text and text.count("\r") <= 40 * 10 + 2 and "ETA 0:" in text
+        return
+    lines = text.splitlines()
+    assert "\r" not in text and 2 <= len(lines) <= 40 // cli_progress.PLAIN_EVERY_S + 3  # each stage, every 5 s
+    assert lines[0] == "quality: training the yardstick classifier 1/320 [  0%] ETA ?"  # at once
+    assert lines[1] == "quality: training the yardstick classifier 41/320 [ 13%] ETA 0:34"  # 5 s on: 279 steps left
+    assert "quality: sampling 241/320 [ 75%] ETA ?" in lines  # a new stage at once, its own pace from there
+    assert "quality: sampling 281/320 [ 88%] ETA 0:04" in lines and lines[-1] == "quality: done (0:40)"
+
+
+def test_training_progress_to_a_log_is_a_plain_line_every_few_seconds(monkeypatch):
+    import io
+    from types import SimpleNamespace
+
+    from models import cli_progress
+
+    clock = [0.0]
+    monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    stream.isatty = lambda: False
+    bar = cli_progress.ProgressBar(stream)
+    for step in range(1, 201):  # 25 s of steps, 1/8 s each
+        clock[0] += 0.125
+        bar.update(SimpleNamespace(epoch=1, epochs=2, fraction=step / 400, step=step, total_steps=400,
+                                   samples_per_s=512.0, eta_s=(400 - step) * 0.125, losses={"loss": 0.5}))
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and len(lines) == 5  # at once, then every 5 s
+    assert lines[1] == "epoch 1/2 10% 41/400 512 img/s ETA 0:44 loss=0.5"
+
+
+def test_help_lists_every_command_with_its_line(capsys):
+    from models.cli import COMMANDS, build_parser, command_lines
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == set(COMMANDS)  # the parser runs exactly the commands of the one table
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0 and "--screenshot" in r.stdout and "--debug" in r.stdout  # the window's options
+    listed = [ln.split()[0] for ln in r.stdout.split("commands (")[1].splitlines()[1:] if ln.strip()]
+    assert listed == list(COMMANDS)
+    for name, text in command_lines():
+        assert text and f"  {name:<12}{text}" in r.stdout.splitlines()
+
+
+def test_debug_prints_the_traceback_of_an_answered_error(capsys, monkeypatch):
+    monkeypatch.delenv("LATENT_EXPLORER_DEBUG", raising=False)
+    code, out, err = cli(capsys, "info", "/no/such.safetensors")
+    assert code == 2 and err == "error: /no/such.safetensors: no such file\n"  # one line, no traceback
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--debug", "info", "/no/such.safetensors"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "LATENT_EXPLORER_DEBUG": ""})
+    assert r.returncode == 2 and "Traceback" in r.stderr and "CheckpointError" in r.stderr
+    assert r.stderr.splitlines()[-1] == "error: /no/such.safetensors: no such file"
