@@ -58,6 +58,7 @@ class ModelList(QWidget):
         lay = QVBoxLayout(self)
         self.list = QListWidget()
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # two runs' names differ at their ends
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
         self.list.setMinimumWidth(120)  # names stay readable whatever a view asks of the width (a 1024 px window fits)
         self.list.setToolTip("Models: click to explore; drop checkpoint files here to add them")
         self.list.currentRowChanged.connect(self._on_row)
@@ -242,10 +243,16 @@ class MainWindow(QMainWindow):
 
     # -- messages --------------------------------------------------------------------------------
     def status(self, text: str):
-        self.statusBar().showMessage(text, 8000)
+        from models.errors import printable
+
+        self.statusBar().showMessage(printable(text), 8000)
 
     def show_error(self, text: str):
-        """Every error reaches the user as a message; nothing is lost or crashed."""
+        """Every error reaches the user as a message; nothing is lost or crashed. Control characters a file
+        put in it are shown as escapes (models.errors.printable)."""
+        from models.errors import printable
+
+        text = printable(text)
         self.last_error = text
         self.statusBar().showMessage(text, 15000)
         if self._message_box is not None:

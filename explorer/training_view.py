@@ -101,6 +101,7 @@ class TrainingView(QWidget):
         ll.addWidget(QLabel("Runs"))
         self.runs = QListWidget()
         self.runs.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names that differ at the end stay apart
+        self.runs.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
         self.runs.currentRowChanged.connect(self._on_select)
         ll.addWidget(self.runs, 1)
         split.addWidget(left)

@@ -20,7 +20,7 @@ from .cli_progress import ProgressBar
 from .cli_progress import fmt_time as _fmt_time
 from .cli_progress import run_steps as _run_steps
 from .data import DataError
-from .errors import CheckpointError, ConfigError, print_traceback_if_debugging, shown
+from .errors import CheckpointError, ConfigError, print_traceback_if_debugging, printable, shown
 from .train import TrainingError
 
 # the one table of commands: main.py dispatches on it, the window's --help lists it (with command_lines)
@@ -234,8 +234,10 @@ def cmd_train(a, world=None) -> int:
             raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
                               f"{', '.join(registry.kinds_with_param(p.name))})")
         over[p.name] = spec.param(p.name).parse(value)  # this kind's limits (another's may share the name)
+    # never the command's own input: the checkpoint resumed, a part file named, a data file
+    inputs = [a.resume, a.data, *(v for v in over.values() if isinstance(v, str))]
     try:
-        check_output(os.path.abspath(a.out), force=a.force)
+        check_output(os.path.abspath(a.out), force=a.force, inputs=inputs)
     except CheckpointError as e:
         raise ConfigError(f"--out: {e}") from None
     data = load_dataset(a.data)
@@ -450,12 +452,13 @@ def cmd_sample(a) -> int:
 def cmd_txt2img(a) -> int:
     import torch
 
-    from .checkpoint import load
+    from .checkpoint import load, refuse_inputs
     from .images import generation_parameters, make_grid, read_image_for, save_png
     from .text_encoder import UnknownWords
 
     if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
         raise ConfigError(f"--out: give a file name ending in .png, not {shown(a.out, 200)}")
+    refuse_inputs(a.out, [a.file, a.control, a.init_image])
     model = load(a.file)
     if model.conditioning != "text" or not callable(getattr(model, "txt2img", None)):
         raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: txt2img needs a latent diffusion model "
@@ -704,11 +707,11 @@ def main(argv: list[str] | None = None, world=None) -> int:
                 "classifier": cmd_classifier}[a.command](a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
         print_traceback_if_debugging()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e)}", file=sys.stderr)  # a file's control characters as escapes
         return 2
     except TrainingError as e:
         print_traceback_if_debugging()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e)}", file=sys.stderr)
         return 1
     except MemoryError:
         print("error: out of memory (try a smaller batch size or image size)", file=sys.stderr)

@@ -24,11 +24,12 @@ def add_parser(sub) -> None:
 def cmd_translate(a) -> int:
     import torch
 
-    from .checkpoint import load
+    from .checkpoint import load, refuse_inputs
     from .images import make_grid, save_png
 
     if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
         raise ConfigError(f"--out: give a file name ending in .png, not {a.out[:200]!r}")
+    refuse_inputs(a.out, [a.file, a.input])
     model = load(a.file)
     if not model.capabilities.image_to_image or not callable(getattr(model, "translate", None)):
         raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: translate needs an image-to-image model "

@@ -25,6 +25,18 @@ def shown(text, limit: int = 60) -> str:
     return out + ("…" if len(text) > limit else "")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """A message safe for a terminal or a dialog, whatever a file put in it: every control character (an
+    escape sequence that retitles or clears a terminal, a carriage return that forges a line, a bidi override)
+    is written as an escape such as \\x1b; newlines and tabs are kept. The one function every message passes
+    through on its way out (the CLI's error lines, the window's status line and dialogs)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", str(text))
+
+
 def check_regular(path, error: type[Exception]) -> None:
     """Refuse a FIFO, a device, a socket, anything but a regular file, without opening it (reading a FIFO
     waits forever; a device can be endless): raises ``error`` with the reason."""

@@ -122,3 +122,92 @@ def test_F91_a_fifo_named_like_a_drawing(tmp_path):
     code = cli(["translate", str(Path(__file__).resolve().parents[1] / "assets" / "scenes-pix2pix.safetensors"),
                 "--input", str(fifo), "--out", str(tmp_path / "out.png")])
     assert code == 2 and not (tmp_path / "out.png").exists()
+
+
+def test_F92_a_model_is_never_replaced_by_a_run_record(tmp_path, capsys):
+    """`train --out foo.record.safetensors` was accepted, and a later `train --out foo.safetensors` wrote its
+    run record over that model. A record's name is refused as a model's --out; a model is never replaced by a
+    record nor a record by a model, even with --force."""
+    from models.checkpoint import check_output
+    from models.cli import main as cli
+    from models.run_record import save_record
+
+    base = ["train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--max-steps", "2", "--quiet"]
+    assert cli(base + ["--out", str(tmp_path / "foo.record.safetensors")]) == 2
+    assert "run's record" in capsys.readouterr().err and not (tmp_path / "foo.record.safetensors").exists()
+    # a model someone named like a record (renamed by hand): the next run's record never replaces it
+    assert cli(base + ["--out", str(tmp_path / "m.safetensors")]) == 0
+    (tmp_path / "m.safetensors").rename(tmp_path / "foo.record.safetensors")
+    kept = (tmp_path / "foo.record.safetensors").read_bytes()
+    assert cli(base + ["--out", str(tmp_path / "foo.safetensors")]) == 2
+    assert "not a run record" in capsys.readouterr().err
+    assert (tmp_path / "foo.record.safetensors").read_bytes() == kept and not (tmp_path / "foo.safetensors").exists()
+    # nor with --force; and the record writer itself refuses to write over what is not a record
+    with pytest.raises(CheckpointError, match="not a run record"):
+        check_output(tmp_path / "foo.safetensors", force=True)
+    from models.run_record import RunRecord
+
+    with pytest.raises(CheckpointError, match="not a run record"):
+        save_record(RunRecord(epochs=[], labels=None, class_names=[]), tmp_path / "foo.record.safetensors")
+    assert (tmp_path / "foo.record.safetensors").read_bytes() == kept
+    # a record is never replaced by a model, even with --force
+    save_record(RunRecord(epochs=[], labels=None, class_names=[]), tmp_path / "r.record.safetensors")
+    (tmp_path / "r.record.safetensors").rename(tmp_path / "r.safetensors")
+    with pytest.raises(CheckpointError, match="a run's record, not a model"):
+        check_output(tmp_path / "r.safetensors", force=True)
+
+
+def test_F93_an_output_that_is_the_commands_own_input(tmp_path):
+    """`translate --input x.png --out x.png` replaced the drawing it read; a model's --out that is its own
+    --resume file likewise. An output is never one of the command's inputs."""
+    from models.checkpoint import check_output, refuse_inputs
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="an input of this command"):
+        check_output(model, force=True, inputs=[str(model)])
+    (tmp_path / "link.safetensors").symlink_to(model)
+    with pytest.raises(CheckpointError, match="an input of this command"):
+        refuse_inputs(tmp_path / "link.safetensors", [model])
+    refuse_inputs(tmp_path / "other.png", [model, None])  # anything else passes
+
+
+def test_F93_the_cli_never_writes_over_its_own_input(tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from models.cli import main as cli
+
+    root = Path(__file__).resolve().parents[1]
+    drawing = tmp_path / "x.png"
+    Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(drawing)
+    kept = drawing.read_bytes()
+    assert cli(["translate", str(root / "assets" / "scenes-pix2pix.safetensors"), "--input", str(drawing),
+                "--out", str(drawing)]) == 2
+    assert "an input of this command" in capsys.readouterr().err and drawing.read_bytes() == kept
+    assert cli(["txt2img", str(root / "assets" / "scenes-controlnet.safetensors"), "--control", str(drawing),
+                "--prompt", "a blue star", "--out", str(drawing)]) == 2
+    assert "an input of this command" in capsys.readouterr().err and drawing.read_bytes() == kept
+    model = tmp_path / "m.safetensors"
+    shutil.copy(root / "assets" / "digits-vae2d.safetensors", model)
+    before = model.read_bytes()
+    assert cli(["train", "--model", "vae", "--data", "digits", "--resume", str(model), "--max-steps", "1",
+                "--quiet", "--force", "--out", str(model)]) == 2
+    assert "an input of this command" in capsys.readouterr().err and model.read_bytes() == before
+
+
+def test_F94_control_characters_from_a_file_reach_no_terminal_raw(tmp_path, capsys):
+    """A data spec or a file name holding terminal escape sequences (retitle, clear the screen) or a carriage
+    return that forges a line: every message leaves through one function (models.errors.printable)."""
+    from models.cli import main as cli
+    from models.errors import printable
+
+    name = tmp_path / "evil\x1b]0;pwned\x07\x1b[2J\r.safetensors"
+    name.write_bytes(b"\x00" * 16)
+    assert cli(["info", str(name)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\r" not in err and "\x07" not in err and "\\x1b" in err
+    assert printable("ok\ttab\nnew line") == "ok\ttab\nnew line"
+    assert printable("\u202eevil") == "\\u202eevil"
