@@ -626,6 +626,15 @@ def _eval_prompts(model, a) -> int:
         out[f"prompt_adherence_cfg{w:g}"] = _run_steps(
             prompt_adherence(model, prompts, factors, classifier, guidance=w, sampler=sampler, steps=steps,
                              seed=a.seed, eta=a.eta), "adherence")
+    # short prompts (issue T): held-out captions cut to some of their phrases, 16 images each
+    import numpy as np
+
+    from .partial_prompts import cut_prompts, partial_adherence
+
+    short, named = cut_prompts(prompts[: max(1, n // 16)], seed=a.seed)
+    out[f"short_prompts_cfg{cfg:g}"] = _run_steps(partial_adherence(
+        model, short, factors[: len(short)], named, classifier, np.asarray(data.factors)[:, :5], per_prompt=16,
+        guidance=cfg, sampler=sampler, steps=steps, seed=a.seed, eta=a.eta), "short prompts")
     out["classifier"] = {"data": classifier.config.data,
                          "held_out_accuracy": dict(classifier.config.held_out_accuracy)}
     print(json.dumps(out, indent=2))

@@ -246,4 +246,9 @@ def test_eval_prints_prompt_adherence_with_and_without_guidance(parts, tmp_path,
         assert set(out[key]) == {"shape", "colour", "size", "position", "background"}
         assert all(0 <= v <= 1 for v in out[key].values())
     assert "noise_mse" in out
+    short = out["short_prompts_cfg5"]  # one short prompt (6 // 16 rounds up to one), 16 images of it
+    assert short["n_prompts"] == 1 and short["per_prompt"] == 16
+    assert set(short["named"]) | set(short["unnamed_spread"]) <= {"shape", "colour", "size", "position",
+                                                                   "background"}
+    assert all(0 <= v <= 1 for v in short["named"].values()) and short["unnamed_spread_all"] >= 0
     assert cli(["eval", str(tmp_path / "ldm.safetensors"), "--steps", "0"]) == 2
