@@ -68,7 +68,7 @@ def partial_adherence(model, prompts: list[str], factors: np.ndarray, named: np.
     spread = np.full(named.shape, np.nan)
     hits = np.zeros(named.shape)
     for i, text in enumerate(prompts):
-        yield Step(i, len(prompts), f"short prompts: {i + 1}/{len(prompts)} “{text}”")
+        yield Step(i, len(prompts), f"prompt {i + 1}/{len(prompts)} at guidance {guidance:g}")
         x = model.txt2img([text] * per_prompt, sampler=sampler, steps=steps, guidance=guidance, seed=seed + i,
                           eta=eta)
         pred = classifier.predict(x.clamp(0, 1).numpy())[1][:, cols]  # (per_prompt, 5)
