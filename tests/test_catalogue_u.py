@@ -211,3 +211,27 @@ def test_F94_control_characters_from_a_file_reach_no_terminal_raw(tmp_path, caps
     assert "\x1b" not in err and "\r" not in err and "\x07" not in err and "\\x1b" in err
     assert printable("ok\ttab\nnew line") == "ok\ttab\nnew line"
     assert printable("\u202eevil") == "\\u202eevil"
+
+
+def test_F95_a_part_linked_to_an_endless_system_file(tmp_path):
+    """A latent-diffusion part symlinked to /proc/self/pagemap passes is_file(), and its SHA-256 read never
+    ended: a part is read only as a regular file outside /proc, /sys and /dev, no further than its size."""
+    import os
+    import shutil
+    import time
+
+    from models.external import file_digest
+
+    root = Path(__file__).resolve().parents[1] / "assets"
+    shutil.copy(root / "scenes-ldm.safetensors", tmp_path)
+    shutil.copy(root / "scenes-latent-ae.safetensors", tmp_path)
+    if not os.path.exists("/proc/self/pagemap"):
+        pytest.skip("no /proc here")
+    os.symlink("/proc/self/pagemap", tmp_path / "scenes-clip.safetensors")
+    t0 = time.monotonic()
+    with pytest.raises(CheckpointError, match="a system file"):
+        load(tmp_path / "scenes-ldm.safetensors")
+    assert time.monotonic() - t0 < 60  # answered, not hung (the old read never ended)
+    with pytest.raises(CheckpointError, match="a system file"):
+        file_digest(Path("/proc/self/pagemap"))
+    assert len(file_digest(root / "scenes-clip.safetensors")) == 64
