@@ -364,9 +364,10 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
         if not isinstance(out[key], dict):
             raise bad(f"'{key}' must be an object, found {type(out[key]).__name__}")
     names = out["class_names"]
-    if not isinstance(names, list) or len(names) > 1000 or not all(
-            isinstance(n, str) and len(n) <= 100 and n.isprintable() for n in names):
-        raise bad("'class_names' must be a list of at most 1000 strings (100 printable characters each)")
+    if not isinstance(names, list) or len(names) > registry.MAX_SAVED_CLASSES or not all(
+            isinstance(n, str) and len(n) <= registry.MAX_CLASS_NAME and n.isprintable() for n in names):
+        raise bad(f"'class_names' must be a list of at most {registry.MAX_SAVED_CLASSES} strings "
+                  f"({registry.MAX_CLASS_NAME} printable characters each)")
     data = out["data"]
     if "spec" in data and not isinstance(data["spec"], str):
         raise bad(f"data 'spec' must be a string, found {type(data['spec']).__name__}")

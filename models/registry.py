@@ -237,7 +237,26 @@ def make_config(kind: str, image_shape, latent_dim: int | None = None, class_nam
     cfg.validate()
     if spec.check_data is not None and data is not None:
         spec.check_data(cfg, data)
+    if data is not None:
+        check_class_names(getattr(data, "class_names", None) or [], getattr(data, "spec", "the data"))
     return cfg
+
+
+MAX_SAVED_CLASSES, MAX_CLASS_NAME = 1000, 100  # what a checkpoint's reader accepts (models.checkpoint)
+
+
+def check_class_names(names, spec: str = "the data") -> None:
+    """A run never saves what cannot be opened again: the data's class names must fit what a checkpoint
+    holds (at most 1000, each at most 100 printable characters): ConfigError before training starts."""
+    from .errors import shown
+
+    if len(names) > MAX_SAVED_CLASSES:
+        raise ConfigError(f"{shown(spec, 200)} has {len(names):,} classes; a checkpoint holds at most "
+                          f"{MAX_SAVED_CLASSES:,} (merge or remove class folders)")
+    for n in names:
+        if not isinstance(n, str) or len(n) > MAX_CLASS_NAME or not n.isprintable():
+            raise ConfigError(f"the class name {shown(n, 60)} cannot be kept in a checkpoint: at most "
+                              f"{MAX_CLASS_NAME} printable characters (rename its folder)")
 
 
 def config_from_json(kind: str, d, legacy: bool = False):

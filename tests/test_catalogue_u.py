@@ -235,3 +235,26 @@ def test_F95_a_part_linked_to_an_endless_system_file(tmp_path):
     with pytest.raises(CheckpointError, match="a system file"):
         file_digest(Path("/proc/self/pagemap"))
     assert len(file_digest(root / "scenes-clip.safetensors")) == 64
+
+
+@pytest.mark.parametrize("case", ["1001 classes", "150 characters", "control character"])
+def test_F96_a_run_never_saves_what_it_cannot_open_again(tmp_path, capsys, case):
+    """Training on 1,001 class folders, or on folders named with 150 characters or a control character,
+    said "saved", and the file was refused on open. The class names are checked before training starts."""
+    import numpy as np
+    from PIL import Image
+
+    from models.cli import main as cli
+
+    data = tmp_path / "d"
+    names = {"1001 classes": [f"c{i:04d}" for i in range(1001)], "150 characters": ["a" * 150, "b"],
+             "control character": ["bad\x1bname", "good"]}[case]
+    for name in names:
+        (data / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(data / name / "0.png")
+    code = cli(["train", "--model", "vae", "--data", str(data), "--max-steps", "1", "--quiet", "--batch-size", "2",
+                "--out", str(tmp_path / "m.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "m.safetensors").exists(), err
+    assert ("at most 1,000" in err) if case == "1001 classes" else ("at most 100 printable characters" in err)
+    assert "\x1b" not in err
