@@ -14,8 +14,8 @@ model we do not know), one message each.
 
 from __future__ import annotations
 
-import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from torch import nn
 from .base import GenerativeModel, ModelConfig, need
 from .ddpm import DDPM
 from .diffusion import DiffusionScheduler
-from .errors import CheckpointError
+from .errors import CheckpointError, check_regular, printable, shown
 from .registry import Capabilities, KindSpec, TrainDefaults, register
+from .schema import Bool, Either, Float, Int, List, Null, SchemaError, Str, check, read_json
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 PICKLE_WEIGHTS = "diffusion_pytorch_model.bin"
@@ -56,6 +57,12 @@ class DiffusersVAEConfig(ModelConfig):
     image_sizes = (4, 1024)
     square = False
     latent_dims = (1, 1 << 20)
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.scaling_factor, float) and math.isfinite(self.scaling_factor)
+             and 0 < self.scaling_factor <= 1e6, "scaling_factor must be a finite number above 0 (0 decodes "
+             "every latent to one grey image)")
 
 
 class _Noise(nn.Module):
@@ -123,18 +130,41 @@ register(KindSpec("diffusers-vae", "Autoencoder (diffusers AutoencoderKL)", Diff
 
 
 # -- folders ----------------------------------------------------------------------------------------------
-def _json(path: Path, what: str) -> dict:
+SIZE = Int(1, 4096)
+MODEL_FIELDS = {  # what we read of a model's config.json (diffusers reads the rest itself, after these hold)
+    "_class_name": Str(100, default=""),
+    "sample_size": Either((SIZE, List(SIZE, 2, 2)), default=32),
+    "in_channels": Int(1, 64, default=3),
+    "out_channels": Either((Int(1, 64), Null()), default=None),
+    "latent_channels": Int(1, 64, default=4),
+    "block_out_channels": List(Int(1, 1 << 16), 1, 16, default=[0]),
+    "layers_per_block": Either((Int(1, 16), List(Int(1, 16), 1, 16)), default=1),
+    "down_block_types": List(Str(100), 1, 16, default=[]),
+    "up_block_types": List(Str(100), 1, 16, default=[]),
+    "scaling_factor": Float(0.0, 1e6, default=0.18215, above=True),
+}
+SCHEDULER_FIELDS = {
+    "_class_name": Str(100, default=""),
+    "num_train_timesteps": Int(1, 100_000, default=1000),
+    "beta_start": Float(0.0, 1.0, default=0.0001),
+    "beta_end": Float(0.0, 1.0, default=0.02),
+    "beta_schedule": Str(100, default="linear"),
+    "trained_betas": Either((Null(), List(Float(0.0, 1.0), 1, 100_000)), default=None),
+    "prediction_type": Str(100, default="epsilon"),
+    "thresholding": Bool(default=False),
+    "clip_sample": Bool(default=True),
+    "clip_sample_range": Float(0.0, 1e6, default=1.0),
+}
+
+
+def _json(path: Path, what: str, fields: dict | None = None) -> dict:
+    """A config file read through the schema layer (bounded, typed): the ``fields`` it declares, else the
+    object itself (a pipeline's index)."""
     if not path.is_file():
         raise CheckpointError(f"{path.parent.name}: no {path.name} ({what})")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{path.name}: {path.stat().st_size:,} bytes, too large for a config")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path.parent.name}/{path.name}: not valid JSON ({e})") from None
-    if not isinstance(d, dict):
-        raise CheckpointError(f"{path.parent.name}/{path.name}: a JSON object was expected")
-    return d
+    d = read_json(path, MAX_CONFIG_BYTES)
+    typed = check(d, fields or {}, f"{path.parent.name}/{path.name}")  # an object, at least
+    return typed if fields is not None else d
 
 
 def is_diffusers_folder(path: Path) -> bool:
@@ -151,13 +181,14 @@ def _parts(folder: Path) -> tuple[str, Path, Path | None]:
             if comps.get(name) in CLASSES:
                 sched = folder / "scheduler" / "scheduler_config.json"
                 return comps[name], folder / name, sched if name == "unet" else None
-        listed = ", ".join(f"{k}: {v}" for k, v in comps.items()) or "nothing"
+        listed = ", ".join(f"{printable(k[:40])}: {printable(v[:40])}" for k, v in list(comps.items())[:8]
+                           ) + (f" and {len(comps) - 8:,} more" if len(comps) > 8 else "") or "nothing"
         raise CheckpointError(f"{folder.name}: a pipeline of {listed}; only a UNet2DModel or an AutoencoderKL "
                               "can be opened")
-    cls = _json(folder / "config.json", "a diffusers model folder holds config.json and its weights").get(
-        "_class_name")
+    cls = _json(folder / "config.json", "a diffusers model folder holds config.json and its weights",
+                MODEL_FIELDS)["_class_name"]
     if cls not in CLASSES:
-        raise CheckpointError(f"{folder.name}: a {cls or 'model without _class_name'}; only "
+        raise CheckpointError(f"{folder.name}: a {printable(cls) if cls else 'model without _class_name'}; only "
                               f"{' and '.join(CLASSES)} can be opened")
     sched = folder / "scheduler_config.json"
     if cls == "UNet2DModel" and not sched.is_file() and (folder.parent / "scheduler").is_dir():
@@ -166,62 +197,108 @@ def _parts(folder: Path) -> tuple[str, Path, Path | None]:
 
 
 def _betas(sched_path: Path, out_channels: int, in_channels: int) -> tuple[torch.Tensor, bool, dict]:
-    """The betas its scheduler config defines (computed as diffusers computes them), clip_sample, the config."""
+    """The betas its scheduler config defines (computed as diffusers computes them), clip_sample, the config.
+    Every field is typed and range-checked first (1e9 timesteps would allocate 4 GB in diffusers)."""
     import diffusers
 
-    cfg = _json(sched_path, "the UNet's scheduler: save it with scheduler.save_pretrained(folder)")
-    pred = cfg.get("prediction_type", "epsilon")
+    cfg = _json(sched_path, "the UNet's scheduler: save it with scheduler.save_pretrained(folder)", SCHEDULER_FIELDS)
+    pred = cfg["prediction_type"]
     if pred != "epsilon":
-        raise CheckpointError(f"{sched_path.name}: prediction_type {pred!r}; only models that predict the noise "
-                              "(epsilon) can be opened")
+        raise CheckpointError(f"{sched_path.name}: prediction_type {shown(pred)}; only models that predict the "
+                              "noise (epsilon) can be opened")
     if out_channels != in_channels:
         raise CheckpointError(f"the UNet predicts {out_channels} channels for {in_channels}: a learned variance "
                               "is not supported")
-    if cfg.get("thresholding"):
+    if cfg["thresholding"]:
         raise CheckpointError(f"{sched_path.name}: dynamic thresholding is not supported")
     keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas")
     try:
-        ref = diffusers.DDPMScheduler(**{k: cfg[k] for k in keys if k in cfg})
+        ref = diffusers.DDPMScheduler(**{k: cfg[k] for k in keys})
     except (ValueError, TypeError, NotImplementedError) as e:
-        raise CheckpointError(f"{sched_path.name}: {str(e).splitlines()[0][:200]}") from None
-    return ref.betas.double(), bool(cfg.get("clip_sample", True)) and float(cfg.get("clip_sample_range", 1)) == 1, cfg
+        raise CheckpointError(f"{sched_path.name}: {printable(str(e).splitlines()[0][:200])}") from None
+    if not torch.isfinite(ref.betas).all() or not ((ref.betas > 0) & (ref.betas < 1)).all():
+        raise CheckpointError(f"{sched_path.name}: its betas are not all between 0 and 1")
+    return ref.betas.double(), cfg["clip_sample"] and cfg["clip_sample_range"] == 1, cfg
+
+
+def _fits_its_weights(cls: str, model_dir: Path) -> None:
+    """The network its config.json describes is built on the meta device (nothing allocated) and its parameters
+    counted against the tensors its weights file holds: a config that claims a larger network than its weights
+    (a 1 KB file can describe billions of parameters) is refused before diffusers builds it for real."""
+    import diffusers
+    from safetensors import safe_open
+
+    weights = model_dir / WEIGHTS
+    check_regular(weights, CheckpointError)
+    try:
+        with torch.device("meta"):
+            net = getattr(diffusers, cls).from_config(read_json(model_dir / "config.json", MAX_CONFIG_BYTES))
+        want = sum(p.numel() for p in net.parameters())
+    except SchemaError:
+        raise
+    except Exception as e:  # noqa: BLE001 - diffusers' constructors raise ValueError, TypeError, KeyError…
+        raise CheckpointError(f"{model_dir.name}/config.json: does not describe a {cls} "
+                              f"({printable(str(e).splitlines()[0][:200]) if str(e) else type(e).__name__})"
+                              ) from None
+    try:
+        with safe_open(str(weights), "pt") as f:
+            have = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own errors on a damaged header
+        raise CheckpointError(f"{model_dir.name}/{WEIGHTS}: not a safetensors file "
+                              f"({printable(str(e).splitlines()[0][:200]) if str(e) else type(e).__name__})"
+                              ) from None
+    if want > have:
+        raise CheckpointError(f"{model_dir.name}: cannot load the {cls}: its config.json describes {want:,} "
+                              f"parameters, its weights hold {have:,} values (refused before it was built)")
 
 
 def load_diffusers(path: str | Path, device="cpu") -> GenerativeModel:
-    """Open a diffusers model or pipeline folder (or its config.json / model_index.json)."""
+    """Open a diffusers model or pipeline folder (or its config.json / model_index.json). Every config is read
+    typed (models.schema) before diffusers sees it."""
     import diffusers
 
     path = Path(path)
     folder = path.parent if path.name in ("config.json", "model_index.json") else path
     cls, model_dir, sched = _parts(folder)
-    if not (model_dir / WEIGHTS).is_file():
+    if not os.path.lexists(model_dir / WEIGHTS):  # a FIFO or a link to /proc is refused by check_regular
         if (model_dir / PICKLE_WEIGHTS).is_file():
             raise CheckpointError(f"{model_dir.name}: only pickle weights ({PICKLE_WEIGHTS}), which can run code "
                                   f"when opened: convert them to {WEIGHTS}")
         raise CheckpointError(f"{model_dir.name}: no {WEIGHTS}")
-    config = _json(model_dir / "config.json", "the model's config")
+    config = _json(model_dir / "config.json", "the model's config", MODEL_FIELDS)
+    size = config["sample_size"]
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    c = config["in_channels"]
+    if cls == "UNet2DModel":
+        out = config["out_channels"] if config["out_channels"] is not None else c
+        betas, clip, sched_cfg = _betas(sched, out, c)  # before the weights: a bad scheduler costs nothing
     diffusers.utils.logging.set_verbosity_error()
+    _fits_its_weights(cls, model_dir)
     try:
         net = getattr(diffusers, cls).from_pretrained(model_dir, use_safetensors=True, local_files_only=True)
     except Exception as e:  # noqa: BLE001 - diffusers raises ValueError, OSError, RuntimeError, TypeError…
-        raise CheckpointError(f"{model_dir.name}: cannot load the {cls} ({str(e).splitlines()[0][:300]})") from None
-    size = config.get("sample_size", 32)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
+        raise CheckpointError(f"{model_dir.name}: cannot load the {cls} "
+                              f"({printable(str(e).splitlines()[0][:300]) if str(e) else type(e).__name__})"
+                              ) from None
     meta = {"path": str(folder), "kind": CLASSES[cls], "data": {}, "class_names": [], "training": {},
             "config": {"class": cls, "folder": str(model_dir)}}
     if cls == "UNet2DModel":
-        c = int(config.get("in_channels", 3))
-        betas, clip, sched_cfg = _betas(sched, int(config.get("out_channels", c)), c)
         cfg = DiffusersUNetConfig(kind="diffusers-unet", image_shape=(c, h, w), latent_dim=c * h * w,
                                   timesteps=len(betas), clip_sample=clip)
         model: GenerativeModel = DiffusersUNet(cfg, net, betas)
-        meta["config"]["scheduler"] = sched_cfg.get("_class_name", "")
+        meta["config"]["scheduler"] = sched_cfg["_class_name"]
     else:
-        c = int(config.get("in_channels", 3))
-        down = 2 ** (len(config.get("block_out_channels", [0])) - 1)
-        shape = (int(config.get("latent_channels", 4)), h // down, w // down)
-        cfg = DiffusersVAEConfig(kind="diffusers-vae", image_shape=(c, h, w), latent_dim=math.prod(shape),
-                                 latent_shape=shape, scaling_factor=float(config.get("scaling_factor", 0.18215)))
+        down = 2 ** (len(config["block_out_channels"]) - 1)
+        shape = (config["latent_channels"], h // down, w // down)
+        if min(shape) < 1:
+            raise CheckpointError(f"{model_dir.name}/config.json: sample_size {size} is smaller than the "
+                                  f"{down}x downsampling its {len(config['block_out_channels'])} blocks make")
+        try:
+            cfg = DiffusersVAEConfig(kind="diffusers-vae", image_shape=(c, h, w), latent_dim=math.prod(shape),
+                                     latent_shape=shape, scaling_factor=config["scaling_factor"])
+            cfg.validate()
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"{model_dir.name}/config.json: {printable(e)}") from None
         model = DiffusersVAE(cfg, net)
     model.meta = meta
     return model.to(device)

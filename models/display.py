@@ -37,11 +37,6 @@ def signed_to_unit(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return np.clip((np.asarray(x, np.float32) / float(scale) + 1) / 2, 0, 1)
 
 
-def to_unit(x: np.ndarray) -> np.ndarray:
-    """Model units ([-1, 1] data) -> display [0, 1], clipped."""
-    return signed_to_unit(x, 1.0)
-
-
 def heat_overlay(image: np.ndarray, heat: np.ndarray, top: float) -> np.ndarray:
     """A heat map over a picture: ``image`` (C, H, W) in [0, 1] dimmed to grey, ``heat`` (s, s) ≥ 0 resized
     to (H, W) by repetition and drawn from transparent to yellow-red, ``top`` being full strength (one

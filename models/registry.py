@@ -300,7 +300,3 @@ def build_model(config):
         raise ConfigError(f"this {config.kind} config implies {n:,} parameters ({4 * n / 2**30:.1f} GB of weights); "
                           f"the limit is {MAX_PARAMETERS:,}: use smaller widths or images")
     return get(config.kind).model_class(config)
-
-
-def spec_of(model) -> KindSpec:
-    return get(model.kind)
