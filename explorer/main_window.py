@@ -32,7 +32,9 @@ from .sketch_view import SketchView
 from .state import (
     MODEL_SUFFIXES,
     LatentState,
+    ModelEntry,
     ModelLibrary,
+    Opening,
     make_settings,
     setting_bytes,
     setting_int,
@@ -212,12 +214,20 @@ class MainWindow(QMainWindow):
             self.open_path(folder)
 
     def open_path(self, path: str) -> bool:
-        entry = self.library.add(path, select=True)
+        """Open a model (the menu, a drop, Open Recent): True once it is listed, or while a generator from
+        elsewhere has its first decode tried in a child process (it is listed, or refused, when that ends)."""
+        entry = self.library.add(path, select=True, then=lambda _: self._opened(path))
         if entry is None:
             return False
+        if isinstance(entry, Opening):
+            self.status(f"opening {Path(path).name}: one decode is tried first, in a separate process")
+            return True
+        self._opened(path)
+        return True
+
+    def _opened(self, path):
         self._remember(path)
         self.status(f"opened {Path(path).name}")
-        return True
 
     def _remember(self, path):
         recent = [p for p in self._recent() if p != str(Path(path).resolve())]
@@ -295,8 +305,14 @@ class MainWindow(QMainWindow):
             # forgotten while it opens: a file that fails (or takes the process down) is not reopened next time
             self.settings.remove("lastModel")
             self.settings.sync()
-            if self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets", select=True):
+
+            def keep(_=None):
                 self.settings.setValue("lastModel", str(last))
+
+            # a generator from elsewhere is tried in a child process first: remembered once it has passed
+            if isinstance(self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets",
+                                           select=True, then=keep), ModelEntry):
+                keep()
         if self.library.current is None and self.library.entries:
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])

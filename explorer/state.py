@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,14 @@ def setting_path(settings: QSettings, key: str) -> str | None:
 
 
 @dataclass
+class Opening:
+    """A model being opened in the background: its first decode is tried in a child process (models.probe)."""
+
+    path: str
+    worker: object = None
+
+
+@dataclass
 class ModelEntry:
     path: str
     model: object
@@ -87,6 +96,7 @@ class ModelLibrary(QObject):
         super().__init__(parent)
         self.entries: list[ModelEntry] = []
         self.current: ModelEntry | None = None
+        self.opening: dict[str, Opening] = {}  # models whose first decode is being tried (by absolute path)
         # asked before a file's code may run (a TorchScript generator): (path, message) -> yes; the window
         # sets a dialog here. By default nothing runs.
         self.confirm_code = lambda path, message: False
@@ -99,26 +109,33 @@ class ModelLibrary(QObject):
         once per content: a changed file is asked about again)."""
         from models import load
         from models.external import UntrustedCode
+        from models.probe import LATER
 
         try:
-            return load(path)
+            return load(path, probe=LATER)  # an ONNX graph: read and checked here, its decode tried by add
         except UntrustedCode as e:
             if e.digest not in self._trusted() and not self.confirm_code(str(path), str(e)):
                 raise
             trusted = self._trusted() | {e.digest}
             make_settings().setValue("trusted_code", sorted(trusted))
-            # the very content the user was asked about (its digest), read once and loaded from those bytes; no
-            # probe decode here, on the window's thread: the views decode it in workers with a watchdog
-            return load(path, trust_code=e.digest, probe=False)
+            # the very content the user was asked about (its digest), read once and loaded from those bytes; its
+            # first decode is not tried here, on the window's thread, but by add, in a child process
+            return load(path, trust_code=e.digest, probe=LATER)
 
     def find(self, path) -> ModelEntry | None:
         path = os.path.abspath(path)
         return next((e for e in self.entries if os.path.abspath(e.path) == path), None)
 
-    def add(self, path, bundled: bool = False, select: bool = False, reload: bool = False) -> ModelEntry | None:
-        """Load and list a model file; a bad file emits ``error`` and changes nothing."""
+    def add(self, path, bundled: bool = False, select: bool = False, reload: bool = False,
+            then: Callable[[ModelEntry], None] | None = None) -> ModelEntry | Opening | None:
+        """Load and list a model file; a bad file emits ``error`` and changes nothing. A generator from
+        elsewhere (ONNX, TorchScript) is listed only once one decode of z = 0 has passed, tried in a child
+        process with a time and a memory limit (models.probe) that a worker waits on: then ``add`` returns an
+        :class:`Opening` at once, and calls ``then(entry)`` once the model is listed (or emits ``error``)."""
         from models import CheckpointError
 
+        if os.path.abspath(path) in self.opening:
+            return self.opening[os.path.abspath(path)]
         existing = self.find(path)
         if existing is not None and not reload:
             if select:
@@ -130,8 +147,18 @@ class ModelLibrary(QObject):
             self.error.emit(str(e))
             return None
         except Exception as e:  # noqa: BLE001 - never crash on a file
-            self.error.emit(f"{Path(path).name}: cannot open ({type(e).__name__}: {e})")
+            from models.errors import reason
+
+            self.error.emit(f"{Path(path).name}: cannot open ({reason(e)})")  # in words, not an allocator's
             return None
+        probe = model.pending_probe
+        if probe is not None:
+            model.pending_probe = None  # its bytes go with the job, and are dropped with it
+            return self._open_later(path, model, probe, bundled, select, then)
+        return self._list(path, model, bundled, select)
+
+    def _list(self, path, model, bundled: bool, select: bool) -> ModelEntry:
+        existing = self.find(path)
         entry = ModelEntry(str(path), model, bundled, getattr(model, "meta", {}))
         if existing is not None:
             self.entries[self.entries.index(existing)] = entry
@@ -141,6 +168,38 @@ class ModelLibrary(QObject):
         if select or existing is self.current and existing is not None:
             self.set_current(entry)
         return entry
+
+    def _open_later(self, path, model, probe, bundled: bool, select: bool, then) -> Opening:
+        """Try ``probe`` (one decode of z = 0, in a child process) in a worker; list the model if it passes.
+        The window's thread never waits on it: a graph that loops without end is refused after the probe's
+        time limit, with a message, and the window stays usable meanwhile."""
+        from .worker import Worker
+
+        def job(should_stop):
+            probe.run(should_stop)
+            return True
+            yield  # a job is a generator; this one has no steps to report
+
+        key = os.path.abspath(path)
+        worker = Worker(job, "open-model")
+        opening = self.opening[key] = Opening(str(path), worker)
+
+        def passed(_):
+            self.opening.pop(key, None)
+            entry = self._list(path, model, bundled, select)
+            if then is not None:
+                then(entry)
+
+        def failed(message: str):
+            self.opening.pop(key, None)
+            if not worker.aborted:  # stopped (the window closes): nothing to say
+                self.error.emit(message)
+
+        worker.returned.connect(passed)
+        worker.errored.connect(failed)
+        worker.cancelled.connect(lambda: self.opening.pop(key, None))
+        worker.start()
+        return opening
 
     def add_bundled(self) -> None:
         from models.run_record import is_record

@@ -165,6 +165,9 @@ class GenerativeModel(nn.Module):
         self.config = config
         self.grad_sync = None  # set by distributed training: all-reduces gradients in place
         self.meta: dict = {}  # what a checkpoint said about this model (set by models.checkpoint.load)
+        # a generator from elsewhere opened with probe="later": its first decode, to try in a child process
+        # (models.probe) before it is used; None for every other model
+        self.pending_probe = None
 
     # -- description -----------------------------------------------------------------------
     @property

@@ -2,8 +2,8 @@
 
 By default a summary a screen can hold: the kind, its shapes and size, the data, and the training's totals
 (epochs, steps, final losses, time) with a few epochs of its history; ``--full`` prints the whole metadata,
-every epoch of it. A TorchScript generator: its sidecar and listing (none of its code run). A PNG: the
-generation parameters it carries.
+every epoch of it. A TorchScript generator: its sidecar and listing (none of its code run); an ONNX one: its
+graph's input and its sidecar (no decode is run). A PNG: the generation parameters it carries.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def cmd_info(a) -> int:
         print(compact_json({"path": a.file, "parameters": text.get("parameters"), "text": text}))
         return 0
     try:
-        model = load(a.file)
+        model = load(a.file, probe=False)  # an ONNX graph: read and checked, never run (a Loop may not end)
     except UntrustedCode as e:  # TorchScript: its sidecar and listing, and none of its code run
         print(compact_json(describe_torchscript(e.path)))
         return 0
