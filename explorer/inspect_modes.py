@@ -107,6 +107,9 @@ class ModesPage:
                                          f"{last:.2f} (dashed: 0.5).")
                 self.mode_plots.show_record(rec.epochs, rec.shares(), rec.coverage, rec.class_names)
 
-        self_model = self.model
-        self.record_job.start(self_model, job, done, on_error=lambda m: self.record_text.setText(
-            f"The run's record could not be read: {m}"))
+        def failed(msg):  # a record too large or not typed as a record is: one line, here and on the status line
+            self.record_text.setText(f"The run's record could not be read: {msg}")
+            self.message.emit(f"run record: {msg}")
+
+        self_model = self.model  # read in a worker, one record read at a time (models.run_record.read_record)
+        self.record_job.start(self_model, job, done, on_error=failed)

@@ -1,8 +1,9 @@
 """Checkpoints: one ``.safetensors`` file holding the weights and a JSON ``__metadata__``.
 
-Nothing is ever unpickled. The header is parsed and checked here (sizes, offsets, dtypes) before any
-tensor is built, so a malformed or hostile file ends in a :class:`CheckpointError` with a clear
-message. Saves are atomic: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
+Nothing is ever unpickled. The header is parsed and checked (:mod:`models.safetensors_header`: sizes,
+offsets, dtypes), then its tensors' names, shapes and dtypes against the kind's own, before any tensor is
+read, so a malformed or hostile file ends in a :class:`CheckpointError` with a clear message. Saves are
+atomic: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
 
 Format versions: 1 stored one flat config holding every family's fields; 2 stores the config of the
 kind's own family (:mod:`models.registry`). Every format-1 file still loads and decodes as it did.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import struct
 import tempfile
@@ -26,19 +26,14 @@ import torch
 from . import registry
 from .base import GenerativeModel
 from .errors import CheckpointError, ConfigError, check_regular, shown
+from .safetensors_header import MAX_HEADER, check_entries, read_header, read_tensors
+from .schema import Int, SchemaError, Str, check, loads
 from .sniff import PREFIX, is_zip_of_pickles, not_a_model
+from .temp_files import temp_beside
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
-# A header is JSON parsed into Python objects (tens of times its size in memory): a checkpoint's is a few
-# hundred KB (a thousand epochs of history); 16 MB leaves room and keeps a forged one to a few hundred MB.
-MAX_HEADER = 16 * 1024 * 1024
 MAX_META_FIELD = 4 * 1024 * 1024  # one metadata field (its history, its data description)
-DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 PICKLE_SUFFIXES = {".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar"}
@@ -59,7 +54,7 @@ def atomic_write(path: str | os.PathLike, blob: bytes) -> Path:
     _never_replace_special(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(**temp_beside(path))  # .NAME.<pid>.<host>.<rand>.tmp; a killed one is swept
         try:  # mkstemp makes 0600 files: keep the old file's mode, else the usual one
             mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
             os.fchmod(fd, mode)
@@ -247,94 +242,8 @@ def _plausible_safetensors(head: bytes) -> bool:
     return len(head) > 8 and 2 <= struct.unpack("<Q", head[:8])[0] <= MAX_HEADER and head[8:9] == b"{"
 
 
-class _Duplicate(ValueError):
-    pass
-
-
-def _no_duplicates(pairs):
-    """A JSON object whose keys are unique (json keeps the last of a repeated key silently; safetensors' own
-    parser refuses): two tensors of one name would make what loads depend on the parser."""
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise _Duplicate(k)
-        out[k] = v
-    return out
-
-
 def _check_regular(path: Path) -> None:
     check_regular(path, CheckpointError)
-
-
-def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Parse and check a safetensors file; returns (tensors, metadata)."""
-    _check_regular(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{path.name}: not a checkpoint (the file is {size} bytes long)")
-        (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > MAX_HEADER:
-            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (header length {n} is invalid)")
-        if 8 + n > size:
-            raise CheckpointError(f"{path.name}: truncated (the header claims {n} bytes but the file has "
-                                  f"{size - 8})")
-        raw = f.read(n)
-        try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except _Duplicate as e:
-            raise CheckpointError(f"{path.name}: the header names {shown(e.args[0])} twice (a forged file?)") from None
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (the header is not JSON)") from None
-        if not isinstance(header, dict):
-            raise CheckpointError(f"{path.name}: not a safetensors checkpoint (the header is not an object)")
-        meta = header.pop("__metadata__", None) or {}
-        if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in meta.items()):
-            raise CheckpointError(f"{path.name}: invalid metadata (must map strings to strings)")
-        body_len = size - 8 - n
-        spans = []
-        for name, info in header.items():
-            bad = f"{path.name}: invalid entry for tensor {shown(name)}"
-            if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
-                raise CheckpointError(bad)
-            dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-            if dtype not in DTYPES:
-                raise CheckpointError(f"{path.name}: tensor {shown(name)} has unsupported dtype {dtype!r}")
-            if (not isinstance(shape, list) or len(shape) > 8
-                    or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
-                raise CheckpointError(bad + " (shape)")
-            if (not isinstance(offs, list) or len(offs) != 2
-                    or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
-                    or not 0 <= offs[0] <= offs[1] <= body_len):
-                raise CheckpointError(f"{path.name}: tensor {shown(name)} lies outside the file (truncated?)")
-            itemsize = torch.empty(0, dtype=DTYPES[dtype]).element_size()
-            if math.prod(shape) * itemsize != offs[1] - offs[0]:
-                raise CheckpointError(f"{path.name}: tensor {shown(name)}: shape {shape} does not match its "
-                                      f"{offs[1] - offs[0]} bytes")
-            spans.append((offs[0], offs[1], name, dtype, shape))
-        spans.sort()
-        pos = 0
-        for begin, end, name, *_ in spans:
-            if begin != pos:
-                raise CheckpointError(f"{path.name}: tensor {shown(name)} overlaps another or leaves a hole")
-            pos = end
-        if pos != body_len:
-            raise CheckpointError(f"{path.name}: the data is {body_len} bytes but the tensors need {pos} "
-                                  "(truncated or padded)")
-        body = bytearray(f.read(body_len))
-        if len(body) != body_len:
-            raise CheckpointError(f"{path.name}: truncated while reading")
-    tensors = {}
-    for begin, end, name, dtype, shape in spans:
-        dt = DTYPES[dtype]
-        if end == begin:
-            tensors[name] = torch.empty(shape, dtype=dt)
-        else:
-            t = torch.frombuffer(body, dtype=dt, count=math.prod(shape), offset=begin)
-            tensors[name] = t.reshape(shape).clone()
-    return tensors, meta
 
 
 def _json_field(meta: dict, key: str, path: Path, default=None):
@@ -345,10 +254,10 @@ def _json_field(meta: dict, key: str, path: Path, default=None):
     if len(meta[key]) > MAX_META_FIELD:
         raise CheckpointError(f"{path.name}: its '{key}' metadata is {len(meta[key]):,} characters long (at most "
                               f"{MAX_META_FIELD // 2**20} MB): not a checkpoint this app wrote")
-    try:
-        return json.loads(meta[key])
-    except (json.JSONDecodeError, RecursionError):
-        raise CheckpointError(f"{path.name}: the metadata field '{key}' is not valid JSON") from None
+    try:  # bounded in nesting before it is parsed (models.schema)
+        return loads(meta[key], f"{path.name}: the metadata field '{key}'", max_bytes=MAX_META_FIELD)
+    except SchemaError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def _checked_metadata(meta: dict, path: Path) -> dict:
@@ -379,10 +288,16 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
     split = data.get("split", "tail")
     if split not in SPLITS:
         raise bad(f"data 'split' must be one of {', '.join(SPLITS)}, found {str(split)[:20]!r}")
-    status = out["training"].get("status", "")
-    if not isinstance(status, str):
-        raise bad(f"training 'status' must be a string, found {type(status).__name__}")
+    try:  # the training summary's fields that readers use (resume, info, the record), typed (models.schema)
+        typed = check(out["training"], TRAINING_FIELDS, None)
+        out["training"].update({k: v for k, v in typed.items() if k in out["training"]})  # no defaults added
+    except SchemaError as e:
+        raise bad(f"training '{e.field}' must be {e.expected}, found {e.found}") from None
     return out
+
+
+TRAINING_FIELDS = {"status": Str(200, default=""), "steps": Int(0, 10**12, default=0),
+                   "epochs_done": Int(0, 10**9, default=0), "record": Str(300, default="")}
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False,
@@ -422,9 +337,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     if not _plausible_safetensors(head) and (said := not_a_model(path.name, head)) is not None:
         raise CheckpointError(said)  # a PNG, a text file, an empty file...
     try:
-        tensors, meta = read_safetensors(path)
+        header = read_header(path)  # the tensors' names, shapes and spans: no tensor is read before they fit
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    meta = header.meta
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: a safetensors file, but not a Latent Explorer checkpoint "
                               "(no 'format' metadata)")
@@ -450,23 +366,13 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(map(shown, missing[:3]))}" + (" ..." if len(missing) > 3 else ""))
-        if unexpected:
-            more = " ..." if len(unexpected) > 3 else ""
-            parts.append(f"unexpected {', '.join(map(shown, unexpected[:3]))}{more}")
-        raise CheckpointError(f"{path.name}: the tensors do not match the {kind} config ({'; '.join(parts)})")
-    for name, ref in expected.items():
+    check_entries(header, expected, kind)
+    try:
+        tensors = read_tensors(header)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    for name in expected:
         t = tensors[name]
-        if tuple(t.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{path.name}: tensor {shown(name)} has shape {tuple(t.shape)}, the config needs "
-                                  f"{tuple(ref.shape)}")
-        if t.dtype != ref.dtype:
-            raise CheckpointError(f"{path.name}: tensor {shown(name)} is {t.dtype}, expected {ref.dtype}")
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{path.name}: tensor {shown(name)} contains NaN or infinite weights "
                                   "(saved from a diverged run?)")

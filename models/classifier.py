@@ -23,10 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import BUNDLED_DIR, atomic_write, read_safetensors
+from .checkpoint import BUNDLED_DIR, atomic_write
 from .data import DataError, ImageData
 from .errors import CheckpointError
 from .progress import Step
+from .safetensors_header import read_safetensors
+from .schema import SchemaError, loads
 
 FORMAT = "latent-explorer-classifier"
 FEATURES = 64  # width of the penultimate layer: the feature space of the Fréchet distance
@@ -253,10 +255,10 @@ def load_classifier(path: str | os.PathLike) -> Classifier:
     tensors, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name}: not a Latent Explorer classifier")
-    try:
-        d = json.loads(meta.get("config", ""))
-    except (json.JSONDecodeError, RecursionError):
-        raise CheckpointError(f"{path.name}: not a valid classifier file (its config is not JSON)") from None
+    try:  # bounded in size and nesting before it is parsed (models.schema)
+        d = loads(meta.get("config", ""), f"{path.name}: its config")
+    except SchemaError as e:
+        raise CheckpointError(f"{path.name}: not a valid classifier file ({e})") from None
     net = Classifier(ClassifierConfig.from_json(d, path.name))
     want = net.state_dict()
     if set(tensors) != set(want) or any(tensors[k].shape != want[k].shape for k in want):

@@ -12,18 +12,17 @@ capabilities (it decodes z and samples from N(0, I); it has no encoder and canno
 so: :func:`load_torchscript` checks the archive and the sidecar, then refuses with
 :class:`UntrustedCode` unless ``trust_code`` is given (the CLI's ``--trust-code``; the window asks once per
 file content). :func:`describe_torchscript` reads the sidecar and the archive's listing only. Every output
-of a trusted generator is still checked (shape, dtype, finite) on every call. ONNX (a graph, no code) is the
-safe format for generators from elsewhere.
+of a trusted generator is still checked (shape, dtype, finite) on every call, and its first decode is tried
+in a child process with a time and a memory limit (:mod:`models.probe`) before it is used. ONNX (a graph, no
+code) is the safe format for generators from elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import stat
-import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,9 @@ import torch
 
 from .base import GenerativeModel, ModelConfig, need
 from .errors import CheckpointError
-from .registry import Capabilities, KindSpec, TrainDefaults, register
+from .registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES, Capabilities, KindSpec, TrainDefaults, register
+from .schema import Float, Int, List, SchemaError, Str, check, read_json
+from .zip_bounds import ListingTooLarge, check_listing
 
 
 @dataclass
@@ -130,9 +131,18 @@ def _sidecar(path: Path) -> Path | None:
     return None
 
 
+SIDECAR_FIELDS = {
+    "latent_dim": Int(1, 1 << 20),
+    "image_shape": List(Int(1, 4096), 3, 3),
+    "output_range": List(Float(), 2, 2, default=[-1.0, 1.0]),
+    "class_names": List(Str(MAX_CLASS_NAME, printable=True), 0, MAX_SAVED_CLASSES, default=[]),
+}
+
+
 def read_sidecar(path: Path, kind: str = "torchscript", what: str = "a TorchScript generator"
                  ) -> tuple[ExternalConfig, Path]:
-    """The JSON sidecar of a generator file (``gen.pt.json`` or ``gen.json``), checked: (config, its path)."""
+    """The JSON sidecar of a generator file (``gen.pt.json`` or ``gen.json``), read typed (models.schema:
+    at most 1 MB, nested at most a few levels): (config, its path)."""
     side = _sidecar(path)
     if side is None:
         raise CheckpointError(f"{path.name}: {what} needs a JSON sidecar "
@@ -141,17 +151,13 @@ def read_sidecar(path: Path, kind: str = "torchscript", what: str = "a TorchScri
         raise CheckpointError(f"{side.name}: a sidecar of {side.stat().st_size:,} bytes is not a sidecar "
                               "(at most 1 MB)")
     try:
-        spec = json.loads(side.read_text())
-        latent_dim = int(spec["latent_dim"])
-        shape = [int(v) for v in spec["image_shape"]]
-        out_range = spec.get("output_range", [-1.0, 1.0])
-        class_names = [str(s) for s in spec.get("class_names", [])]
-        lo, hi = float(out_range[0]), float(out_range[1])
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
-        raise CheckpointError(f"{side.name}: invalid sidecar (needs latent_dim and image_shape): {e}") from None
+        spec = check(read_json(side, 1 << 20), SIDECAR_FIELDS, side.name)
+    except SchemaError as e:
+        raise CheckpointError(f"invalid sidecar: {e}") from None
+    latent_dim, shape, out_range = spec["latent_dim"], spec["image_shape"], spec["output_range"]
     try:
         config = ExternalConfig(kind=kind, image_shape=tuple(shape), latent_dim=latent_dim,
-                                class_names=class_names, output_range=(lo, hi))
+                                class_names=spec["class_names"], output_range=tuple(out_range))
         config.validate()
     except (ValueError, TypeError):
         raise CheckpointError(f"{side.name}: invalid sidecar values (latent_dim {latent_dim}, "
@@ -161,6 +167,7 @@ def read_sidecar(path: Path, kind: str = "torchscript", what: str = "a TorchScri
 
 MAX_TORCHSCRIPT_BYTES = 2 << 30  # a generator of 2 GB; larger files are refused before they are read
 MAX_ARCHIVE_ENTRIES = 65_534  # a TorchScript archive holds hundreds; its listing is counted before it is read
+MAX_ARCHIVE_LISTING = 32 << 20  # bytes of its central directory: 65,534 entries of long names fit
 
 
 def read_bytes(path: Path, limit: int = MAX_TORCHSCRIPT_BYTES) -> bytes:
@@ -176,29 +183,31 @@ def read_bytes(path: Path, limit: int = MAX_TORCHSCRIPT_BYTES) -> bytes:
         raise CheckpointError(f"{path.name}: {st.st_size:,} bytes; a generator file is at most {limit:,}")
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            data = f.read(min(limit, st.st_size) + 1)  # not limit + 1: Python allocates what it is asked for
     except OSError as e:
         raise CheckpointError(f"{path.name}: cannot read ({e.strerror})") from None
     if len(data) > limit:
         raise CheckpointError(f"{path.name}: more than {limit:,} bytes")
+    if len(data) > st.st_size:
+        raise CheckpointError(f"{path.name}: its size changed while it was read")
     return data
 
 
 def _entry_count(data: bytes) -> int | None:
-    """The entries a zip's end-of-central-directory record declares (None: no such record)."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
-    if end < 0 or end + 22 > len(data):
-        return None
-    return struct.unpack_from("<H", data, end + 10)[0]
+    """The entries the archive's central directory holds, counted from its end records (ZIP64 too) before
+    zipfile builds one object per entry: ListingTooLarge past MAX_ARCHIVE_ENTRIES (zipfile ignores the count
+    an end record declares, so a listing of 2.5 million entries took 1.8 GB); None: no end record."""
+    return check_listing(lambda at, n: data[at : at + n], len(data), MAX_ARCHIVE_ENTRIES, MAX_ARCHIVE_LISTING)
 
 
 def _checked(path: Path, data: bytes | None = None) -> tuple[ExternalConfig, list[str], Path]:
     """The archive (``data``: its bytes, read once) and its sidecar checked without running anything:
     (config, archive listing, sidecar)."""
     data = read_bytes(path) if data is None else data
-    count = _entry_count(data)
-    if count is not None and count > MAX_ARCHIVE_ENTRIES:  # 0xFFFF: a zip64 listing, far more than a generator
-        raise CheckpointError(f"{path.name}: a zip of {count:,}+ entries is not a TorchScript generator")
+    try:
+        _entry_count(data)
+    except ListingTooLarge as e:
+        raise CheckpointError(f"{path.name}: not a TorchScript generator: {e}") from None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = z.namelist()
@@ -227,7 +236,8 @@ def describe_torchscript(path: Path) -> dict:
 
 
 def _probe(gen: ExternalGenerator, path: Path) -> None:
-    """One decode of z = 0: a generator that fails, or makes images of another shape, is refused now."""
+    """One decode of z = 0: a generator that fails, or makes images of another shape, is refused now. Run in
+    the child process of :mod:`models.probe`, never in ours (a decode may never end)."""
     latent_dim, shape = gen.config.latent_dim, tuple(gen.config.image_shape)
     try:
         gen.decode(torch.zeros(2, latent_dim))  # decode checks the output's shape, dtype and values
@@ -242,15 +252,34 @@ def _probe(gen: ExternalGenerator, path: Path) -> None:
                               ) from None
 
 
-def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, probe: bool = True
-                     ) -> ExternalGenerator:
+def generator_from_bytes(probe) -> ExternalGenerator:
+    """A generator from the bytes a :class:`models.probe.Probe` carries (in its child process): the code is
+    loaded from those bytes, never from the path."""
+    config = ExternalConfig(kind="torchscript", image_shape=tuple(probe.image_shape), latent_dim=probe.latent_dim,
+                            output_range=tuple(probe.output_range))
+    return ExternalGenerator(config, _module(Path(probe.name), probe.data))
+
+
+def _module(path: Path, data: bytes):
+    try:
+        return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
+    except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
+        raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
+
+
+def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, probe=True) -> ExternalGenerator:
     """Load a TorchScript generator, only with ``trust_code``: else :class:`UntrustedCode` once the file and
     its sidecar are checked (no code of the file has run). ``trust_code`` may be the SHA-256 of the content
     the user was asked about: trust is for bytes, not names, so the file is read once, its digest checked
     against that, and the code loaded from those very bytes (a file swapped while the question was open is
-    refused, and nothing of it runs). With ``probe``, one decode of z = 0 is tried now (the CLI: a broken
-    generator is refused at once); without, the first decode is the caller's (the window runs it in a worker
-    so a generator that hangs cannot freeze it). Every decode checks its output."""
+    refused, and nothing of it runs). Every decode checks its output.
+
+    ``probe``: True (the CLI), one decode of z = 0 is tried first, in a child process with a time and a memory
+    limit (:mod:`models.probe`), before any code of the file runs here, so a generator that hangs or fails is
+    refused at once; ``"later"`` (the window), loaded now and the probe left in ``gen.pending_probe`` for the
+    caller to run in a worker before the model is used; False, not tried."""
+    from .probe import LATER, Probe
+
     data = read_bytes(path)
     config, _, _ = _checked(path, data)
     latent_dim, shape, names = config.latent_dim, list(config.image_shape), list(config.class_names)
@@ -260,13 +289,12 @@ def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, p
     if isinstance(trust_code, str) and trust_code != digest:
         raise CheckpointError(f"{path.name} changed after you were asked about it: its content is not the one "
                               "you trusted, and nothing of it ran. Open it again to be asked about this content.")
-    try:
-        module = torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
-    except Exception as e:  # noqa: BLE001 - TorchScript raises RuntimeError and others
-        raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
-    gen = ExternalGenerator(config, module)
-    if probe:
-        _probe(gen, path)
+    check = Probe("torchscript", path.name, data, latent_dim, tuple(shape), tuple(config.output_range)) \
+        if probe else None
+    if check is not None and probe != LATER:  # before any of its code runs here: its load is bounded too
+        check.run()
+    gen = ExternalGenerator(config, _module(path, data))
+    gen.pending_probe = check if probe == LATER else None
     gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
                 "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
     return gen.to(device)

@@ -18,19 +18,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write, read_safetensors
-from .errors import CheckpointError
+from .checkpoint import atomic_write
+from .errors import CheckpointError, printable, shown
+from .registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES
+from .safetensors_header import read_header, read_tensors
+from .schema import Either, Float, Int, List, Map, Null, Str, check, loads
 
 FORMAT = "latent-explorer-run-record"
 SUFFIX = ".record.safetensors"
 RECORD_N = 500  # held-out images encoded, and images sampled, per epoch
 KEEP_SAMPLES = 16  # samples kept per epoch, as pictures
+# A record's tensors: 500 encodings of 64 numbers for 1,000 epochs are 128 MB; a run stops its record at this
+# size (the weights go on), and a reader refuses a larger file from its size alone, before it is opened.
+MAX_RECORD_BYTES = 256 << 20
+MAX_EPOCHS = 100_000
 
 
 def record_path(checkpoint: str | os.PathLike) -> Path:
@@ -107,12 +117,31 @@ class Recorder:
     def take(self, epoch: int) -> dict:
         """Record epoch ``epoch``; its JSON figures for the training history. A record that cannot be taken
         never stops the run: what went wrong is kept in the record instead (the weights matter more)."""
+        if not self.active:  # the record stopped (see below): later epochs add nothing to it
+            return {}
+        if self._size() + self._epoch_bytes() > MAX_RECORD_BYTES:  # what no reader would open again
+            self.encodes = self.samples = False
+            self.record.why_no_classes = (f"the record stopped at epoch {epoch}: it reached its limit of "
+                                          f"{MAX_RECORD_BYTES >> 20} MB (the run went on)")
+            return {}
         try:
             return self._take(epoch)
         except Exception as e:  # noqa: BLE001 - see above
             self.encodes = self.samples = False
             self.record.why_no_classes = f"the record stopped at epoch {epoch}: {type(e).__name__}: {e}"
             return {}
+
+    def _size(self) -> int:
+        """The bytes of the record's tensors so far, as saved."""
+        rec = self.record
+        return (sum(z.size * 4 for z in rec.z) + sum(x.size for x in rec.samples)
+                + (0 if rec.labels is None else rec.labels.size * 8))
+
+    def _epoch_bytes(self) -> int:
+        """What one more epoch adds: its encodings and the samples it keeps."""
+        d = int(getattr(self.model, "latent_dim", 0) or 0)
+        z = len(self.x) * d * 4 if self.encodes else 0
+        return z + (min(self.n, KEEP_SAMPLES) * int(np.prod(self.model.image_shape)) if self.samples else 0)
 
     @torch.no_grad()
     def _take(self, epoch: int) -> dict:
@@ -192,36 +221,106 @@ def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
     return atomic_write(path, save(tensors, metadata=meta))
 
 
-def load_record(path: str | os.PathLike) -> RunRecord:
-    """Read a record (a clear CheckpointError for anything else, never a crash)."""
+_COUNT = Int(0, 10**9)
+RECORD_FIELDS = {  # the record's JSON metadata, each read typed (models.schema)
+    "epochs": List(Int(0, 10**9), 0, MAX_EPOCHS),
+    "class_names": List(Str(MAX_CLASS_NAME, printable=True), 0, MAX_SAVED_CLASSES, default=[]),
+    "histograms": List(Map(_COUNT, MAX_SAVED_CLASSES, MAX_CLASS_NAME), 0, MAX_EPOCHS, default=[]),
+    "coverage": List(Either((Float(0, 1), Null())), 0, MAX_EPOCHS, default=[]),
+}
+_TENSOR = re.compile(r"(z|samples)\.(\d{5,9})")
+
+
+def _check_tensors(header, epochs: list[int], latent_dim: int | None) -> None:
+    """The record's tensors from its header, before any is read: ``z.EPOCH`` (images, latent_dim) float32,
+    ``samples.EPOCH`` (k, C, H, W) uint8, ``labels`` (images,) int64, of epochs the record lists; one line
+    naming the file and the tensor otherwise."""
+    name, known, rows = header.path.name, set(epochs), set()
+    for key, e in header.entries.items():
+        m = _TENSOR.fullmatch(key)
+        if key == "labels":
+            ok, want = e.dtype == "I64" and len(e.shape) == 1, "int64 of shape (images,)"
+        elif m is None or int(m.group(2)) not in known:
+            raise CheckpointError(f"{name}: unexpected tensor {shown(key)} (a record holds z.EPOCH, "
+                                  "samples.EPOCH and labels of the epochs it lists)")
+        elif m.group(1) == "z":
+            d = f"{latent_dim}" if latent_dim else "dimensions"
+            ok = e.dtype == "F32" and len(e.shape) == 2 and (not latent_dim or e.shape[1] == latent_dim)
+            want = f"float32 of shape (images, {d}), the model's encodings"
+            rows.add(e.shape[0] if e.shape else None)
+        else:
+            ok, want = e.dtype == "U8" and len(e.shape) == 4 and 1 <= e.shape[1] <= 4, "uint8 of shape (k, C, H, W)"
+        if not ok:
+            raise CheckpointError(f"{name}: tensor {shown(key)} is {e.dtype} of shape {e.shape}; expected {want}")
+    if len(rows) > 1:
+        raise CheckpointError(f"{name}: its encodings differ in shape between epochs")
+    if "labels" in header.entries and rows and rows != {header.entries["labels"].shape[0]}:
+        raise CheckpointError(f"{name}: {header.entries['labels'].shape[0]} labels for {rows.pop()} encoded images")
+
+
+def load_record(path: str | os.PathLike, latent_dim: int | None = None) -> RunRecord:
+    """Read a record: its size first (at most MAX_RECORD_BYTES, from ``stat``, before it is opened), then its
+    header (the metadata read typed by models.schema; each tensor's name, dtype and shape, ``latent_dim``:
+    the model's), and only then its tensors. A CheckpointError of one line naming the file and the field or
+    tensor for anything else, never a crash."""
     path = Path(path)
-    tensors, meta = read_safetensors(path)
+    header = read_header(path, MAX_RECORD_BYTES, what="run record")
+    meta, name = header.meta, path.name
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: not a training run's record")
-    try:
-        epochs = [int(e) for e in json.loads(meta["epochs"])]
-        names = [str(c) for c in json.loads(meta.get("class_names", "[]"))]
-        hists = json.loads(meta.get("histograms", "[]"))
-        cover = json.loads(meta.get("coverage", "[]"))
-        if not (isinstance(hists, list) and all(isinstance(h, dict) for h in hists)
-                and isinstance(cover, list) and len(hists) == len(cover) == len(epochs)):
-            raise ValueError("histograms and coverage do not match the epochs")
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError, RecursionError) as e:
-        raise CheckpointError(f"{path.name}: a damaged run record ({e})") from None
+        raise CheckpointError(f"{name}: not a training run's record")
+    doc = {key: loads(meta[key], f"{name} ({key})") for key in RECORD_FIELDS if key in meta}
+    f = check(doc, RECORD_FIELDS, name)
+    epochs, hists, cover = f["epochs"], f["histograms"], f["coverage"]
+    if not len(hists) == len(cover) == len(epochs):
+        raise CheckpointError(f"{name}: a damaged run record ({len(epochs)} epochs, but {len(hists)} histograms "
+                              f"and {len(cover)} coverages)")
+    _check_tensors(header, epochs, latent_dim)
+    tensors = read_tensors(header)
     labels = tensors["labels"].numpy() if "labels" in tensors else None
+    if labels is not None and len(labels) and not 0 <= labels.min() <= labels.max() < MAX_SAVED_CLASSES:
+        raise CheckpointError(f"{name}: its labels are not class numbers from 0 to {MAX_SAVED_CLASSES - 1}")
+    names = f["class_names"]
+    if labels is not None and len(labels) and labels.max() >= len(names):  # bounded: < MAX_SAVED_CLASSES
+        names = names + [str(i) for i in range(len(names), int(labels.max()) + 1)]
     rec = RunRecord(epochs, labels, names, histograms=hists, coverage=cover,
-                    why_no_classes=str(meta.get("why_no_classes", "")))
+                    why_no_classes=printable(meta.get("why_no_classes", "")[:1000]))
     zs = [tensors.get(f"z.{e:05d}") for e in epochs]
     if all(z is not None for z in zs) and zs:
-        shapes = {tuple(z.shape) for z in zs}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 2 or not all(torch.isfinite(z).all() for z in zs):
-            raise CheckpointError(f"{path.name}: its encodings differ in shape between epochs or are not finite")
-        if labels is not None and len(labels) != zs[0].shape[0]:
-            raise CheckpointError(f"{path.name}: {len(labels)} labels for {zs[0].shape[0]} encoded images")
-        rec.z = [z.float().numpy() for z in zs]
-    rec.samples = [tensors[f"samples.{e:05d}"].float().numpy() / 255 for e in epochs
+        if not all(torch.isfinite(z).all() for z in zs):
+            raise CheckpointError(f"{name}: its encodings are not finite")
+        rec.z = [z.numpy() for z in zs]
+    rec.samples = [tensors.pop(f"samples.{e:05d}").float().div_(255).numpy() for e in epochs
                    if f"samples.{e:05d}" in tensors]
     return rec
+
+
+_READING = threading.Lock()  # one record read at a time, in the whole process
+_LAST: list = [None, None]  # (the file's identity, a weak reference to its RunRecord or the error message)
+
+
+def read_record(path: str | os.PathLike, latent_dim: int | None = None) -> RunRecord:
+    """:func:`load_record`, one read at a time: the Latent Map and the Inspect view ask for a model's record
+    at once when it is opened; the second waits for the first's read (in its worker) and takes its answer."""
+    path = Path(path)
+    with _READING:
+        try:
+            st = os.stat(path)
+            key = (str(path.resolve()), latent_dim, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = None
+        if key is not None and _LAST[0] == key:
+            if isinstance(_LAST[1], str):
+                raise CheckpointError(_LAST[1])
+            rec = _LAST[1]()
+            if rec is not None:
+                return rec
+        try:
+            rec = load_record(path, latent_dim)
+        except CheckpointError as e:
+            _LAST[:] = [key, str(e)]
+            raise
+        _LAST[:] = [key, weakref.ref(rec)]  # kept while a view holds it, never by this cache alone
+        return rec
 
 
 def record_of(model) -> RunRecord | None:
@@ -233,4 +332,4 @@ def record_of(model) -> RunRecord | None:
     where = record_path(path)
     if not where.is_file():
         return None
-    return load_record(where)
+    return read_record(where, getattr(model, "latent_dim", None) or None)
