@@ -4,7 +4,6 @@ user's own, with a fixed seeded ε; x_0, x_t and ε are drawn on one value scale
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -147,7 +146,9 @@ class ForwardPanel(QGroupBox):
         try:
             self.set_image(read_image_for(self.model.image_shape, path))
         except (ValueError, OSError) as e:
-            self.message.emit(f"{Path(path).name}: {e}")
+            from models.errors import failure
+
+            self.message.emit(failure(path, e))
 
     def _on_play(self, on):
         self.btn_play.setText("Pause" if on else "Play")

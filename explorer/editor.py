@@ -278,7 +278,9 @@ class LatentEditor(QWidget):
         try:
             x = read_image_for(self.model.image_shape, path)
         except (ValueError, OSError) as e:
-            self.message.emit(f"{Path(path).name}: {e}")
+            from models.errors import failure
+
+            self.message.emit(failure(path, e))
             return False
         enc = encode_image(self.model, x, self.state.label)
         self.state.set_z(enc.z)

@@ -261,7 +261,9 @@ class PixelsView(QWidget):
         try:
             image = read_image_for(self.model.image_shape, path)
         except (OSError, ValueError) as e:
-            self.message.emit(f"{path}: {e}")
+            from models.errors import failure
+
+            self.message.emit(failure(path, e))
             return False
         self.set_input(image[0], ERASE[self.erase.currentText()](*image.shape[1:]))
         self.message.emit(f"{path}: converted to {self.model.image_shape[1]}×{self.model.image_shape[2]} grey and "

@@ -46,9 +46,12 @@ def describe_error(e: BaseException) -> str:
 
     if isinstance(e, (CheckpointError, ConfigError, DataError, TrainingError, JobError)):
         return str(e)
-    if isinstance(e, MemoryError):
-        return "out of memory: try fewer points, a smaller batch or a smaller grid"
-    return f"{type(e).__name__}: {e}"
+    from models.errors import memory_asked, out_of_memory, reason
+
+    if out_of_memory(e):  # a MemoryError, or PyTorch's allocator refusing: never its internals
+        asked = f" ({memory_asked(e)} was asked for)" if memory_asked(e) else ""
+        return f"out of memory{asked}: try fewer points, a smaller batch or a smaller grid"
+    return reason(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
 
 
 def in_process(target: str, *args, threads: int | None = None, nice: int = 0, rate: float = 30.0,

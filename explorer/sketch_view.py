@@ -321,8 +321,10 @@ class SketchView(QWidget):
             else:
                 rgb, notes = read_picture(path, 3, h, need_strokes=self.model.needs_strokes)
         except (ValueError, OSError) as e:
-            self.message.emit(f"{Path(path).name}: {e}")
-            self.info.setText(f"{Path(path).name}: {e}; the drawing is kept as it was.")
+            from models.errors import failure
+
+            self.message.emit(failure(path, e))
+            self.info.setText(f"{failure(path, e)}; the drawing is kept as it was.")
             return False
         if self.model.takes_ink:
             self.pad.set_ink(ink[0])

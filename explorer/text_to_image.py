@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.samplers import SAMPLERS
+from models.samplers import GUIDANCE_MAX, SAMPLERS
 
 from . import dialogs, txt2img_files
 from .jobs import ModelJob
 from .txt2img_atlas import AtlasPlot
 from .txt2img_panels import AttentionPanel, TokenChips
-from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint, scrolled
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, SeedBox, elided, hint, scrolled
 
 
 class TextToImageView(QWidget):
@@ -100,11 +100,11 @@ class TextToImageView(QWidget):
                                 "(Euler ancestral, as in the web UIs) runs K steps with fresh noise at each")
         self.sampler.currentIndexChanged.connect(self._on_sampler)
         self.steps = QSpinBox(minimum=1, maximum=1000, value=25, toolTip="Sampling steps K")
-        self.cfg = QDoubleSpinBox(minimum=0.0, maximum=30.0, value=5.0, singleStep=0.5, decimals=1,
+        self.cfg = QDoubleSpinBox(minimum=0.0, maximum=GUIDANCE_MAX, value=5.0, singleStep=0.5, decimals=2,
                                   toolTip="CFG scale w: 1 is the prompt alone, higher follows it harder; 0 "
                                           "ignores it")
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, toolTip="DDIM η (0: deterministic)")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, toolTip="The seed of the starting noise")
+        self.seed = SeedBox(toolTip="The seed of the starting noise")  # every seed txt2img takes
         self.n = QSpinBox(minimum=1, maximum=16, value=8, toolTip="Images drawn from the prompt side by side")
         self.size = QLabel()
         self.size.setToolTip("The size the model draws: its autoencoder's")

@@ -4,11 +4,11 @@ of the view (:class:`explorer.text_to_image.TextToImageView`), kept apart from i
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
+from models.errors import failure
 from models.samplers import SAMPLERS
 
 
@@ -40,11 +40,27 @@ def export_animation(view, path: str, n: int = 40) -> None:
     save_video(path, frames + [frames[-1]] * 8, fps=10)
 
 
+def parameter_fields(view) -> dict:
+    """What the form takes from a PNG's parameters, as schema fields (:mod:`models.schema`): each range is the
+    control's that would hold it, and the controls' are txt2img's own (:data:`models.samplers.SEED_MAX`,
+    :data:`~models.samplers.GUIDANCE_MAX`, the model's T steps), so the view and the CLI agree on one limit."""
+    from models.schema import Float, Int, Str
+
+    return {"prompt": Str(max_len=view.prompt.maxLength()),
+            "negative": Str(max_len=view.negative.maxLength(), default=""),
+            "sampler": Str(choices=tuple(cls.title for cls in SAMPLERS.values()), default=None),
+            "steps": Int(view.steps.minimum(), view.steps.maximum(), default=None),
+            "cfg": Float(view.cfg.minimum(), view.cfg.maximum(), default=None),
+            "seed": Int(int(view.seed.minimum()), int(view.seed.maximum()), default=None)}
+
+
 def restore_from_png(view, path: str) -> bool:
     """Fill the form from the generation parameters a PNG carries; a message says what happened. Every value
-    is checked against the control that would hold it first: one that does not fit (a seed past the box's
-    range, CFG 45, NaN) is named and nothing is changed — never a form half restored or a value clamped."""
+    is read typed through the schema layer first, against the control that would hold it: one that does not
+    fit (a seed past 2^32 − 1, more steps than the model has, CFG 55 or NaN, a sampler this view lacks) is
+    named and nothing is changed — never a form half restored or a value clamped or rounded."""
     from models.images import png_text
+    from models.schema import SchemaError, check
     from models.text_trajectory import parse_parameters
 
     name = Path(path).name
@@ -52,28 +68,25 @@ def restore_from_png(view, path: str) -> bool:
         text = png_text(path).get("parameters")
         if text is None:
             raise ValueError("it carries no generation parameters")
-        p = parse_parameters(text)
-    except (ValueError, OSError) as e:
-        view.message.emit(f"{name}: {e}")
+        raw = parse_parameters(text)
+        p = check(raw, parameter_fields(view), name)
+    except SchemaError as e:
+        view.message.emit(f"{e}; nothing was restored")
         return False
-    boxes = (("steps", view.steps, "Steps"), ("cfg", view.cfg, "CFG scale"), ("seed", view.seed, "Seed"))
-    for key, box, label in boxes:
-        v = p.get(key)
-        if v is None:
-            continue
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or (isinstance(v, float) and not math.isfinite(v))\
-                or not box.minimum() <= v <= box.maximum():
-            view.message.emit(f"{name}: {label} {v!r} is outside what this view takes ({box.minimum():g} to "
-                              f"{box.maximum():g}); nothing was restored")
-            return False
+    except (ValueError, OSError) as e:
+        view.message.emit(failure(name, e))
+        return False
+    if p["cfg"] is not None and round(p["cfg"], view.cfg.decimals()) != p["cfg"]:
+        view.message.emit(f"{name}: cfg {p['cfg']!r} has more decimals than this view's {view.cfg.decimals()}; "
+                          "nothing was restored")
+        return False
     view.prompt.setText(p["prompt"])
     view.negative.setText(p["negative"])
-    titles = {cls.title: key for key, cls in SAMPLERS.items()}
-    if p.get("sampler") in titles:
-        view.sampler.setCurrentIndex(list(SAMPLERS).index(titles[p["sampler"]]))
-    for key, box, _ in boxes:
-        if p.get(key) is not None:
-            box.setValue(p[key])
-    view.message.emit(f"restored the parameters of {name}" + (f" (made with {p['model']})" if "model" in p
-                                                              else ""))
+    if p["sampler"] is not None:
+        view.sampler.setCurrentIndex([cls.title for cls in SAMPLERS.values()].index(p["sampler"]))
+    for key in ("steps", "cfg", "seed"):
+        if p[key] is not None:
+            getattr(view, key).setValue(p[key])
+    made = f" (made with {str(raw['model'])[:80]})" if raw.get("model") else ""
+    view.message.emit(f"restored the parameters of {name}{made}")
     return True

@@ -1,4 +1,4 @@
-"""Small reusable widgets: a fast image panel, a value scale bar, and a progress line with ETA."""
+"""Small reusable widgets: a fast image panel, a value scale bar, a progress line with ETA, a seed box."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -23,6 +24,20 @@ from PySide6.QtWidgets import (
 from models.display import to_display
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+class SeedBox(QDoubleSpinBox):
+    """A seed from 0 to :data:`models.samplers.SEED_MAX` (2^32 − 1), every seed a command takes: a QSpinBox
+    holds a signed 32-bit number and stops at 2^31 − 1. A double holds every whole number to 2^53 exactly;
+    ``value()`` is an int."""
+
+    def __init__(self, parent=None, **kw):
+        from models.samplers import SEED_MAX
+
+        super().__init__(parent, decimals=0, minimum=0, maximum=SEED_MAX, singleStep=1, **kw)
+
+    def value(self) -> int:
+        return int(round(super().value()))
 
 
 class ImagePanel(pg.GraphicsLayoutWidget):

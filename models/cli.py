@@ -16,11 +16,22 @@ import sys
 from pathlib import Path
 
 from . import cli_info, registry
+from .cli_memory import check_grid, out_of_memory_message, subject_of
 from .cli_progress import ProgressBar
 from .cli_progress import fmt_time as _fmt_time
 from .cli_progress import run_steps as _run_steps
 from .data import DataError
-from .errors import CheckpointError, ConfigError, print_traceback_if_debugging, printable, shown
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    failure,
+    out_of_memory,
+    print_traceback_if_debugging,
+    printable,
+    reason,
+    shown,
+)
+from .samplers import GUIDANCE_MAX, SEED_MAX  # a generation's limits, written once (the views use them too)
 from .train import TrainingError
 
 # the one table of commands: main.py dispatches on it, the window's --help lists it (with command_lines)
@@ -34,9 +45,6 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage too)
         raise UsageError(f"{self.prog}: {message}")
-
-
-SEED_MAX = 2**32 - 1
 
 
 def _whole_number(name, lo: int | None = None, hi: int | None = None):
@@ -71,7 +79,6 @@ def _number(name: str = "", lo: float | None = None, hi: float | None = None):
     return conv
 
 
-_float = _number()
 _SEED = _whole_number("seed", 0, SEED_MAX)
 
 
@@ -131,7 +138,8 @@ def build_parser() -> Parser:
     g.add_argument("--negative-prompt", default="", help="what to steer away from (replaces the empty prompt)")
     g.add_argument("--sampler", choices=tuple(SAMPLERS), default="ddim")
     g.add_argument("--steps", type=_whole_number("steps"), default=25)
-    g.add_argument("--cfg", type=_number("cfg", 0, 50), default=5.0, help="classifier-free guidance scale")
+    g.add_argument("--cfg", type=_number("cfg", 0, GUIDANCE_MAX), default=5.0,
+                   help="classifier-free guidance scale")
     g.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM only")
     g.add_argument("--seed", type=_SEED, default=0)
     g.add_argument("--n", type=_whole_number("n", 1, 256), default=4)
@@ -184,7 +192,7 @@ def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
     p.add_argument("--sampler", choices=tuple(SAMPLERS), default=None,
                    help="ddpm (all T steps), ddim (--steps, --eta) or euler-a (Euler ancestral, --steps)")
     p.add_argument("--eta", type=_number("eta", 0, 1), default=0.0, help="DDIM: 0 deterministic, 1 like DDPM")
-    p.add_argument("--guidance", type=_number("guidance", 0, 50), default=None,
+    p.add_argument("--guidance", type=_number("guidance", 0, GUIDANCE_MAX), default=None,
                    help="classifier-free guidance scale (default 1; text-to-image models: 5)")
 
 
@@ -389,8 +397,8 @@ def _class_index(model, cls):
 def _sampling_kw(model, a, default_steps: int | None = None) -> dict:
     """The sampler settings of a diffusion model from --sampler/--steps/--eta/--guidance, checked."""
     guidance = 1.0 if a.guidance is None else a.guidance
-    if not math.isfinite(guidance) or not 0 <= guidance <= 50:
-        raise ConfigError(f"--guidance must be between 0 and 50, got {guidance}")
+    if not math.isfinite(guidance) or not 0 <= guidance <= GUIDANCE_MAX:
+        raise ConfigError(f"--guidance must be between 0 and {GUIDANCE_MAX:g}, got {guidance}")
     if not model.capabilities.diffusion:
         if a.steps is not None or a.sampler is not None:
             raise ConfigError("--steps and --sampler apply to diffusion models only")
@@ -431,19 +439,21 @@ def cmd_sample(a) -> int:
         cols = min(len(rows[0]), 16)  # more than 16: the rows again below, for the next 16 images
         blocks = [r[i:i + cols] for i in range(0, len(rows[0]), cols) for r in rows]
         blocks = [np.concatenate([b, np.ones((cols - len(b), *b.shape[1:]), b.dtype)]) for b in blocks]
+        check_grid(len(blocks) * cols, model.image_shape, a.scale or max(1, 64 // h), a.scale is None, cols)
         save_png(a.out, make_grid(np.concatenate(blocks), nrow=cols, scale=a.scale or max(1, 64 // h)))
         print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
               f"{a.out}", file=sys.stderr)
         return 0
     kw = _sampling_kw(model, a)
     k = _class_index(model, a.cls)
+    h = model.image_shape[1]
+    scale = a.scale or max(1, 64 // h)
+    check_grid(a.n, model.image_shape, scale, a.scale is None)
     g = torch.Generator().manual_seed(a.seed)
     y = None
     if model.conditional:
         y = torch.full((a.n,), k) if k is not None else torch.arange(a.n) % model.num_classes
     images = model.sample(a.n, y, generator=g, **kw).cpu().numpy()
-    h = model.image_shape[1]
-    scale = a.scale or max(1, 64 // h)
     save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=scale))
     print(f"saved {a.n} samples to {a.out}", file=sys.stderr)
     return 0
@@ -477,7 +487,7 @@ def cmd_txt2img(a) -> int:
         try:
             ink, notes = read_sketch(a.control, model.image_shape[1])
         except (ValueError, OSError) as e:
-            raise ConfigError(f"--control {Path(a.control).name}: {e}") from None
+            raise ConfigError(f"--control {failure(a.control, e)}") from None
         for n in notes:
             print(f"note: the control image: {n}", file=sys.stderr)
         control = torch.from_numpy(ink[None])
@@ -488,6 +498,7 @@ def cmd_txt2img(a) -> int:
         raise ConfigError(f"--steps must be between 1 and {T}")
     if a.eta and a.sampler != "ddim":
         raise ConfigError(f"--eta applies to the DDIM sampler only, not {a.sampler}")
+    check_grid(a.n, model.image_shape, a.scale or max(1, 64 // model.image_shape[1]), a.scale is None)
     try:
         tokens = ldm.prompt_ids([a.prompt, a.negative_prompt])
     except UnknownWords as e:
@@ -504,7 +515,7 @@ def cmd_txt2img(a) -> int:
         try:
             x = read_image_for(model.image_shape, a.init_image)
         except (ValueError, OSError) as e:
-            raise ConfigError(f"--init-image {Path(a.init_image).name}: {e}") from None
+            raise ConfigError(f"--init-image {failure(a.init_image, e)}") from None
         from PIL import Image
 
         with Image.open(a.init_image) as im:
@@ -690,6 +701,7 @@ def cmd_classifier(a) -> int:
 def main(argv: list[str] | None = None, world=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    a = None
     try:
         a = parser.parse_args(argv)
         if a.command is None:
@@ -722,15 +734,19 @@ def main(argv: list[str] | None = None, world=None) -> int:
         print_traceback_if_debugging()
         print(f"error: {printable(e)}", file=sys.stderr)
         return 1
-    except MemoryError:
-        print("error: out of memory (try a smaller batch size or image size)", file=sys.stderr)
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):  # a RuntimeError of a bug: its traceback
+            raise
+        print_traceback_if_debugging()
+        print(f"error: {out_of_memory_message(a, e)}", file=sys.stderr)  # the options that set the size
         return 1
     except KeyboardInterrupt:  # before training started, or in another command: nothing half-written
         print("\ninterrupted: nothing was saved", file=sys.stderr)
         return 130
     except OSError as e:
         print_traceback_if_debugging()
-        print(f"error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", file=sys.stderr)
+        subject = e.filename or subject_of(a)  # the file, in words ("Invalid argument" alone named none)
+        print(f"error: {failure(subject, e) if subject else reason(e)}", file=sys.stderr)
         return 2
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, failure
 
 
 def add_parser(sub) -> None:
@@ -49,7 +49,7 @@ def cmd_translate(a) -> int:
             src, notes = read_picture(a.input, model.source_shape[0], h,
                                       need_strokes=model.needs_strokes)
     except (ValueError, OSError) as e:
-        raise ConfigError(f"--input {Path(a.input).name}: {e}") from None
+        raise ConfigError(f"--input {failure(a.input, e)}") from None
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     kw = {"direction": a.direction} if len(model.directions) > 1 else {}

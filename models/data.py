@@ -34,6 +34,7 @@ from zlib import error as zlib_error
 import numpy as np
 
 from .errors import check_regular as _check_regular
+from .errors import reason
 from .images import MAX_IMAGE_PIXELS  # larger image files are skipped (one definition, with PIL's limit)
 from .lazy import lazy_import
 
@@ -268,9 +269,9 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
 
 
-def check_regular(path: Path) -> None:
-    """Refuse anything but a regular file (a FIFO, a device) without opening it."""
-    _check_regular(path, DataError)
+def check_regular(path: Path, expected: str = "a file") -> None:
+    """Refuse anything but a regular file (a folder, a FIFO, a device) without opening it."""
+    _check_regular(path, DataError, expected)
 
 
 def _open_maybe_gz(path: Path, limit: int = MAX_DATA_BYTES) -> bytes:
@@ -289,7 +290,7 @@ def _open_maybe_gz(path: Path, limit: int = MAX_DATA_BYTES) -> bytes:
             raise DataError(f"{path}: {_mb(size)} is too large; the limit is {_mb(limit)}")
         return path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile, zlib_error) as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
+        raise DataError(f"{path}: cannot read ({reason(e)})") from None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -320,6 +321,7 @@ def _idx_label_path(images: Path) -> Path | None:
 
 
 def load_idx(images_path: Path, spec: str) -> ImageData:
+    check_regular(images_path, "an IDX file of images (such as train-images-idx3-ubyte[.gz])")
     arr = read_idx(images_path)
     if arr.ndim != 3:
         raise DataError(f"{images_path}: IDX images must have 3 dimensions (N, H, W), found {arr.ndim}")
@@ -329,6 +331,7 @@ def load_idx(images_path: Path, spec: str) -> ImageData:
     names: list[str] = []
     lp = _idx_label_path(images_path)
     if lp is not None:
+        check_regular(lp, "an IDX file of labels (such as train-labels-idx1-ubyte[.gz])")
         lab = read_idx(lp)
         if lab.ndim != 1 or len(lab) != len(images):
             raise DataError(f"{lp}: {lab.shape[0] if lab.ndim else 0} labels for {len(images)} images")
@@ -413,7 +416,7 @@ def load_npz(path: Path, spec: str) -> ImageData:
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib_error) as e:
-        raise DataError(f"{path}: not a readable .npz file ({str(e)[:200]})") from None
+        raise DataError(f"{path}: not a readable .npz file ({reason(e)[:200]})") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or min(images.shape[1:3]) < 1:

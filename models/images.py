@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,7 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1, scale: 
     if c == 1:
         x = np.repeat(x, 3, axis=1)
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
-    rows = int(math.ceil(n / nrow))
-    H, W = rows * (h + pad) + pad, nrow * (w + pad) + pad
+    H, W = grid_size(n, h, w, nrow, pad)
     out = np.full((3, H, W), pad_value, np.float32)
     for i in range(n):
         r, k = divmod(i, nrow)
@@ -31,6 +31,14 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 1, scale: 
     if scale > 1:
         out = out.repeat(scale, 0).repeat(scale, 1)
     return np.ascontiguousarray(out)
+
+
+def grid_size(n: int, h: int, w: int, nrow: int | None = None, pad: int = 1, scale: int = 1) -> tuple[int, int]:
+    """The (height, width) in pixels of :func:`make_grid`'s picture of ``n`` images of h×w, worked out before
+    anything is drawn (a command refuses a grid it could not open again)."""
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    rows = int(math.ceil(n / nrow))
+    return (rows * (h + pad) + pad) * scale, (nrow * (w + pad) + pad) * scale
 
 
 def save_png(path: str | Path, picture: np.ndarray, text: dict[str, str] | None = None) -> Path:
@@ -74,6 +82,13 @@ def png_text(path: str | Path) -> dict[str, str]:
     check_regular(Path(path), ValueError)
     Image = pil_image()
     try:
+        with open(path, "rb") as f:  # the header's size, before PIL reads it (PIL warns on stderr past the limit)
+            head = f.read(24)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{Path(path).name}: its header claims {w:,}×{h:,} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS:,} an image here may have")
         with Image.open(path) as im:
             if im.format != "PNG":
                 raise ValueError(f"{Path(path).name}: not a PNG file")
@@ -82,7 +97,9 @@ def png_text(path: str | Path) -> dict[str, str]:
         raise ValueError(f"{Path(path).name}: its header claims too many pixels (over {MAX_IMAGE_PIXELS:,})"
                          ) from None
     except OSError as e:
-        raise ValueError(f"{Path(path).name}: not a readable image ({type(e).__name__})") from None
+        from .errors import reason
+
+        raise ValueError(f"{Path(path).name}: not a readable image ({reason(e)})") from None
 
 
 def generation_parameters(prompt: str, negative: str, steps: int, sampler: str, cfg: float, seed: int,
@@ -147,8 +164,9 @@ def save_video(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) ->
     h, w = frames[0].shape[:2]
     h2, w2 = h + h % 2, w + w % 2  # H.264 in yuv420p needs even sides
     from .checkpoint import _UMASK
+    from .temp_files import temp_beside
 
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent, prefix=f".{path.stem}.")
+    fd, tmp = tempfile.mkstemp(**temp_beside(path, ".tmp.mp4"))  # a killed save's is removed by the next save
     os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)  # not mkstemp's 0600
     os.close(fd)
     try:

@@ -27,6 +27,12 @@ class SchedulerOutput:
     pred_original_sample: torch.Tensor  # x̂_0
 
 
+# The limits of a generation's settings, for every command (--seed, --cfg, --guidance) and every view that shows
+# or restores them (a PNG's parameters): written here once. Steps are the model's own (1..T).
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take any seed up to here
+GUIDANCE_MAX = 50.0  # classifier-free guidance scale, from 0 (the prompt ignored)
+
+
 def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """N(0, I) shaped like ``x``, drawn from ``generator`` on its device (as diffusers' randn_tensor)."""
     if generator is None:
