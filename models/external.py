@@ -267,6 +267,20 @@ def _module(path: Path, data: bytes):
         raise CheckpointError(f"{path.name}: not a loadable TorchScript file ({type(e).__name__})") from None
 
 
+class _ProbeThenLoad:
+    """A TorchScript generator's pending probe (``probe="later"``): the child process's load and decode first,
+    then the module loaded from the same bytes, in the thread that runs this (the window's worker), never in
+    the thread that opened the file: a ``__setstate__`` that never returns cannot freeze the window."""
+
+    def __init__(self, probe, gen: ExternalGenerator, path: Path, data: bytes):
+        self.probe, self.gen, self.path, self.data = probe, gen, path, data
+
+    def run(self, should_stop=None) -> None:
+        self.probe.run(should_stop)
+        self.gen.module = _module(self.path, self.data)
+        self.data = b""
+
+
 def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, probe=True) -> ExternalGenerator:
     """Load a TorchScript generator, only with ``trust_code``: else :class:`UntrustedCode` once the file and
     its sidecar are checked (no code of the file has run). ``trust_code`` may be the SHA-256 of the content
@@ -276,8 +290,9 @@ def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, p
 
     ``probe``: True (the CLI), one decode of z = 0 is tried first, in a child process with a time and a memory
     limit (:mod:`models.probe`), before any code of the file runs here, so a generator that hangs or fails is
-    refused at once; ``"later"`` (the window), loaded now and the probe left in ``gen.pending_probe`` for the
-    caller to run in a worker before the model is used; False, not tried."""
+    refused at once; ``"later"`` (the window), nothing of its code runs now: ``gen.pending_probe`` tries it in
+    the child and then loads it, for the caller to run in a worker before the model is used; False, not
+    tried."""
     from .probe import LATER, Probe
 
     data = read_bytes(path)
@@ -293,8 +308,11 @@ def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, p
         if probe else None
     if check is not None and probe != LATER:  # before any of its code runs here: its load is bounded too
         check.run()
-    gen = ExternalGenerator(config, _module(path, data))
-    gen.pending_probe = check if probe == LATER else None
+    if probe == LATER:  # none of its code runs on the caller's thread: loaded by the worker, once the child passed
+        gen = ExternalGenerator(config, None)
+        gen.pending_probe = _ProbeThenLoad(check, gen, path, data)
+    else:
+        gen = ExternalGenerator(config, _module(path, data))
     gen.meta = {"path": str(path), "kind": "torchscript", "config": {"latent_dim": latent_dim,
                 "image_shape": shape}, "data": {}, "class_names": names, "training": {}}
     return gen.to(device)

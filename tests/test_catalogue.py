@@ -1263,6 +1263,9 @@ def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(ma
     real = ExternalGenerator.decode
     monkeypatch.setattr(ExternalGenerator, "decode",
                         lambda self, z, y=None: (threads.append(threading.current_thread()), real(self, z, y))[1])
+    loads, real_load = [], torch.jit.load  # its load runs its __setstate__: the file's code too
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **kw: (loads.append(threading.current_thread()),
+                                                             real_load(*a, **kw))[1])
     g = _script(_Generator(), tmp_path / "g.pt")
     w = make_window(load_bundled=False)
     w.library.confirm_code = lambda path, msg: True
@@ -1272,6 +1275,7 @@ def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(ma
         w.show_view(view)
         qtbot.waitUntil(lambda: w.editor.decoder.last is not None and w.map.is_ready(), timeout=120000)
     assert threads and threading.main_thread() not in threads  # the file's code ran only in workers
+    assert loads and threading.main_thread() not in loads
 
 
 def test_F73_file_names_that_are_not_utf8(tmp_path, capsys):

@@ -43,7 +43,7 @@ def jit_loads(monkeypatch):
 
 
 def test_F89_a_torchscript_file_swapped_while_the_trust_question_is_open(tmp_path, jit_loads, make_window,
-                                                                          monkeypatch):
+                                                                          monkeypatch, qtbot):
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     g = _script(_Gen(0.1), tmp_path / "g.pt")
     _script(_Gen(0.9), tmp_path / "other.pt")
@@ -70,7 +70,8 @@ def test_F89_a_torchscript_file_swapped_while_the_trust_question_is_open(tmp_pat
         load(g, trust_code=asked)
     # asked again about the new content, the yes is for it
     w.library.confirm_code = lambda path, message: True
-    assert w.open_path(str(g)) and len(jit_loads) == 2
+    assert w.open_path(str(g))
+    qtbot.waitUntil(lambda: len(jit_loads) == 2, timeout=120_000)  # loaded by a worker once the child passed
     assert jit_loads[-1] == hashlib.sha256(g.read_bytes()).hexdigest()
 
 
