@@ -27,7 +27,7 @@ from models.display import mosaic
 from .inspect_panels import FigureTable, plot
 from .jobs import ModelJob
 from .map_points import PALETTE
-from .widgets import ImagePanel, ProgressLine, hint
+from .widgets import ImagePanel, ProgressLine, SeedBox, hint
 
 SHOW = 8  # samples and reconstructions per model
 LIST_ROWS = 6  # models the tick list shows at once
@@ -58,8 +58,7 @@ class CompareView(QWidget):
         self.models.setToolTip(f"Tick two to {MAX_MODELS} open models that make images of one size")
         self.models.itemChanged.connect(self._on_tick)
         self._ticked: list[str] | None = None  # what the user ticked (None: the current model, following it)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
         self.seed.setToolTip("The seed of the samples: every model gets the same one (and the same z where "
                              "latent sizes match)")
         self.n_points = QSpinBox()

@@ -30,7 +30,7 @@ from models.samplers import SAMPLERS
 from . import dialogs
 from .diffusion_forward import ForwardPanel
 from .jobs import ModelJob
-from .widgets import ImagePanel, ProgressLine, ValueBar, hint, room_for_top_tick
+from .widgets import ImagePanel, ProgressLine, SeedBox, ValueBar, hint, room_for_top_tick
 
 SCALES = {"±1 (data range)": 1.0, "±2": 2.0, "±3": 3.0}
 
@@ -107,8 +107,7 @@ class DiffusionView(QWidget):
         self.n.setRange(1, 64)
         self.n.setValue(16)
         self.n.setToolTip("Samples denoised side by side")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
         self.cls = QComboBox()
         self.cls.setToolTip("Class to generate (conditional models); 'mixed' cycles through the classes")
         self.guidance = QDoubleSpinBox()

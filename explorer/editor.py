@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,7 +29,7 @@ from .interpolation import InterpolationPanel
 from .live_decoder import LiveDecoder
 from .sliders import SliderPanel
 from .state import LatentState
-from .widgets import ImagePanel
+from .widgets import ImagePanel, SeedBox
 
 MAX_SLIDERS = 512
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -114,8 +113,7 @@ class LatentEditor(QWidget):
         self.btn_random = QPushButton("Randomise")
         self.btn_random.setToolTip("Draw z from the prior, seeded (R)")
         self.btn_random.clicked.connect(self.randomise)
-        self.seed_box = QSpinBox()
-        self.seed_box.setRange(0, 2**31 - 1)
+        self.seed_box = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
         self.seed_box.setPrefix("seed ")
         self.seed_box.setToolTip("Seed of the next random z; it advances after each draw")
         self.btn_reset = QPushButton("Reset")
@@ -257,7 +255,7 @@ class LatentEditor(QWidget):
         if self.model is None or not self.model.capabilities.prior:
             return
         g = torch.Generator().manual_seed(self.seed_box.value())
-        self.seed_box.setValue((self.seed_box.value() + 1) % (2**31 - 1))
+        self.seed_box.setValue((self.seed_box.value() + 1) % (int(self.seed_box.maximum()) + 1))
         self.state.set_z(self.model.prior(1, g)[0].detach().cpu().numpy())
         self.dirs.rebase()
 

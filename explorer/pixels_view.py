@@ -27,7 +27,7 @@ from models.pixelcnn import PixelRecord, record_sampling
 from . import dialogs
 from .inspect_panels import plot
 from .jobs import ModelJob
-from .widgets import ImagePanel, ProgressLine, placeholder_and_body
+from .widgets import ImagePanel, ProgressLine, SeedBox, placeholder_and_body
 
 ERASE = {"bottom half": lambda h, w: np.broadcast_to(np.arange(h)[:, None] >= h // 2, (h, w)).copy(),
          "right half": lambda h, w: np.broadcast_to(np.arange(w)[None] >= w // 2, (h, w)).copy(),
@@ -92,8 +92,7 @@ class PixelsView(QWidget):
         self.n.setRange(1, 16)
         self.n.setValue(4)
         self.n.setToolTip("How many images (completions of the same input, in Complete mode)")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
         self.seed.setToolTip("Random seed: the same seed draws the same pixels")
         self.btn_run = QPushButton("Sample")
         self.btn_run.setToolTip("Draw every pixel in raster order (Ctrl+Return; Esc cancels)")

@@ -8,6 +8,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QSpinBox, QVBoxLayout, QWidget
 
+from .widgets import SeedBox
+
 
 class ControlRow(QWidget):
     """Prompt, steps, CFG and seed; ``changed`` when one is set; ``frame`` (index) when the step slider moves."""
@@ -33,8 +35,7 @@ class ControlRow(QWidget):
         self.cfg.setSingleStep(0.5)
         self.cfg.setValue(5.0)
         self.cfg.setToolTip("Classifier-free guidance scale (1: the prompt alone, no guidance)")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
         self.seed.setToolTip("The seed of the starting noise")
         for w in (self.steps, self.cfg, self.seed):
             w.setKeyboardTracking(False)  # typing a number generates once, when it is done
