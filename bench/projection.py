@@ -1,0 +1,39 @@
+"""Projections: maps of 10,000 real MNIST latents (the bundled 16-D VAE) by openTSNE and umap-learn against
+the hand-written t-SNE they replaced (``bench/tsne_baseline.py``), in the same run; the time of each and
+how well each map keeps neighbourhoods (5-NN label accuracy, leave-one-out)."""
+
+from __future__ import annotations
+
+import time
+
+from bench.common import ROOT, Target, part
+
+
+@part("tsne",
+      Target("tsne_vs_handwritten", "<=", 0.3, "openTSNE ÷ the hand-written t-SNE it replaced, 10,000 MNIST latents "
+             "(time)"),
+      Target("tsne_10k_knn5", ">=", 0.93, "openTSNE map of 10,000 MNIST latents: 5-NN label accuracy"))
+def bench_tsne(smoke: bool) -> dict:
+    """The hand-written t-SNE, openTSNE and UMAP, one after the other on the same latents."""
+    import torch
+
+    from bench.tsne_baseline import tsne as handwritten
+    from models import load, load_dataset
+    from models.embedding import knn_label_accuracy, tsne, umap
+    from models.progress import run_to_end
+
+    data = load_dataset("mnist")
+    n = 1000 if smoke else 10000
+    model = load(ROOT / "assets" / "mnist-vae16.safetensors")
+    with torch.no_grad():
+        z = model.encode(torch.from_numpy(data.images[:n])).numpy()
+    y = data.labels[:n]
+    out = {}
+    for name, fn in (("tsne_handwritten", lambda: run_to_end(handwritten(z))),
+                     ("tsne", lambda: run_to_end(tsne(z)).xy), ("umap", lambda: run_to_end(umap(z)).xy)):
+        t = time.perf_counter()
+        xy = fn()
+        out[f"{name}_10k_s"] = time.perf_counter() - t
+        out[f"{name}_10k_knn5"] = knn_label_accuracy(xy, y)
+    out["tsne_vs_handwritten"] = out["tsne_10k_s"] / out["tsne_handwritten_10k_s"]
+    return out

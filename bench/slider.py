@@ -1,0 +1,107 @@
+"""Latent Editor: a slider moved until the decoded image is painted, against a bare decode-and-paint floor
+(the same model, ``ImageItem.setImage`` and a repaint in a bare pyqtgraph widget) in the same run."""
+
+from __future__ import annotations
+
+import time
+
+from bench.common import ROOT, Target, app, part, pct
+
+
+def _reps(smoke: bool) -> int:
+    return 5 if smoke else 300
+
+
+def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
+    """The real editor offscreen: set a slider, run the event loop until the image panel has painted the new
+    image; then the floor, decode + setImage + repaint without our widgets."""
+    import pyqtgraph as pg
+    import torch
+    from PySide6.QtCore import QEvent, QObject
+
+    from explorer.editor import LatentEditor
+    from explorer.state import LatentState
+    from models import load
+    from models.display import to_display
+
+    a = app()
+    model = load(ROOT / "assets" / f"{name}.safetensors")
+    state = LatentState()
+    ed = LatentEditor(state)
+    ed.resize(900, 600)
+    ed.show()
+    state.set_model(model)
+    a.processEvents()
+
+    class PaintProbe(QObject):  # the first paint of the image panel after the new image is set
+        painted = False
+
+        def eventFilter(self, obj, ev):
+            if ev.type() == QEvent.Type.Paint and done:
+                self.painted = True
+            return False
+
+    slider = ed.rows[0].slider
+    done = []
+    ed.imageUpdated.connect(lambda: done.append(1))
+    probe = PaintProbe()
+    ed.panel.viewport().installEventFilter(probe)
+    times = []
+    for i in range(reps + 20):
+        done.clear()
+        probe.painted = False
+        t = time.perf_counter()
+        slider.setValue((i * 37) % 600 - 300)
+        while not (done and probe.painted):  # as in the app: the event loop paints what changed
+            a.processEvents()
+        if i >= 20:
+            times.append((time.perf_counter() - t) * 1000)
+    ed.panel.viewport().removeEventFilter(probe)
+    ed.shutdown()
+    ed.close()
+    # the floor: decode + ImageItem.setImage + repaint, without our widgets
+    w = pg.GraphicsLayoutWidget()
+    vb = w.addViewBox(lockAspect=True)
+    item = pg.ImageItem(levels=(0, 1))
+    vb.addItem(item)
+    w.resize(600, 600)
+    w.show()
+    a.processEvents()
+    bare = []
+    for i in range(reps + 20):
+        t = time.perf_counter()
+        z = model.origin()[None].clone()
+        z[0, 0] = ((i * 37) % 600 - 300) / 100
+        with torch.no_grad():
+            img = model.decode(z)[0].numpy()
+        item.setImage(to_display(img), autoLevels=False, levels=(0, 1))
+        w.viewport().repaint()
+        if i >= 20:
+            bare.append((time.perf_counter() - t) * 1000)
+    w.close()
+    return {"slider_to_pixels_ms_p50": pct(times, 50), "slider_to_pixels_ms_p95": pct(times, 95),
+            "bare_decode_show_ms_p95": pct(bare, 95), "bare_decode_show_ms_p50": pct(bare, 50)}
+
+
+@part("slider", Target("slider_to_pixels_ms_p95", "<=", 3.0, "slider → decode → image repainted (ms, p95)",
+                       floor="bare_decode_show_ms_p95"))
+def bench_slider(smoke: bool) -> dict:
+    """The bundled 2-D digits VAE."""
+    return slider_to_pixels(_reps(smoke))
+
+
+@part("slider_mnist",
+      Target("slider_mnist_vae2d_ratio", "<=", 1.2,
+             "MNIST VAE (bundled): slider → pixels p95 ÷ its bare decode-and-paint p95"),
+      Target("slider_mnist_dcgan_ratio", "<=", 1.2,
+             "MNIST DCGAN (bundled): slider → pixels p95 ÷ its bare decode-and-paint p95"))
+def bench_slider_mnist(smoke: bool) -> dict:
+    """Issue I: slider → pixels of the bundled real-size MNIST models against their own bare floors."""
+    out = {}
+    for name in ("mnist-vae2d", "mnist-dcgan"):
+        r = slider_to_pixels(_reps(smoke), name)
+        key = name.replace("-", "_")
+        out[f"slider_{key}_ms_p95"] = r["slider_to_pixels_ms_p95"]
+        out[f"bare_{key}_ms_p95"] = r["bare_decode_show_ms_p95"]
+        out[f"slider_{key}_ratio"] = r["slider_to_pixels_ms_p95"] / r["bare_decode_show_ms_p95"]
+    return out
