@@ -17,7 +17,7 @@ import torch
 from models import CheckpointError, TrainConfig, build_model, load, load_dataset, make_config, train
 from tests.limits import address_space_limited
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VAE = ROOT / "assets" / "digits-vae2d.safetensors"
 GB = 10**9  # as the issue counts
 

@@ -1,5 +1,5 @@
 """'When things go wrong', issue U's inputs that the catalogue missed: rows F109 to F116, one test per row,
-named ``test_Fnn_...`` (the README cross-check in tests/test_catalogue.py reads every tests/test_catalogue*.py).
+named ``test_Fnn_...`` (tests/catalogue/test_readme.py keeps the README's table and the tests in step).
 Every hostile input is built here: PNGs whose parameters no control can hold, grids of gigabytes, allocator
 refusals, folders named like IDX files, saves killed part-way, image headers that claim 2.5 billion pixels."""
 
@@ -18,7 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 from models.cli import main as cli
 from tests.limits import address_space_limited, png_claiming
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LDM = ROOT / "assets" / "scenes-ldm.safetensors"  # its parts (scenes-latent-ae, scenes-clip) lie beside it
 VAE = ROOT / "assets" / "digits-vae2d.safetensors"
 PROMPT = "a red circle"

@@ -1,5 +1,6 @@
-"""'When things go wrong', continued (issue U): rows F89 on, one test per row, named ``test_Fnn_...`` (the
-README cross-check in tests/test_catalogue.py reads every tests/test_catalogue*.py)."""
+"""'When things go wrong': trust for bytes, outputs that would replace a model, a record or an input, and
+readers of drawings, names and system files (rows F89 to F96, one test per row, ``test_Fnn_...``;
+tests/catalogue/test_readme.py keeps the README's table and the tests in step)."""
 
 import hashlib
 import json
@@ -120,7 +121,7 @@ def test_F91_a_fifo_named_like_a_drawing(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ValueError, match="not a regular file"):
         read_sketch(fifo, 32)
-    code = cli(["translate", str(Path(__file__).resolve().parents[1] / "assets" / "scenes-pix2pix.safetensors"),
+    code = cli(["translate", str(Path(__file__).resolve().parents[2] / "assets" / "scenes-pix2pix.safetensors"),
                 "--input", str(fifo), "--out", str(tmp_path / "out.png")])
     assert code == 2 and not (tmp_path / "out.png").exists()
 
@@ -181,7 +182,7 @@ def test_F93_the_cli_never_writes_over_its_own_input(tmp_path, capsys):
 
     from models.cli import main as cli
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     drawing = tmp_path / "x.png"
     Image.fromarray(np.full((32, 32, 3), 255, np.uint8)).save(drawing)
     kept = drawing.read_bytes()
@@ -223,7 +224,7 @@ def test_F95_a_part_linked_to_an_endless_system_file(tmp_path):
 
     from models.external import file_digest
 
-    root = Path(__file__).resolve().parents[1] / "assets"
+    root = Path(__file__).resolve().parents[2] / "assets"
     shutil.copy(root / "scenes-ldm.safetensors", tmp_path)
     shutil.copy(root / "scenes-latent-ae.safetensors", tmp_path)
     if not os.path.exists("/proc/self/pagemap"):

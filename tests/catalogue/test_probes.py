@@ -190,7 +190,7 @@ def test_F99_an_endless_generator_opened_in_the_window_or_named_as_the_last_mode
 
     from explorer.main_window import MainWindow
     from explorer.state import make_settings
-    from tests.models.test_onnx_model import make_onnx
+    from tests.models.onnx_graphs import make_onnx
 
     g = endless_graph(tmp_path / "gen.onnx")
     ini = tmp_path / "s.ini"

@@ -373,7 +373,7 @@ def test_F129_diffusers_weights_that_are_a_pipe(vae_folder, tmp_path):
             f"try:\n    load({str(folder)!r})\nexcept CheckpointError as e:\n    print(e, file=sys.stderr)\n"
             "    sys.exit(3)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                       cwd=Path(__file__).resolve().parents[1])
+                       cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 3 and "not a regular file" in r.stderr, r.stderr[-1500:]
     (folder / "diffusion_pytorch_model.safetensors").unlink()
     (folder / "diffusion_pytorch_model.safetensors").symlink_to("/proc/self/pagemap")
