@@ -59,7 +59,7 @@ class ModesPage:
         if (m is None or self.modes is not None or self.job.busy or not self.pages.isVisible()
                 or self.pages.currentWidget() is not self.modes_page
                 or not self.pages.isTabEnabled(self.pages.indexOf(self.modes_page))
-                or m.capabilities.slow_decode or m.capabilities.autoregressive or not is_builtin(_data_spec(m))
+                or m.capabilities.samples_slowly or not is_builtin(_data_spec(m))
                 or self._modes_tried is m):
             return
         self._modes_tried = m

@@ -34,11 +34,10 @@ from PySide6.QtWidgets import (
 from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
 from models.diagnostics import (
     ACTIVE_KL,
-    CONDITIONAL_ANOMALY,
     SCORES,
     active_units,
     anomaly_job,
-    has_gaussian_posterior,
+    applicable,
     kl_per_dimension,
     likelihood_rows,
     pca_vs_model,
@@ -213,22 +212,9 @@ class InspectView(ModesPage, QWidget):
                     self.record_text):
             lab.setText("")
         spec = _data_spec(model)
-        caps = model.capabilities if model is not None else None
         scores = score_names(model) if model is not None else []
-        cond = model is not None and model.conditional
-        bound = model is not None and has_gaussian_posterior(model)
-        pages = {"dims": bound,
-                 "likelihood": bool(caps) and not cond and (bound or caps.likelihood == "exact"),
-                 "anomaly": bool(scores) and not cond,
-                 "pca": bool(caps) and caps.encoder and caps.decodes_z and not cond,
-                 "modes": bool(caps) and (caps.autoregressive or (caps.prior and caps.decodes_z))}
-        why = {"dims": "needs a VAE's Gaussian q(z|x)",
-               "likelihood": "is class-conditional: its bound is of p(x | y), not p(x)" if cond else
-               "gives no likelihood, neither a bound nor exact",
-               "anomaly": CONDITIONAL_ANOMALY if cond else "has no encoder and no likelihood to score images with",
-               "pca": "is class-conditional: it reconstructs with the label's help, PCA has none" if cond else
-               "has no encoder and decoder to reconstruct with",
-               "modes": "draws no samples, so it has no modes to count"}
+        why = applicable(model) if model is not None else dict.fromkeys(PAGES, "")  # None: the page applies
+        pages = {name: why[name] is None for name in PAGES}
         self._enabling = True  # Qt moves off a tab that gets disabled: not the user's choice
         for i, name in enumerate(PAGES):
             self.pages.setTabEnabled(i, pages[name])
@@ -324,14 +310,13 @@ class InspectView(ModesPage, QWidget):
         me = self.model
         others = {Path(e.path).stem: e.model for e in self.library.entries
                   if e.model is not me and tuple(e.model.image_shape) == tuple(me.image_shape)
-                  and not e.model.conditional and (has_gaussian_posterior(e.model)
-                                                   or e.model.capabilities.likelihood == "exact")}
+                  and applicable(e.model)["likelihood"] is None}
         name = Path(self.library.current.path).stem if self.library.current else "this model"
 
         def make(model):
             _, val = yield from _held_out_job(model)
             val = val.subset(slice(0, n))
-            models = {name: model, **others} if not model.conditional else dict(others)
+            models = {name: model, **others} if applicable(model)["likelihood"] is None else dict(others)
             rows = yield from likelihood_rows(models, val, k=k)
             return rows, len(val), val.spec
 

@@ -169,7 +169,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
     def _on_model(self, model):
         self._deferred = _NOTHING
         caps = model.capabilities if model is not None else None
-        self.model = model if caps is not None and (caps.encoder or (caps.prior and caps.decodes_z)) else None
+        self.model = model if caps is not None and caps.maps else None
         self.cancel()
         self.pending_spec = None
         self.btn_own.setVisible(False)

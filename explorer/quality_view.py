@@ -132,7 +132,7 @@ class QualityView(QWidget):
     # -- model -----------------------------------------------------------------------------------
     def _on_model(self, model):
         caps = model.capabilities if model is not None else None
-        ok = caps is not None and caps.prior and caps.decodes_z
+        ok = caps is not None and caps.samples
         self.model = model if ok else None  # first: the results of a cancelled job are then stale
         self.cancel()
         self._clear()

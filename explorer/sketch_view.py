@@ -40,7 +40,7 @@ def drawing_of(model) -> tuple[bool, str, int]:
     """The kind of drawing ``model`` reads: (ink on paper?, what is drawn, size). Models that read one kind share
     the drawing (a pix2pix from edges and a ControlNet on edges); another kind gets a page of its own."""
     if model.takes_ink:
-        what = getattr(model.config, "source", None) or getattr(model.config, "control", None) or "drawing"
+        what = model.spec.source.drawn(model.config) or "drawing"
     else:
         what = "picture" if len(model.directions) > 1 else "outline"  # in colour
     return model.takes_ink, what, model.image_shape[1]
@@ -153,8 +153,7 @@ class SketchView(QWidget):
     # -- model -----------------------------------------------------------------------------------
     def _on_model(self, model):
         caps = None if model is None else model.capabilities
-        usable = caps is not None and (caps.controlled or (caps.image_to_image and callable(getattr(
-            model, "translate", None))))
+        usable = caps is not None and caps.answers_drawings
         self.model = model if usable else None
         self._pending = False
         self.output = None

@@ -11,6 +11,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from .capabilities import placeholder
 from .errors import ConfigError, DivergedError  # noqa: F401 - re-exported
 
 # The one flat config of checkpoint format 1 held every family's fields; a format-1 file is read by
@@ -206,8 +207,12 @@ class GenerativeModel(nn.Module):
 
     @property
     def conditioning(self) -> str:
-        """What this model is conditioned on: "none", or its kind's conditioning ("class", ...)."""
-        return "class" if self.config.num_classes > 0 else "none"
+        """What this model is conditioned on: its kind's conditioning ("text", "image"); of a kind that takes
+        classes or nothing, "class" when its config has classes, else "none"."""
+        kind = self.spec.conditioning
+        if kind in ("none", "class"):
+            return "class" if self.config.num_classes > 0 else "none"
+        return kind
 
     @property
     def conditional(self) -> bool:
@@ -225,9 +230,11 @@ class GenerativeModel(nn.Module):
         return torch.device("cpu")
 
     # -- generation ------------------------------------------------------------------------
+    @placeholder
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    @placeholder
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError(f"a {self.kind} model has no encoder")
 
@@ -271,10 +278,18 @@ class GenerativeModel(nn.Module):
         return self.sample(len(x), yy, generator=generator)
 
     # Image-to-image models (the Sketch view, ``translate``): which ways they translate, whether their source
-    # is ink on paper (else a colour picture), and whether a blank page is worth translating.
-    directions: tuple[str, ...] = ("a2b",)
-    takes_ink = True
-    needs_strokes = True
+    # is ink on paper (else a colour picture), and whether a blank page is worth translating: the kind's Source.
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return self.spec.source.directions
+
+    @property
+    def takes_ink(self) -> bool:
+        return self.spec.source.takes_ink(self.config)
+
+    @property
+    def needs_strokes(self) -> bool:
+        return self.spec.source.needs_strokes
 
     def direction_title(self, direction: str = "a2b") -> str:
         return self.spec.title

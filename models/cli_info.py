@@ -55,7 +55,7 @@ def summary(model, meta: dict) -> dict:
     kind, title, image shape and latent size first."""
     out = {"path": meta.get("path"), "kind": model.kind, "title": model.spec.title,
            "image_shape": list(model.image_shape)}
-    if getattr(model, "latent_dim", None):
+    if model.latent_dim:
         out["latent_dim"] = model.latent_dim
     out.update({k: _cut(v) for k, v in meta.items() if k not in ("path", "kind", "training")})
     t = meta.get("training")

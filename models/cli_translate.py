@@ -31,7 +31,7 @@ def cmd_translate(a) -> int:
         raise ConfigError(f"--out: give a file name ending in .png, not {a.out[:200]!r}")
     refuse_inputs(a.out, [a.file, a.input])
     model = load(a.file)
-    if not model.capabilities.image_to_image or not callable(getattr(model, "translate", None)):
+    if not model.capabilities.translates:
         raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: translate needs an image-to-image model "
                           "(--model pix2pix or cyclegan)")
     if a.direction not in model.directions:

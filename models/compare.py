@@ -116,9 +116,9 @@ def compare_job(models: dict, n_points: int = 1000, n_quality: int = 500, seed: 
         y_show = (torch.arange(show) % m.num_classes).to(m.device) if by_class else None
         # samples: the shared z of its size, where it decodes a z from the standard normal prior (a model
         # conditioned on text or an image draws nothing without its prompt or source: no samples here)
-        samplable = (caps.autoregressive or (caps.prior and caps.decodes_z)) and m.conditioning in ("none", "class")
+        samplable = caps.samples and m.conditioning in ("none", "class")
         with torch.no_grad():
-            if samplable and caps.prior and caps.decodes_z and not caps.slow_decode and _normal_prior(m):
+            if samplable and caps.samples_z and not caps.slow_decode and _normal_prior(m):
                 side.samples = m.decode(shared_z[m.latent_dim].to(m.device), y_show).float().cpu().numpy()
                 side.z_synced = dims.count(int(m.latent_dim)) > 1
             elif samplable:
@@ -154,7 +154,7 @@ def compare_job(models: dict, n_points: int = 1000, n_quality: int = 500, seed: 
             if classifier is None:
                 classifier = yield from classifier_for(data, seed=0)
             n_q = max(n_quality, 100)
-            if (caps.autoregressive or caps.slow_decode) and n_q > SLOW_SAMPLES:
+            if caps.samples_slowly and n_q > SLOW_SAMPLES:
                 n_q = SLOW_SAMPLES
                 notes.append(f"{name} samples slowly: its FD, precision and recall are of {n_q} samples")
             report = yield from _relabel(measure(m, val, classifier, n=n_q, seed=seed),

@@ -32,7 +32,7 @@ from .errors import CheckpointError, ConfigError
 from .external import file_digest
 from .latent_diffusion import TextUNet
 from .progress import Step
-from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from .registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 CONTROLS = ("edges", "silhouette")
 
@@ -164,9 +164,6 @@ def resolve_base(cfg: ControlNetConfig) -> None:
 
 class ControlNet(GenerativeModel):
     loss_names = ("noise_mse",)
-    directions = ("a2b",)  # for the Sketch view: a drawing in, an image out
-    takes_ink = True  # its control is ink on paper (edges, silhouette)
-    needs_strokes = True
 
     def __init__(self, config: ControlNetConfig):
         super().__init__(config)
@@ -194,10 +191,6 @@ class ControlNet(GenerativeModel):
         if self._base is None:  # a model being trained: the file the user named
             self.attach_base(Path(self.config.base))
         return self._base[0]
-
-    @property
-    def conditioning(self) -> str:
-        return "text"
 
     def condition_of(self, data):
         return self.base.condition_of(data)
@@ -365,7 +358,7 @@ register(KindSpec(
     "controlnet", "ControlNet (text + control image)", ControlNet, ControlNetConfig,
     TrainDefaults(10, 64, 1e-4, split="captions"),
     Capabilities(prior=False, decodes_z=False, slow_decode=True, controlled=True), conditioning="text",
-    latent_dim=None,
+    latent_dim=None, source=Source(named_by="control"),  # the Sketch view: ink on paper in, an image out
     params=(Param("base", "Base model", str, "the latent diffusion (ldm) checkpoint it steers, frozen",
                   file_filter="Latent diffusion (*.safetensors)"),
             Param("control", "Control", str, "the control image: the scene's edges or its silhouette",

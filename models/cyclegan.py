@@ -27,7 +27,7 @@ from torch import nn
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .errors import ConfigError
 from .pix2pix import PatchGAN, UNet
-from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from .registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 DIRECTIONS = ("a2b", "b2a")
 GENERATORS = ("unet", "resnet")
@@ -177,9 +177,6 @@ def _lsgan(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 class CycleGAN(GenerativeModel):
     loss_names = ("d", "g_adv", "cycle", "identity")
-    directions = DIRECTIONS
-    takes_ink = False  # its sources are pictures of one domain
-    needs_strokes = False  # a bare background is a picture too
 
     def __init__(self, config: CycleGANConfig):
         super().__init__(config)
@@ -188,10 +185,6 @@ class CycleGAN(GenerativeModel):
         self.g_ba = _generator(config)  # F: B -> A
         self.d_b = PatchGAN(c, config.width, h)  # real or translated, in B
         self.d_a = PatchGAN(c, config.width, h)
-
-    @property
-    def conditioning(self) -> str:
-        return "image"
 
     @property
     def source_shape(self) -> tuple[int, int, int]:
@@ -295,6 +288,8 @@ class CycleGAN(GenerativeModel):
 register(KindSpec(
     "cyclegan", "CycleGAN (image to image, unpaired)", CycleGAN, CycleGANConfig, TrainDefaults(10, 16, 2e-4),
     Capabilities(prior=False, decodes_z=False, image_to_image=True), conditioning="image", latent_dim=None,
+    # both ways; its sources are pictures of one domain, and a bare background is a picture too
+    source=Source(directions=DIRECTIONS, ink=False, needs_strokes=False),
     params=(Param("domains", "Domains", str, "which images are domain A and which are B: FACTOR=values|values, "
                   f"e.g. {DEFAULT_DOMAINS} (scenes), or label=A|B (a folder with A/ and B/)"),
             Param("width", "Width", int, "channels of the generators' first layer", minimum=4, maximum=128),

@@ -49,9 +49,9 @@ def binarise(images) -> torch.Tensor:
 
 
 def has_gaussian_posterior(model) -> bool:
-    """A VAE: q(z|x) is a diagonal Gaussian (``encode_dist``) and the decoder Bernoulli logits."""
-    return (model.capabilities.likelihood == "bound" and callable(getattr(model, "encode_dist", None))
-            and callable(getattr(model, "decode_logits", None)))
+    """A VAE: q(z|x) is a diagonal Gaussian (``encode_dist``) and the decoder Bernoulli logits (what a kind
+    whose likelihood is a bound promises, :class:`models.capabilities.GaussianPosterior`)."""
+    return model.capabilities.bound
 
 
 def _cond(model, y, i, j):
@@ -219,12 +219,12 @@ SCORES = {"corrected": "−log₂ p(x) − PNG bits (Serrà et al. 2020)", "neg_
 def score_names(model) -> list[str]:
     """The per-image scores ``model`` can give, the anomaly score first; [] when it gives none."""
     caps = model.capabilities
-    if caps.likelihood == "exact" and callable(getattr(model, "nll", None)):
+    if caps.exact_likelihood:
         return ["corrected", "nll"]
     out = []
     if has_gaussian_posterior(model):
         out += ["corrected", "neg_elbo", "kl"]
-    if caps.encoder and caps.decodes_z:
+    if caps.reconstructs:
         out.append("recon_error")
     return out
 
@@ -236,6 +236,25 @@ CONDITIONAL_ANOMALY = ("a class-conditional model scores an image given its clas
 def why_no_scores(model) -> str:
     return (f"{model.spec.title} has no encoder and no likelihood: it cannot say how well it explains a given "
             "image, so it gives no per-image score")
+
+
+def applicable(model) -> dict[str, str | None]:
+    """Which inspections apply to ``model`` (the Inspect view's pages, in order): name -> None where it applies,
+    else why not, as words that follow the model's title. dims: KL per dimension; likelihood: bounds or the
+    exact −log p(x); anomaly: per-image scores on other data; pca: reconstructions against PCA; modes: the
+    classes of its samples."""
+    caps, bound = model.capabilities, has_gaussian_posterior(model)
+    rules = {"dims": (bound, "needs a VAE's Gaussian q(z|x)"),
+             "likelihood": (bound or caps.exact_likelihood, "gives no likelihood, neither a bound nor exact"),
+             "anomaly": (bool(score_names(model)), "has no encoder and no likelihood to score images with"),
+             "pca": (caps.reconstructs, "has no encoder and decoder to reconstruct with"),
+             "modes": (caps.samples, "draws no samples, so it has no modes to count")}
+    # a class-conditional model's figures are given its class: these three ask about x alone
+    conditional = {"likelihood": "is class-conditional: its bound is of p(x | y), not p(x)",
+                   "anomaly": CONDITIONAL_ANOMALY,
+                   "pca": "is class-conditional: it reconstructs with the label's help, PCA has none"}
+    return {name: conditional[name] if model.conditional and name in conditional else None if ok else why
+            for name, (ok, why) in rules.items()}
 
 
 @torch.no_grad()
@@ -360,7 +379,7 @@ class PCAComparison:
 def pca_vs_model(model, train: ImageData, held_out: ImageData, show: int = 8) -> PCAComparison:
     """PCA with as many components as the model's code (fitted on ``train``) against the model's own
     reconstructions, MSE per pixel on ``held_out``."""
-    if not (model.capabilities.encoder and model.capabilities.decodes_z):
+    if not model.capabilities.reconstructs:
         raise ConfigError(f"{model.spec.title} has no encoder and decoder to reconstruct with")
     if model.conditional:
         raise ConfigError("a class-conditional autoencoder reconstructs with the label's help: PCA has none")

@@ -255,10 +255,6 @@ class LatentDiffusion(GenerativeModel):
             self.attach_parts(Path(self.config.autoencoder), Path(self.config.text_encoder))
         return self._parts
 
-    @property
-    def conditioning(self) -> str:
-        return "text"
-
     def condition_of(self, data):
         from .text_encoder import UnknownWords
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .base import GenerativeModel, ModelConfig, adam, need, optimize
 from .gan import resolution_plan
-from .registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from .registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 SOURCES = ("edges", "silhouette", "outline", "paired")
 EDGE_THRESHOLD = 0.08  # the colour change (max over channels, in [0, 1]) that makes an edge
@@ -75,6 +75,11 @@ def source_channels(source: str, channels: int) -> int:
     """Channels of a source: one (ink) for edges and silhouettes, the image's own for a colour outline or the
     paired pictures of A/."""
     return channels if source in ("outline", "paired") else 1
+
+
+def takes_ink(config) -> bool:
+    """True: a model of ``config`` reads ink on paper (edges, silhouette); False: a colour picture (an outline)."""
+    return source_channels(config.source, 3) == 1
 
 
 def check_sources(cfg, data) -> None:
@@ -175,7 +180,6 @@ class PatchGAN(nn.Module):
 
 class Pix2Pix(GenerativeModel):
     loss_names = ("d", "g_adv", "l1")
-    directions = ("a2b",)  # one way: its source into images
 
     def __init__(self, config: Pix2PixConfig):
         super().__init__(config)
@@ -183,10 +187,6 @@ class Pix2Pix(GenerativeModel):
         s = source_channels(config.source, c)
         self.generator = UNet(s, c, h, config.width)
         self.discriminator = PatchGAN(s + c, config.width, h)
-
-    @property
-    def conditioning(self) -> str:
-        return "image"
 
     @property
     def source_shape(self) -> tuple[int, int, int]:
@@ -201,13 +201,6 @@ class Pix2Pix(GenerativeModel):
             return source_of(data.images, self.config.source)
         check_sources(self.config, data)
         return data.sources
-
-    @property
-    def takes_ink(self) -> bool:
-        """True: its source is ink on paper (edges, silhouette); False: a colour picture (an outline)."""
-        return source_channels(self.config.source, 3) == 1
-
-    needs_strokes = True  # a blank page has nothing to translate
 
     def direction_title(self, direction: str = "a2b") -> str:
         return f"{self.config.source} → image"
@@ -272,6 +265,7 @@ class Pix2Pix(GenerativeModel):
 register(KindSpec(
     "pix2pix", "pix2pix (image to image, paired)", Pix2Pix, Pix2PixConfig, TrainDefaults(30, 64, 2e-4),
     Capabilities(prior=False, decodes_z=False, image_to_image=True), conditioning="image", latent_dim=None,
+    source=Source(ink=takes_ink, named_by="source"),  # one way; a blank page has nothing to translate
     params=(Param("width", "Width", int, "channels of the U-Net's first level", minimum=4, maximum=256),
             Param("source", "Source", str, "what is translated into the image: its edges, its silhouette, "
                   "a colour outline (the object's rim in its colours on the background's colour), or the paired "

@@ -95,8 +95,7 @@ class QualityReport:
 
 
 def check_samplable(model) -> None:
-    caps = model.capabilities
-    if not (caps.autoregressive or (caps.prior and caps.decodes_z)):
+    if not model.capabilities.samples:
         raise ConfigError(f"{model.spec.title} cannot sample (it draws no z to decode), so there is no sample "
                           "quality to measure")
 
@@ -133,7 +132,14 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
             y = (torch.arange(i, i + m) % model.num_classes).to(model.device)
             asked.append(y.cpu().numpy())
         with torch.no_grad():
-            x = model.sample(m, y, generator=g, **kw)
+            if model.capabilities.autoregressive:  # pixel by pixel: a Step per row, so Cancel is seen within one
+                _, h, w = model.image_shape
+                for k, so_far, _ in model.sample_steps(m, g):
+                    x = so_far
+                    if (k + 1) % w == 0 and k + 1 < h * w:
+                        yield Step(i, n + 1, f"sampling {i:,}/{n:,}: row {(k + 1) // w} of {h}")
+            else:
+                x = model.sample(m, y, generator=g, **kw)
         x = x.detach().float().cpu().clamp(0, 1).numpy()
         if not np.isfinite(x).all():
             raise ConfigError("the model made samples that are not finite numbers")

@@ -16,6 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from .capabilities import Capabilities, Source, check_promises  # a kind module imports the first two from here
 from .errors import ConfigError
 
 CONDITIONINGS = ("none", "class", "text", "image")
@@ -23,23 +24,6 @@ CONDITIONINGS = ("none", "class", "text", "image")
 BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
                    "models.latent_diffusion", "models.pixelcnn", "models.pix2pix", "models.cyclegan",
                    "models.controlnet", "models.external", "models.onnx_model", "models.diffusers_models")
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a model of a kind can do; views enable themselves and their controls from these."""
-
-    encoder: bool = False  # encode(x) -> z: a map of the data, "Encode image"
-    prior: bool = True  # prior(n) samples z: randomise, a map of sampled latents
-    decodes_z: bool = True  # decode(z, cond) -> image: sliders, decoded grids, interpolation
-    directions: bool = False  # GANSpace-style directions (a generator without an encoder)
-    diffusion: bool = False  # a reverse process to step through (scheduler, reverse())
-    image_to_image: bool = False  # translate(x) -> image, no latent code
-    text_to_image: bool = False  # txt2img(prompts, …) with a text encoder: the Text-to-Image view
-    controlled: bool = False  # txt2img(prompts, control image, …): a ControlNet, drawn for in the Sketch view
-    autoregressive: bool = False  # samples pixel by pixel (p(x_i | x_<i)): the Pixels view
-    likelihood: str = ""  # "": none, "bound": a lower bound (ELBO), "exact": an exact log-likelihood
-    slow_decode: bool = False  # a decode takes tens of ms or more: decode in a worker, sample fewer points
 
 
 @dataclass(frozen=True)
@@ -111,6 +95,7 @@ class KindSpec:
     capabilities: Capabilities = field(default_factory=Capabilities)
     conditioning: str = "none"  # what the kind takes: none / class / text / image
     conditioning_optional: bool = False  # conditioning is the user's choice (--conditional)
+    source: Source = field(default_factory=Source)  # how it reads a picture (image → image, a ControlNet's control)
     params: tuple[Param, ...] = ()  # hyperparameters a user may set beyond epochs, batch size, lr, seed
     latent_dim: int | None = 2  # the default latent size; None: fixed by the data (a DDPM's x_T)
     config: Mapping = field(default_factory=dict)  # per-kind config defaults (e.g. WGAN: gan_loss)
@@ -125,7 +110,8 @@ class KindSpec:
         if self.conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")
         names = {f.name for f in dataclasses.fields(self.config_class)}
-        bad = [p.name for p in self.params if p.name not in names] + [k for k in self.config if k not in names]
+        bad = [p.name for p in self.params if p.name not in names] + [k for k in self.config if k not in names] + [
+            n for n in (self.source.named_by,) if n and n not in names]
         if bad:
             raise ValueError(f"{self.name}: {bad} are not fields of {self.config_class.__name__}")
 
@@ -161,9 +147,11 @@ def _load_builtins() -> None:
 
 
 def register(spec: KindSpec) -> KindSpec:
-    """Add a kind (a model module calls this once at import; a test may add a toy kind)."""
+    """Add a kind (a model module calls this once at import; a test may add a toy kind). TypeError naming the
+    method when its class does not implement what its capabilities promise (:mod:`models.capabilities`)."""
     if spec.name in _KINDS and _KINDS[spec.name] is not spec:
         raise ValueError(f"a kind named {spec.name!r} is already registered")
+    check_promises(spec.name, spec.model_class, spec.capabilities)
     _KINDS[spec.name] = spec
     return spec
 

@@ -94,7 +94,7 @@ class Recorder:
         self.model, self.n, self.seed = model, n, seed
         caps = model.capabilities
         self.encodes = caps.encoder
-        self.samples = caps.prior and caps.decodes_z and not caps.slow_decode and not caps.autoregressive
+        self.samples = caps.samples and not caps.samples_slowly
         m = min(n, len(val_set))
         self.x = val_set.images[:m]
         cond = model.condition_of(val_set)

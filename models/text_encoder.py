@@ -173,10 +173,6 @@ class TextEncoder(GenerativeModel):
         self.image = ImageEncoder(config.image_shape[0], config.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature
 
-    @property
-    def conditioning(self) -> str:
-        return "text"
-
     def tokenize(self, texts: list[str]) -> Tokens:
         return self.tokenizer(texts)
 
@@ -307,7 +303,7 @@ def vocabulary_of(data) -> dict:
 
 register(KindSpec(
     "clip", "Text encoder (CLIP-style)", TextEncoder, TextEncoderConfig, TrainDefaults(10, 256, 1e-3),
-    Capabilities(encoder=True, prior=False, decodes_z=False), conditioning="text", latent_dim=None,
+    Capabilities(encoder=True, prior=False, decodes_z=False, text_encoder=True), conditioning="text", latent_dim=None,
     params=(Param("layers", "Layers", int, "transformer layers of the text encoder", minimum=1, maximum=12),
             Param("embed_dim", "Embedding size", int, "size of the joint image-text space", minimum=2,
                   maximum=1024),

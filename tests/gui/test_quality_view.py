@@ -1,6 +1,7 @@
 """The Quality view on the real MainWindow: measure, cancel, switch models mid-job, come back."""
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -76,3 +77,48 @@ def test_user_data_trains_its_yardstick_once(make_window, qtbot):
     qtbot.waitUntil(w.quality.is_ready, timeout=300000)
     assert w.last_error is None and w.quality.report is not None
     assert "digits" in w.quality.note.text()
+
+
+@pytest.fixture
+def tiny_pixelcnn(tmp_path):
+    """A narrow PixelCNN of MNIST (its bundled yardstick; 784 cheap passes a sample): the suite's budget."""
+    import torch
+
+    from models import TrainConfig, build_model, load_dataset, make_config, train
+    from models.progress import run_to_end
+
+    data = load_dataset("mnist")
+    torch.manual_seed(0)
+    m = build_model(make_config("pixelcnn", data.shape, width=8, layers=2))
+    out = tmp_path / "pc.safetensors"
+    run_to_end(train(m, data, TrainConfig(epochs=1, batch_size=64, max_steps=2), out=str(out)))
+    return out
+
+
+def test_a_pixelcnn_is_measured(make_window, qtbot, tiny_pixelcnn):
+    """A model that samples pixel by pixel samples (Capabilities.samples, as eval says): the Quality view
+    takes the bundled PixelCNN and starts measuring it (its full measurement, 100 samples of 784 passes, takes
+    minutes: `eval` and this view were checked by hand), and measures a small one to the end."""
+    w = make_window()
+    select(w, qtbot, "mnist-pixelcnn")
+    w.show_view("quality")
+    q = w.quality
+    assert q.body.isVisible() and not q.placeholder.isVisible() and q.btn.isEnabled()
+    assert not q.steps.isVisible() and not q.guidance.isVisible()  # no sampler settings: it has none
+    q.n.setValue(q.n.minimum())
+    q.measure()
+    assert not q.is_ready()
+    q.cancel()
+    qtbot.waitUntil(q.is_ready, timeout=300000)
+    assert w.last_error is None and q.failed is None
+    assert w.open_path(str(tiny_pixelcnn))
+    w.show_view("quality")
+    assert q.btn.isEnabled()
+    q.n.setValue(q.n.minimum())
+    q.measure()
+    assert not q.is_ready()
+    qtbot.waitUntil(q.is_ready, timeout=600000)
+    assert w.last_error is None and q.failed is None and q.report is not None
+    fig = _figures(w)
+    assert float(fig["Samples"].replace(",", "")) == q.n.minimum() == 100 and "Fréchet distance ↓" in fig
+    assert q.grid.data is not None and np.isfinite(q.grid.data).all()

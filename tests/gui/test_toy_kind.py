@@ -52,11 +52,20 @@ class Toy(GenerativeModel):
         return {"mse": F.mse_loss(self.decode(torch.randn(len(x), self.latent_dim, generator=generator)), x).item()}
 
 
+class ToyTranslator(Toy):
+    """The toy as an image-to-image model: it keeps what that capability promises (a ``translate``)."""
+
+    @torch.no_grad()
+    def translate(self, source):
+        return source.clamp(0, 1)
+
+
 GAIN = registry.Param("gain", "Gain", float, "multiplies the decoder's logits", minimum=0.1, maximum=10)
 TOY = registry.KindSpec("toy", "Toy linear generator", Toy, ToyConfig, registry.TrainDefaults(1, 16, 1e-2),
                         registry.Capabilities(directions=True), params=(GAIN,), latent_dim=3, map_samples=300)
 # a model that maps images to images: no z to decode or to sample
-TOY_I2I = registry.KindSpec("toy-i2i", "Toy translator", Toy, ToyConfig, registry.TrainDefaults(1, 16, 1e-2),
+TOY_I2I = registry.KindSpec("toy-i2i", "Toy translator", ToyTranslator, ToyConfig,
+                            registry.TrainDefaults(1, 16, 1e-2),
                             registry.Capabilities(prior=False, decodes_z=False, image_to_image=True), latent_dim=3)
 
 

@@ -108,3 +108,18 @@ def test_cli_likelihood_and_anomaly(capsys):
     assert json.loads(captured.out)["auroc"] > 0.9 and "converted" in captured.err
     assert main(["anomaly", ASSETS + "digits-gan.safetensors", "--against", "scenes:300"]) == 2
     assert "no encoder and no likelihood" in capsys.readouterr().err
+
+
+def test_which_inspections_apply_is_said_once_with_the_reason():
+    from models.diagnostics import CONDITIONAL_ANOMALY, applicable
+
+    assert applicable(tiny_model("vae")) == dict.fromkeys(("dims", "likelihood", "anomaly", "pca", "modes"))
+    cvae = applicable(tiny_model("cvae"))
+    assert cvae["dims"] is None and cvae["modes"] is None and cvae["anomaly"] == CONDITIONAL_ANOMALY
+    assert "class-conditional" in cvae["likelihood"] and "class-conditional" in cvae["pca"]
+    pixelcnn = applicable(tiny_model("pixelcnn"))
+    assert [k for k, why in pixelcnn.items() if why is None] == ["likelihood", "anomaly", "modes"]
+    assert pixelcnn["dims"] == "needs a VAE's Gaussian q(z|x)"
+    gan = applicable(tiny_model("gan"))
+    assert [k for k, why in gan.items() if why is None] == ["modes"]
+    assert all(why for why in applicable(tiny_model("pix2pix")).values())  # nothing applies, each says why

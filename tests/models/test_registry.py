@@ -125,6 +125,46 @@ def test_a_spec_naming_a_field_its_config_lacks_is_refused():
                           params=(registry.get("ddpm").param("timesteps"),))
 
 
+def test_a_kind_whose_class_lacks_what_its_capabilities_promise_is_refused_naming_the_method():
+    from models import GenerativeModel
+    from models.autoencoders import AutoencoderConfig
+
+    class Decoder(GenerativeModel):  # decodes a z, but has no encode of its own (nor a translate)
+        def decode(self, z, y=None):
+            return torch.zeros(len(z), *self.image_shape)
+
+    defaults = registry.TrainDefaults(1, 8, 1e-3)
+    for caps, method in ((registry.Capabilities(encoder=True), "encode"),
+                         (registry.Capabilities(prior=False, decodes_z=False, image_to_image=True), "translate"),
+                         (registry.Capabilities(diffusion=True), "make_scheduler")):
+        spec = registry.KindSpec("promises-too-much", "Promises too much", Decoder, AutoencoderConfig, defaults, caps)
+        with pytest.raises(TypeError, match=rf"Decoder does not implement {method}\(\)"):
+            registry.register(spec)
+        assert registry.find("promises-too-much") is None
+    spec = registry.KindSpec("keeps-its-promises", "Keeps its promises", Decoder, AutoencoderConfig, defaults)
+    try:
+        assert registry.register(spec) is spec  # decodes a z from the prior: what the default capabilities say
+    finally:
+        registry.unregister("keeps-its-promises")
+
+
+def test_one_meaning_of_sampling_and_the_traits_of_a_kind_in_its_spec():
+    samples = {k for k in registry.kinds() if registry.get(k).capabilities.samples}
+    assert {"vae", "gan", "ddpm", "pixelcnn", "latent-ae", "torchscript"} <= samples
+    assert not samples & {"clip", "ldm", "pix2pix", "cyclegan", "controlnet"}
+    caps = registry.get("pixelcnn").capabilities
+    assert caps.samples and not caps.samples_z and caps.samples_slowly and caps.exact_likelihood
+    assert registry.get("ae").capabilities.reconstructs and not registry.get("gan").capabilities.reconstructs
+    for kind, conditioning in (("clip", "text"), ("pix2pix", "image"), ("vae", "none")):
+        assert tiny_model(kind).conditioning == conditioning == registry.get(kind).conditioning
+    cyclegan = registry.build_model(registry.make_config("cyclegan", (3, 16, 16), width=4, blocks=1))
+    assert cyclegan.conditioning == "image" and cyclegan.directions == ("a2b", "b2a")
+    assert not cyclegan.takes_ink and not cyclegan.needs_strokes
+    edges = registry.build_model(registry.make_config("pix2pix", (3, 16, 16), width=4, source="edges"))
+    assert edges.directions == ("a2b",) and edges.takes_ink and edges.needs_strokes
+    assert registry.get("pix2pix").source.drawn(edges.config) == "edges"
+
+
 def test_the_order_of_kinds_does_not_depend_on_what_was_imported_first():
     import subprocess
     import sys
