@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from models.run import RunSpec
+
 from .procjob import in_process
-from .training_job import TRAIN_NICE, RunSpec, training_threads
+from .training_job import TRAIN_NICE, training_threads
 from .worker import Worker
 
 # a run's records reach the UI at most this often (progress, speed, curve points). Each update wakes the UI
@@ -82,7 +84,8 @@ class RunQueue(QObject):
                          rate=UPDATE_HZ)
         w = Worker(job, f"train-{run.name}", max_rate=UPDATE_HZ)
         run.worker, run.status = w, "running"
-        run.log.append(f"started {run.spec.kind} on {run.spec.data} → {run.spec.out}")
+        resumed = f", going on from {Path(run.spec.resume).name}" if run.spec.resume else ""
+        run.log.append(f"started {run.spec.kind} on {run.spec.data}{resumed} → {run.spec.out}")
         w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))
         w.returned.connect(lambda summary, run=run: self._on_done(run, summary))
         w.errored.connect(lambda msg, run=run: self._on_error(run, msg))

@@ -1,7 +1,9 @@
 """The Training view's "New run" form. Everything it offers comes from the kind registry: the kinds a user
 can train, each kind's defaults, and a row per hyperparameter (enabled for the kinds that take it). Data
 typed by hand is checked only on Enter, on picking a built-in or on Browse, in a worker: typing never
-loads anything."""
+loads anything. As ``train`` does, it offers the images' channels, the size of the run's record and a
+checkpoint to resume (its kind and settings then come from the file, read from its header on Enter or
+choice; :func:`models.run.resume_info`)."""
 
 from __future__ import annotations
 
@@ -24,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models import registry
+from models import CheckpointError, ConfigError, registry
 from models.data import BUILTIN_DATASETS
+from models.run import ResumeInfo, RunSpec, resume_info
 
 from . import dialogs
-from .training_job import RunSpec
 from .widgets import ImagePanel
 from .worker import Worker
 
@@ -55,14 +57,17 @@ def data_summary(spec: str, should_stop) -> dict:
 
 
 class FileEdit(QWidget):
-    """A path typed or chosen with a file dialog (a model part's checkpoint); reads like a QLineEdit."""
+    """A path typed or chosen with a file dialog (a model part's checkpoint); reads like a QLineEdit.
+    ``chosen`` is emitted when the dialog picked a file."""
 
-    def __init__(self, title: str, file_filter: str):
+    chosen = Signal(str)
+
+    def __init__(self, title: str, file_filter: str, placeholder: str = "a .safetensors file"):
         super().__init__()
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.edit = QLineEdit()
-        self.edit.setPlaceholderText("a .safetensors file")
+        self.edit.setPlaceholderText(placeholder)
         self.button = QPushButton("…")
         self.button.setToolTip(f"Choose the {title.lower()} checkpoint")
         self.button.clicked.connect(lambda: self._choose(title, file_filter))
@@ -73,6 +78,7 @@ class FileEdit(QWidget):
         path = dialogs.open_file(self, "models", f"Choose the {title.lower()}", f"{file_filter};;All files (*)")
         if path:
             self.edit.setText(path)
+            self.chosen.emit(path)
 
     def text(self) -> str:
         return self.edit.text()
@@ -164,6 +170,12 @@ class RunForm(QGroupBox):
         self.data_preview = ImagePanel()
         self.data_preview.setFixedHeight(70)
         form.addRow(self.data_preview)
+        self.channels = QComboBox()
+        for text, value in (("as the data", None), ("grayscale", 1), ("RGB", 3)):
+            self.channels.addItem(text, value)
+        self.channels.setToolTip("Train on grayscale or RGB images, converting the data's (default: as the data "
+                                 "is; --channels)")
+        form.addRow("Channels", self.channels)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 100000)
         self.batch = QSpinBox()
@@ -192,6 +204,28 @@ class RunForm(QGroupBox):
             form.addRow(self.field_labels[f.param.name], f.widget)
         form.addRow("", self.conditional)
         form.addRow("Seed", self.seed)
+        self.record_n = QSpinBox()
+        self.record_n.setRange(0, 10_000)
+        self.record_n.setValue(500)
+        self.record_n.setToolTip("Held-out images encoded and images sampled after every epoch for the run's "
+                                 "record, NAME.record.safetensors: the map's training movie (0: none; --record-n)")
+        form.addRow("Record size", self.record_n)
+        self.resume = FileEdit("Run to resume", "Checkpoints (*.safetensors)",
+                               placeholder="optional: a checkpoint to go on from")
+        self.resume.button.setToolTip("Choose a checkpoint trained here to go on from")
+        self.resume.edit.setToolTip("Go on with a checkpoint's run (--resume): its weights, kind and settings, and "
+                                    "its optimizer state, step count and random state when kept beside it, for "
+                                    "Epochs more. Press Enter to check it")
+        self.resume.edit.editingFinished.connect(self.check_resume)
+        self.resume.edit.textChanged.connect(self._on_resume_typed)
+        self.resume.chosen.connect(lambda _p: self.check_resume())
+        form.addRow("Resume from", self.resume)
+        self.resume_text = QLabel()
+        self.resume_text.setWordWrap(True)
+        self.resume_text.setStyleSheet("color: #888")
+        form.addRow(self.resume_text)
+        self.resumed: ResumeInfo | None = None  # the checkpoint checked, while the form resumes it
+        self._resumed_path = ""
         orow = QHBoxLayout()
         self.out = QLineEdit()
         self.out.setMinimumWidth(160)
@@ -234,6 +268,58 @@ class RunForm(QGroupBox):
         name = f"{self.kind.currentData()}-{data}-{time.strftime('%Y%m%d-%H%M%S')}.safetensors"
         self.out.setText(str(default_output_dir() / name))
         self.out.setCursorPosition(len(self.out.text()))  # the file name shows, not the start of the folder
+
+    # -- resume ----------------------------------------------------------------------------------
+    def _on_resume_typed(self, text):
+        if not text.strip():
+            self._leave_resume("")
+        elif text.strip() != self._resumed_path:
+            self.resume_text.setText("Press Enter to check this checkpoint")
+
+    def check_resume(self) -> ResumeInfo | None:
+        """Read what the checkpoint to resume offers (its header: a few KB): its kind and settings fill the
+        form, whose rows that the checkpoint fixes are disabled; why it cannot be resumed otherwise."""
+        path = self.resume.text().strip()
+        if not path:
+            self._leave_resume("")
+            return None
+        if path == self._resumed_path and self.resumed is not None:
+            return self.resumed
+        try:
+            info = resume_info(path)
+        except CheckpointError as e:
+            self._leave_resume(f"⚠ {e}")
+            self._resumed_path = path
+            return None
+        self.kind.setCurrentIndex(self.kind.findData(info.kind))  # its defaults first, then the run's own
+        for box, value in ((self.batch, info.batch_size), (self.lr, info.lr), (self.seed, info.seed)):
+            if value is not None and box.minimum() <= value <= box.maximum():
+                box.setValue(value)
+        self.channels.setCurrentIndex(self.channels.findData(info.image_shape[0]))
+        self.resumed, self._resumed_path = info, path
+        self._set_fixed(True)
+        self.resume_text.setText(f"{info.text()}. Its kind and settings are the checkpoint's.")
+        return info
+
+    def _leave_resume(self, said: str) -> None:
+        was = self.resumed is not None
+        self.resumed, self._resumed_path = None, ""
+        self.resume_text.setText(said)
+        if was:
+            self._set_fixed(False)
+
+    def _set_fixed(self, fixed: bool) -> None:
+        """The rows a resumed checkpoint fixes (its kind, shape and the kind's settings) off, or back as the
+        kind has them."""
+        self.kind.setEnabled(not fixed)
+        self.channels.setEnabled(not fixed)
+        if not fixed:
+            self._on_kind()
+            return
+        self.latent.setEnabled(False)
+        self.conditional.setEnabled(False)
+        for f in self.fields:
+            f.widget.setEnabled(False)
 
     # -- data ------------------------------------------------------------------------------------
     def _on_data_typed(self, text):
@@ -303,13 +389,20 @@ class RunForm(QGroupBox):
     # -- the run ---------------------------------------------------------------------------------
     def spec(self) -> RunSpec:
         """The run the form describes; ConfigError (with the reason) for a value that cannot work."""
+        info = self.check_resume()  # first: a checkpoint typed but not yet checked sets the kind and settings
+        if info is None and self.resume.text().strip():
+            raise ConfigError(self.resume_text.text().lstrip("⚠ "))
         kind = self.current_spec()
+        common = dict(kind=kind.name, data=self.data.currentText().strip(), out=self.out.text().strip(),
+                      epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
+                      seed=self.seed.value(), record_n=self.record_n.value())
+        if info is not None:
+            c, h, _ = info.image_shape  # the data is made the model's size, as it was trained
+            return RunSpec(**common, resume=self.resume.text().strip(), channels=c, size=h)
         params = {f.param.name: f.value() for f in self.fields if kind.param(f.param.name) is not None}
-        return RunSpec(kind=kind.name, data=self.data.currentText().strip(), out=self.out.text().strip(),
-                       epochs=self.epochs.value(), batch_size=self.batch.value(), lr=self.lr.value(),
-                       latent_dim=self.latent.value() if kind.latent_dim is not None else None, params=params,
-                       conditional=self.conditional.isChecked() and kind.conditioning_optional,
-                       seed=self.seed.value())
+        return RunSpec(**common, latent_dim=self.latent.value() if kind.latent_dim is not None else None,
+                       params=params, conditional=self.conditional.isChecked() and kind.conditioning_optional,
+                       channels=self.channels.currentData())
 
     def shutdown(self):
         if self._data_worker is not None:

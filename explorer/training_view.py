@@ -26,11 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from models import CheckpointError, ConfigError
+from models.run import RunSpec
 
 from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
 from .training_form import RunForm
-from .training_job import TRAIN_NICE, WARM_IMPORTS, RunSpec, training_threads
+from .training_job import TRAIN_NICE, WARM_IMPORTS, training_threads
 from .widgets import ElidedLabel, ImagePanel, ProgressLine, room_for_top_tick, scrolled
 
 __all__ = ["RunSpec", "TrainingView", "training_threads"]
@@ -161,7 +162,7 @@ class TrainingView(QWidget):
             return None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            check_output(out)
+            check_output(out, inputs=spec.inputs())  # never the checkpoint it resumes, nor a file it reads
         except OutputExists:
             if not self.confirm_replace(str(out)):
                 self.message.emit(f"not started: {out.name} is kept; choose another file to save to")

@@ -162,8 +162,8 @@ def refuse_inputs(out: str | os.PathLike, inputs, what: str = "--out") -> None:
 def check_output(path: str | os.PathLike, force: bool = False, inputs=()) -> Path:
     """Check, before any training, that ``path`` can take a checkpoint: not a folder, in a folder that exists
     and is writable, not one of the bundled models, not a run record's name, not one of the command's
-    ``inputs``, not beside a file its run record would replace, and (without ``force``) not an existing
-    file. ``force`` replaces a model, never a record or another kind of file."""
+    ``inputs``, not beside a file its run record or optimizer state would replace, and (without ``force``) not
+    an existing file. ``force`` replaces a model, never a record, a run's state or another kind of file."""
     from .run_record import FORMAT as RECORD_FORMAT
     from .run_record import is_record, record_path
 
@@ -180,6 +180,9 @@ def check_output(path: str | os.PathLike, force: bool = False, inputs=()) -> Pat
     if rec.exists() and safetensors_format(rec) != RECORD_FORMAT:
         raise CheckpointError(f"{shown(rec.name, 200)} is beside {shown(p.name, 200)} but is not a run record: "
                               "this run's record would replace it; choose another name or move that file")
+    from .optim_state import check_beside
+
+    check_beside(p)  # as for records: a run's optimizer state
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise CheckpointError(f"the folder {folder} does not exist")
@@ -300,6 +303,55 @@ TRAINING_FIELDS = {"status": Str(200, default=""), "steps": Int(0, 10**12, defau
                    "epochs_done": Int(0, 10**9, default=0), "record": Str(300, default="")}
 
 
+def _kind_and_version(meta: dict, path: Path) -> tuple[str, int]:
+    """The kind and format version a checkpoint's header says, each checked."""
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name}: a safetensors file, but not a Latent Explorer checkpoint "
+                              "(no 'format' metadata)")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise CheckpointError(f"{path.name}: invalid format version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name}: made by a newer Latent Explorer (format {version}); this "
+                              f"version reads format {FORMAT_VERSION}: please upgrade")
+    if version < 1:
+        raise CheckpointError(f"{path.name}: unknown format version {version}")
+    kind = meta.get("kind")
+    if kind not in registry.kinds(trainable=True):
+        raise CheckpointError(f"{path.name}: unknown model kind {kind!r} "
+                              f"(known: {', '.join(registry.kinds(trainable=True))})")
+    return kind, version
+
+
+def _config(meta: dict, path: Path, kind: str, version: int):
+    """The kind's config from the header (ConfigError or TypeError when it does not fit)."""
+    raw = _json_field(meta, "config", path)
+    if isinstance(raw, dict) and raw.get("kind", kind) != kind:
+        raise ConfigError(f"the config says kind {raw.get('kind')!r} but the file says {kind!r}")
+    return registry.config_from_json(kind, raw, legacy=version == 1)
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """What a checkpoint of this app says about itself, from its header alone (no tensor is read, no model is
+    built): ``kind``, ``format_version``, ``config`` (the kind's config object), ``data``, ``class_names`` and
+    ``training``, checked and typed as :func:`load` checks them; CheckpointError naming the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    _check_regular(path)
+    try:
+        header = read_header(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    kind, version = _kind_and_version(header.meta, path)
+    try:
+        config = _config(header.meta, path, kind, version)  # validated as it is made
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
+    return {"kind": kind, "format_version": version, "config": config, **_checked_metadata(header.meta, path)}
+
+
 def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False,
          probe: bool = True) -> GenerativeModel:
     """Rebuild a model from its file alone. The model's ``meta`` holds the metadata. A TorchScript file holds
@@ -341,27 +393,9 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code
     except OSError as e:
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
     meta = header.meta
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name}: a safetensors file, but not a Latent Explorer checkpoint "
-                              "(no 'format' metadata)")
+    kind, version = _kind_and_version(meta, path)
     try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise CheckpointError(f"{path.name}: invalid format version {meta.get('format_version')!r}") from None
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name}: made by a newer Latent Explorer (format {version}); this "
-                              f"version reads format {FORMAT_VERSION}: please upgrade")
-    if version < 1:
-        raise CheckpointError(f"{path.name}: unknown format version {version}")
-    kind = meta.get("kind")
-    if kind not in registry.kinds(trainable=True):
-        raise CheckpointError(f"{path.name}: unknown model kind {kind!r} "
-                              f"(known: {', '.join(registry.kinds(trainable=True))})")
-    try:
-        raw = _json_field(meta, "config", path)
-        if isinstance(raw, dict) and raw.get("kind", kind) != kind:
-            raise ConfigError(f"the config says kind {raw.get('kind')!r} but the file says {kind!r}")
-        config = registry.config_from_json(kind, raw, legacy=version == 1)
+        config = _config(meta, path, kind, version)
         model = registry.build_model(config)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path.name}: invalid model config: {e}") from None

@@ -114,8 +114,9 @@ def build_parser() -> Parser:
                    help="held-out images encoded and images sampled after every epoch for the run's record, "
                         "NAME.record.safetensors (0: none; default 500)")
     t.add_argument("--resume", metavar="FILE", default=None,
-                   help="go on training this checkpoint's weights (its kind and settings; a fresh optimizer) "
-                        "for --epochs more")
+                   help="go on with this checkpoint's run for --epochs more: its weights, kind and settings, "
+                        "and its optimizer state, step count and random state when kept beside it "
+                        "(NAME.optim.safetensors)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, help="output .safetensors file")
@@ -196,95 +197,40 @@ def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
                    help="classifier-free guidance scale (default 1; text-to-image models: 5)")
 
 
-def _digest(path) -> str:
-    from .external import file_digest
-
-    return file_digest(Path(path))
-
-
-def _resumed_model(a, data, over):
-    """The model of ``--resume FILE``, checked against what else the command line asks."""
-    from .checkpoint import load
-
-    spec = registry.get(a.model)
-    fixed = sorted(spec.param(name).flag for name in over if not spec.param(name).resumable)
-    if fixed or a.latent_dim is not None or a.conditional:
-        raise ConfigError("--resume goes on with the checkpoint's own settings: leave out --latent-dim, "
-                          "--conditional and the model's options" + (f" ({', '.join(fixed)})" if fixed else ""))
-    model = load(a.resume)
-    if model.kind != a.model:
-        raise ConfigError(f"--resume {os.path.basename(a.resume)} is a {model.kind} model, not a {a.model}")
-    model.resume_with(**over)  # a training regimen (Param.resumable) may change for the rest of the run
-    if tuple(model.image_shape) != tuple(data.shape):
-        raise ConfigError(f"--resume {os.path.basename(a.resume)} makes {tuple(model.image_shape)} images, the "
-                          f"data is {tuple(data.shape)}")
-    return model
-
-
 def cmd_train(a, world=None) -> int:
-    import torch
-
     from .checkpoint import check_output
-    from .data import load_dataset
-    from .train import TrainConfig, train
+    from .run import RunSpec, prepare_run
 
     is_main = world is None or world.rank == 0
-    spec = registry.get(a.model)
-    d = spec.defaults
-    if a.size is not None and not 8 <= a.size <= 64:
-        raise ConfigError(f"--size must be between 8 and 64, got {a.size}")
+    kind = registry.get(a.model)
     over = {}
     for p in registry.all_params():
         value = getattr(a, f"param_{p.name}")
         if value is None:
             continue
-        if spec.param(p.name) is None:
+        if kind.param(p.name) is None:
             raise ConfigError(f"{p.flag} does not apply to {a.model} (it applies to "
                               f"{', '.join(registry.kinds_with_param(p.name))})")
-        over[p.name] = spec.param(p.name).parse(value)  # this kind's limits (another's may share the name)
-    # never the command's own input: the checkpoint resumed, a part file named, a data file
-    inputs = [a.resume, a.data, *(v for v in over.values() if isinstance(v, str))]
-    try:
-        check_output(os.path.abspath(a.out), force=a.force, inputs=inputs)
+        over[p.name] = kind.param(p.name).parse(value)  # this kind's limits (another's may share the name)
+    spec = RunSpec(a.model, a.data, a.out, a.epochs, a.batch_size, a.lr, a.latent_dim, over, a.conditional,
+                   a.size, a.seed, preview_every=0.0, channels=a.channels, record_n=a.record_n, resume=a.resume,
+                   max_steps=a.max_steps, device=a.device)
+    spec.check()
+    try:  # never the command's own input: the checkpoint resumed, a part file named, a data file
+        check_output(os.path.abspath(a.out), force=a.force, inputs=spec.inputs())
     except CheckpointError as e:
         raise ConfigError(f"--out: {e}") from None
-    data = load_dataset(a.data)
-    c, h, _ = data.shape
-    size = a.size or int(min(64, max(8, h)))
-    channels = a.channels or c
-    data = data.conform(channels, size)
-    if data.note and is_main:
-        print(f"note: {data.note}", file=sys.stderr)
-    if data.skipped and is_main and not data.note:
-        print(f"note: {len(data.skipped)} files skipped (first: {shown(data.skipped[0][0], 200)}: "
-              f"{data.skipped[0][1]})",
-              file=sys.stderr)
-    resumed = None
-    if a.resume is not None:
-        resumed = _resumed_model(a, data, over)
-    else:
-        cfg = registry.make_config(a.model, data.shape, a.latent_dim, data.class_names, a.conditional, data=data,
-                                   **over)
-    tc = TrainConfig(epochs=a.epochs if a.epochs is not None else d.epochs,
-                     batch_size=a.batch_size if a.batch_size is not None else d.batch_size,
-                     lr=a.lr if a.lr is not None else d.lr, seed=a.seed, device=a.device,
-                     max_steps=a.max_steps, split=d.split, record_n=a.record_n)
-    tc.validate()
-    n_train = len(data.split(tc.val_fraction, tc.split)[0])
-    if tc.batch_size > n_train:
-        raise ConfigError(f"batch size {tc.batch_size} is larger than the {n_train} training images")
-    torch.manual_seed(a.seed)
-    model = resumed if resumed is not None else registry.build_model(cfg)
-    if resumed is not None:
-        tc.resumed_from = {"file": os.path.basename(a.resume), "sha256": _digest(a.resume),
-                           "steps": int(resumed.meta.get("training", {}).get("steps", 0) or 0)}
+    run = prepare_run(spec)
+    model, data = run.model, run.data
     if is_main:
+        for note in run.notes:
+            print(f"note: {note}", file=sys.stderr)
         n_params = sum(p.numel() for p in model.parameters())
         print(f"training {a.model} on {data.spec}: {len(data)} images {data.shape}, {n_params:,} parameters",
               file=sys.stderr)
     bar = ProgressBar(enabled=not a.quiet and is_main)
     stop = _StopSignals() if world is None else None  # under torchrun, the launcher handles signals
-    gen = train(model, data, tc, out=a.out, world=world, should_stop=stop)
+    gen = run.train(should_stop=stop, world=world)
     try:
         for p in gen:
             if p.event == "step":
@@ -470,10 +416,10 @@ def cmd_txt2img(a) -> int:
         raise ConfigError(f"--out: give a file name ending in .png, not {shown(a.out, 200)}")
     refuse_inputs(a.out, [a.file, a.control, a.init_image])
     model = load(a.file)
-    if model.conditioning != "text" or not callable(getattr(model, "txt2img", None)):
+    if not model.capabilities.draws_from_text:
         raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: txt2img needs a latent diffusion model "
                           "(--model ldm) or a ControlNet")
-    controlled = callable(getattr(model, "control_of", None))  # a ControlNet: its base draws, steered
+    controlled = model.capabilities.controlled  # a ControlNet: its base draws, steered
     control = None
     if controlled and a.control is None:
         raise ConfigError(f"{Path(a.file).name} is a ControlNet: give its control image ({model.config.control}) "
@@ -553,7 +499,7 @@ def cmd_eval(a) -> int:
     if not model.spec.trainable:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
     n_given, a.n = a.n is not None, 2000 if a.n is None else a.n
-    if model.conditioning == "text" and callable(getattr(model, "encode_text", None)):  # a text encoder
+    if model.capabilities.text_encoder:  # a text encoder
         from .text_encoder import text_figures
 
         data, val = held_out(model, a.data)
@@ -562,9 +508,9 @@ def cmd_eval(a) -> int:
         out.update(text_figures(model, val, n=min(a.n, 1000), seed=a.seed))
         print(json.dumps(out, indent=2))
         return 0
-    if callable(getattr(model, "control_of", None)):  # a ControlNet: does it follow the control and the prompt?
+    if model.capabilities.controlled:  # a ControlNet: does it follow the control and the prompt?
         return _eval_control(model, a)
-    if model.conditioning == "text":  # a text-to-image model: does it draw what the prompt says?
+    if model.capabilities.text_to_image:  # a text-to-image model: does it draw what the prompt says?
         return _eval_prompts(model, a)
     if model.capabilities.image_to_image:  # its held-out sources translated, against the real images
         from .classifier import classifier_for

@@ -184,3 +184,49 @@ def test_latent_diffusion_parts_are_chosen_as_files(make_window, qtbot, tmp_path
     te = next(f for f in form.fields if f.param.name == "text_encoder")
     QTest.keyClicks(te.widget.edit, str(tmp_path / "te.safetensors"))
     assert te.value() == str(tmp_path / "te.safetensors")
+
+
+def test_the_form_resumes_a_checkpoint_and_says_why_another_cannot_be(make_window, qtbot, tmp_path, monkeypatch):
+    """As `train --resume`: a checkpoint chosen in the form sets the kind and the run's settings (those it fixes
+    are disabled), the run goes on with its optimizer state, and a file that cannot be resumed says why."""
+    from explorer import dialogs
+    from models.cli import main as cli
+
+    first = tmp_path / "first.safetensors"
+    assert cli(["train", "--model", "ae", "--data", "digits", "--latent-dim", "2", "--epochs", "1",
+                "--batch-size", "32", "--lr", "0.002", "--seed", "7", "--record-n", "0", "--quiet",
+                "--out", str(first)]) == 0
+    w = make_window(load_bundled=False)
+    w.show_view("training")
+    form = w.training.form
+    assert form.kind.currentData() == "vae" and form.record_n.value() == 500 and form.channels.currentData() is None
+    monkeypatch.setattr(dialogs, "open_file", lambda *a, **k: str(first))
+    form.resume.button.click()
+    assert form.kind.currentData() == "ae" and not form.kind.isEnabled() and not form.latent.isEnabled()
+    assert (form.batch.value(), form.lr.value(), form.seed.value()) == (32, 0.002, 7)
+    assert "1 epoch (" in form.resume_text.text() and "optimizer state" in form.resume_text.text()
+    form.out.setText(str(tmp_path / "more.safetensors"))
+    form.record_n.setValue(0)
+    spec = form.spec()
+    assert spec.resume == str(first) and spec.params == {} and spec.latent_dim is None and spec.record_n == 0
+    run = w.training.start()
+    assert run is not None
+    _wait_done(qtbot, run)
+    assert run.status == "finished", run.log
+    assert any("going on from first.safetensors" in line for line in run.log)
+    resumed = load(run.checkpoint).meta["training"]["resumed_from"]
+    assert resumed["file"] == "first.safetensors" and resumed["optimizer_state"] == "kept"
+    # a file that is not a checkpoint trained here: why, and the form is as the kind has it again
+    (tmp_path / "notes.safetensors").write_text("not a model")
+    form.resume.setText(str(tmp_path / "notes.safetensors"))
+    form.check_resume()
+    assert form.resume_text.text().startswith("⚠") and "only a checkpoint trained here" in form.resume_text.text()
+    assert form.kind.isEnabled() and form.latent.isEnabled()
+    msgs = []
+    w.training.message.connect(msgs.append)
+    assert w.training.start() is None and "only a checkpoint trained here" in msgs[-1]
+    form.resume.setText("")
+    assert form.resume_text.text() == "" and form.spec().resume is None
+    form.kind.setCurrentIndex(form.kind.findData("gan"))
+    form.resume.setText(str(first))  # typed, Enter not pressed: Start reads it all the same
+    assert form.spec().kind == "ae" and form.spec().size == 8 and not form.kind.isEnabled()

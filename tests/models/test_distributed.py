@@ -39,8 +39,9 @@ def test_two_processes_train_a_loadable_checkpoint(tmp_path, kind, extra):
     img = model.sample(2, y, generator=torch.Generator().manual_seed(0), **({"sampler": "ddim", "steps": 5}
                                                                             if kind == "ddpm" else {}))
     assert img.shape == (2, 1, 8, 8) and torch.isfinite(img).all()
-    # no temp files from other ranks: the checkpoint and (a GAN's) run's record, rank 0's
-    assert {p.name for p in tmp_path.iterdir()} - {f"{kind}.record.safetensors"} == {out.name}
+    # no temp files from other ranks: the checkpoint, its optimizer state and (a GAN's) run's record, rank 0's
+    assert {p.name for p in tmp_path.iterdir()} - {f"{kind}.record.safetensors"} == {out.name,
+                                                                                    f"{kind}.optim.safetensors"}
 
 
 def test_two_process_vae_follows_the_one_process_loss_curve(tmp_path):

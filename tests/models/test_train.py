@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import ConfigError, TrainConfig, TrainingError, load, train
+from models import CheckpointError, ConfigError, TrainConfig, TrainingError, load, train
 
 from .helpers import run, tiny_data, tiny_model
 
@@ -134,3 +134,111 @@ def test_nonsense_hyperparameters(cfg, msg):
 def test_wrong_data_shape_is_refused():
     with pytest.raises(ConfigError, match="expects"):
         list(train(tiny_model("ae"), tiny_data(shape=(1, 16, 16)), TrainConfig()))
+
+
+# -- resume continues the run (models.optim_state) ------------------------------------------------------------
+_RUN = ["train", "--model", "vae", "--data", "digits", "--batch-size", "64", "--record-n", "0", "--quiet"]
+_NEW = ["--hidden", "32", "--latent-dim", "2"]  # a small VAE: 26 steps an epoch, seconds in all
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A 2-epoch run and the 4-epoch run it is the first half of (same seed)."""
+    from models.cli import main as cli
+
+    folder = tmp_path_factory.mktemp("resume")
+    assert cli([*_RUN, *_NEW, "--epochs", "4", "--out", str(folder / "four.safetensors")]) == 0
+    assert cli([*_RUN, *_NEW, "--epochs", "2", "--out", str(folder / "two.safetensors")]) == 0
+    return folder
+
+
+def _history(path) -> list[dict]:
+    return load(path).meta["training"]["history"]
+
+
+def _resume(cli, capsys, ckpt, out) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    code = cli([*_RUN, "--epochs", "2", "--resume", str(ckpt), "--out", str(out)])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_two_epochs_and_a_resume_for_two_more_are_the_four_epochs_in_one_go(two_epochs, tmp_path, capsys):
+    """The optimizer's state, the step count and the random generators are kept beside the checkpoint
+    (NAME.optim.safetensors), so a resumed run is the run it continues: its losses are those of epochs 3 and 4
+    of the run made in one go (seeded, on the CPU)."""
+    from models.cli import main as cli
+    from models.optim_state import sidecar_path
+
+    two = two_epochs / "two.safetensors"
+    assert sidecar_path(two).is_file() and load(two).meta["training"]["optimizer"]["file"] == "two.optim.safetensors"
+    code, lines = _resume(cli, capsys, two, tmp_path / "more.safetensors")
+    assert code == 0 and not any(line.startswith("note:") for line in lines), lines
+    four, more = _history(two_epochs / "four.safetensors"), _history(tmp_path / "more.safetensors")
+    assert len(more) == 2
+    for whole, resumed in zip(four[2:], more):
+        for part in ("train", "val"):
+            assert resumed[part] == pytest.approx(whole[part], rel=1e-4), (part, whole, resumed)
+    after = load(tmp_path / "more.safetensors").meta["training"]
+    assert after["resumed_from"]["optimizer_state"] == "kept" and after["resumed_from"]["steps"] == 52
+
+
+def test_a_checkpoint_without_its_optimizer_state_resumes_afresh_and_says_so(two_epochs, tmp_path, capsys):
+    """A checkpoint from before the state was kept goes on as it always did, with a fresh optimizer, and says
+    so in one note line; its losses are then not those of the run in one go (what the kept state is for)."""
+    from models.checkpoint import save
+    from models.cli import main as cli
+
+    model = load(two_epochs / "two.safetensors")
+    training = {k: v for k, v in model.meta["training"].items() if k != "optimizer"}
+    old = tmp_path / "old.safetensors"
+    save(model, old, data=model.meta["data"], training=training, class_names=model.meta["class_names"])
+    code, lines = _resume(cli, capsys, old, tmp_path / "more.safetensors")
+    notes = [line for line in lines if line.startswith("note:")]
+    assert code == 0 and notes == ["note: old.safetensors was saved without its optimizer state (by an earlier "
+                                   "version): the optimizer starts afresh"], lines
+    assert load(tmp_path / "more.safetensors").meta["training"]["resumed_from"]["optimizer_state"] == "fresh"
+    whole, fresh = _history(two_epochs / "four.safetensors")[2]["train"], _history(tmp_path / "more.safetensors")[0]
+    assert fresh["train"] != pytest.approx(whole, rel=1e-4)
+
+
+def test_an_optimizer_state_of_another_save_is_not_used_and_a_damaged_one_is_refused(two_epochs, tmp_path,
+                                                                                    capsys):
+    """The state beside a checkpoint is read bounded and typed: one of another save (its id) is left aside
+    with a note; one whose tensors do not fit the model's optimizer is refused from its header, in one line."""
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from models.cli import main as cli
+    from models.optim_state import sidecar_path
+
+    ckpt = tmp_path / "m.safetensors"
+    shutil.copy(two_epochs / "two.safetensors", ckpt)
+    shutil.copy(sidecar_path(two_epochs / "four.safetensors"), sidecar_path(ckpt))  # another run's state
+    code, lines = _resume(cli, capsys, ckpt, tmp_path / "a.safetensors")
+    assert code == 0 and "note: m.optim.safetensors is the optimizer state of another save of m.safetensors: " \
+                         "the optimizer starts afresh" in lines, lines
+    shutil.copy(sidecar_path(two_epochs / "two.safetensors"), sidecar_path(ckpt))
+    tensors = load_file(sidecar_path(ckpt))
+    with safe_open(sidecar_path(ckpt), "pt") as f:
+        meta = f.metadata()
+    name = next(k for k in tensors if k.endswith("/exp_avg"))
+    tensors[name] = torch.zeros(3, 3)  # a moment of another shape than its parameter's
+    save_file(tensors, sidecar_path(ckpt), metadata=meta)
+    code, lines = _resume(cli, capsys, ckpt, tmp_path / "b.safetensors")
+    assert code == 2 and len(lines) == 1 and "m.optim.safetensors" in lines[0] and name in lines[0], lines
+    assert "the model's optimizer keeps" in lines[0] and not (tmp_path / "b.safetensors").exists()
+
+
+def test_a_runs_optimizer_state_is_never_replaced_by_a_model_nor_another_file_by_it(tmp_path):
+    """As for run records: a model is never named like a run's optimizer state, nor saved beside a file of that
+    name that is not one (the run would write its state over it), even with --force."""
+    from models.checkpoint import check_output
+
+    with pytest.raises(CheckpointError, match="a name ending in .optim.safetensors is a run's optimizer state"):
+        check_output(tmp_path / "m.optim.safetensors")
+    (tmp_path / "n.optim.safetensors").write_bytes(b"notes")
+    with pytest.raises(CheckpointError, match="is beside 'n.safetensors' but is not a run's optimizer state"):
+        check_output(tmp_path / "n.safetensors", force=True)
+    assert (tmp_path / "n.optim.safetensors").read_bytes() == b"notes"
