@@ -159,7 +159,7 @@ class ModelLibrary(QObject):
 
     def _list(self, path, model, bundled: bool, select: bool) -> ModelEntry:
         existing = self.find(path)
-        entry = ModelEntry(str(path), model, bundled, getattr(model, "meta", {}))
+        entry = ModelEntry(str(path), model, bundled, model.meta)
         if existing is not None:
             self.entries[self.entries.index(existing)] = entry
         else:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+import tests.toy_kinds as toy
 from models import load
 from models.cli import main as cli
-from tests.gui import test_toy_kind as toy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -308,7 +308,7 @@ def test_F81_a_diffusers_folder_that_cannot_be_honoured(tmp_path, capsys):
     pytest.importorskip("diffusers")
     import diffusers
 
-    from tests.models.test_diffusers_models import _unet
+    from tests.models.diffusers_nets import _unet
 
     good = tmp_path / "good"
     _unet().save_pretrained(good)
@@ -344,7 +344,7 @@ def test_F81_a_diffusers_folder_that_cannot_be_honoured(tmp_path, capsys):
 
 def test_F82_an_onnx_generator_that_does_not_fit(tmp_path, capsys):
     pytest.importorskip("onnx")
-    from tests.models.test_onnx_model import make_onnx
+    from tests.models.onnx_graphs import make_onnx
 
     cases = [(make_onnx(tmp_path / "rank.onnx", input_rank=4)[0], "has rank 4 (n×8×1×1)"),
              (make_onnx(tmp_path / "gen.onnx", sidecar={"latent_dim": 16, "image_shape": [3, 4, 4]})[0],

@@ -376,7 +376,7 @@ def test_F85_models_of_different_image_sizes_compared():
 
 
 def test_F88_a_controlnet_without_its_control_or_its_base(tmp_path, capsys):
-    import tests.models.test_controlnet as tc
+    import tests.models.ldm_parts as tc  # the test models of latent diffusion (once: test_controlnet)
     from models import build_model, make_config
 
     data = load_dataset("scenes:64")

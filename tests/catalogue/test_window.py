@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import tests.toy_kinds as toy
 from models import load
 from tests.catalogue.helpers import (
     ROOT,
@@ -25,7 +26,6 @@ from tests.catalogue.helpers import (
     _script,
     run_cli,
 )
-from tests.gui import test_toy_kind as toy
 
 
 def test_F29_window_close_mid_epoch(qtbot, tmp_path, monkeypatch):

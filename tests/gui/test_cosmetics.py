@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QImage, QPainter
 
-from .test_user_flows import VIEWS, check, use_model, use_view
+from .flows import VIEWS, check, use_model, use_view
 
 
 def _window(make_window, **kw):
@@ -148,7 +148,7 @@ def test_the_sketch_pad_shows_a_model_only_the_kind_of_drawing_it_reads(make_win
     from models import build_model, load_dataset, make_config
     from models.checkpoint import save
 
-    from .test_sketch import stroke
+    from .flows import stroke
 
     data = load_dataset("scenes:64")
     save(build_model(make_config("pix2pix", data.shape, width=4, source="edges", data=data)),

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QPlainTextEdit
 
-from .test_user_flows import check, use_model, use_view
+from .flows import check, use_model, use_view
 
 
 def test_dimensions_after_a_tsne_use_two_different_axes_and_the_grid_controls_follow(make_window, qtbot):

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 
 diffusers = pytest.importorskip("diffusers")
 
-from tests.models.test_diffusers_models import _unet, _vae  # noqa: E402
+from tests.models.diffusers_nets import _unet, _vae  # noqa: E402
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -55,7 +55,7 @@ def test_a_dropped_autoencoder_kl_folder_shows_its_map_and_sliders(make_window, 
 
 def test_an_onnx_generator_opens_in_the_editor_and_map(make_window, qtbot, tmp_path):
     pytest.importorskip("onnx")
-    from tests.models.test_onnx_model import make_onnx
+    from tests.models.onnx_graphs import make_onnx
 
     path, _ = make_onnx(tmp_path / "gen.onnx", latent=8, shape=(3, 16, 16))
     w = make_window(load_bundled=False)

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
 from models import TrainConfig, build_model, load_dataset, make_config, train
 
 from .conftest import select
+from .flows import stroke
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
@@ -27,22 +26,6 @@ def tiny_pix2pix(tmp_path):
     for _ in train(m, data, TrainConfig(epochs=1, batch_size=64, max_steps=2), out=str(out)):
         pass
     return out
-
-
-def stroke(pad, cells, button=LEFT):
-    """Press at the first model pixel, move through the others with the button held, release."""
-    left, top, side = pad._square()
-    cell = side / pad.ink.shape[0]
-    pts = [QPointF(left + (c + 0.5) * cell, top + (r + 0.5) * cell) for r, c in cells]
-
-    def send(kind, p, buttons):
-        ev = QMouseEvent(kind, p, pad.mapToGlobal(p), button, buttons, Qt.KeyboardModifier.NoModifier)
-        QApplication.sendEvent(pad, ev)
-
-    send(QMouseEvent.Type.MouseButtonPress, pts[0], button)
-    for p in pts[1:]:
-        send(QMouseEvent.Type.MouseMove, p, button)
-    send(QMouseEvent.Type.MouseButtonRelease, pts[-1], Qt.MouseButton.NoButton)
 
 
 def test_drawing_translates_live_and_undo_clear_eraser_work(make_window, qtbot, tiny_pix2pix, tmp_path):
@@ -97,7 +80,7 @@ def test_loading_exporting_and_a_model_that_does_not_translate(make_window, qtbo
 
 
 def test_the_training_view_offers_pix2pix_with_its_own_form(make_window, qtbot):
-    from .test_user_flows import use_view
+    from .flows import use_view
 
     w = make_window(load_bundled=False)
     use_view(w, "training")

@@ -3,7 +3,6 @@ typing into fields. After every step the current view shows a picture (tests/con
 which a Qt slot raised)."""
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,115 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QMessageBox
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))
-
-
-def _one_per_kind() -> list[str]:
-    """The smallest bundled model of each kind: every view meets every kind (and every capability) without
-    encoding 20,000 images for each of 20 models."""
-    import json
-    import struct
-
-    seen: dict[str, str] = {}
-    models = [p for p in (ROOT / "assets").glob("*.safetensors") if not p.name.endswith(".record.safetensors")]
-    for p in sorted(models, key=lambda p: p.stat().st_size):
-        with open(p, "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            kind = json.loads(f.read(n))["__metadata__"]["kind"]
-        seen.setdefault(kind, p.stem)
-    return sorted(seen.values())
-
-
-ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "compare", "sketch", "training"]
-KEYS = {name: getattr(Qt.Key, f"Key_{(i + 1) % 10}") for i, name in enumerate(VIEWS)}
-CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-def settled(w) -> bool:
-    """The current view has finished what it started (loading, decoding, checking data)."""
-    v = w.current_view()
-    if v is w.map:
-        return w.map.is_ready()
-    if v is w.editor:
-        return w.editor.is_ready()
-    if v is w.diffusion:
-        return not w.diffusion.busy()
-    if v is w.quality:
-        return w.quality.is_ready()
-    if v is w.txt2img:
-        return w.txt2img.is_ready()
-    if v in (w.pixels, w.inspect):
-        return v.is_ready()
-    return not w.training.form.busy()
-
-
-def shows_a_picture(w) -> bool:
-    """What a user would call a non-empty view for the current model."""
-    v, model = w.current_view(), w.latent.model
-    if v is w.map:
-        m = w.map
-        if m.model is None:  # a model with no latent space to map (latent diffusion): the map says so
-            return model is None or "no latent space to map" in m.source.text()
-        points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m.points.items)
-        return points or (m.grid_item.isVisible() and m.grid_item.image is not None)
-    if v is w.editor:
-        if model is not None and not model.capabilities.decodes_z:  # a text encoder: the reason, in words
-            return not w.editor.dims.rows and "nothing to edit" in w.editor.dims.widget().text()
-        data = w.editor.panel.data
-        return data is not None and np.isfinite(data).all() and w.editor.panel.item.isVisible()
-    if v is w.diffusion:
-        if model is not None and model.capabilities.diffusion:
-            fwd = w.diffusion.forward
-            return fwd.fwd_x0.data is not None and fwd.fwd_xt.data is not None and fwd.fwd_eps.data is not None
-        return w.diffusion.placeholder.isVisible()
-    if v is w.txt2img:  # the prompt and the autoencoder's latent map (or the reason there is nothing to draw)
-        t = w.txt2img
-        if model is not None and model.capabilities.text_to_image:
-            return t.body.isVisible() and any(s.isVisible() for s in t.atlas_plot.points.items)
-        return t.placeholder.isVisible()
-    if v is w.quality:  # the controls to measure with (or the reason there is nothing to measure)
-        q = w.quality
-        return q.placeholder.isVisible() or (q.body.isVisible() and q.btn.isEnabled())
-    if v is w.pixels:  # the controls to sample with (or the reason: not an autoregressive model)
-        p = w.pixels
-        return p.placeholder.isVisible() or (p.body.isVisible() and p.btn_run.isEnabled())
-    if v is w.inspect:  # the pages that apply (a VAE: its KL per dimension drawn), or the reason
-        i = w.inspect
-        if i.placeholder.isVisible():
-            return bool(i.placeholder.text())
-        if i.pages.isTabEnabled(0):  # a VAE: its KL per dimension drawn
-            return i.kl is not None
-        return any(b.isEnabled() for b in (i.btn_anom, i.btn_pca, i.btn_modes)) or i.modes is not None
-    if v is w.compare:  # the open models to tick, the current one ticked, and what Compare will do
-        c = w.compare
-        return (c.models.count() == len(w.library.entries) and w.library.current.name in c.chosen_names()
-                and (c.placeholder.isVisible() or c.result is not None))
-    if v is w.sketch:  # the pad and the answer (an image-to-image model or a ControlNet), or the reason
-        s = w.sketch
-        if model is not None and (model.capabilities.image_to_image or model.capabilities.controlled):
-            return s.body.isVisible() and s.pad.isVisible()
-        return s.placeholder.isVisible() and bool(s.placeholder.text())
-    return w.training.form.data_preview.data is not None
-
-
-def use_model(w, name):
-    """Click the model's row in the model list, as a user does."""
-    w.models.list.setCurrentRow([e.name for e in w.library.entries].index(name))
-    assert w.library.current.name == name
-
-
-def use_view(w, name):
-    QTest.keyClick(w, KEYS[name], CTRL)
-    assert w.current_view() is w.views[name], f"Ctrl+{VIEWS.index(name) + 1} did not reach the {name} view"
-
-
-def check(w, qtbot, where=""):
-    qtbot.waitUntil(lambda: settled(w), timeout=300000)
-    assert shows_a_picture(w), f"{where}: the {next(k for k, v in w.views.items() if v is w.current_view())} " \
-                               f"view is empty with {w.library.current.name}"
-    assert w.last_error is None, w.last_error
+from .flows import BUNDLED, CTRL, ONE_PER_KIND, ROOT, VIEWS, check, settled, shows_a_picture, use_model, use_view
 
 
 def test_view_menu_and_every_shortcut_reach_their_view(make_window, qtbot):

@@ -59,3 +59,12 @@ def tiny_text_models(folder, steps: int = 2):
                                   text_encoder=str(folder / "te.safetensors"), width=16, timesteps=50))
     run(ldm, data, out=str(folder / "ldm.safetensors"), batch_size=16, max_steps=steps)
     return folder / "ae.safetensors", folder / "te.safetensors", folder / "ldm.safetensors"
+
+
+def cli(capsys, *args):
+    """Run a command of the CLI in this process: (exit code, stdout, stderr)."""
+    from models.cli import main
+
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err

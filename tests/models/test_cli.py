@@ -11,14 +11,9 @@ from PIL import Image
 
 from models import load
 from models.cli import main
+from tests.models.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(capsys, *args):
-    code = main(list(map(str, args)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from models.cli import main as cli
 from models.controlnet import dilate, edge_iou
 
 from .helpers import run
-from .test_latent_diffusion import _ldm, parts  # noqa: F401 - the fixture
+from .ldm_parts import _ldm
 
 
 @pytest.fixture(scope="module")

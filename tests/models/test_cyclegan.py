@@ -11,7 +11,7 @@ from models.checkpoint import save
 from models.cyclegan import cycle_figures, domain_of, parse_domains
 from models.errors import ConfigError
 
-from .test_cli import cli
+from .helpers import cli
 
 
 @pytest.fixture(scope="module")

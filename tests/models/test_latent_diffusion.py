@@ -11,27 +11,7 @@ from models import CheckpointError, ConfigError, build_model, load, load_dataset
 from models.cli import main as cli
 
 from .helpers import run
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    """A tiny autoencoder and text encoder on 32x32 scenes, saved as the files a user would name."""
-    folder = tmp_path_factory.mktemp("parts")
-    data = load_dataset("scenes:96")
-    torch.manual_seed(0)
-    ae = build_model(make_config("latent-ae", data.shape, width=8))
-    run(ae, data, out=str(folder / "ae.safetensors"), batch_size=16, max_steps=2)
-    te = build_model(make_config("clip", data.shape, data=data, layers=1, embed_dim=16))
-    run(te, data, out=str(folder / "te.safetensors"), batch_size=16, max_steps=2)
-    return folder, data
-
-
-def _ldm(folder, data, **over):
-    over.setdefault("width", 16)
-    over.setdefault("timesteps", 50)
-    torch.manual_seed(0)
-    return build_model(make_config("ldm", data.shape, data=data, autoencoder=str(folder / "ae.safetensors"),
-                                   text_encoder=str(folder / "te.safetensors"), **over))
+from .ldm_parts import _ldm
 
 
 def test_the_config_reads_its_parts_shapes_and_digests(parts):

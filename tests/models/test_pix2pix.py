@@ -9,7 +9,7 @@ from PIL import Image
 from models import TrainConfig, build_model, load, load_dataset, make_config, train
 from models.pix2pix import edges, read_sketch, silhouette
 
-from .test_cli import cli
+from .helpers import cli
 
 
 def _square(size=16, bg=(0.2, 0.4, 0.6), fg=(0.9, 0.1, 0.1)):
