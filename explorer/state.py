@@ -202,11 +202,13 @@ class ModelLibrary(QObject):
         return opening
 
     def add_bundled(self) -> None:
+        from models.optim_state import is_sidecar
         from models.run_record import is_record
 
         # the real-size models first (MNIST, scenes); the 8x8 digits and shapes are small examples
         first = ("mnist-", "scenes-")
-        files = [f for f in ASSETS.glob("*.safetensors") if not is_record(f)]  # a run's record is no model
+        # a run's record or optimizer state is no model
+        files = [f for f in ASSETS.glob("*.safetensors") if not is_record(f) and not is_sidecar(f)]
         for f in sorted(files, key=lambda f: (not f.name.startswith(first), f.name)):
             self.add(f, bundled=True)
 
