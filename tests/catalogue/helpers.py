@@ -16,6 +16,7 @@ import torch
 import tests.toy_kinds as toy
 from models import load
 from models.cli import main as cli
+from tests.limits import address_space_limited as _address_space_limited  # noqa: F401 - the catalogue's name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,18 +167,6 @@ def _stderr_until(proc, text, timeout=300):
     thread.start()
     assert found.wait(timeout), f"no {text!r} within {timeout} s"
     return lines, thread
-
-
-def _address_space_limited(code: str, limit_gb: float = 1.5):
-    """Run ``code`` in a child whose address space may grow by at most ``limit_gb`` once our modules are
-    imported (PyTorch alone maps more than that): a regression that allocates fails there, instead of taking
-    the machine down. Returns (exit code, stderr)."""
-    script = (f"import resource, sys\nsys.path.insert(0, {str(ROOT)!r})\nimport models\n"
-              "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize')).split()[1]) * 1024\n"
-              f"cap = vm + {int(limit_gb * 2**30)}\n"
-              "resource.setrlimit(resource.RLIMIT_AS, (cap, cap))\n" + code)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
-    return r.returncode, r.stderr
 
 
 class Hanging(toy.Toy):
