@@ -125,6 +125,8 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
     g = torch.Generator().manual_seed(seed)
     chunks, asked = [], []
     model.eval()
+    # progress in image rows for a model that samples pixel by pixel (a batch is minutes), else in images
+    unit = model.image_shape[1] if model.capabilities.autoregressive else 1
     for i in range(0, n, batch):
         m = min(batch, n - i)
         y = None
@@ -137,16 +139,17 @@ def measure(model, real: ImageData, classifier: Classifier, n: int = 2000, seed:
                 for k, so_far, _ in model.sample_steps(m, g):
                     x = so_far
                     if (k + 1) % w == 0 and k + 1 < h * w:
-                        yield Step(i, n + 1, f"sampling {i:,}/{n:,}: row {(k + 1) // w} of {h}")
+                        row = (k + 1) // w
+                        yield Step(i * unit + row * m, (n + 1) * unit, f"sampling {i:,}/{n:,}: row {row} of {h}")
             else:
                 x = model.sample(m, y, generator=g, **kw)
         x = x.detach().float().cpu().clamp(0, 1).numpy()
         if not np.isfinite(x).all():
             raise ConfigError("the model made samples that are not finite numbers")
         chunks.append(x)
-        yield Step(i + m, n + 1, f"sampling {i + m:,}/{n:,}")
+        yield Step((i + m) * unit, (n + 1) * unit, f"sampling {i + m:,}/{n:,}")
     samples = np.concatenate(chunks)
-    yield Step(n, n + 1, "measuring")
+    yield Step(n * unit, (n + 1) * unit, "measuring")
     f_fake, pred = classifier.predict(samples)
     f_real, pred_real = classifier.predict(real.images)
     precision, recall = precision_recall(f_real, f_fake)
