@@ -29,7 +29,7 @@ def sampling(model, n: int):
     """Recording the DDPM reverse process (time and size) and DDIM with 50 steps; returns the trajectory too."""
     import torch
 
-    from models.trajectory import record_reverse
+    from models.sampling.trajectory import record_reverse
 
     out = {}
     t = time.perf_counter()

@@ -25,7 +25,7 @@ def _map_of_2d_points():
 
 def _points(rng, n: int):
     """``n`` 2-D points in 10 classes, each class around its own place on a circle."""
-    from models.latent import LatentSet
+    from models.analysis.latent import LatentSet
 
     labels = rng.integers(0, 10, n)
     z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)

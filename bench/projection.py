@@ -19,7 +19,7 @@ def bench_tsne(smoke: bool) -> dict:
 
     from bench.tsne_baseline import tsne as handwritten
     from models import load, load_dataset
-    from models.embedding import knn_label_accuracy, tsne, umap
+    from models.analysis.embedding import knn_label_accuracy, tsne, umap
     from models.progress import run_to_end
 
     data = load_dataset("mnist")

@@ -26,9 +26,9 @@ MODELS = {
 
 
 def ladder() -> list[str]:
-    from models.classifier import CLASSIFIER_DIR, load_classifier
+    from models.analysis.classifier import CLASSIFIER_DIR, load_classifier
+    from models.analysis.quality import real_vs_real
     from models.data import load_dataset
-    from models.quality import real_vs_real
 
     rows = []
     for name in ("mnist", "scenes"):

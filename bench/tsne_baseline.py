@@ -1,6 +1,6 @@
 """The hand-written t-SNE Latent Explorer used before openTSNE (issue M), kept only as the benchmark's
 baseline: exact gradients on up to 4,000 points, the rest placed by their nearest embedded neighbours.
-The app's maps are :mod:`models.embedding` (openTSNE, umap-learn)."""
+The app's maps are :mod:`models.analysis.embedding` (openTSNE, umap-learn)."""
 
 from __future__ import annotations
 

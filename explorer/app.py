@@ -9,6 +9,8 @@ import sys
 def parse(argv):
     from models.cli import command_lines
 
+    from .view_table import VIEW_NAMES
+
     commands = "\n".join(f"  {name:<12}{text}" for name, text in command_lines())
     p = argparse.ArgumentParser(
         prog="latent-explorer", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -17,9 +19,7 @@ def parse(argv):
         epilog=f"commands (latent-explorer COMMAND --help: its options):\n{commands}")
     p.add_argument("file", nargs="?", metavar="MODEL", help="a model file to open (as --open MODEL)")
     p.add_argument("--open", metavar="FILE", help="open this model and make it current")
-    p.add_argument("--view", choices=("map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect",
-                                      "compare", "sketch", "training"),
-                   help="view to show")
+    p.add_argument("--view", choices=VIEW_NAMES, help="view to show")
     p.add_argument("--prompt", help="Text to Image view: generate from this prompt (then --frame: show that step)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window once loaded, save, exit")
     p.add_argument("--map-mode", choices=("points", "grid", "both"), help="Latent Map: points, decoded grid, "

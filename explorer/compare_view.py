@@ -1,4 +1,4 @@
-"""Compare: two or more open models side by side (:mod:`models.compare`): samples from the same seed (the same
+"""Compare: two or more open models side by side (:mod:`models.analysis.compare`): samples from the same seed (the same
 z where latent sizes match), maps of the same held-out images whose points are linked (point ``i`` is the same
 image in every map: hover or click one and it lights up in all), reconstructions of the same images, and one
 table of figures. Computed in a worker with progress and cancel."""
@@ -18,22 +18,22 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
-from models.compare import HEADERS, MAX_MODELS, check_comparable, compare_job
+from models.analysis.compare import HEADERS, MAX_MODELS, check_comparable, compare_job
 from models.display import mosaic
 
 from .inspect_panels import FigureTable, plot
 from .jobs import ModelJob
 from .map_points import PALETTE
+from .model_view import ModelView
 from .widgets import ImagePanel, ProgressLine, SeedBox, hint
 
 SHOW = 8  # samples and reconstructions per model
 LIST_ROWS = 6  # models the tick list shows at once
 
 
-class CompareView(QWidget):
+class CompareView(ModelView):
     message = Signal(str)
 
     def __init__(self, state, library, parent=None):
@@ -58,7 +58,7 @@ class CompareView(QWidget):
         self.models.setToolTip(f"Tick two to {MAX_MODELS} open models that make images of one size")
         self.models.itemChanged.connect(self._on_tick)
         self._ticked: list[str] | None = None  # what the user ticked (None: the current model, following it)
-        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
+        self.seed = SeedBox()  # every seed a command takes (models.sampling.samplers.SEED_MAX)
         self.seed.setToolTip("The seed of the samples: every model gets the same one (and the same z where "
                              "latent sizes match)")
         self.n_points = QSpinBox()
@@ -244,7 +244,7 @@ class CompareView(QWidget):
 
     def _hover(self, view, xy, pos) -> None:
         """The point under the mouse (within 8 pixels), found as the map finds it, lights up everywhere."""
-        from models.projection import nearest_point
+        from models.analysis.projection import nearest_point
 
         vb = view.getViewBox()
         if not vb.sceneBoundingRect().contains(pos):

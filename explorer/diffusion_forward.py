@@ -124,7 +124,7 @@ class ForwardPanel(QGroupBox):
     def forward_image(self, t: int) -> np.ndarray:
         """x_t (t = −1: x_0) on the view's value scale, (C, H, W) in [0, 1]."""
         from models.display import signed_to_unit
-        from models.trajectory import forward_frame
+        from models.sampling.trajectory import forward_frame
 
         return signed_to_unit(forward_frame(self.scheduler, self.x0, self.noise, t)[0].numpy(), self.scale)
 
@@ -138,7 +138,7 @@ class ForwardPanel(QGroupBox):
             self.timestepChanged.emit(t)
 
     def _pick_file(self):
-        from models.images import read_image_for
+        from models.io.images import read_image_for
 
         path = dialogs.open_file(self, "images", "An image to noise", IMAGE_FILTER)
         if not path or self.model is None:

@@ -13,7 +13,6 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -25,17 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.samplers import SAMPLERS
-
 from . import dialogs
 from .diffusion_forward import ForwardPanel
 from .jobs import ModelJob
-from .widgets import ImagePanel, ProgressLine, SeedBox, ValueBar, hint, room_for_top_tick
+from .model_view import ModelView
+from .sampling_controls import SamplingControls
+from .widgets import ImagePanel, ProgressLine, ValueBar, hint, room_for_top_tick
 
 SCALES = {"±1 (data range)": 1.0, "±2": 2.0, "±3": 3.0}
 
 
-class DiffusionView(QWidget):
+class DiffusionView(ModelView):
     message = Signal(str)
     ready = Signal()
     frameShown = Signal(int)
@@ -89,39 +88,20 @@ class DiffusionView(QWidget):
         rev = QGroupBox("Reverse: denoising from seeded noise")
         rl = QVBoxLayout(rev)
         ctl = QHBoxLayout()
-        self.sampler = QComboBox()
-        for cls in SAMPLERS.values():
-            self.sampler.addItem(cls.title, cls.name)
-        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic); Euler a "
-                                "(Euler ancestral, as in the web UIs) runs K steps with fresh noise at each")
-        self.sampler.currentIndexChanged.connect(self._on_sampler)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(50)
-        self.steps.setToolTip("DDIM steps K")
-        self.eta = QDoubleSpinBox()
-        self.eta.setRange(0, 1)
-        self.eta.setSingleStep(0.1)
-        self.eta.setToolTip("DDIM η: 0 is deterministic, 1 is as stochastic as DDPM")
-        self.n = QSpinBox()
-        self.n.setRange(1, 64)
-        self.n.setValue(16)
-        self.n.setToolTip("Samples denoised side by side")
-        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
+        self.controls = SamplingControls(steps=50, batch=(16, 64), tips={
+            "steps": "Steps K (a sampler that runs all T greys this out)",
+            "guidance": "Classifier-free guidance scale w: ε = ε_null + w·(ε_y − ε_null); 1 = plain",
+            "batch": "Samples denoised side by side"})
+        c = self.controls
+        self.sampler, self.steps, self.eta, self.guidance, self.seed, self.n = (c.sampler, c.steps, c.eta, c.guidance,
+                                                                                 c.seed, c.n)
         self.cls = QComboBox()
         self.cls.setToolTip("Class to generate (conditional models); 'mixed' cycles through the classes")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0, 20)
-        self.guidance.setValue(1.0)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setToolTip("Classifier-free guidance scale w: ε = ε_null + w·(ε_y − ε_null); 1 = plain")
         self.btn_run = QPushButton("Run")
         self.btn_run.setToolTip("Record the reverse process (Ctrl+R)")
         self.btn_run.clicked.connect(self.run_reverse)
         QShortcut(QKeySequence("Ctrl+R"), self, self.run_reverse)
-        for w in (QLabel("sampler"), self.sampler, QLabel("K"), self.steps, QLabel("η"), self.eta, QLabel("n"),
-                  self.n, QLabel("seed"), self.seed, QLabel("class"), self.cls, QLabel("guidance"), self.guidance,
-                  self.btn_run):
+        for w in (self.controls, QLabel("class"), self.cls, self.btn_run):
             ctl.addWidget(w)
         ctl.addStretch(1)
         rl.addLayout(ctl)
@@ -199,8 +179,7 @@ class DiffusionView(QWidget):
         if not ok:
             return
         T = model.config.timesteps
-        self.steps.setRange(1, T)
-        self.steps.setValue(min(50, T))
+        self.controls.set_timesteps(T, 50)
         with QSignalBlocker(self.cls):
             self.cls.clear()
             if model.conditioning == "class":
@@ -208,7 +187,6 @@ class DiffusionView(QWidget):
                 self.cls.addItems(model.class_names)
         self.cls.setEnabled(model.conditioning == "class")
         self.guidance.setEnabled(model.conditional)
-        self._on_sampler()
         self._plot_schedule()
 
     @property
@@ -243,11 +221,6 @@ class DiffusionView(QWidget):
         return SCALES[self.scale.currentText()]
 
     # -- reverse ---------------------------------------------------------------------------------
-    def _on_sampler(self, *_):
-        cls = SAMPLERS[self.sampler.currentData()]
-        self.steps.setEnabled(cls.takes_steps)
-        self.eta.setEnabled(cls.takes_eta)
-
     def labels(self):
         if self.model is None or not self.model.conditional:
             return None
@@ -256,23 +229,21 @@ class DiffusionView(QWidget):
         return torch.arange(n) % self.model.num_classes if k <= 0 else torch.full((n,), k - 1)
 
     def run_reverse(self):
-        from models.trajectory import record_reverse
+        from models.sampling.trajectory import record_reverse
 
         if self.model is None:
             return
         self.cancel()
         self.btn_play.setChecked(False)
-        model, n, y = self.model, self.n.value(), self.labels()
-        sampler = self.sampler.currentData()
-        cls = SAMPLERS[sampler]
-        steps, eta, guidance, seed = self.steps.value(), self.eta.value(), self.guidance.value(), self.seed.value()
+        model, s, y = self.model, self.controls.settings(), self.labels()
+        n = s.batch
 
         def job(should_stop):
-            return (yield from record_reverse(model, n, y, sampler, steps if cls.takes_steps else None, eta,
-                                              guidance if model.conditional else 1.0, seed, should_stop))
+            return (yield from record_reverse(model, n, y, s.sampler, s.steps, s.eta,
+                                              s.guidance if model.conditional else 1.0, s.seed, should_stop))
 
-        total = steps if cls.takes_steps else model.config.timesteps
-        self.job.start(model, job, self._set_trajectory, f"{cls.title}: {total} steps × {n} samples…",
+        total = s.steps_run(model.config.timesteps)
+        self.job.start(model, job, self._set_trajectory, f"{s.title}: {total} steps × {n} samples…",
                        on_error=self.message.emit,
                        on_cancel=lambda: self.message.emit("cancelled: the previous trajectory is kept"))
         self.btn_run.setEnabled(False)
@@ -353,8 +324,8 @@ class DiffusionView(QWidget):
 
     # -- export ----------------------------------------------------------------------------------
     def export_frames(self, n: int = 40) -> list[np.ndarray]:
-        from models.images import to_uint8
-        from models.trajectory import frame_indices
+        from models.io.images import to_uint8
+        from models.sampling.trajectory import frame_indices
 
         tr = self.trajectory
         idx = frame_indices(len(tr), n)
@@ -368,15 +339,15 @@ class DiffusionView(QWidget):
         return frames
 
     def export_gif(self, path: str, n: int = 40):
-        from models.images import save_video
+        from models.io.images import save_video
 
         frames = self.export_frames(n)
         save_video(path, frames + [frames[-1]] * 10, fps=12)
 
     def export_strip(self, path: str, n: int = 10):
         from models.display import signed_to_unit
-        from models.images import make_grid, save_png
-        from models.trajectory import frame_indices
+        from models.io.images import make_grid, save_png
+        from models.sampling.trajectory import frame_indices
 
         tr = self.trajectory
         idx = frame_indices(len(tr), n)

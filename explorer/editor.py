@@ -23,10 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.data import IMAGE_EXTS
+
 from . import dialogs
 from .directions import DirectionsPanel
 from .interpolation import InterpolationPanel
 from .live_decoder import LiveDecoder
+from .model_view import ModelView
 from .sliders import SliderPanel
 from .state import LatentState
 from .widgets import ImagePanel, SeedBox
@@ -62,7 +65,7 @@ class EncodingStrip(QWidget):
         self.setVisible(True)
 
 
-class LatentEditor(QWidget):
+class LatentEditor(ModelView):
     imageUpdated = Signal()
     message = Signal(str)
     ready = Signal()
@@ -113,7 +116,7 @@ class LatentEditor(QWidget):
         self.btn_random = QPushButton("Randomise")
         self.btn_random.setToolTip("Draw z from the prior, seeded (R)")
         self.btn_random.clicked.connect(self.randomise)
-        self.seed_box = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
+        self.seed_box = SeedBox()  # every seed a command takes (models.sampling.samplers.SEED_MAX)
         self.seed_box.setPrefix("seed ")
         self.seed_box.setToolTip("Seed of the next random z; it advances after each draw")
         self.btn_reset = QPushButton("Reset")
@@ -203,7 +206,7 @@ class LatentEditor(QWidget):
 
     def _on_dimensions(self):
         """Grey out the dimensions whose KL says the decoder ignores them (measured by the Inspect view)."""
-        from models.diagnostics import ACTIVE_KL
+        from models.analysis.diagnostics import ACTIVE_KL
 
         kl = self.state.dimension_kl
         if kl is None or self.model is None:
@@ -265,10 +268,16 @@ class LatentEditor(QWidget):
         self.state.set_z(self.model.origin().numpy())
         self.dirs.rebase()
 
+    def accepts_drop(self, path, current: bool) -> bool:
+        return path.suffix.lower() in IMAGE_EXTS  # a picture: encoded, its z shown
+
+    def drop(self, path) -> None:
+        self.encode_file(str(path))
+
     def encode_file(self, path: str) -> bool:
         """Encode an image file and make its z current; False (with a message) if it cannot."""
-        from models.images import read_image_for
-        from models.latent import encode_image
+        from models.analysis.latent import encode_image
+        from models.io.images import read_image_for
 
         if self.model is None or not self.model.capabilities.encoder:
             self.message.emit("this model has no encoder: it cannot encode an image")
@@ -305,7 +314,7 @@ class LatentEditor(QWidget):
         e.ignore()
 
     def export_png(self, path: str) -> None:
-        from models.images import make_grid, save_png
+        from models.io.images import make_grid, save_png
 
         img = self.decoder.last
         if img is None:
@@ -316,15 +325,15 @@ class LatentEditor(QWidget):
     def gif_path(self) -> np.ndarray:
         """The latents of an exported GIF: the interpolation (its Steps), else a traversal of the last
         dimension moved over the slider range (as many frames as the Steps box says)."""
-        from models.latent import traversal
+        from models.analysis.latent import traversal
 
         if self.interp.ready:
             return self.interp.path()
         return traversal(self.state.z, self.last_dim, self.range.value(), self.interp.steps.value())
 
     def export_gif(self, path: str) -> None:
-        from models.images import make_grid, save_video
-        from models.latent import decode_batched
+        from models.analysis.latent import decode_batched
+        from models.io.images import make_grid, save_video
         from models.progress import run_to_end
 
         frames = run_to_end(decode_batched(self.model, self.gif_path(), self.state.label))

@@ -1,5 +1,5 @@
 """The Inspect view's Modes page: how many classes a generator's samples cover (a collapsed GAN covers few),
-now and after every epoch of the run that trained it (:mod:`models.run_record`). A mixin of
+now and after every epoch of the run that trained it (:mod:`models.training.run_record`). A mixin of
 :class:`explorer.inspect_view.InspectView`."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QSplitter
 
+from models.analysis.quality import COVERAGE_SHARE, quality_job
 from models.data import is_builtin
-from models.quality import COVERAGE_SHARE, quality_job
+from models.io.meta import meta_of
 
 from .inspect_panels import ModePlots
 from .widgets import hint
 
 
 def _data_spec(model) -> str:
-    data = model.meta.get("data") if model is not None else None
-    return (data.get("spec") or "") if isinstance(data, dict) else ""
+    return (meta_of(model).data.spec or "") if model is not None else ""
 
 
 class ModesPage:
@@ -85,7 +85,7 @@ class ModesPage:
         self.message.emit(f"modes: coverage {f['class_coverage']:.2f}")
 
     def _read_record(self):
-        from models.run_record import record_of
+        from models.training.run_record import record_of
 
         def job(should_stop):
             yield from ()
@@ -111,5 +111,5 @@ class ModesPage:
             self.record_text.setText(f"The run's record could not be read: {msg}")
             self.message.emit(f"run record: {msg}")
 
-        self_model = self.model  # read in a worker, one record read at a time (models.run_record.read_record)
+        self_model = self.model  # read in a worker, one record read at a time (models.training.run_record.read_record)
         self.record_job.start(self_model, job, done, on_error=failed)

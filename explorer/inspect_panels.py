@@ -1,5 +1,5 @@
 """The plots of the Inspect view: KL per latent dimension, score histograms with a ROC curve, and a table of
-likelihoods. They draw what :mod:`models.diagnostics` computed; no maths here."""
+likelihoods. They draw what :mod:`models.analysis.diagnostics` computed; no maths here."""
 
 from __future__ import annotations
 

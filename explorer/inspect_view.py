@@ -1,4 +1,4 @@
-"""Inspect: what the current model's numbers say about it (:mod:`models.diagnostics`), each page computed in
+"""Inspect: what the current model's numbers say about it (:mod:`models.analysis.diagnostics`), each page computed in
 a worker with progress and cancel.
 
 - Latent dimensions: KL per dimension, the active units marked (KL > 0.01 nats); the editor greys out the
@@ -31,8 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
-from models.diagnostics import (
+from models.analysis.diagnostics import (
     ACTIVE_KL,
     SCORES,
     active_units,
@@ -44,14 +43,17 @@ from models.diagnostics import (
     score_names,
     why_no_scores,
 )
+from models.analysis.quality import train_and_held_out
+from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
 from models.display import mosaic, square_mosaic
+from models.io.meta import meta_of
 from models.progress import Step
-from models.quality import train_and_held_out
 
 from . import dialogs
 from .inspect_modes import ModesPage
 from .inspect_panels import FigureTable, KLBars, ScorePlots, likelihood_rows_text
 from .jobs import ModelJob
+from .model_view import ModelView
 from .widgets import ImagePanel, ProgressLine, hint
 
 PAGES = ("dims", "likelihood", "anomaly", "pca", "modes")
@@ -59,8 +61,7 @@ OTHER_FOLDER = "Folder…"
 
 
 def _data_spec(model) -> str | None:
-    data = model.meta.get("data") if model is not None else None
-    return data.get("spec") if isinstance(data, dict) else None
+    return meta_of(model).data.spec if model is not None else None
 
 
 def _held_out_job(model, spec=None):
@@ -69,7 +70,7 @@ def _held_out_job(model, spec=None):
     return train_and_held_out(model, spec)
 
 
-class InspectView(ModesPage, QWidget):
+class InspectView(ModesPage, ModelView):
     message = Signal(str)
 
     def __init__(self, state, library, parent=None):

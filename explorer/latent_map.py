@@ -1,7 +1,7 @@
 """Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions /
 t-SNE / UMAP projections (:mod:`explorer.map_projection`), hover to see an image, click to edit its z, and
 a decoded-image grid over a plane.
-The projection maths is :class:`models.projection.Projection`; this view draws what it says."""
+The projection maths is :class:`models.analysis.projection.Projection`; this view draws what it says."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
 )
 
+from models.analysis.projection import Projection, auto_extent, methods_for
 from models.data import is_builtin
-from models.projection import Projection, auto_extent, methods_for
 
 from . import dialogs
 from .jobs import ModelJob
@@ -31,6 +30,7 @@ from .map_movie import MapMovie
 from .map_points import ClassPoints
 from .map_projection import MapProjections
 from .map_selection import MODE_BOTH, MODE_GRID, MODE_POINTS, MapSelection, SelectViewBox
+from .model_view import ModelView
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
 
@@ -40,7 +40,7 @@ HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 _NOTHING = object()  # no load waiting for the map to be shown
 
 
-class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
+class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
@@ -49,7 +49,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         super().__init__(parent)
         self.state = state
         self.model = None
-        self.latents = None  # models.latent.LatentSet
+        self.latents = None  # models.analysis.latent.LatentSet
         self.projection = Projection()
         self.xy: np.ndarray | None = None  # (N, 2) where the points are drawn
         self.clicked: int | None = None
@@ -211,8 +211,8 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
 
     def load(self, spec: str | None) -> None:
         """Encode the dataset ``spec`` (models with an encoder) or sample latents, in a worker."""
+        from models.analysis.latent import encode_dataset, sample_latents
         from models.data import load_dataset
-        from models.latent import encode_dataset, sample_latents
 
         model = self.model
         if model is None:
@@ -259,7 +259,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
             self.progress.finish()
 
     def _set_latents(self, res):
-        from models.latent import PCA
+        from models.analysis.latent import PCA
 
         self.latents = res
         self._reset_colouring()
@@ -362,7 +362,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, QWidget):
         self._refresh_grid()
 
     def _refresh_grid(self, *_):
-        from models.projection import decode_plane
+        from models.analysis.projection import decode_plane
 
         if self.latents is None or self.mode.currentIndex() == MODE_POINTS or not self.projection.linear:
             return

@@ -21,14 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from . import dialogs
-from .compare_view import CompareView
-from .diffusion_view import DiffusionView
-from .editor import LatentEditor
-from .inspect_view import InspectView
-from .latent_map import LatentMap
-from .pixels_view import PixelsView
-from .quality_view import QualityView
-from .sketch_view import SketchView
 from .state import (
     MODEL_SUFFIXES,
     LatentState,
@@ -41,8 +33,7 @@ from .state import (
     setting_path,
     setting_strings,
 )
-from .text_to_image import TextToImageView
-from .training_view import TrainingView
+from .view_table import VIEWS, key_of, make_view, shortcut_lines
 from .worker import shutdown_all
 
 OPEN_FILTER = ("Models (*.safetensors *.onnx *.pt *.ts *.torchscript config.json model_index.json);;"
@@ -114,31 +105,13 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
 
         self.tabs = QTabWidget()
-        self.map = LatentMap(self.latent)
-        self.editor = LatentEditor(self.latent)
-        self.tabs.addTab(self.map, "Latent Map")
-        self.diffusion = DiffusionView(self.latent)
-        self.tabs.addTab(self.editor, "Latent Editor")
-        self.training = TrainingView(self.library)
-        self.tabs.addTab(self.diffusion, "Diffusion")
-        self.txt2img = TextToImageView(self.latent)
-        self.tabs.addTab(self.txt2img, "Text to Image")
-        self.pixels = PixelsView(self.latent)
-        self.tabs.addTab(self.pixels, "Pixels")
-        self.quality = QualityView(self.latent)
-        self.tabs.addTab(self.quality, "Quality")
-        self.inspect = InspectView(self.latent, self.library)
-        self.tabs.addTab(self.inspect, "Inspect")
-        self.compare = CompareView(self.latent, self.library)
-        self.tabs.addTab(self.compare, "Compare")
-        self.sketch = SketchView(self.latent)
-        self.tabs.addTab(self.sketch, "Sketch")
-        self.tabs.addTab(self.training, "Training")
+        self.views = {}
+        for spec in VIEWS:  # the tabs, the View menu and --view, from the one table
+            view = make_view(spec, self)
+            setattr(self, spec.name, view)
+            self.views[spec.name] = view
+            self.tabs.addTab(view, spec.title)
         self.setCentralWidget(self.tabs)
-        self.views = {"map": self.map, "editor": self.editor, "diffusion": self.diffusion,
-                      "txt2img": self.txt2img, "pixels": self.pixels, "quality": self.quality,
-                      "inspect": self.inspect, "compare": self.compare, "sketch": self.sketch,
-                      "training": self.training}
 
         self.models = ModelList(self.library)
         dock = QDockWidget("Models", self)
@@ -173,10 +146,10 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Quit", "Ctrl+Q", self.close)  # StandardKey.Quit is empty on some platforms
         v = self.view_menu = self.menuBar().addMenu("&View")
-        for i, view in enumerate(self.views.values()):
+        for i, spec in enumerate(VIEWS):
             # triggered(bool) would land in a default argument: take the view from the closure instead
-            self._action(v, self.tabs.tabText(self.tabs.indexOf(view)), f"Ctrl+{(i + 1) % 10}",
-                         lambda _checked=False, view=view: self.tabs.setCurrentWidget(view))
+            self._action(v, spec.title, key_of(i),
+                         lambda _checked=False, view=self.views[spec.name]: self.tabs.setCurrentWidget(view))
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
 
@@ -190,17 +163,7 @@ class MainWindow(QMainWindow):
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
             "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
-            "Ctrl+E  export the editor's image",
-            "Ctrl+1…9, 0  Latent Map, Latent Editor, Diffusion, Text to Image, Pixels, Quality, Inspect, Compare, "
-            "Sketch, Training",
-            "Quality: Ctrl+Return measure, Esc cancel",
-            "Pixels: Ctrl+Return sample or complete, Esc cancel, ←/→ one pixel, PgUp/PgDn one row",
-            "Inspect: Ctrl+Return compute the page shown, Esc cancel",
-            "Compare: Ctrl+Return compare the ticked models, Esc cancel",
-            "Sketch: left button draws, right button erases, Ctrl+Z undo, Delete clear, [ ] pen, E eraser",
-            "R  randomise z (editor)", "P  play / pause the interpolation (editor)",
-            "Diffusion: ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause",
-            "Text to Image: Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"]))
+            "Ctrl+E  export the editor's image", *shortcut_lines()]))
 
     # -- models ----------------------------------------------------------------------------------
     def open_dialog(self):
@@ -284,11 +247,14 @@ class MainWindow(QMainWindow):
             p = url.toLocalFile()
             if Path(p).suffix.lower() in MODEL_SUFFIXES or Path(p).is_dir():  # a folder: a diffusers model
                 opened |= self.open_path(p)
-            elif Path(p).suffix.lower() == ".png" and self.current_view() is self.txt2img:
-                self.txt2img.restore_from_png(p)  # PNG Info: its generation parameters
-            elif Path(p).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
-                self.tabs.setCurrentWidget(self.editor)
-                self.editor.encode_file(p)
+                continue
+            # the view shown first (Text to Image: a PNG's parameters), then any view that takes it (the editor)
+            current = self.current_view()
+            taker = next((v for v in [current, *self.views.values()]
+                          if v.accepts_drop(Path(p), current=v is current)), None)
+            if taker is not None:
+                self.tabs.setCurrentWidget(taker)
+                taker.drop(Path(p))
         e.acceptProposedAction()
 
     # -- session ---------------------------------------------------------------------------------
@@ -384,7 +350,7 @@ def wait_until_ready(window: MainWindow, callback, timeout_s: float = 120.0):
 
     def poll():
         view = window.current_view()
-        ready = getattr(view, "is_ready", lambda: True)()
+        ready = view.is_ready()
         if ready or time.monotonic() - t0 > timeout_s:
             timer.stop()
             QTimer.singleShot(300, lambda: callback(bool(ready)))

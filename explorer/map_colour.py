@@ -1,5 +1,5 @@
 """Colouring the Latent Map by a per-image score instead of the label: reconstruction error, KL or −ELBO
-(:func:`models.diagnostics.per_image_scores`, computed in a worker), in eight quantile bins on a sequential
+(:func:`models.analysis.diagnostics.per_image_scores`, computed in a worker), in eight quantile bins on a sequential
 palette — the same bins colour the density picture of a big map. A mixin of the LatentMap."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class MapColouring:
     def _reset_colouring(self) -> None:
         """The choices for the current model and data: scores only for encoded images of a model that gives
         them."""
-        from models.diagnostics import score_names
+        from models.analysis.diagnostics import score_names
 
         self.score_job.cancel()
         self.scores = None
@@ -65,7 +65,7 @@ class MapColouring:
         return bins, names, SEQUENTIAL
 
     def _on_colour(self, *_):
-        from models.diagnostics import per_image_scores
+        from models.analysis.diagnostics import per_image_scores
 
         key = self.colour.currentData()
         if key == "label" or self.scores is not None:

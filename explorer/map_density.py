@@ -43,11 +43,11 @@ class DensityLayer:
         self._timer = QTimer(plot, singleShot=True, interval=SETTLE_MS)  # dies with the plot
         self._timer.timeout.connect(self.render)
         plot.getViewBox().sigRangeChanged.connect(self._moved)
-        self.index = None  # models.projection.PointIndex, built in a thread
+        self.index = None  # models.analysis.projection.PointIndex, built in a thread
         threading.Thread(target=self._build_index, daemon=True, name="map-index").start()
 
     def _build_index(self):
-        from models.projection import PointIndex
+        from models.analysis.projection import PointIndex
 
         self.index = PointIndex(self.xy)
 
@@ -85,7 +85,7 @@ class DensityLayer:
             self._timer.start()  # soon, for the range the view is given meanwhile
 
     def nearest(self, x: float, y: float, pixel, max_px: float = 8.0) -> int | None:
-        from models.projection import nearest_point
+        from models.analysis.projection import nearest_point
 
         if self.index is not None:
             return self.index.nearest(x, y, pixel, max_px)

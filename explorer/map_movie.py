@@ -1,5 +1,5 @@
 """The Latent Map's training movie: the fixed held-out subset a run encoded after every epoch
-(:mod:`models.run_record`), scrubbed epoch by epoch on fixed axes, so a user watches the classes pull apart
+(:mod:`models.training.run_record`), scrubbed epoch by epoch on fixed axes, so a user watches the classes pull apart
 as the model learns. A mixin of :class:`explorer.latent_map.LatentMap`."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class MapMovie:
 
     def _build_movie(self) -> list:
         """The button (for the top bar); the epoch slider gets a row of its own, ``self.movie_row``."""
-        self.movie = None  # the model's models.run_record.RunRecord with encodings, once read
+        self.movie = None  # the model's models.training.run_record.RunRecord with encodings, once read
         self._movie_saved = None  # (latents, projection, source text) shown before the movie started
         self._movie_range = None  # ((x0, x1), (y0, y1)) every epoch is drawn in
         self.btn_movie = QPushButton("Training movie")
@@ -42,7 +42,7 @@ class MapMovie:
 
     def _movie_on_model(self, model) -> None:
         """A new model: forget the old movie, and read the new model's record in a worker."""
-        from models.run_record import record_of
+        from models.training.run_record import record_of
 
         self.movie_job.cancel()
         self.movie, self._movie_saved, self._movie_range = None, None, None
@@ -72,8 +72,8 @@ class MapMovie:
 
     def show_movie(self, on: bool) -> None:
         """Show the run's encodings (on) or go back to the data shown before (off)."""
-        from models.latent import PCA
-        from models.projection import Projection, methods_for
+        from models.analysis.latent import PCA
+        from models.analysis.projection import Projection, methods_for
 
         rec = self.movie
         self.movie_row.setVisible(on and rec is not None)
@@ -105,7 +105,7 @@ class MapMovie:
             self._apply_projection()
 
     def _movie_frame(self, e: int) -> None:
-        from models.latent import LatentSet
+        from models.analysis.latent import LatentSet
 
         rec = self.movie
         if rec is None or not self.btn_movie.isChecked() or not 0 <= e < len(rec.epochs):

@@ -1,5 +1,5 @@
 """The Latent Map's projections: choosing one and its axes, and the non-linear maps fitted by libraries
-(t-SNE by openTSNE, UMAP by umap-learn; :mod:`models.embedding`), on which new latents (the current z, an
+(t-SNE by openTSNE, UMAP by umap-learn; :mod:`models.analysis.embedding`), on which new latents (the current z, an
 interpolation path) are placed by a job. A mixin of :class:`explorer.latent_map.LatentMap`."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import numpy as np
 from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QPushButton
 
-from models.projection import METHODS, Projection, methods_for
+from models.analysis.projection import METHODS, Projection, methods_for
 
 from .jobs import ModelJob
 from .procjob import in_process
 
 
 def embedding_job(method: str, z: np.ndarray):
-    """A job fitting a t-SNE or UMAP map of ``z`` in a child process; it returns a models.embedding.Embedding
+    """A job fitting a t-SNE or UMAP map of ``z`` in a child process; it returns a models.analysis.embedding.Embedding
     (packed: its library is imported here only when it first places a latent) or None.
 
     A process, not a worker thread (issue T): openTSNE's import (scikit-learn, SciPy) and its nearest-neighbour
@@ -23,7 +23,7 @@ def embedding_job(method: str, z: np.ndarray):
     the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
     them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
     is ended 1 s after it."""
-    target = {"tsne": "models.embedding:tsne_job", "umap": "models.embedding:umap_job"}[method]
+    target = {"tsne": "models.analysis.embedding:tsne_job", "umap": "models.analysis.embedding:umap_job"}[method]
     return in_process(target, z, grace_s=1.0)
 
 

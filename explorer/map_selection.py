@@ -14,8 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from models.latent import decode_one
-from models.projection import nearest_point, points_in_polygon
+from models.analysis.latent import decode_one
+from models.analysis.projection import nearest_point, points_in_polygon
 
 from . import dialogs
 
@@ -127,7 +127,7 @@ class MapSelection:
         self.message.emit(f"anchors A = point #{a}, B = point #{b}: see the editor's Interpolate panel")
 
     def export_points(self, path: str) -> None:
-        from models.exports import export_points
+        from models.io.exports import export_points
 
         res = self.latents
         idx = self.selected if len(self.selected) else np.arange(len(res.z))
@@ -136,8 +136,8 @@ class MapSelection:
 
     def open_points(self, path: str) -> None:
         """Show the latents of an .npz file (read in a worker) instead of the model's data."""
-        from models.exports import read_points
-        from models.latent import LatentSet
+        from models.analysis.latent import LatentSet
+        from models.io.exports import read_points
 
         model = self.model
         if model is None:

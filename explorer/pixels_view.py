@@ -22,11 +22,13 @@ from PySide6.QtWidgets import (
 )
 
 from models.display import square_mosaic
-from models.pixelcnn import PixelRecord, record_sampling
+from models.io.meta import meta_of
+from models.sampling.pixel_trajectory import PixelRecord, record_sampling
 
 from . import dialogs
 from .inspect_panels import plot
 from .jobs import ModelJob
+from .model_view import ModelView
 from .widgets import ImagePanel, ProgressLine, SeedBox, placeholder_and_body
 
 ERASE = {"bottom half": lambda h, w: np.broadcast_to(np.arange(h)[:, None] >= h // 2, (h, w)).copy(),
@@ -64,7 +66,7 @@ class DrawPanel(ImagePanel):
         self._drag = False
 
 
-class PixelsView(QWidget):
+class PixelsView(ModelView):
     message = Signal(str)
 
     def __init__(self, state, parent=None):
@@ -92,7 +94,7 @@ class PixelsView(QWidget):
         self.n.setRange(1, 16)
         self.n.setValue(4)
         self.n.setToolTip("How many images (completions of the same input, in Complete mode)")
-        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
+        self.seed = SeedBox()  # every seed a command takes (models.sampling.samplers.SEED_MAX)
         self.seed.setToolTip("Random seed: the same seed draws the same pixels")
         self.btn_run = QPushButton("Sample")
         self.btn_run.setToolTip("Draw every pixel in raster order (Ctrl+Return; Esc cancels)")
@@ -234,11 +236,10 @@ class PixelsView(QWidget):
                               "draw or erase")
 
     def pick_held_out(self):
+        from models.analysis.quality import held_out
         from models.data import is_builtin
-        from models.quality import held_out
 
-        spec = (self.model.meta.get("data") or {}).get("spec") if isinstance(self.model.meta.get("data"), dict) \
-            else None
+        spec = meta_of(self.model).data.spec
         if not spec:
             self.message.emit("the checkpoint names no data: load an image instead")
             return
@@ -255,7 +256,7 @@ class PixelsView(QWidget):
             self.load_image(path)
 
     def load_image(self, path: str) -> bool:
-        from models.images import read_image_for
+        from models.io.images import read_image_for
 
         try:
             image = read_image_for(self.model.image_shape, path)

@@ -1,4 +1,4 @@
-"""Quality: how good are the current model's samples? The yardstick of :mod:`models.quality` (Fréchet
+"""Quality: how good are the current model's samples? The yardstick of :mod:`models.analysis.quality` (Fréchet
 distance, precision, recall, class coverage and histogram, conditional accuracy) measured in a worker with
 progress and cancel; the class histogram against the real data's; a sample grid with the classifier's
 label on every sample (red where a conditional model missed the class it was asked for)."""
@@ -12,7 +12,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -25,8 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from models.display import square_mosaic
+from models.io.meta import meta_of
 
 from .jobs import ModelJob
+from .model_view import ModelView
+from .sampling_controls import SamplingControls
 from .widgets import ImagePanel, ProgressLine, placeholder_and_body
 
 # figure key -> (what a user reads, what it means)
@@ -47,7 +49,7 @@ FIGURES = {
 }
 
 
-class QualityView(QWidget):
+class QualityView(ModelView):
     message = Signal(str)
     measured = Signal(object)  # the QualityReport
 
@@ -73,22 +75,17 @@ class QualityView(QWidget):
         self.n.setSingleStep(500)
         self.n.setValue(2000)
         self.n.setToolTip("How many samples to draw (more: steadier figures, longer wait)")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setValue(50)
-        self.steps.setToolTip("Diffusion: DDIM steps per sample")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, 20.0)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setValue(1.0)
-        self.guidance.setToolTip("Classifier-free guidance scale (1: plain conditional sampling)")
+        # quality is measured with DDIM: its steps, and the guidance of a conditional model
+        self.controls = SamplingControls(parts=("steps", "guidance"), steps=50, tips={
+            "steps": "Diffusion: DDIM steps per sample",
+            "guidance": "Classifier-free guidance scale (1: plain conditional sampling)"})
+        self.steps, self.guidance = self.controls.steps, self.controls.guidance
         self.btn = QPushButton("Measure")
         self.btn.setToolTip("Sample the model and measure its samples against held-out real data (Ctrl+Return)")
         self.btn.clicked.connect(self.measure)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.measure)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
-        self.steps_label, self.guidance_label = QLabel("DDIM steps:"), QLabel("Guidance:")
-        for w in (QLabel("Samples:"), self.n, self.steps_label, self.steps, self.guidance_label, self.guidance):
+        for w in (QLabel("Samples:"), self.n, self.controls):
             row.addWidget(w)
         row.addWidget(self.btn)
         self.source = QLabel("—")
@@ -147,15 +144,11 @@ class QualityView(QWidget):
         if not ok:
             return
         diffusion = caps.diffusion
-        for w in (self.steps, self.steps_label):
-            w.setVisible(diffusion)
+        self.controls.show_part("steps", diffusion)
         if diffusion:
-            self.steps.setRange(1, model.config.timesteps)
-            self.steps.setValue(min(50, model.config.timesteps))
-        for w in (self.guidance, self.guidance_label):
-            w.setVisible(diffusion and model.conditional)
-        data = (model.meta.get("data") or {}) if isinstance(model.meta.get("data"), dict) else {}
-        spec = data.get("spec")
+            self.controls.set_timesteps(model.config.timesteps, 50)
+        self.controls.show_part("guidance", diffusion and model.conditional)
+        spec = meta_of(model).data.spec
         self.source.setText(f"against held-out images of {spec}" if spec else "(the checkpoint names no data)")
         self.btn.setEnabled(bool(spec))
         self.note.setText("Press Measure: samples are drawn and compared with held-out real images on a small "
@@ -177,10 +170,10 @@ class QualityView(QWidget):
     def sample_kw(self) -> dict:
         if self.model is None or not self.model.capabilities.diffusion:
             return {}
-        return dict(sampler="ddim", steps=self.steps.value(), guidance=self.guidance.value())
+        return self.controls.settings().sample_kwargs()
 
     def measure(self):
-        from models.quality import quality_job
+        from models.analysis.quality import quality_job
 
         model = self.model
         if model is None or not self.btn.isEnabled():

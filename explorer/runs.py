@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from models.run import RunSpec
+from models.training.run import RunSpec
 
 from .procjob import in_process
 from .training_job import TRAIN_NICE, training_threads
@@ -95,7 +95,7 @@ class RunQueue(QObject):
         w.start()
 
     def _on_record(self, run: Run, rec):
-        from models.train import Progress
+        from models.training.train import Progress
 
         if not isinstance(rec, Progress):
             run.log.append(getattr(rec, "message", ""))

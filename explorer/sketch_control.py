@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QVBoxLayout, QWidget
 
-from .widgets import SeedBox
+from models.sampling.settings import TEXT_GUIDANCE
+
+from .sampling_controls import SamplingControls
 
 
 class ControlRow(QWidget):
@@ -26,24 +28,17 @@ class ControlRow(QWidget):
         self.prompt.setPlaceholderText("the prompt (empty: the drawing alone)")
         self.prompt.setToolTip("What to draw inside the lines; press Enter to generate again")
         self.prompt.returnPressed.connect(self.changed)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 200)
-        self.steps.setValue(25)
-        self.steps.setToolTip("DDIM steps")
-        self.cfg = QDoubleSpinBox()
-        self.cfg.setRange(0.0, 20.0)
-        self.cfg.setSingleStep(0.5)
-        self.cfg.setValue(5.0)
-        self.cfg.setToolTip("Classifier-free guidance scale (1: the prompt alone, no guidance)")
-        self.seed = SeedBox()  # every seed a command takes (models.samplers.SEED_MAX)
-        self.seed.setToolTip("The seed of the starting noise")
-        for w in (self.steps, self.cfg, self.seed):
-            w.setKeyboardTracking(False)  # typing a number generates once, when it is done
-            w.valueChanged.connect(self.changed)
+        # a ControlNet samples with DDIM: the steps, CFG and seed of Text-to-Image, with its limits
+        self.controls = SamplingControls(parts=("steps", "guidance", "seed"), guidance=TEXT_GUIDANCE,
+                                         tips={"steps": "DDIM steps",
+                                               "guidance": "Classifier-free guidance scale (1: the prompt alone, "
+                                                           "no guidance)"})
+        self.controls.set_keyboard_tracking(False)  # typing a number generates once, when it is done
+        self.controls.changed.connect(self.changed)
+        self.steps, self.guidance, self.seed = self.controls.steps, self.controls.guidance, self.controls.seed
         top.addWidget(QLabel("Prompt:"))
         top.addWidget(self.prompt, 1)
-        for w in (QLabel("steps"), self.steps, QLabel("CFG"), self.cfg, QLabel("seed"), self.seed):
-            top.addWidget(w)
+        top.addWidget(self.controls)
         lay.addLayout(top)
         bottom = QHBoxLayout()
         self.step_label = QLabel("no image yet")
@@ -58,8 +53,8 @@ class ControlRow(QWidget):
         self.frames: np.ndarray | None = None
 
     def settings(self) -> dict:
-        return {"prompt": self.prompt.text().strip(), "steps": self.steps.value(), "guidance": self.cfg.value(),
-                "seed": self.seed.value()}
+        s = self.controls.settings()
+        return {"prompt": self.prompt.text().strip(), "steps": s.steps, "guidance": s.guidance, "seed": s.seed}
 
     def set_frames(self, frames: np.ndarray | None) -> None:
         """The decoded x̂_0 of every step and the final image (K + 1, C, H, W); the slider goes to the image."""

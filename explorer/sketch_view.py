@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.scenes import BACKGROUNDS, COLOURS
+from models.data.scenes import BACKGROUNDS, COLOURS
 
 from . import dialogs
+from .model_view import ModelView
 from .sketch_control import ControlRow
 from .sketch_pad import BLACK, WHITE, SketchPad
 from .widgets import ImagePanel, hint
@@ -58,7 +59,7 @@ def _colour_box(tip: str, default: str) -> QComboBox:
     return box
 
 
-class SketchView(QWidget):
+class SketchView(ModelView):
     message = Signal(str)
 
     def __init__(self, state, parent=None):
@@ -273,8 +274,8 @@ class SketchView(QWidget):
 
     def _control_job(self, model, src):
         """A ControlNet's generation from the drawing as a job, or None (the prompt has unknown words: said)."""
-        from models.controlnet import controlled_steps
-        from models.text_encoder import UnknownWords
+        from models.kinds.controlnet import controlled_steps
+        from models.nn.tokenizer import UnknownWords
 
         settings = self.control.settings()
         try:
@@ -309,7 +310,7 @@ class SketchView(QWidget):
 
     # -- files -----------------------------------------------------------------------------------
     def load(self, path: str) -> bool:
-        from models.pix2pix import read_picture, read_sketch
+        from models.io.sketches import read_picture, read_sketch
 
         if self.model is None:
             return False
@@ -350,7 +351,7 @@ class SketchView(QWidget):
             ev.acceptProposedAction()
 
     def export_png(self, path: str) -> None:
-        from models.images import make_grid, save_png
+        from models.io.images import make_grid, save_png
 
         if self.output is None:
             raise ValueError("nothing to export: draw something first")
@@ -361,7 +362,7 @@ class SketchView(QWidget):
         d = self.direction.currentData() or "a2b"
         params = f"Translate: {self.model.direction_title(d)}, Direction: {d}, Size: {h}x{h}, Model: {name}"
         if self.model.capabilities.controlled and getattr(self, "_settings", None):
-            from models.images import generation_parameters
+            from models.io.images import generation_parameters
 
             st = self._settings
             params = generation_parameters(st["prompt"], "", st["steps"], "DDIM", st["guidance"], st["seed"],

@@ -51,7 +51,7 @@ def setting_path(settings: QSettings, key: str) -> str | None:
 
 @dataclass
 class Opening:
-    """A model being opened in the background: its first decode is tried in a child process (models.probe)."""
+    """A model being opened in the background: its first decode is tried in a child process (models.io.probe)."""
 
     path: str
     worker: object = None
@@ -108,8 +108,8 @@ class ModelLibrary(QObject):
         """Load a model file; a file holding code runs only once the user has trusted its content (asked
         once per content: a changed file is asked about again)."""
         from models import load
-        from models.external import UntrustedCode
-        from models.probe import LATER
+        from models.io.external import UntrustedCode
+        from models.io.probe import LATER
 
         try:
             return load(path, probe=LATER)  # an ONNX graph: read and checked here, its decode tried by add
@@ -130,7 +130,7 @@ class ModelLibrary(QObject):
             then: Callable[[ModelEntry], None] | None = None) -> ModelEntry | Opening | None:
         """Load and list a model file; a bad file emits ``error`` and changes nothing. A generator from
         elsewhere (ONNX, TorchScript) is listed only once one decode of z = 0 has passed, tried in a child
-        process with a time and a memory limit (models.probe) that a worker waits on: then ``add`` returns an
+        process with a time and a memory limit (models.io.probe) that a worker waits on: then ``add`` returns an
         :class:`Opening` at once, and calls ``then(entry)`` once the model is listed (or emits ``error``)."""
         from models import CheckpointError
 
@@ -202,8 +202,8 @@ class ModelLibrary(QObject):
         return opening
 
     def add_bundled(self) -> None:
-        from models.optim_state import is_sidecar
-        from models.run_record import is_record
+        from models.training.optim_state import is_sidecar
+        from models.training.run_record import is_record
 
         # the real-size models first (MNIST, scenes); the 8x8 digits and shapes are small examples
         first = ("mnist-", "scenes-")

@@ -13,30 +13,31 @@ import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QSlider,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from models.samplers import GUIDANCE_MAX, SAMPLERS
+from models.io.meta import meta_of
+from models.sampling.samplers import SAMPLERS
+from models.sampling.settings import TEXT_GUIDANCE
 
 from . import dialogs, txt2img_files
 from .jobs import ModelJob
+from .model_view import ModelView
+from .sampling_controls import SamplingControls
 from .txt2img_atlas import AtlasPlot
 from .txt2img_panels import AttentionPanel, TokenChips
-from .widgets import ElidedLabel, ImagePanel, ProgressLine, SeedBox, elided, hint, scrolled
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint, scrolled
 
 
-class TextToImageView(QWidget):
+class TextToImageView(ModelView):
     message = Signal(str)
     ready = Signal()
     frameShown = Signal(int)
@@ -92,20 +93,12 @@ class TextToImageView(QWidget):
         lay.addLayout(form, 0)
 
         ctl = QHBoxLayout()
-        self.sampler = QComboBox()
-        for cls in SAMPLERS.values():
-            self.sampler.addItem(cls.title, cls.name)
-        self.sampler.setCurrentIndex(list(SAMPLERS).index("ddim"))
-        self.sampler.setToolTip("DDPM runs all T steps; DDIM runs K steps (η = 0: deterministic); Euler a "
-                                "(Euler ancestral, as in the web UIs) runs K steps with fresh noise at each")
-        self.sampler.currentIndexChanged.connect(self._on_sampler)
-        self.steps = QSpinBox(minimum=1, maximum=1000, value=25, toolTip="Sampling steps K")
-        self.cfg = QDoubleSpinBox(minimum=0.0, maximum=GUIDANCE_MAX, value=5.0, singleStep=0.5, decimals=2,
-                                  toolTip="CFG scale w: 1 is the prompt alone, higher follows it harder; 0 "
-                                          "ignores it")
-        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, toolTip="DDIM η (0: deterministic)")
-        self.seed = SeedBox(toolTip="The seed of the starting noise")  # every seed txt2img takes
-        self.n = QSpinBox(minimum=1, maximum=16, value=8, toolTip="Images drawn from the prompt side by side")
+        self.controls = SamplingControls(guidance=TEXT_GUIDANCE, batch=(8, 16), tips={
+            "guidance": "CFG scale w: 1 is the prompt alone, higher follows it harder; 0 ignores it",
+            "batch": "Images drawn from the prompt side by side"})
+        c = self.controls  # its fields, by the names the view and its files use
+        self.sampler, self.steps, self.guidance, self.eta, self.seed, self.n = (c.sampler, c.steps, c.guidance,
+                                                                                 c.eta, c.seed, c.n)
         self.size = QLabel()
         self.size.setToolTip("The size the model draws: its autoencoder's")
         self.btn_go = QPushButton("Generate", toolTip="Draw the batch and record every step (Ctrl+Return)")
@@ -113,9 +106,7 @@ class TextToImageView(QWidget):
         QShortcut(QKeySequence("Ctrl+Return"), self, self.generate)
         self.btn_strip = QPushButton("CFG strip", toolTip="The chosen sample's seed at guidance 1, 3, 5, 7, 9")
         self.btn_strip.clicked.connect(self.make_strip)
-        for w in (QLabel("sampler"), self.sampler, QLabel("steps"), self.steps, QLabel("CFG"), self.cfg,
-                  QLabel("η"), self.eta, QLabel("seed"), self.seed, QLabel("batch"), self.n, self.size,
-                  self.btn_go, self.btn_strip):
+        for w in (self.controls, self.size, self.btn_go, self.btn_strip):
             ctl.addWidget(w)
         ctl.addStretch(1)
         lay.addLayout(ctl)
@@ -206,14 +197,13 @@ class TextToImageView(QWidget):
         self.atlas_plot.set_model(self.model)
         if not ok:
             return
-        self.steps.setMaximum(model.config.timesteps)
+        self.controls.set_timesteps(model.config.timesteps)
         c, h, w = model.image_shape
         self.size.setText(f"size {w}×{h}")
-        self._on_sampler()
         self._check_prompts()
         from models.data import is_builtin
 
-        spec = (model.meta.get("data") or {}).get("spec")
+        spec = meta_of(model).data.spec
         self.atlas_plot.btn_load.setVisible(False)
         if spec and not is_builtin(spec):  # a path a checkpoint names is read only on the user's say
             self.atlas_plot.btn_load.setToolTip(f"Encode the data this model names, for its latent map: {spec}")
@@ -222,7 +212,7 @@ class TextToImageView(QWidget):
             self.load_atlas()
 
     def load_atlas(self):
-        from models.text_trajectory import latent_atlas
+        from models.sampling.text_trajectory import latent_atlas
 
         model = self.model
         if model is None:
@@ -237,13 +227,8 @@ class TextToImageView(QWidget):
         if self.trajectory is not None:
             self.atlas_plot.set_path(self.trajectory, self.sample, self.frame.value(), fit=True)
 
-    def _on_sampler(self, *_):
-        cls = SAMPLERS[self.sampler.currentData()]
-        self.steps.setEnabled(cls.takes_steps)
-        self.eta.setEnabled(cls.takes_eta)
-
     def _check_prompts(self):
-        from models.text_trajectory import check_prompt
+        from models.sampling.text_trajectory import check_prompt
 
         if self.model is None:
             return
@@ -267,15 +252,13 @@ class TextToImageView(QWidget):
 
     def settings(self) -> dict:
         """The generation settings in the form, as record_txt2img takes them."""
-        sampler = self.sampler.currentData()
-        return dict(prompt=self.prompt.text(), negative=self.negative.text(), n=self.n.value(), sampler=sampler,
-                    steps=self.steps.value() if SAMPLERS[sampler].takes_steps else None,
-                    guidance=self.cfg.value(), eta=self.eta.value() if SAMPLERS[sampler].takes_eta else 0.0,
-                    seed=self.seed.value())
+        s = self.controls.settings()
+        return dict(prompt=self.prompt.text(), negative=self.negative.text(), n=s.batch, **s.sample_kwargs(),
+                    seed=s.seed)
 
     # -- generating ------------------------------------------------------------------------------
     def generate(self):
-        from models.text_trajectory import check_prompt, record_txt2img
+        from models.sampling.text_trajectory import check_prompt, record_txt2img
 
         if self.model is None:
             return
@@ -299,12 +282,12 @@ class TextToImageView(QWidget):
             self.message.emit("; ".join(notes))
 
     def make_strip(self):
-        from models.text_trajectory import cfg_strip
+        from models.sampling.text_trajectory import cfg_strip
 
         tr = self.trajectory
         if self.model is None or tr is None:
             return
-        from models.text_trajectory import check_prompt
+        from models.sampling.text_trajectory import check_prompt
 
         model, s, sample = self.model, tr.settings, self.sample
         # the text in the box, on the chosen sample's starting noise (its seed and place in the batch)
@@ -316,9 +299,8 @@ class TextToImageView(QWidget):
             return
 
         def job(should_stop):
-            return (yield from cfg_strip(model, prompt, negative, len(tr.x[0]), sample, s["sampler"],
-                                         s["steps"] if SAMPLERS[s["sampler"]].takes_steps else None, s["seed"],
-                                         s["eta"], should_stop=should_stop))
+            return (yield from cfg_strip(model, prompt, negative, len(tr.x[0]), sample, s["sampler"], s["steps"],
+                                         s["seed"], s["eta"], should_stop=should_stop))
 
         label = f"CFG strip: “{elided(prompt, 80)}” on the starting noise of sample {sample + 1} (seed {s['seed']})"
         self._strip_pending = label
@@ -424,6 +406,12 @@ class TextToImageView(QWidget):
 
     def export_animation(self, path: str, n: int = 40) -> None:
         txt2img_files.export_animation(self, path, n)
+
+    def accepts_drop(self, path, current: bool) -> bool:
+        return current and path.suffix.lower() == ".png"  # PNG Info: its generation parameters
+
+    def drop(self, path) -> None:
+        self.restore_from_png(str(path))
 
     def restore_from_png(self, path: str) -> bool:
         return txt2img_files.restore_from_png(self, path)

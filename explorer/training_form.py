@@ -3,7 +3,7 @@ can train, each kind's defaults, and a row per hyperparameter (enabled for the k
 typed by hand is checked only on Enter, on picking a built-in or on Browse, in a worker: typing never
 loads anything. As ``train`` does, it offers the images' channels, the size of the run's record and a
 checkpoint to resume (its kind and settings then come from the file, read from its header on Enter or
-choice; :func:`models.run.resume_info`)."""
+choice; :func:`models.training.run.resume_info`)."""
 
 from __future__ import annotations
 
@@ -27,15 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from models import CheckpointError, ConfigError, registry
-from models.data import BUILTIN_DATASETS
-from models.run import ResumeInfo, RunSpec, resume_info
+from models.data import BUILTIN_DATASETS, data_hint
+from models.training.run import ResumeInfo, RunSpec, resume_info
 
 from . import dialogs
 from .widgets import ImagePanel
 from .worker import Worker
 
-DATA_HINT = ("digits, mnist, shapes[:N], scenes[:N], a folder of images, IDX files or an .npz, or pairs:FOLDER "
-             "(A/ and B/ holding images of the same names, for pix2pix) — press Enter to check it")
+DATA_HINT = f"{data_hint()} — press Enter to check it"
 
 
 def default_output_dir() -> Path:

@@ -1,18 +1,18 @@
-"""The job that runs a training run (:class:`models.run.RunSpec`, built by :func:`models.run.prepare_run` as
-``train`` builds its own). No Qt here: the job runs in a child process (:mod:`explorer.procjob`), which imports
-this module and ``models`` only."""
+"""The job that runs a training run (:class:`models.training.run.RunSpec`, built by
+:func:`models.training.run.prepare_run` as ``train`` builds its own). No Qt here: the job runs in a child process
+(:mod:`explorer.procjob`), which imports this module and ``models`` only."""
 
 from __future__ import annotations
 
 import os
 
-from models.run import RunSpec
+from models.training.run import RunSpec
 
 # the training process yields the CPU to the UI (POSIX nice; 0 = same priority as the UI)
 _nice = os.environ.get("LATENT_EXPLORER_TRAIN_NICE", "")
 TRAIN_NICE = int(_nice) if _nice.isdigit() else 10
 # what a spare training process imports while it waits (torch._dynamo: the first optimizer needs it)
-WARM_IMPORTS = ("torch", "torch._dynamo", "models.train", "models.run", "explorer.training_job",
+WARM_IMPORTS = ("torch", "torch._dynamo", "models.training.train", "models.training.run", "explorer.training_job",
                 "sklearn.datasets")
 
 
@@ -30,7 +30,7 @@ def run_training(spec: RunSpec, should_stop):
     """Load the data and build the model (in the child process), then train; yields ``Progress`` (and a
     ``Step`` for each note: skipped files, a resumed run's fresh optimizer)."""
     from models.progress import Step
-    from models.run import prepare_run
+    from models.training.run import prepare_run
 
     yield Step(0, 1, f"loading {spec.data}")
     run = prepare_run(spec)

@@ -1,5 +1,5 @@
 """Training from the desktop: a form (:mod:`explorer.training_form`) to choose a kind, data and
-hyperparameters; runs (:mod:`explorer.runs`) execute the ``models.train`` generator in a child process
+hyperparameters; runs (:mod:`explorer.runs`) execute the ``models.training.train`` generator in a child process
 relayed by a worker thread, with live loss curves, previews and a log; runs queue, each keeps its own
 curves, and finished checkpoints appear in the model list."""
 
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from models import CheckpointError, ConfigError
-from models.run import RunSpec
+from models.training.run import RunSpec
 
+from .model_view import ModelView
 from .procjob import discard_spare, prestart
 from .runs import Run, RunQueue
 from .training_form import RunForm
@@ -39,7 +40,7 @@ __all__ = ["RunSpec", "TrainingView", "training_threads"]
 CURVE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
 
 
-class TrainingView(QWidget):
+class TrainingView(ModelView):
     message = Signal(str)
     ready = Signal()
     checkpointSaved = Signal(str)  # a run's checkpoint, now in the model list (the window adds it to Open Recent)
@@ -151,7 +152,7 @@ class TrainingView(QWidget):
         except ConfigError as e:
             self.message.emit(str(e))
             return None
-        from models.checkpoint import OutputExists, check_output
+        from models.io.checkpoint import OutputExists, check_output
 
         out = Path(spec.out)
         if not spec.out or out.suffix != ".safetensors":

@@ -1,5 +1,5 @@
 """The Text-to-Image view's latent map: the autoencoder's latents of the model's data on a PCA plane, or on a
-t-SNE or UMAP map fitted on demand (:mod:`models.embedding`, in a worker with progress and cancel), coloured
+t-SNE or UMAP map fitted on demand (:mod:`models.analysis.embedding`, in a worker with progress and cancel), coloured
 by a chosen factor; the chosen sample's z_t from noise to image drawn over them (placed by the PCA's
 projection or the fitted map's ``transform``), its current step marked."""
 

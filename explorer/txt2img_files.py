@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import failure
-from models.samplers import SAMPLERS
+from models.sampling.samplers import SAMPLERS
 
 
 def parameters(view) -> str:
-    from models.images import generation_parameters
+    from models.io.images import generation_parameters
 
     tr, s = view.trajectory, view.trajectory.settings
     name = Path(view.model.meta.get("path", "") or "model").stem
@@ -23,7 +23,7 @@ def parameters(view) -> str:
 
 def save_png(view, path: str) -> None:
     """The grid of the last generation, its parameters in the PNG's text chunk (as the CLI writes it)."""
-    from models.images import make_grid, save_png
+    from models.io.images import make_grid, save_png
 
     images = view.trajectory.x[-1].astype(np.float32)
     save_png(path, make_grid(images, nrow=view._cols, scale=max(1, 64 // images.shape[-1])),
@@ -31,8 +31,8 @@ def save_png(view, path: str) -> None:
 
 
 def export_animation(view, path: str, n: int = 40) -> None:
-    from models.images import make_grid, save_video
-    from models.trajectory import frame_indices
+    from models.io.images import make_grid, save_video
+    from models.sampling.trajectory import frame_indices
 
     tr, i = view.trajectory, view.sample
     frames = [make_grid(np.stack([tr.x[k, i], tr.x0[k, i]]).astype(np.float32), nrow=2,
@@ -41,16 +41,16 @@ def export_animation(view, path: str, n: int = 40) -> None:
 
 
 def parameter_fields(view) -> dict:
-    """What the form takes from a PNG's parameters, as schema fields (:mod:`models.schema`): each range is the
-    control's that would hold it, and the controls' are txt2img's own (:data:`models.samplers.SEED_MAX`,
-    :data:`~models.samplers.GUIDANCE_MAX`, the model's T steps), so the view and the CLI agree on one limit."""
-    from models.schema import Float, Int, Str
+    """What the form takes from a PNG's parameters, as schema fields (:mod:`models.io.schema`): each range is the
+    control's that would hold it, and the controls' are txt2img's own (:data:`models.sampling.samplers.SEED_MAX`,
+    :data:`~models.sampling.samplers.GUIDANCE_MAX`, the model's T steps), so the view and the CLI agree on one limit."""
+    from models.io.schema import Float, Int, Str
 
     return {"prompt": Str(max_len=view.prompt.maxLength()),
             "negative": Str(max_len=view.negative.maxLength(), default=""),
             "sampler": Str(choices=tuple(cls.title for cls in SAMPLERS.values()), default=None),
             "steps": Int(view.steps.minimum(), view.steps.maximum(), default=None),
-            "cfg": Float(view.cfg.minimum(), view.cfg.maximum(), default=None),
+            "cfg": Float(view.guidance.minimum(), view.guidance.maximum(), default=None),  # the PNG's "CFG scale"
             "seed": Int(int(view.seed.minimum()), int(view.seed.maximum()), default=None)}
 
 
@@ -59,9 +59,9 @@ def restore_from_png(view, path: str) -> bool:
     is read typed through the schema layer first, against the control that would hold it: one that does not
     fit (a seed past 2^32 − 1, more steps than the model has, CFG 55 or NaN, a sampler this view lacks) is
     named and nothing is changed — never a form half restored or a value clamped or rounded."""
-    from models.images import png_text
-    from models.schema import SchemaError, check
-    from models.text_trajectory import parse_parameters
+    from models.io.images import png_text
+    from models.io.schema import SchemaError, check
+    from models.sampling.text_trajectory import parse_parameters
 
     name = Path(path).name
     try:
@@ -76,17 +76,17 @@ def restore_from_png(view, path: str) -> bool:
     except (ValueError, OSError) as e:
         view.message.emit(failure(name, e))
         return False
-    if p["cfg"] is not None and round(p["cfg"], view.cfg.decimals()) != p["cfg"]:
-        view.message.emit(f"{name}: cfg {p['cfg']!r} has more decimals than this view's {view.cfg.decimals()}; "
+    if p["cfg"] is not None and round(p["cfg"], view.guidance.decimals()) != p["cfg"]:
+        view.message.emit(f"{name}: cfg {p['cfg']!r} has more decimals than this view's {view.guidance.decimals()}; "
                           "nothing was restored")
         return False
     view.prompt.setText(p["prompt"])
     view.negative.setText(p["negative"])
     if p["sampler"] is not None:
         view.sampler.setCurrentIndex([cls.title for cls in SAMPLERS.values()].index(p["sampler"]))
-    for key in ("steps", "cfg", "seed"):
+    for key, box in (("steps", view.steps), ("cfg", view.guidance), ("seed", view.seed)):
         if p[key] is not None:
-            getattr(view, key).setValue(p[key])
+            box.setValue(p[key])
     made = f" (made with {str(raw['model'])[:80]})" if raw.get("model") else ""
     view.message.emit(f"restored the parameters of {name}{made}")
     return True

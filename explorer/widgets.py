@@ -27,12 +27,12 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 
 class SeedBox(QDoubleSpinBox):
-    """A seed from 0 to :data:`models.samplers.SEED_MAX` (2^32 − 1), every seed a command takes: a QSpinBox
+    """A seed from 0 to :data:`models.sampling.samplers.SEED_MAX` (2^32 − 1), every seed a command takes: a QSpinBox
     holds a signed 32-bit number and stops at 2^31 − 1. A double holds every whole number to 2^53 exactly;
     ``value()`` is an int."""
 
     def __init__(self, parent=None, **kw):
-        from models.samplers import SEED_MAX
+        from models.sampling.samplers import SEED_MAX
 
         super().__init__(parent, decimals=0, minimum=0, maximum=SEED_MAX, singleStep=1, **kw)
 

@@ -4,13 +4,13 @@ training, latent-space maths.
 Never imports Qt: everything here runs headless and under torchrun.
 """
 
-from .base import GenerativeModel, ModelConfig
-from .checkpoint import load, save
-from .data import DataError, ImageData, load_dataset
-from .diffusion import DiffusionScheduler
-from .errors import CheckpointError, ConfigError
-from .registry import Capabilities, KindSpec, build_model, kinds, make_config, register, unregister
-from .train import Progress, TrainConfig, TrainingError, train
+from models.base import GenerativeModel, ModelConfig
+from models.data import DataError, ImageData, load_dataset
+from models.errors import CheckpointError, ConfigError
+from models.io.checkpoint import load, save
+from models.registry import Capabilities, KindSpec, build_model, kinds, make_config, register, unregister
+from models.sampling.schedule import DiffusionScheduler
+from models.training.train import Progress, TrainConfig, TrainingError, train
 
 __all__ = [
     "Capabilities", "CheckpointError", "ConfigError", "DataError", "DiffusionScheduler", "GenerativeModel",

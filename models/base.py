@@ -11,8 +11,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .capabilities import placeholder
-from .errors import ConfigError, DivergedError  # noqa: F401 - re-exported
+from models.capabilities import placeholder
+from models.errors import ConfigError, DivergedError  # noqa: F401 - re-exported
 
 # The one flat config of checkpoint format 1 held every family's fields; a format-1 file is read by
 # dropping the fields that are not its family's.
@@ -73,7 +73,7 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
-        from .registry import find, kinds
+        from models.registry import find, kinds
 
         need(find(self.kind) is not None,
              f"unknown model kind {self.kind!r} (known: {', '.join(kinds(trainable=True))})")
@@ -165,9 +165,9 @@ class GenerativeModel(nn.Module):
         config.validate()
         self.config = config
         self.grad_sync = None  # set by distributed training: all-reduces gradients in place
-        self.meta: dict = {}  # what a checkpoint said about this model (set by models.checkpoint.load)
+        self.meta: dict = {}  # what a checkpoint said about this model (set by models.io.checkpoint.load)
         # a generator from elsewhere opened with probe="later": its first decode, to try in a child process
-        # (models.probe) before it is used; None for every other model
+        # (models.io.probe) before it is used; None for every other model
         self.pending_probe = None
 
     # -- description -----------------------------------------------------------------------
@@ -177,7 +177,7 @@ class GenerativeModel(nn.Module):
 
     @property
     def spec(self):
-        from .registry import get
+        from models.registry import get
 
         return get(self.config.kind)
 

@@ -16,14 +16,15 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .capabilities import Capabilities, Source, check_promises  # a kind module imports the first two from here
-from .errors import ConfigError
+from models.capabilities import Capabilities, Source, check_promises  # a kind module imports the first two from here
+from models.errors import ConfigError
 
 CONDITIONINGS = ("none", "class", "text", "image")
-# the modules whose import registers the built-in kinds
-BUILTIN_MODULES = ("models.autoencoders", "models.gan", "models.ddpm", "models.latent_ae", "models.text_encoder",
-                   "models.latent_diffusion", "models.pixelcnn", "models.pix2pix", "models.cyclegan",
-                   "models.controlnet", "models.external", "models.onnx_model", "models.diffusers_models")
+# the modules whose import registers the built-in kinds: the kinds we train, then the formats a user brings
+BUILTIN_MODULES = tuple(f"models.kinds.{k}" for k in ("autoencoders", "gan", "ddpm", "latent_ae", "text_encoder",
+                                                       "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
+                                                       "controlnet")) + \
+    tuple(f"models.io.{f}" for f in ("external", "onnx_model", "diffusers_models"))
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ _KINDS: dict[str, KindSpec] = {}
 _loaded = False
 
 
-def _load_builtins() -> None:
+def load_builtins() -> None:
+    """Import every built-in kind and format module once (each registers itself)."""
     global _loaded
     if not _loaded:
         _loaded = True
@@ -163,7 +165,7 @@ def unregister(name: str) -> None:
 def kinds(trainable: bool | None = None) -> list[str]:
     """Kind names, the built-in ones in the order of BUILTIN_MODULES (whichever was imported first), then
     any others in registration order; ``trainable=True``: only those the user can train."""
-    _load_builtins()
+    load_builtins()
 
     def order(item):
         i, (_, spec) = item
@@ -175,7 +177,7 @@ def kinds(trainable: bool | None = None) -> list[str]:
 
 
 def find(name) -> KindSpec | None:
-    _load_builtins()
+    load_builtins()
     return _KINDS.get(name) if isinstance(name, str) else None
 
 
@@ -230,13 +232,13 @@ def make_config(kind: str, image_shape, latent_dim: int | None = None, class_nam
     return cfg
 
 
-MAX_SAVED_CLASSES, MAX_CLASS_NAME = 1000, 100  # what a checkpoint's reader accepts (models.checkpoint)
+MAX_SAVED_CLASSES, MAX_CLASS_NAME = 1000, 100  # what a checkpoint's reader accepts (models.io.checkpoint)
 
 
 def check_class_names(names, spec: str = "the data") -> None:
     """A run never saves what cannot be opened again: the data's class names must fit what a checkpoint
     holds (at most 1000, each at most 100 printable characters): ConfigError before training starts."""
-    from .errors import shown
+    from models.errors import shown
 
     if len(names) > MAX_SAVED_CLASSES:
         raise ConfigError(f"{shown(spec, 200)} has {len(names):,} classes; a checkpoint holds at most "

@@ -1,6 +1,6 @@
-"""Toy kinds for tests (not a test module): a linear generator with its own hyperparameter and a toy
-translator, as a user would write a kind in one file. A test registers them (``registry.register``) and
-unregisters them after."""
+"""Toy kinds for tests (not a test module): a linear generator with its own hyperparameter, a toy translator, a
+toy autoregressive model and a toy sampler that takes η, as a user would write each in one file. A test registers
+them (``registry.register``, ``register_sampler``) and unregisters them after."""
 
 
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from torch import nn
 
 from models import GenerativeModel, ModelConfig, registry, save
 from models.base import adam, optimize
+from models.sampling.samplers import DDIMSampler
 
 
 @dataclass
@@ -69,3 +70,78 @@ def _toy_file(tmp_path, spec=TOY):
     torch.manual_seed(0)
     model = registry.build_model(registry.make_config(spec.name, (1, 8, 8), gain=2.0))
     return save(model, tmp_path / f"{spec.name}.safetensors", data={"spec": "digits"})
+
+
+@dataclass
+class ToyPixelsConfig(ModelConfig):
+    latent_dims = (0, 0)  # no latent code: the pixels are the model's only variables
+
+    def __post_init__(self):
+        self.latent_dim = 0
+
+
+class ToyPixels(GenerativeModel):
+    """Binary pixels drawn in raster order, p(x_i = 1 | x_<i) = sigmoid(b_i + w·x_{i−1}): the smallest
+    autoregressive model, with an exact likelihood by the chain rule."""
+
+    loss_names = ("nll",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        c, h, w = config.image_shape
+        self.bias = nn.Parameter(torch.zeros(h * w))
+        self.weight = nn.Parameter(torch.zeros(()))
+
+    def nll(self, x):
+        """−log p(x) in nats per image (B,), of the binarised images."""
+        flat = (x > 0.5).float().flatten(1)  # (B, H*W)
+        logits = self.bias + self.weight * F.pad(flat[:, :-1], (1, 0))
+        return F.binary_cross_entropy_with_logits(logits, flat, reduction="none").sum(1)
+
+    def prior(self, n, generator=None):
+        raise NotImplementedError("pixel by pixel: no latent code")
+
+    @torch.no_grad()
+    def sample_steps(self, n, generator=None, known=None, mask=None):
+        _, h, w = self.image_shape
+        x = torch.zeros(n, 1, h, w)
+        flat = x.view(n, -1)
+        for i in range(h * w):
+            p = torch.sigmoid(self.bias[i] + self.weight * (flat[:, i - 1] if i else torch.zeros(n)))
+            draw = (torch.rand(n, generator=generator) < p).float()
+            if known is not None:
+                keep = mask.reshape(n, -1)[:, i] > 0
+                draw = torch.where(keep, (known.reshape(n, -1)[:, i] > 0.5).float(), draw)
+            flat[:, i] = draw
+            yield i, x, p
+
+    @torch.no_grad()
+    def sample(self, n, y=None, generator=None, **kwargs):
+        last = None
+        for _, x, _ in self.sample_steps(n, generator):
+            last = x
+        return last.clone()
+
+    def make_optimizers(self, lr=None):
+        return {"opt": adam(self.parameters(), lr or self.default_lr)}
+
+    def train_step(self, x, y, opts, step):
+        loss = self.nll(x).mean()
+        optimize(loss, opts["opt"], self.parameters())
+        return {"nll": loss.item()}
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        return {"nll": self.nll(x).mean().item()}
+
+
+TOY_AR = registry.KindSpec("toy-ar", "Toy autoregressive", ToyPixels, ToyPixelsConfig,
+                           registry.TrainDefaults(1, 16, 1e-2),
+                           registry.Capabilities(prior=False, decodes_z=False, likelihood="exact",
+                                                 autoregressive=True), latent_dim=None)
+
+
+class ToyEtaSampler(DDIMSampler):
+    """A new sampler that takes η, as a user would add one: DDIM's steps under another name."""
+
+    name, title = "toy-eta", "Toy η"

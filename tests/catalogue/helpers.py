@@ -243,7 +243,7 @@ class _Generator(torch.nn.Module):
 _PAUSED_CHILD = """
 import importlib, os, runpy, select, signal, sys
 sys.path.insert(0, '.')
-checkpoint, training = importlib.import_module("models.checkpoint"), importlib.import_module("models.train")
+checkpoint, training = importlib.import_module("models.io.checkpoint"), importlib.import_module("models.training.train")
 phase, args = sys.argv[1], sys.argv[2:]
 
 def paused(real, tag):  # the first call waits for a signal before it goes on: the signal lands inside it

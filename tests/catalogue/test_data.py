@@ -103,9 +103,9 @@ def test_F35_a_conditional_model_on_unlabelled_data(tmp_path, capsys):
 
 
 def test_F36_a_folder_with_a_whole_disk_under_it(tmp_path, monkeypatch):
-    import models.data
+    import models.data.folders
 
-    monkeypatch.setattr(models.data, "MAX_FOLDER_FILES", 20)
+    monkeypatch.setattr(models.data.folders, "MAX_FOLDER_FILES", 20)  # where the folder reader reads it
     for d in ("a", "b/c"):
         (tmp_path / d).mkdir(parents=True)
         for i in range(15):
@@ -244,7 +244,7 @@ def test_F62_a_folder_of_big_photos_is_read_within_a_memory_budget(tmp_path):
 
 
 def test_F63_sample_quality_of_unlabelled_data(tmp_path, capsys):
-    from models.classifier import classifier_for
+    from models.analysis.classifier import classifier_for
     from models.data import ImageData
     from models.progress import run_to_end
 
@@ -259,10 +259,10 @@ def test_F63_sample_quality_of_unlabelled_data(tmp_path, capsys):
 
 
 def test_F65_a_conditional_model_whose_classes_are_not_the_datas(tmp_path):
-    from models.classifier import train_classifier
+    from models.analysis.classifier import train_classifier
+    from models.analysis.quality import measure
     from models.errors import ConfigError
     from models.progress import run_to_end
-    from models.quality import measure
 
     digits = load_dataset("digits")
     net = run_to_end(train_classifier(digits, epochs=1))

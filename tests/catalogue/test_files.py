@@ -247,7 +247,7 @@ def test_F59_booleans_are_not_numbers_and_names_are_short_text(tmp_path, field, 
 
 
 def test_F66_a_classifier_file_that_is_not_one(tmp_path, ckpt):
-    from models.classifier import load_classifier, save_classifier, train_classifier
+    from models.analysis.classifier import load_classifier, save_classifier, train_classifier
     from models.progress import run_to_end
 
     with pytest.raises(CheckpointError, match="not a Latent Explorer classifier"):

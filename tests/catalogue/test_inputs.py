@@ -55,7 +55,7 @@ def _txt2img(make_window, qtbot):
     t.prompt.setText("a blue square")
     t.negative.setText("")
     t.steps.setValue(12)
-    t.cfg.setValue(2.0)
+    t.guidance.setValue(2.0)
     t.seed.setValue(5)
     said = []
     t.message.connect(said.append)
@@ -63,19 +63,20 @@ def _txt2img(make_window, qtbot):
 
 
 def _form(t):
-    return t.prompt.text(), t.negative.text(), t.sampler.currentData(), t.steps.value(), t.cfg.value(), t.seed.value()
+    return (t.prompt.text(), t.negative.text(), t.sampler.currentData(), t.steps.value(), t.guidance.value(),
+            t.seed.value())
 
 
 def test_F109_a_png_whose_seed_is_the_largest_txt2img_takes(make_window, qtbot, tmp_path, capsys):
     """A seed of 2^32 − 1 is one `txt2img --seed` accepts; the view's box stopped at 2^31 − 1, so a PNG the
     CLI wrote could not be restored. The view and the CLI take their limits from one place."""
-    from models.samplers import GUIDANCE_MAX, SEED_MAX
+    from models.sampling.samplers import GUIDANCE_MAX, SEED_MAX
 
     assert SEED_MAX == 2**32 - 1
     code, lines = _run(capsys, "txt2img", LDM, "--prompt", PROMPT, "--seed", 2**32, "--out", tmp_path / "x.png")
     assert code == 2 and len(lines) == 1 and "seed must be between 0 and 4294967295" in lines[0]
     w, t, said = _txt2img(make_window, qtbot)
-    assert (t.seed.maximum(), t.cfg.maximum(), t.steps.maximum()) == (SEED_MAX, GUIDANCE_MAX,
+    assert (t.seed.maximum(), t.guidance.maximum(), t.steps.maximum()) == (SEED_MAX, GUIDANCE_MAX,
                                                                        t.model.config.timesteps)
     big = _png(tmp_path / "big-seed.png", _line(seed=str(2**32 - 1)))
     assert t.restore_from_png(str(big)), said
@@ -128,9 +129,9 @@ def test_F111_a_png_whose_cfg_or_sampler_the_view_cannot_hold(make_window, qtbot
     than the box and a sampler the view lacks are named, and nothing is changed."""
     w, t, said = _txt2img(make_window, qtbot)
     assert t.restore_from_png(str(_png(tmp_path / "cfg45.png", _line(cfg="45"))))
-    assert t.cfg.value() == 45.0 and "restored the parameters of cfg45.png" in said[-1]
+    assert t.guidance.value() == 45.0 and "restored the parameters of cfg45.png" in said[-1]
     t.prompt.setText("a blue square")
-    t.cfg.setValue(2.0)
+    t.guidance.setValue(2.0)
     before = _form(t)
     for line, says in ((_line(cfg="55"), "cfg is 55.0; expected a finite number from 0 to 50"),
                        (_line(cfg="nan"), "cfg is NaN; expected a finite number"),
@@ -157,9 +158,9 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
     code, lines = _run(capsys, "sample", VAE, "--n", 1024, "--out", out)  # its default scale fits
     assert code == 0 and out.exists()
     out.unlink()
-    import models.checkpoint
+    import models.io.checkpoint
 
-    real = models.checkpoint.load
+    real = models.io.checkpoint.load
 
     def refusing(*a, **kw):  # the allocator refuses while sampling, as PyTorch words it
         model = real(*a, **kw)
@@ -171,7 +172,7 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
         model.sample = sample
         return model
 
-    monkeypatch.setattr(models.checkpoint, "load", refusing)
+    monkeypatch.setattr(models.io.checkpoint, "load", refusing)
     code, lines = _run(capsys, "sample", VAE, "--n", 512, "--scale", 2, "--out", out)
     assert code == 1 and lines == ["error: out of memory with --n 512 at --scale 2 (9.3 GB was asked for): lower --n "
                                    "or --scale"] and not out.exists()
@@ -203,12 +204,12 @@ def test_F113_a_refusal_in_plain_words_that_names_the_file(tmp_path, capsys, mon
     # the CLI: an OSError that names no file is said with the command's file
     model = tmp_path / "m.safetensors"
     model.write_bytes(VAE.read_bytes())
-    import models.checkpoint
+    import models.io.checkpoint
 
     def einval(*a, **kw):
         raise OSError(errno.EINVAL, "Invalid argument")
 
-    monkeypatch.setattr(models.checkpoint, "load", einval)
+    monkeypatch.setattr(models.io.checkpoint, "load", einval)
     code, lines = _run(capsys, "info", model)
     assert code == 2 and lines == ["error: m.safetensors: the system refused it (invalid argument: a special file, "
                                    "or a damaged one?)"]
@@ -255,7 +256,7 @@ _BLOCKED_SAVE = """
 import os, sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from models.images import save_png
+from models.io.images import save_png
 
 def stuck(fd):  # the save has written its temp file: say so, then wait until killed (no timing involved)
     print(os.getpid(), flush=True)
@@ -281,8 +282,8 @@ def test_F115_a_save_killed_part_way_leaves_no_temp_file_for_ever(tmp_path):
     """A kill during a save left NAME.tmp beside the file for ever. Each temp file is named as its process's
     (.NAME.<pid>.<random>.tmp); the next save to the folder removes those of processes that have ended, and
     never a running save's."""
-    from models.images import save_png
-    from models.temp_files import remove_stale
+    from models.io.images import save_png
+    from models.io.temp_files import remove_stale
 
     killed = _blocked_save(tmp_path / "grid.png")
     (stray,) = _temps(tmp_path)

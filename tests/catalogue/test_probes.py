@@ -1,6 +1,6 @@
 """'When things go wrong', rows F97-F100 (issue U): a generator from elsewhere whose one decode of z = 0 never
 ends or asks for too much memory. The decode is tried in a child process with a time and a memory limit
-(models/probe.py), never for ``info`` and never on the window's thread. The time limit is 2 s here
+(models/io/probe.py), never for ``info`` and never on the window's thread. The time limit is 2 s here
 (``$LATENT_EXPLORER_PROBE_SECONDS``); every wait below is a generous guard, never a measurement."""
 
 import json
@@ -121,8 +121,8 @@ def _no_probe_left():
 
 def _never_decoded(monkeypatch):
     """Any decode of an external generator in this process fails the test at once (instead of looping)."""
-    from models.external import ExternalGenerator
-    from models.probe import Probe
+    from models.io.external import ExternalGenerator
+    from models.io.probe import Probe
 
     def refuse(*a, **kw):
         raise AssertionError("a decode ran")
@@ -232,9 +232,9 @@ def test_F99_an_endless_generator_opened_in_the_window_or_named_as_the_last_mode
 def test_F100_a_decode_that_asks_for_more_memory_than_its_limit(tmp_path, capsys, monkeypatch):
     if not os.path.exists("/proc/self/status"):
         pytest.skip("the address-space limit needs /proc (Linux); elsewhere the time limit alone holds")
-    import models.probe
+    import models.io.probe
 
-    monkeypatch.setattr(models.probe, "MEMORY_BYTES", 256 << 20)
+    monkeypatch.setattr(models.io.probe, "MEMORY_BYTES", 256 << 20)
     monkeypatch.setenv("LATENT_EXPLORER_PROBE_SECONDS", "60")  # memory, not time, refuses it
     g = hungry_graph(tmp_path / "gen.onnx", floats=1 << 28)  # 1 GB of ones
     code, _, err = run_cli(capsys, "sample", g, "--n", "2", "--out", tmp_path / "s.png")

@@ -1,4 +1,4 @@
-"""'When things go wrong', continued (issue U): what a file says is read typed (models.schema) — diffusers
+"""'When things go wrong', continued (issue U): what a file says is read typed (models.io.schema) — diffusers
 configs, sidecars, a checkpoint's training summary. Rows F117 on, one test per row; property-based tests
 generate hostile documents through the schema layer and through each reader."""
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models import CheckpointError, load
-from models.schema import Bool, Either, Float, Int, List, Null, Object, SchemaError, Str, check, loads
+from models.io.schema import Bool, Either, Float, Int, List, Null, Object, SchemaError, Str, check, loads
 from tests.limits import address_space_limited
 
 diffusers = pytest.importorskip("diffusers")
@@ -251,7 +251,7 @@ def test_any_diffusers_config_opens_or_is_refused_in_one_line(vae_folder, tmp_pa
                                            "output_range": json_values, "class_names": json_values}))
 def test_any_sidecar_is_read_or_refused_in_one_line(tmp_path, doc):
     pytest.importorskip("onnx")
-    from models.external import read_sidecar
+    from models.io.external import read_sidecar
 
     path = tmp_path / "g.onnx"
     path.write_bytes(b"")
@@ -267,7 +267,7 @@ def test_any_sidecar_is_read_or_refused_in_one_line(tmp_path, doc):
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from(["status", "steps", "epochs_done", "record", "x"]), json_values, max_size=5))
 def test_any_training_summary_is_typed_or_refused_in_one_line(training):
-    from models.checkpoint import _checked_metadata
+    from models.io.checkpoint import _checked_metadata
 
     meta = {"training": json.dumps(training, allow_nan=True)}
     try:
@@ -312,7 +312,7 @@ def test_F124_a_cached_yardstick_whose_config_nests_without_end(tmp_path):
     by the bare json module), and the yardstick is trained again rather than the run stopping."""
     from safetensors.torch import save_file
 
-    from models.classifier import FORMAT, load_classifier
+    from models.analysis.classifier import FORMAT, load_classifier
 
     bad = tmp_path / "c.safetensors"
     save_file({"w": torch.zeros(1)}, str(bad), metadata={"format": FORMAT, "config": "[" * 100_000 + "]" * 100_000})

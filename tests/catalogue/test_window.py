@@ -252,7 +252,7 @@ def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(ma
                                                                                  monkeypatch):
     import threading
 
-    from models.external import ExternalGenerator
+    from models.io.external import ExternalGenerator
 
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     threads = []

@@ -9,6 +9,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from explorer.view_table import VIEW_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))
 
@@ -30,7 +32,7 @@ def _one_per_kind() -> list[str]:
 
 
 ONE_PER_KIND = _one_per_kind()
-VIEWS = ["map", "editor", "diffusion", "txt2img", "pixels", "quality", "inspect", "compare", "sketch", "training"]
+VIEWS = list(VIEW_NAMES)  # the window's one table of views, in tab order
 KEYS = {name: getattr(Qt.Key, f"Key_{(i + 1) % 10}") for i, name in enumerate(VIEWS)}
 CTRL = Qt.KeyboardModifier.ControlModifier
 

@@ -146,7 +146,7 @@ def test_the_sketch_pad_shows_a_model_only_the_kind_of_drawing_it_reads(make_win
     from PySide6.QtTest import QTest
 
     from models import build_model, load_dataset, make_config
-    from models.checkpoint import save
+    from models.io.checkpoint import save
 
     from .flows import stroke
 

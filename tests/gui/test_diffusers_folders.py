@@ -60,7 +60,7 @@ def test_an_onnx_generator_opens_in_the_editor_and_map(make_window, qtbot, tmp_p
     path, _ = make_onnx(tmp_path / "gen.onnx", latent=8, shape=(3, 16, 16))
     w = make_window(load_bundled=False)
     assert w.open_path(str(path)), w.last_error  # no question asked: a graph runs no code
-    # listed once one decode has passed in a child process (models/probe.py), the window's thread never waiting
+    # listed once one decode has passed in a child process (models/io/probe.py), the window's thread never waiting
     qtbot.waitUntil(lambda: w.library.current is not None, timeout=120000)
     QTest.keyClick(w, Qt.Key.Key_2, CTRL)
     qtbot.waitUntil(w.editor.is_ready, timeout=60000)

@@ -322,7 +322,7 @@ def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(
 def test_umap_cancels_at_once_then_fits_and_places_new_latents(make_window, qtbot):
     """UMAP runs in a child process (Cancel ends it at once); once fitted, the current z and a path are
     placed on it by its transform, in workers."""
-    from models.embedding import knn_label_accuracy
+    from models.analysis.embedding import knn_label_accuracy
 
     w = make_window()
     select(w, qtbot, "digits-vae16")

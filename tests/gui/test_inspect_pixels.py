@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from models import build_model, load_dataset, make_config
+from models.analysis.quality import held_out
 from models.progress import run_to_end
-from models.quality import held_out
 
 from .conftest import select
 

@@ -8,8 +8,8 @@ from explorer.latent_map import LatentMap
 from explorer.map_density import DENSITY_MIN, POINTS_IN_VIEW
 from explorer.state import LatentState
 from models import build_model, make_config
-from models.latent import LatentSet
-from models.projection import nearest_point
+from models.analysis.latent import LatentSet
+from models.analysis.projection import nearest_point
 
 
 class _Click:

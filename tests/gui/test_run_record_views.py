@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from models import TrainConfig, build_model, load_dataset, make_config, train
-from models.run_record import load_record, record_path
+from models.training.run_record import load_record, record_path
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 

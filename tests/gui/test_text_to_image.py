@@ -49,7 +49,7 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     assert all(word in t.chips.text() for word in PROMPT.split()) and "unknown" not in t.chips.text()
     t.steps.setValue(6)
     t.n.setValue(4)
-    t.cfg.setValue(3.0)
+    t.guidance.setValue(3.0)
     t.seed.setValue(9)
     t.prompt.setFocus()
     QTest.keyClick(t.prompt, Qt.Key.Key_Return, CTRL)
@@ -97,10 +97,10 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     # saved with its parameters, the grid restores the form (PNG Info); the sample's path as an animation
     t.save_png(str(tmp_path / "grid.png"))
     t.seed.setValue(0)
-    t.cfg.setValue(1.0)
+    t.guidance.setValue(1.0)
     assert t.restore_from_png(str(tmp_path / "grid.png"))
-    assert (t.seed.value(), t.cfg.value(), t.steps.value(), t.prompt.text()) == (9, 3.0, 6, PROMPT)
-    from models.images import video_formats
+    assert (t.seed.value(), t.guidance.value(), t.steps.value(), t.prompt.text()) == (9, 3.0, 6, PROMPT)
+    from models.io.images import video_formats
 
     for fmt in video_formats():
         t.export_animation(str(tmp_path / f"path{fmt}"))
@@ -149,7 +149,7 @@ def test_dropping_a_png_restores_its_parameters(make_window, qtbot, tiny, tmp_pa
                       Qt.KeyboardModifier.NoModifier)
     w.dropEvent(drop)  # onto the window while the view is shown
     assert t.prompt.text() == PROMPT and t.negative.text() == "a star"
-    assert t.sampler.currentData() == "euler-a" and t.steps.value() == 7 and t.cfg.value() == 6.5
+    assert t.sampler.currentData() == "euler-a" and t.steps.value() == 7 and t.guidance.value() == 6.5
     assert t.seed.value() == 31 and "restored the parameters of grid.png (made with ldm)" in said[-1]
     assert w.current_view() is t
     # a PNG without parameters, and a file that is not a PNG: a message each, the form unchanged

@@ -144,11 +144,12 @@ def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qt
     from PySide6.QtCore import Qt
 
     import models.data
+    import models.data.folders
 
     calls = []
     real = models.data.load_dataset
     monkeypatch.setattr(models.data, "load_dataset", lambda spec, *a, **k: calls.append(spec) or real(spec, *a, **k))
-    monkeypatch.setattr(models.data, "MAX_FOLDER_FILES", 50)
+    monkeypatch.setattr(models.data.folders, "MAX_FOLDER_FILES", 50)
     for i in range(3):
         (tmp_path / f"c{i}").mkdir()
         for j in range(30):

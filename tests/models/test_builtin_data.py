@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from models import scenes
-from models.data import DataError, load_dataset
+from models.data import DataError, load_dataset, scenes
 
 
 def test_mnist_is_built_in_and_offline(mnist_dir):
@@ -16,7 +15,7 @@ def test_mnist_is_built_in_and_offline(mnist_dir):
 
 
 def test_mnist_ships_with_its_attribution():
-    from models.data import MNIST_DIR
+    from models.data.builtin import MNIST_DIR
 
     text = (MNIST_DIR / "README.md").read_text()
     assert "LeCun" in text and "Cortes" in text and "Burges" in text and "CC BY-SA 3.0" in text
@@ -99,7 +98,7 @@ def test_two_threads_first_importing_scikit_learn_at_once_both_finish():
 
     code = ("import threading, sys\n"
             "from models.data import load_dataset\n"
-            "from models.diagnostics import anomaly_job\n"
+            "from models.analysis.diagnostics import anomaly_job\n"
             "from models.lazy import lazy_import\n"
             "done = []\n"
             "def a(): load_dataset('digits'); done.append('a')\n"

@@ -170,7 +170,7 @@ def _steps(clock, stages):
 def test_eval_progress_shows_an_eta_whether_or_not_stderr_is_a_terminal(monkeypatch, tty):
     import io
 
-    from models import cli_progress
+    from models.cli import progress as cli_progress
 
     clock = [0.0]
     monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
@@ -194,7 +194,7 @@ def test_training_progress_to_a_log_is_a_plain_line_every_few_seconds(monkeypatc
     import io
     from types import SimpleNamespace
 
-    from models import cli_progress
+    from models.cli import progress as cli_progress
 
     clock = [0.0]
     monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])

@@ -73,7 +73,7 @@ def test_flat_folder_has_no_labels(tmp_path):
 
 
 def test_huge_image_is_skipped_not_loaded(tmp_path, monkeypatch):
-    import models.data as md
+    import models.data.folders as md  # the image reader's module
 
     monkeypatch.setattr(md, "MAX_IMAGE_PIXELS", 1000)
     _png(tmp_path / "big.png", np.zeros((100, 100), np.uint8))

@@ -1,4 +1,4 @@
-"""Diagnostics (models/diagnostics.py) on the bundled models: bounds in the right order, active units,
+"""Diagnostics (models/analysis/diagnostics.py) on the bundled models: bounds in the right order, active units,
 anomaly detection, an autoencoder against PCA, and the CLI that prints them."""
 
 import json
@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from models import load, load_dataset
-from models.cli import main
-from models.diagnostics import (
+from models.analysis.diagnostics import (
     active_units,
     activity,
     anomaly_job,
@@ -20,9 +19,10 @@ from models.diagnostics import (
     per_image_scores,
     score_names,
 )
+from models.analysis.quality import held_out, train_and_held_out
+from models.cli import main
 from models.errors import ConfigError
 from models.progress import run_to_end
-from models.quality import held_out, train_and_held_out
 
 from .helpers import tiny_model
 
@@ -111,7 +111,7 @@ def test_cli_likelihood_and_anomaly(capsys):
 
 
 def test_which_inspections_apply_is_said_once_with_the_reason():
-    from models.diagnostics import CONDITIONAL_ANOMALY, applicable
+    from models.analysis.diagnostics import CONDITIONAL_ANOMALY, applicable
 
     assert applicable(tiny_model("vae")) == dict.fromkeys(("dims", "likelihood", "anomaly", "pca", "modes"))
     cvae = applicable(tiny_model("cvae"))

@@ -47,7 +47,7 @@ def test_a_unet_samples_as_diffusers_ddim_pipeline_does(unet_folder):
 
 
 def test_the_diffusion_recording_runs_on_it(unet_folder):
-    from models.trajectory import record_reverse
+    from models.sampling.trajectory import record_reverse
 
     tr = run_to_end(record_reverse(load(unet_folder[0]), n=2, sampler="ddim", steps=5))
     assert tr.x.shape == (6, 2, 1, 8, 8) and np.isfinite(tr.x.astype(np.float32)).all()

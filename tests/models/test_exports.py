@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from models import ConfigError
-from models.exports import export_points
-from models.images import save_video, video_formats
-from models.projection import points_in_polygon
+from models.analysis.projection import points_in_polygon
+from models.io.exports import export_points
+from models.io.images import save_video, video_formats
 
 
 def test_points_in_a_lasso_and_a_rectangle():
@@ -59,7 +59,7 @@ def test_latents_read_back_and_bad_files_refused_with_the_reason(tmp_path):
     import pytest
 
     from models.errors import ConfigError
-    from models.exports import read_points
+    from models.io.exports import read_points
 
     rng = np.random.default_rng(0)
     z, labels = rng.normal(size=(50, 3)).astype(np.float32), rng.integers(0, 4, 50)

@@ -188,8 +188,8 @@ class _Oracle:
 
 
 def test_prompt_adherence_judges_each_factor_with_the_scenes_classifier():
-    from models.classifier import bundled_for, load_classifier
-    from models.latent_diffusion import held_out_prompts, prompt_adherence
+    from models.analysis.classifier import bundled_for, load_classifier
+    from models.kinds.latent_diffusion import held_out_prompts, prompt_adherence
     from models.progress import run_to_end
 
     data = load_dataset("scenes:3000")

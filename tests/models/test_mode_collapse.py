@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from models import ImageData, TrainConfig, build_model, load, load_dataset, make_config, train
+from models.analysis.quality import quality_job
 from models.progress import run_to_end
-from models.quality import quality_job
-from models.run_record import load_record, record_path
+from models.training.run_record import load_record, record_path
 
 
 def _run(tmp_path, norm):

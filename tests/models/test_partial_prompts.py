@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import scenes
-from models.partial_prompts import _entropy, cut_prompts, reference_spread
+from models.analysis.partial_prompts import _entropy, cut_prompts, reference_spread
+from models.data import scenes
 
 WHOLE = "a large blue star at the top left on a white background"
 

@@ -1,4 +1,4 @@
-"""pix2pix (models/pix2pix.py): the sources it translates from, its U-Net and PatchGAN, training, reading a
+"""pix2pix (models/kinds/pix2pix.py): the sources it translates from, its U-Net and PatchGAN, training, reading a
 drawing, and ``latent-explorer translate``."""
 
 import numpy as np
@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from models import TrainConfig, build_model, load, load_dataset, make_config, train
-from models.pix2pix import edges, read_sketch, silhouette
+from models.data.sketches import edges, silhouette
+from models.io.sketches import read_sketch
 
 from .helpers import cli
 
@@ -56,7 +57,7 @@ def test_training_lowers_the_held_out_l1_and_the_baseline_has_no_discriminator_s
 def test_the_l1_term_is_weighed_on_the_papers_scale(monkeypatch):
     """λ = 100 weighs the L1 of images in [-1, 1], as the paper's code does (on [0, 1] it would be λ = 50); the
     reported l1 is on the [0, 1] scale of the held-out figure."""
-    import models.pix2pix as p2p
+    import models.kinds.pix2pix as p2p
 
     data = load_dataset("scenes").subset(slice(0, 8))
     torch.manual_seed(0)
@@ -98,7 +99,7 @@ def test_translate_cli(tmp_path, capsys):
     torch.manual_seed(0)
     data = load_dataset("scenes").subset(slice(0, 64))
     m = build_model(make_config("pix2pix", data.shape, width=8, data=data))
-    from models.checkpoint import save
+    from models.io.checkpoint import save
 
     save(m, tmp_path / "p.safetensors", data={"spec": "scenes"})
     Image.fromarray((edges(data.images[:1])[0, 0] * 255).astype(np.uint8)).save(tmp_path / "e.png")

@@ -1,4 +1,4 @@
-"""PixelCNN (models/pixelcnn.py): the masks keep the chain rule's order, the parallel and the pixel-by-pixel
+"""PixelCNN (models/kinds/pixelcnn.py): the masks keep the chain rule's order, the parallel and the pixel-by-pixel
 paths give the same probabilities, and the likelihood is an exact −log p(x) that training lowers."""
 
 import math
@@ -9,7 +9,7 @@ import torch
 
 from models import build_model, load, make_config, registry, save
 from models.errors import ConfigError
-from models.pixelcnn import binarise
+from models.kinds.pixelcnn import binarise
 
 from .helpers import run, tiny_data
 

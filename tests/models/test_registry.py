@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import ConfigError, load, registry, save
-from models.checkpoint import FORMAT_VERSION
+from models.io.checkpoint import FORMAT_VERSION
 
 from .helpers import standalone_kinds, tiny_model
 
@@ -127,7 +127,7 @@ def test_a_spec_naming_a_field_its_config_lacks_is_refused():
 
 def test_a_kind_whose_class_lacks_what_its_capabilities_promise_is_refused_naming_the_method():
     from models import GenerativeModel
-    from models.autoencoders import AutoencoderConfig
+    from models.kinds.autoencoders import AutoencoderConfig
 
     class Decoder(GenerativeModel):  # decodes a z, but has no encode of its own (nor a translate)
         def decode(self, z, y=None):
@@ -171,7 +171,8 @@ def test_the_order_of_kinds_does_not_depend_on_what_was_imported_first():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    code = (f"import sys; sys.path.insert(0, {str(root)!r})\nimport models.text_encoder, models.latent_diffusion\n"
+    code = (f"import sys; sys.path.insert(0, {str(root)!r})\n"
+            "import models.kinds.text_encoder, models.kinds.latent_diffusion\n"
             "from models import registry\nprint(','.join(registry.kinds(trainable=True)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip().split(",") == registry.kinds(trainable=True), r.stderr

@@ -1,12 +1,12 @@
-"""A training run's record per epoch (models/run_record.py): encodings of a fixed held-out subset (the map's
+"""A training run's record per epoch (models/training/run_record.py): encodings of a fixed held-out subset (the map's
 training movie) and the class histogram of samples (mode collapse as it happens)."""
 
 import numpy as np
 import pytest
 
 from models import CheckpointError, ImageData, load, load_dataset
-from models.quality import class_coverage
-from models.run_record import RECORD_N, load_record, record_of, record_path, save_record
+from models.analysis.quality import class_coverage
+from models.training.run_record import RECORD_N, load_record, record_of, record_path, save_record
 
 from .helpers import run, tiny_data, tiny_model
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from models.diffusion import DiffusionScheduler
-from models.samplers import SAMPLERS, EulerAncestralSampler, make_sampler
+from models.sampling.samplers import SAMPLERS, EulerAncestralSampler, make_sampler
+from models.sampling.schedule import DiffusionScheduler
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -7,9 +7,9 @@ import torch
 
 from models import ConfigError, load
 from models.display import heat_overlay
-from models.images import generation_parameters
+from models.io.images import generation_parameters
 from models.progress import run_to_end
-from models.text_trajectory import (
+from models.sampling.text_trajectory import (
     attention_maps,
     cfg_strip,
     check_prompt,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models import cli, load, load_dataset
-from models.classifier import (
+from models.analysis.classifier import (
     CLASSIFIER_DIR,
     classifier_for,
     heads_of,
@@ -17,9 +17,9 @@ from models.classifier import (
     save_classifier,
     train_classifier,
 )
+from models.analysis.quality import class_coverage, frechet_distance, measure, precision_recall, real_vs_real
 from models.data import ImageData
 from models.progress import run_to_end
-from models.quality import class_coverage, frechet_distance, measure, precision_recall, real_vs_real
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -179,7 +179,7 @@ def test_eval_bad_input_is_one_line_and_exit_2(capsys, args, msg):
 
 def test_eval_of_a_model_that_cannot_sample_is_refused(tmp_path, capsys):
     from models import registry, save
-    from models.autoencoders import Autoencoder, AutoencoderConfig
+    from models.kinds.autoencoders import Autoencoder, AutoencoderConfig
     from models.registry import Capabilities, KindSpec, TrainDefaults
 
     registry.register(KindSpec("encoder-only", "Encoder only", Autoencoder, AutoencoderConfig,

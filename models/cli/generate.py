@@ -1,0 +1,161 @@
+"""``latent-explorer sample`` and ``txt2img``: images from a model, saved as one grid PNG with its parameters."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from models.cli.memory import check_grid
+from models.errors import (
+    ConfigError,
+    failure,
+    shown,
+)
+from models.sampling.settings import DEFAULT_GUIDANCE, DEFAULT_STEPS, SamplingSettings
+
+
+def _class_index(model, cls):
+    if cls is None:
+        return None
+    if not model.conditional:
+        raise ConfigError("--class applies to conditional models only")
+    names = model.class_names
+    if cls in names:
+        return names.index(cls)
+    try:
+        k = int(cls)
+    except ValueError:
+        raise ConfigError(f"unknown class {cls!r} (classes: {', '.join(names)})") from None
+    if not 0 <= k < len(names):
+        raise ConfigError(f"class index {k} out of range 0..{len(names) - 1}")
+    return k
+
+
+def sampling_kw(model, a, default_steps: int | None = None) -> dict:
+    """The sampler settings of a diffusion model from --sampler/--steps/--eta/--guidance, checked."""
+    settings = SamplingSettings(a.sampler, a.steps, a.eta, DEFAULT_GUIDANCE if a.guidance is None else a.guidance)
+    settings.check()
+    if not model.capabilities.diffusion:
+        if a.steps is not None or a.sampler is not None:
+            raise ConfigError("--steps and --sampler apply to diffusion models only")
+        return {}
+    return settings.for_model(model.config.timesteps, default_steps).sample_kwargs()
+
+
+def cmd_sample(a) -> int:
+    import torch
+
+    from models.io.checkpoint import load
+    from models.io.images import make_grid, save_png
+
+    if not 1 <= a.n <= 1024:
+        raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
+    if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
+        # a slip of the keyboard (--out model.safetensors) must not replace a trained model with a picture
+        raise ConfigError(f"--out: samples are saved as a PNG picture: give a file name ending in .png, not "
+                          f"{shown(a.out, 200)}")
+    model = load(a.file, trust_code=a.trust_code)
+    if model.capabilities.image_to_image:  # no samples of its own: held-out sources, translations, real images
+        import numpy as np
+
+        from models.analysis.quality import held_out
+
+        _, val = held_out(model)
+        rows = model.sample_rows(val, min(a.n, len(val)))  # pix2pix: source, answer, real; CycleGAN: A→B→A, B→A→B
+        h = model.image_shape[1]
+        cols = min(len(rows[0]), 16)  # more than 16: the rows again below, for the next 16 images
+        blocks = [r[i:i + cols] for i in range(0, len(rows[0]), cols) for r in rows]
+        blocks = [np.concatenate([b, np.ones((cols - len(b), *b.shape[1:]), b.dtype)]) for b in blocks]
+        check_grid(len(blocks) * cols, model.image_shape, a.scale or max(1, 64 // h), a.scale is None, cols)
+        save_png(a.out, make_grid(np.concatenate(blocks), nrow=cols, scale=a.scale or max(1, 64 // h)))
+        print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
+              f"{a.out}", file=sys.stderr)
+        return 0
+    kw = sampling_kw(model, a)
+    k = _class_index(model, a.cls)
+    h = model.image_shape[1]
+    scale = a.scale or max(1, 64 // h)
+    check_grid(a.n, model.image_shape, scale, a.scale is None)
+    g = torch.Generator().manual_seed(a.seed)
+    y = None
+    if model.conditional:
+        y = torch.full((a.n,), k) if k is not None else torch.arange(a.n) % model.num_classes
+    images = model.sample(a.n, y, generator=g, **kw).cpu().numpy()
+    save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=scale))
+    print(f"saved {a.n} samples to {a.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_txt2img(a) -> int:
+    import torch
+
+    from models.io.checkpoint import load, refuse_inputs
+    from models.io.images import generation_parameters, make_grid, read_image_for, save_png
+    from models.nn.tokenizer import UnknownWords
+
+    if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
+        raise ConfigError(f"--out: give a file name ending in .png, not {shown(a.out, 200)}")
+    refuse_inputs(a.out, [a.file, a.control, a.init_image])
+    model = load(a.file)
+    if not model.capabilities.draws_from_text:
+        raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: txt2img needs a latent diffusion model "
+                          "(--model ldm) or a ControlNet")
+    controlled = model.capabilities.controlled  # a ControlNet: its base draws, steered
+    control = None
+    if controlled and a.control is None:
+        raise ConfigError(f"{Path(a.file).name} is a ControlNet: give its control image ({model.config.control}) "
+                          "with --control FILE")
+    if not controlled and a.control is not None:
+        raise ConfigError(f"{Path(a.file).name} draws from its prompt alone: --control needs a ControlNet "
+                          "(--model controlnet)")
+    if controlled:
+        from models.io.sketches import read_sketch
+
+        try:
+            ink, notes = read_sketch(a.control, model.image_shape[1])
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--control {failure(a.control, e)}") from None
+        for n in notes:
+            print(f"note: the control image: {n}", file=sys.stderr)
+        control = torch.from_numpy(ink[None])
+    ldm = model.base if controlled else model
+    T = ldm.config.timesteps
+    s = SamplingSettings(a.sampler, a.steps, a.eta, a.guidance, a.seed, a.n).for_model(T, DEFAULT_STEPS)
+    check_grid(a.n, model.image_shape, a.scale or max(1, 64 // model.image_shape[1]), a.scale is None)
+    try:
+        tokens = ldm.prompt_ids([a.prompt, a.negative_prompt])
+    except UnknownWords as e:
+        raise ConfigError(str(e)) from None
+    context = ldm.parts[1].config.context
+    for text, cut in zip(("the prompt", "the negative prompt"), tokens.truncated):
+        if cut:
+            print(f"note: {text} is longer than the text encoder's {context - 2} words: the rest is left out",
+                  file=sys.stderr)
+    if not a.prompt.strip():
+        print("note: an empty prompt: unconditional samples", file=sys.stderr)
+    init, strength = None, None
+    if a.init_image is not None:
+        try:
+            x = read_image_for(model.image_shape, a.init_image)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--init-image {failure(a.init_image, e)}") from None
+        from PIL import Image
+
+        with Image.open(a.init_image) as im:
+            if (im.height, im.width) != tuple(model.image_shape[1:]):
+                print(f"note: the init image ({im.width}x{im.height}) is resized to the model's "
+                      f"{model.image_shape[2]}x{model.image_shape[1]}", file=sys.stderr)
+        init, strength = torch.from_numpy(x[None]).expand(a.n, *x.shape), a.strength
+    kw = dict(negative=a.negative_prompt, **s.sample_kwargs(), seed=s.seed, init=init,
+              strength=1.0 if strength is None else strength)
+    prompts = [a.prompt] * a.n
+    images = (model.txt2img(prompts, control, **kw) if controlled else model.txt2img(prompts, **kw)).numpy()
+    h = model.image_shape[1]
+    params = generation_parameters(a.prompt, a.negative_prompt, s.steps_run(T), s.title, s.guidance, s.seed,
+                                   model.image_shape[1:], Path(a.file).stem, strength,
+                                   f"{model.config.control} from {Path(a.control).name}" if controlled else None)
+    save_png(a.out, make_grid(images, nrow=int(math.ceil(math.sqrt(a.n))), scale=a.scale or max(1, 64 // h)),
+             {"parameters": params})
+    print(f"saved {a.n} images to {a.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,223 @@
+"""What the Text-to-Image view records and shows, without Qt: one generation recorded step by step (the
+decoded z_t and ẑ_0, the predicted noise, where each prompt token is looked at, the latents themselves),
+the same seed at several guidance scales, and the autoencoder's latent "atlas" a trajectory is drawn on.
+
+Every job is a generator of :class:`~models.progress.Step` records; only numpy leaves it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.analysis.latent import PCA
+from models.errors import ConfigError
+from models.io.meta import meta_of
+from models.nn.tokenizer import PAD, UnknownWords
+from models.progress import Step
+
+FRAME_DTYPE = np.float16
+CFG_STRIP = (1.0, 3.0, 5.0, 7.0, 9.0)
+
+
+@dataclass
+class PromptCheck:
+    """What the text encoder makes of a prompt: its words as tokens, the unknown ones, and whether it fits."""
+
+    words: list[str]
+    unknown: list[str]
+    truncated: bool
+    context: int  # words that fit (the context less <bos> and <eos>)
+
+    def problems(self, what: str = "the prompt") -> list[str]:
+        out = []
+        if self.unknown:
+            out.append(str(UnknownWords(self.unknown)))
+        if self.truncated:
+            out.append(f"{what} is longer than the text encoder's {self.context} words: the rest is left out")
+        return out
+
+
+def check_prompt(model, text: str) -> PromptCheck:
+    tok = model.parts[1].tokenizer
+    words = tok.words(text)
+    return PromptCheck(words, tok.unknown(text), len(words) > tok.context - 2, tok.context - 2)
+
+
+@dataclass
+class TextTrajectory:
+    """One recorded generation of ``n`` images from one prompt: frame k holds z_t before step k (the last
+    frame is the final z_0) and what the network made of it."""
+
+    prompt: str
+    negative: str
+    tokens: list[str]  # the prompt's tokens as the encoder reads them: <bos> words… <eos>
+    timesteps: np.ndarray  # (K+1,), the last frame t = -1
+    x: np.ndarray  # (K+1, N, C, H, W) decoded z_t in [0, 1]
+    x0: np.ndarray  # (K+1, N, C, H, W) decoded ẑ_0 (the last frame repeats)
+    eps: np.ndarray  # (K+1, N, zc, s, s) predicted noise ε̂ in latent units (the last frame repeats)
+    z: np.ndarray  # (K+1, N, D) the latents themselves, for the atlas
+    attention: np.ndarray  # (K+1, N, tokens, s, s) cross-attention per token, mean of heads and layers
+    settings: dict  # sampler, steps, guidance, seed, eta
+
+    def __len__(self) -> int:
+        return len(self.timesteps)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.x, self.x0, self.eps, self.z, self.attention))
+
+    @property
+    def word_tokens(self) -> list[int]:
+        """Indices of the tokens that are words (not <bos>/<eos>)."""
+        return [i for i, t in enumerate(self.tokens) if not t.startswith("<")]
+
+
+def attention_maps(kept: list[torch.Tensor], n: int, tokens: int, side: int) -> torch.Tensor:
+    """The cross-attention weights of one network call, one (B', s'², L) tensor per layer (B' = 2n with
+    guidance: the prompt's half comes first) -> (n, tokens, side, side): each layer's map resized to the
+    latent grid, then the mean over layers (each layer is already the mean over its heads)."""
+    maps = []
+    for a in kept:
+        a = a[:n, :, :tokens]  # the prompt's half; its real tokens
+        s = int(round(a.shape[1] ** 0.5))
+        m = a.transpose(1, 2).reshape(n, tokens, s, s)
+        maps.append(F.interpolate(m, size=(side, side), mode="nearest") if s != side else m)
+    return torch.stack(maps).mean(0)
+
+
+def record_txt2img(model, prompt: str, negative: str = "", n: int = 4, sampler: str = "ddim",
+                   steps: int | None = 25, guidance: float = 5.0, eta: float = 0.0, seed: int = 0,
+                   should_stop: Callable[[], bool] | None = None) -> Generator[Step, None, TextTrajectory | None]:
+    """``model.txt2img([prompt] * n, …)`` recorded frame by frame (the same noise draws, so the last frame is
+    the image txt2img makes for the same settings); None when stopped."""
+    if not np.isfinite(guidance) or guidance < 0:
+        raise ConfigError(f"the guidance scale must be a number ≥ 0, got {guidance}")
+    ae = model.parts[0]
+    g = torch.Generator().manual_seed(int(seed))
+    sched = model.make_scheduler(sampler, steps, eta)
+    ts = sched.timesteps.tolist()
+    k = len(ts)
+    z = torch.randn((n, *model.config.latent_shape), generator=g)
+    ids = model.prompt_ids([prompt]).ids[0]
+    n_tok = int((ids != PAD).sum())
+    zc, side, _ = model.config.latent_shape
+    c, h, w = model.image_shape
+
+    def frames(*shape):
+        return np.empty((k + 1, n, *shape), FRAME_DTYPE)
+
+    traj = TextTrajectory(prompt, negative, model.parts[1].tokenizer.decode(ids[:n_tok].tolist()),
+                          np.array(ts + [-1]), frames(c, h, w), frames(c, h, w), frames(zc, side, side),
+                          np.empty((k + 1, n, z[0].numel()), np.float32), frames(n_tok, side, side),
+                          dict(sampler=sampler, steps=k, guidance=float(guidance), seed=int(seed), eta=float(eta)))
+    with torch.no_grad():
+        for i, (t, z_t, eps, z0, prev, kept) in enumerate(
+                model.reverse(z, [prompt] * n, negative, sched, guidance, g, keep_attention=True)):
+            traj.z[i] = z_t.flatten(1).numpy()
+            traj.x[i] = ae.decode_latents(z_t).numpy()
+            traj.x0[i] = ae.decode_latents(z0).numpy()
+            traj.eps[i] = eps.numpy()
+            traj.attention[i] = attention_maps(kept, n, n_tok, side).numpy()
+            z = prev
+            yield Step(i + 1, k, f"t = {t}")
+            if should_stop is not None and should_stop():
+                return None
+        traj.z[k] = z.flatten(1).numpy()
+        traj.x[k] = ae.decode_latents(z).numpy()
+    traj.x0[k], traj.eps[k], traj.attention[k] = traj.x0[k - 1], traj.eps[k - 1], traj.attention[k - 1]
+    return traj
+
+
+def cfg_strip(model, prompt: str, negative: str = "", n: int = 1, sample: int = 0, sampler: str = "ddim",
+              steps: int | None = 25, seed: int = 0, eta: float = 0.0, scales=CFG_STRIP,
+              should_stop: Callable[[], bool] | None = None) -> Generator[Step, None, np.ndarray | None]:
+    """Image ``sample`` of a batch of ``n`` (the same noise as the grid it came from) at each guidance
+    scale: (len(scales), C, H, W) in [0, 1]."""
+    out = []
+    for j, w in enumerate(scales):
+        yield Step(j, len(scales), f"guidance {w:g}")
+        if should_stop is not None and should_stop():
+            return None
+        out.append(model.txt2img([prompt] * n, negative, sampler, steps, w, seed, eta=eta)[sample])
+    return torch.stack(out).numpy()
+
+
+@dataclass
+class Atlas:
+    """The autoencoder's latents of some data, on their first two principal components (and on any t-SNE or
+    UMAP map fitted since, :mod:`models.analysis.embedding`), with the data's factors to colour them by; any latent (a
+    trajectory) is placed on the same plane, by the PCA's projection or the fitted map's ``transform``."""
+
+    xy: np.ndarray  # (N, 2) on the PCA plane
+    factors: dict[str, np.ndarray]  # name -> (N,) value index
+    classes: dict[str, list[str]]  # name -> value names
+    pca: PCA
+    z: np.ndarray | None = None  # (N, D) the latents themselves (what a t-SNE or UMAP map is fitted on)
+    maps: dict = field(default_factory=dict)  # "tsne" / "umap" -> models.analysis.embedding.Embedding
+
+    def points(self, method: str = "pca") -> np.ndarray:
+        return self.xy if method == "pca" else self.maps[method].xy
+
+    def place(self, z: np.ndarray, method: str = "pca") -> np.ndarray:
+        z = np.asarray(z, np.float32).reshape(-1, self.pca.components.shape[1])
+        return self.pca.transform(z) if method == "pca" else self.maps[method].place(z)
+
+
+def latent_atlas(model, n: int = 2000, seed: int = 0, spec: str | None = None
+                 ) -> Generator[Step, None, Atlas]:
+    """Encode ``n`` images of the model's data (or ``spec``) with its autoencoder and fit the plane."""
+    from models.data import load_dataset
+
+    spec = spec or meta_of(model).data.spec
+    if not spec:
+        raise ConfigError("the checkpoint names no dataset to draw the latent map of")
+    yield Step(0, 2, f"loading {spec}")
+    data = load_dataset(spec).conform(*model.image_shape[:2])
+    idx = np.sort(np.random.default_rng(seed).choice(len(data), min(n, len(data)), replace=False))
+    yield Step(1, 2, f"encoding {len(idx)} images")
+    ae = model.parts[0]
+    with torch.no_grad():
+        z = torch.cat([ae.encode(torch.from_numpy(data.images[idx[i : i + 500]]))
+                       for i in range(0, len(idx), 500)]).numpy()
+    pca = PCA(z, 2)
+    factors, classes = {}, {}
+    if data.factors is not None:
+        for j, name in enumerate(data.factor_names):
+            if name in data.factor_classes:
+                factors[name] = np.asarray(data.factors[idx, j], np.int64)
+                classes[name] = list(data.factor_classes[name])
+    elif data.labels is not None:
+        factors["label"], classes["label"] = np.asarray(data.labels[idx], np.int64), list(data.class_names)
+    return Atlas(pca.transform(z), factors, classes, pca, z)
+
+
+PARAM_LINE = re.compile(r"(?:^|, )([A-Za-z ]+): ([^,]*)")
+
+
+def parse_parameters(text: str) -> dict:
+    """The web UIs' "parameters" text (:func:`models.io.images.generation_parameters`) back into settings:
+    prompt, negative, and whichever of steps, sampler (its title), cfg, seed, strength, model it names."""
+    lines = str(text).split("\n")
+    if len(lines) < 2 or "Steps:" not in lines[-1]:
+        raise ValueError("no generation parameters in this text (no 'Steps:' line)")
+    out: dict = {"prompt": lines[0], "negative": ""}
+    for line in lines[1:-1]:
+        if line.startswith("Negative prompt: "):
+            out["negative"] = line[len("Negative prompt: "):]
+    kinds = {"Steps": ("steps", int), "Sampler": ("sampler", str), "CFG scale": ("cfg", float),
+             "Seed": ("seed", int), "Denoising strength": ("strength", float), "Model": ("model", str),
+             "Size": ("size", str)}
+    for key, value in PARAM_LINE.findall(lines[-1]):
+        if key.strip() in kinds:
+            name, conv = kinds[key.strip()]
+            try:
+                out[name] = conv(value.strip())
+            except ValueError:
+                raise ValueError(f"{key.strip()}: {value.strip()[:40]!r} is not a {conv.__name__}") from None
+    return out
