@@ -57,8 +57,9 @@ class DiffusionView(ModelView):
         from models import registry
 
         kinds = ", ".join(k for k in registry.kinds() if registry.get(k).capabilities.diffusion)
-        self.placeholder = hint(f"The Diffusion view is for diffusion models ({kinds}): pick mnist-ddpm in the "
-                                "model list, or train one (latent-explorer train --model ddpm …).")
+        self._hint = (f"The Diffusion view is for diffusion models ({kinds}): pick mnist-ddpm in the model list, "
+                      "or train one (latent-explorer train --model ddpm …).")
+        self.placeholder = hint(self._hint)
         root.addWidget(self.placeholder)
         self.body = QSplitter(Qt.Orientation.Vertical)
         root.addWidget(self.body, 1)
@@ -163,13 +164,15 @@ class DiffusionView(ModelView):
         self._set_traj_enabled(False)
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        return None if model is not None and model.capabilities.diffusion else self._hint
+
     def _on_model(self, model):
-        ok = model is not None and model.capabilities.diffusion
+        ok = self.applies(model) is None
         self.model = model if ok else None  # first: results of the cancelled job are then stale
         self.cancel()
         self.btn_play.setChecked(False)
-        self.placeholder.setVisible(not ok)
-        self.body.setVisible(ok)
+        self.gate(model)
         self.trajectory = None
         self._set_traj_enabled(False)
         self.frame_label.setText("no trajectory yet")

@@ -10,7 +10,26 @@ from PySide6.QtWidgets import QWidget
 
 
 class ModelView(QWidget):
-    """A view's defaults; a view overrides what it does."""
+    """A view's defaults; a view overrides what it does. A view that applies to some models only has a
+    ``placeholder`` (a hint) and a ``body``, and answers :meth:`applies`; :meth:`gate` shows one or the other."""
+
+    placeholder = None  # QLabel: why this view has nothing to show
+    body = None  # QWidget: the view itself
+
+    def applies(self, model) -> str | None:
+        """Why this view has nothing to show for ``model`` (None: it applies); ``model`` None: none is picked."""
+        return "Pick a model in the list." if model is None else None
+
+    def gate(self, model) -> bool:
+        """Show the body, or the placeholder saying why not; True when the view applies to ``model``."""
+        why = self.applies(model)
+        if self.placeholder is not None:
+            if why:
+                self.placeholder.setText(why)
+            self.placeholder.setVisible(why is not None)
+        if self.body is not None:
+            self.body.setVisible(why is None)
+        return why is None
 
     def accepts_drop(self, path: Path, current: bool) -> bool:
         """Would this view take a file dropped on the window (``current``: it is the view shown)?"""

@@ -168,8 +168,14 @@ class PixelsView(ModelView):
             QShortcut(QKeySequence(key), self, lambda move=move: self._step(move))
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        if model is None or model.capabilities.autoregressive:
+            return super().applies(model)
+        return (f"{model.spec.title} does not draw pixel by pixel: this view is for autoregressive models "
+                "(PixelCNN).")
+
     def _on_model(self, model):
-        ok = model is not None and model.capabilities.autoregressive
+        ok = self.applies(model) is None
         self.model = model if ok else None
         self.cancel()
         self.record = None
@@ -178,11 +184,7 @@ class PixelsView(ModelView):
         self.belief.clear_image()
         self.p_plot.clear()
         self.step_label.setText("")
-        self.placeholder.setText("Pick a model in the list." if model is None else
-                                 f"{model.spec.title} does not draw pixel by pixel: this view is for "
-                                 "autoregressive models (PixelCNN)." if not ok else "")
-        self.placeholder.setVisible(not ok)
-        self.body.setVisible(ok)
+        self.gate(model)
         self.btn_run.setEnabled(ok)
         if ok:
             _, h, w = model.image_shape

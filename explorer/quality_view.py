@@ -127,23 +127,22 @@ class QualityView(ModelView):
         split.setSizes([330, 420, 420])
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        if model is None:
+            return "Pick a model in the list to measure the quality of its samples."
+        if not model.capabilities.samples:
+            return f"{model.spec.title} draws no samples from a latent code: there is no sample quality to measure."
+        return None
+
     def _on_model(self, model):
-        caps = model.capabilities if model is not None else None
-        ok = caps is not None and caps.samples
+        ok = self.applies(model) is None
         self.model = model if ok else None  # first: the results of a cancelled job are then stale
         self.cancel()
         self._clear()
         self.failed = None
-        if model is None:
-            self.placeholder.setText("Pick a model in the list to measure the quality of its samples.")
-        elif not ok:
-            self.placeholder.setText(f"{model.spec.title} draws no samples from a latent code: there is no sample "
-                                     "quality to measure.")
-        self.placeholder.setVisible(not ok)
-        self.body.setVisible(ok)
-        if not ok:
+        if not self.gate(model):
             return
-        diffusion = caps.diffusion
+        diffusion = model.capabilities.diffusion
         self.controls.show_part("steps", diffusion)
         if diffusion:
             self.controls.set_timesteps(model.config.timesteps, 50)

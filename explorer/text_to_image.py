@@ -36,6 +36,8 @@ from .txt2img_atlas import AtlasPlot
 from .txt2img_panels import AttentionPanel, TokenChips
 from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint, scrolled
 
+HINT = ("The Text-to-Image view is for latent diffusion models driven by text: pick scenes-ldm in the model list, "
+        "or train one (latent-explorer train --model ldm --data scenes --autoencoder … --text-encoder …).")
 
 class TextToImageView(ModelView):
     message = Signal(str)
@@ -65,9 +67,7 @@ class TextToImageView(ModelView):
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
         root = QVBoxLayout(self)
-        self.placeholder = hint("The Text-to-Image view is for latent diffusion models driven by text: pick "
-                                "scenes-ldm in the model list, or train one (latent-explorer train --model ldm "
-                                "--data scenes --autoencoder … --text-encoder …).")
+        self.placeholder = hint(HINT)
         root.addWidget(self.placeholder)
         self.body = QWidget()
         root.addWidget(self.body, 1)
@@ -179,13 +179,15 @@ class TextToImageView(ModelView):
         self._set_enabled(False)
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        return None if model is not None and model.capabilities.text_to_image else HINT
+
     def _on_model(self, model):
-        ok = model is not None and model.capabilities.text_to_image
+        ok = self.applies(model) is None
         self.model = model if ok else None  # first: results of cancelled jobs are then stale
         self.cancel()
         self.atlas_job.cancel()
-        self.placeholder.setVisible(not ok)
-        self.body.setVisible(ok)
+        self.gate(model)
         self.trajectory, self.atlas = None, None
         self._set_enabled(False)
         self.frame_label.setText("nothing generated yet")

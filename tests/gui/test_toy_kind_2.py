@@ -88,9 +88,12 @@ def test_the_views_offer_the_new_sampler_and_the_new_kind(toys, make_window, qtb
     p.run()
     qtbot.waitUntil(lambda: p.record is not None, timeout=180000)
     assert np.isin(p.record.images, (0.0, 1.0)).all() and p.record.steps == 64
+    model = w.latent.model
+    assert w.pixels.applies(model) is None and w.quality.applies(model) is None
     for view in ("diffusion", "txt2img", "sketch"):
         use_view(w, view)
         assert getattr(w, view).placeholder.isVisible(), view  # those views say why they do not apply
+    assert "diffusion models" in w.diffusion.applies(model) and "driven by text" in w.txt2img.applies(model)
     for view in ("map", "editor"):
         use_view(w, view)
         qtbot.waitUntil(lambda: not w.map.busy(), timeout=180000)
