@@ -11,7 +11,7 @@ from bench.common import MNIST, Target, app, part, pct, targets
 
 
 def _map_of_2d_points():
-    """A Latent Map of a 2-D model, shown, for points of our own (set with ``_set_latents``)."""
+    """A Latent Map of a 2-D model, shown, for points of our own (set with ``shown.set_latents``)."""
     from explorer.latent_map import LatentMap
     from explorer.state import LatentState
     from models import build_model, make_config
@@ -19,7 +19,7 @@ def _map_of_2d_points():
     m = LatentMap(LatentState())
     m.resize(1000, 700)
     m.show()
-    m.model = build_model(make_config("vae", (1, 8, 8), 2))
+    m.shown.set_model(build_model(make_config("vae", (1, 8, 8), 2)))
     return m
 
 
@@ -84,7 +84,7 @@ def map_10k(smoke: bool) -> dict:
 def map_pan_70k(smoke: bool, rng) -> dict:
     """70,000 points: one redraw while panning and zooming."""
     m = _map_of_2d_points()
-    m._set_latents(_points(rng, 7000 if smoke else 70000))
+    m.shown.set_latents(_points(rng, 7000 if smoke else 70000))
     app().processEvents()
     vb = m.plot.getViewBox()
     times = [_pan_frame_ms(m, vb, i) for i in range(3 if smoke else 30)]
@@ -104,7 +104,7 @@ def map_1m(smoke: bool, rng) -> dict:
     m = _map_of_2d_points()
     a.processEvents()
     t = time.perf_counter()
-    m._set_latents(points)
+    m.shown.set_latents(points)
     a.processEvents()
     m.plot.viewport().repaint()
     out = {"map_first_draw_1m_s": time.perf_counter() - t}

@@ -102,7 +102,7 @@ class InspectView(ModesPage, ModelView):
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self.cancel)
         root.addWidget(self.progress)
-        self.pages = QTabWidget()
+        self.pages = self.body = QTabWidget()  # the view, where it applies (ModelView.gate)
         self._wanted, self._enabling = 0, False  # the page the user chose last
         self.pages.currentChanged.connect(lambda i: None if self._enabling else setattr(self, "_wanted", i))
         self.pages.currentChanged.connect(lambda _i: None if self._enabling else self._auto_modes())
@@ -198,6 +198,17 @@ class InspectView(ModesPage, ModelView):
         return s
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        """Inspect applies where one of its pages does (:func:`models.analysis.diagnostics.applicable`) and the
+        checkpoint names data to inspect the model on."""
+        if model is None:
+            return "Pick a model in the list to inspect it."
+        if all(why is not None for why in applicable(model).values()):
+            return why_no_scores(model) + ". Nothing here applies to it."
+        if not _data_spec(model):
+            return f"{model.spec.title}: the checkpoint names no data to inspect it on."
+        return None
+
     def _on_model(self, model):
         self.model = model
         self.cancel()
@@ -224,15 +235,7 @@ class InspectView(ModesPage, ModelView):
             self.pages.setCurrentIndex(self._wanted if pages[PAGES[self._wanted]] else
                                        next(i for i, n in enumerate(PAGES) if pages[n]))
         self._enabling = False
-        usable = model is not None and any(pages.values()) and bool(spec)
-        self.placeholder.setVisible(not usable)
-        self.pages.setVisible(usable)
-        if model is None:
-            self.placeholder.setText("Pick a model in the list to inspect it.")
-        elif not any(pages.values()):
-            self.placeholder.setText(why_no_scores(model) + ". Nothing here applies to it.")
-        elif not spec:
-            self.placeholder.setText(f"{model.spec.title}: the checkpoint names no data to inspect it on.")
+        usable = self.gate(model)
         self.source.setText(f"on held-out images of {spec}" if usable else "")
         if not usable:
             return

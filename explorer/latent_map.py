@@ -1,6 +1,11 @@
 """Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions /
-t-SNE / UMAP projections (:mod:`explorer.map_projection`), hover to see an image, click to edit its z, and
-a decoded-image grid over a plane.
+t-SNE / UMAP projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane.
+
+What the map shows is one state object, :class:`explorer.map_state.MapState`; the view is composed of parts
+that are handed it (and the plot) explicitly and listen to its signals: :class:`MapProjections`
+(the projection and its axes, t-SNE, UMAP), :class:`MapSelection` (hover, click, lasso, export, A ↔ B),
+:class:`MapColouring` (label or score) and :class:`MapMovie` (a run's encodings epoch by epoch). This
+module draws the points, the marker, the path and the decoded grid, and loads the data.
 The projection maths is :class:`models.analysis.projection.Projection`; this view draws what it says."""
 
 from __future__ import annotations
@@ -10,17 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSignalBlocker, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-)
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
-from models.analysis.projection import Projection, auto_extent, methods_for
+from models.analysis.projection import auto_extent
 from models.data import is_builtin
 
 from . import dialogs
@@ -29,7 +26,8 @@ from .map_colour import MapColouring
 from .map_movie import MapMovie
 from .map_points import ClassPoints
 from .map_projection import MapProjections
-from .map_selection import MODE_BOTH, MODE_GRID, MODE_POINTS, MapSelection, SelectViewBox
+from .map_selection import MapSelection, SelectViewBox
+from .map_state import MODE_BOTH, MODE_GRID, MODE_POINTS, MapState
 from .model_view import ModelView
 from .state import LatentState
 from .widgets import ImagePanel, ProgressLine
@@ -40,34 +38,58 @@ HOVER_HINT = "Hover a point to see it;\nclick it to edit its z."
 _NOTHING = object()  # no load waiting for the map to be shown
 
 
-class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView):
+class LatentMap(ModelView):
     message = Signal(str)
     ready = Signal()  # points (or the grid) are drawn
     pointClicked = Signal(int)
 
     def __init__(self, state: LatentState, parent=None):
         super().__init__(parent)
-        self.state = state
-        self.model = None
-        self.latents = None  # models.analysis.latent.LatentSet
-        self.projection = Projection()
-        self.xy: np.ndarray | None = None  # (N, 2) where the points are drawn
-        self.clicked: int | None = None
+        self.state = state  # the editor's: z, label, the interpolation path and anchors
+        self.shown = MapState(self)  # what the map shows
+        self.shown.message.connect(self.message)
         self.data_spec: str | None = None
         self.failed: str | None = None  # why the data could not be shown (the view is settled, not loading)
         self._deferred = _NOTHING  # the data spec to load once the map is shown
         self._build()
-        self.data_job = ModelJob(self, "map", self.progress)
-        self.data_job.finished.append(self._job_ended)
-        self.grid_job = ModelJob(self, "map-grid", self.progress)
-        self.grid_job.finished.append(self._job_ended)
+        self.shown.latentsChanged.connect(self._on_latents)
+        self.shown.projectionChanged.connect(self._apply_projection)
+        self.shown.modeChanged.connect(self._on_mode)
+        self.shown.sourceChanged.connect(self.source.setText)
+        self.colouring.changed.connect(self._draw_points)
+        self.movie.toggled.connect(self._on_movie)
         state.modelChanged.connect(self._on_model)
         state.zChanged.connect(self._on_z)
         state.pathChanged.connect(self._draw_path)
 
+    # what the parts hold, as the window and tests read it
+    model = property(lambda self: self.shown.model)
+    latents = property(lambda self: self.shown.latents)
+    xy = property(lambda self: self.shown.xy)
+    projection = property(lambda self: self.shown.projection)
+    selected = property(lambda self: self.shown.selected)
+    clicked = property(lambda self: self.shown.clicked)
+    scores = property(lambda self: self.colouring.scores)
+
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
         root = QVBoxLayout(self)
+        self.progress = ProgressLine()
+        self.progress.cancelRequested.connect(self._user_cancel)
+        self.data_job = ModelJob(self.shown, "map", self.progress)
+        self.data_job.finished.append(self._job_ended)
+        self.grid_job = ModelJob(self.shown, "map-grid", self.progress)
+        self.grid_job.finished.append(self._job_ended)
+        self.projections = MapProjections(self.shown, self.data_job, self)
+        self.colouring = MapColouring(self.shown, self.progress, self)
+        self.colouring.score_job.finished.append(self._job_ended)
+        self.movie = MapMovie(self.shown, self)
+        for name in ("proj", "ax_a", "ax_b", "btn_tsne", "btn_umap", "run_tsne", "run_umap", "place"):
+            setattr(self, name, getattr(self.projections, name))
+        self.colour = self.colouring.colour
+        for name in ("btn_movie", "movie_slider", "movie_label", "movie_job", "show_movie"):
+            setattr(self, name, getattr(self.movie, name))
+
         bar = QHBoxLayout()
         self.source = QLabel("—")
         self.source.setToolTip("The data shown: the model's own dataset (from its checkpoint) or sampled latents")
@@ -77,18 +99,8 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
         self.btn_own, self.pending_spec = QPushButton("Load its data"), None
         self.btn_own.clicked.connect(lambda: self.load(self.pending_spec))
         self.btn_own.hide()
-        self.proj = QComboBox()
-        self.proj.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.proj.setMinimumContentsLength(12)
-        self.proj.setToolTip("How latents with more than 2 dimensions are drawn in 2-D")
-        self.proj.currentIndexChanged.connect(self._on_projection)
-        self.ax_a, self.ax_b = QSpinBox(), QSpinBox()
-        for sb, tip in ((self.ax_a, "horizontal axis"), (self.ax_b, "vertical axis")):
-            sb.setToolTip(f"Component or dimension on the {tip}")
-            sb.valueChanged.connect(self._on_axes)
         for w in (QLabel("Data:"), self.source, self.btn_own, self.btn_data, QLabel("Projection:"), self.proj,
-                  QLabel("axes"), self.ax_a, self.ax_b, *self._build_projection_buttons(),
-                  *self._build_movie()):
+                  QLabel("axes"), self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap, self.btn_movie):
             bar.addWidget(w)
         bar.addStretch(1)
         root.addLayout(bar)
@@ -97,7 +109,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
         self.mode = QComboBox()
         self.mode.addItems(["Points", "Decoded grid", "Grid + points"])
         self.mode.setToolTip("Draw the points, or images decoded over a grid of the 2-D plane")
-        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.mode.currentIndexChanged.connect(self.shown.set_mode)
         self.grid_n = QSpinBox()
         self.grid_n.setRange(2, 40)
         self.grid_n.setValue(15)
@@ -110,17 +122,14 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
         self.extent.setToolTip("The grid spans ± this much along each axis, around its centre")
         self.extent.valueChanged.connect(self._refresh_grid)
         self.n_label = QLabel()
-        for w in (QLabel("View:"), self.mode, QLabel("grid"), self.grid_n, QLabel("range ±"), self.extent):
+        for w in (QLabel("View:"), self.mode, QLabel("grid"), self.grid_n, QLabel("range ±"), self.extent,
+                  *self.colouring.widgets):
             bar2.addWidget(w)
         bar2.addStretch(1)
         bar2.addWidget(self.n_label)
-        root.addLayout(bar2)  # the selection's label and buttons join it once the plot exists
-        root.addWidget(self.movie_row)
-        self.progress = ProgressLine()
-        self.progress.cancelRequested.connect(self._user_cancel)
+        root.addLayout(bar2)
+        root.addWidget(self.movie.row)
         root.addWidget(self.progress)
-        for i, w in enumerate(self._build_colouring()):  # after "range ±"
-            bar2.insertWidget(6 + i, w)
 
         body = QHBoxLayout()
         self.plot = pg.PlotWidget(background="#202124", viewBox=SelectViewBox())
@@ -128,7 +137,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setAspectLocked(False)
-        self.points = ClassPoints(self.plot, self._on_click)
+        self.points = ClassPoints(self.plot, lambda *a: self.selection._on_click(*a))
         self.legend = self.points.legend
         self.grid_item = pg.ImageItem(levels=(0.0, 1.0))
         self.grid_item.setZValue(-10)
@@ -141,16 +150,25 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
                                          brush=pg.mkBrush("#ff3030"))
         self.marker.setZValue(30)
         self.plot.addItem(self.marker)
-        self.plot.scene().sigMouseMoved.connect(self._on_hover)
-        self.plot.scene().sigMouseClicked.connect(self._on_density_click)
-        for w in self._build_selection():
-            bar2.addWidget(w)
-        body.addWidget(self.plot, 1)
-        side = QVBoxLayout()
         self.hover = ImagePanel()
         self.hover.setFixedSize(170, 170)
         self.hover_label = QLabel(HOVER_HINT)
         self.hover_label.setWordWrap(True)
+        self.selection = MapSelection(self.shown, self.state, self.plot, self.points, self.hover,
+                                      self.hover_label, self)
+        self.selection.pointClicked.connect(self.pointClicked)
+        for name in ("select", "nearest", "export_points", "send_to_interpolation", "btn_ab", "btn_export",
+                     "sel_label", "sel_item"):
+            setattr(self, name, getattr(self.selection, name))
+        self.set_selection = self.shown.set_selection
+        self.btn_points = QPushButton("Open latents…")
+        self.btn_points.setToolTip("Show latents saved as .npz (as Export writes them: z, and optionally labels "
+                                   "and class_names) — millions of points are drawn as a density picture")
+        self.btn_points.clicked.connect(self._open_points_dialog)
+        for w in (*self.selection.widgets, self.btn_points):
+            bar2.addWidget(w)
+        body.addWidget(self.plot, 1)
+        side = QVBoxLayout()
         side.addWidget(self.hover)
         side.addWidget(self.hover_label)
         side.addStretch(1)
@@ -160,34 +178,34 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
 
     def _set_enabled(self, on):
         for w in (self.btn_data, self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap, self.mode,
-                  self.grid_n, self.extent, self.btn_export, self.btn_movie):
+                  self.grid_n, self.extent, self.selection.btn_export, self.btn_movie):
             w.setEnabled(on)
-        self.btn_ab.setEnabled(on and len(self.selected) == 2)
+        self.selection.btn_ab.setEnabled(on and len(self.selected) == 2)
         self.btn_points.setEnabled(self.model is not None)  # another set of latents can be opened any time
+
+    def _on_movie(self, on: bool) -> None:
+        """While the movie shows, no other data or map is loaded."""
+        for w in (self.btn_tsne, self.btn_umap, self.btn_data, self.btn_points):
+            w.setEnabled(not on and self.model is not None)
 
     # -- model and data --------------------------------------------------------------------------
     def _on_model(self, model):
         self._deferred = _NOTHING
         caps = model.capabilities if model is not None else None
-        self.model = model if caps is not None and caps.maps else None
         self.cancel()
         self.pending_spec = None
         self.btn_own.setVisible(False)
-        self.latents, self.xy, self.clicked = None, None, None
         self.n_label.setText("")  # the last model's count is no count of this one's (none: no latent space)
-        self._reset_colouring()
-        self.projection = Projection()
+        self.shown.set_model(model if caps is not None and caps.maps else None)
         self._clear_points()
-        self.set_selection([])
         self.grid_item.setVisible(False)
         self.hover.clear_image()
         self.hover_label.setText(HOVER_HINT)
         self._set_enabled(False)
-        self._movie_on_model(self.model)
         if model is None:
-            self.source.setText("—")
+            self.shown.set_source("—")
         elif self.model is None:
-            self.source.setText(f"{model.spec.title}: no latent space to map")
+            self.shown.set_source(f"{model.spec.title}: no latent space to map")
         else:
             spec = model.meta.get("data", {}).get("spec") if caps.encoder else None
             if spec and not is_builtin(spec):  # a path a file names is read only on the user's say
@@ -197,7 +215,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
 
     def _ask_to_load(self, spec: str) -> None:
         self.pending_spec = spec
-        self.source.setText(f"trained on {Path(spec).name or spec}")
+        self.shown.set_source(f"trained on {Path(spec).name or spec}")
         self.btn_own.setToolTip(f"Encode the data this model names: {spec}")
         self.btn_own.setVisible(True)
         self.btn_data.setEnabled(True)
@@ -233,58 +251,77 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
             data = load_dataset(spec).conform(c, h)
             return (yield from encode_dataset(model, data))
 
-        self.source.setText(spec if encode else f"{n_sampled} sampled z")
-        self.data_job.start(model, job, self._set_latents, f"Encoding {spec}…" if encode else
+        self.shown.set_source(spec if encode else f"{n_sampled} sampled z")
+        self.data_job.start(model, job, self.shown.set_latents, f"Encoding {spec}…" if encode else
                             f"Sampling {n_sampled} latents…", on_error=self._failed)
+
+    def open_points(self, path: str) -> None:
+        """Show the latents of an .npz file (read in a worker) instead of the model's data."""
+        from models.analysis.latent import LatentSet
+        from models.io.exports import read_points
+
+        model = self.model
+        if model is None:
+            return
+
+        def job(should_stop):
+            yield from ()
+            z, labels, names = read_points(path, model.latent_dim)
+            k = 0 if labels is None or not len(labels) else int(labels.max()) + 1
+            names = names if len(names) >= k else names + [str(i) for i in range(len(names), k)]
+            return LatentSet(z, labels, names, None, "file")
+
+        self.btn_own.setVisible(False)
+        self.shown.set_source(Path(path).name)
+        self.data_spec, self.failed = None, None
+        self.data_job.start(model, job, self.shown.set_latents, f"Reading {Path(path).name}…",
+                            on_error=self._failed)
+
+    def _open_points_dialog(self):
+        path = dialogs.open_file(self, "exports", "Latents to show (.npz)", "numpy (*.npz)")
+        if path:
+            self.open_points(path)
 
     def _failed(self, msg):
         self.failed = msg
         self.message.emit(msg)
-        self.source.setText(f"(no data: {msg[:60]})")
+        self.shown.set_source(f"(no data: {msg[:60]})")
         self.btn_data.setEnabled(self.model is not None and self.model.capabilities.encoder)
 
     def _user_cancel(self):
         self.cancel()
         self.message.emit("cancelled")
 
+    def _jobs(self) -> list[ModelJob]:
+        return [self.data_job, self.grid_job, self.colouring.score_job, *self.projections.jobs]
+
     def cancel(self):
-        for job in (self.data_job, self.grid_job, self.score_job, *self.place_jobs.values()):
+        for job in self._jobs():
             job.cancel()
 
     def busy(self) -> bool:
-        return any(j.busy for j in (self.data_job, self.grid_job, self.score_job, *self.place_jobs.values()))
+        return any(j.busy for j in self._jobs())
 
     def _job_ended(self):
         if not self.busy():
             self.progress.finish()
 
-    def _set_latents(self, res):
-        from models.analysis.latent import PCA
-
-        self.latents = res
-        self._reset_colouring()
-        self.selected = np.zeros(0, np.int64)  # indices of other data
-        d = res.z.shape[1]
-        pca = PCA(res.z, min(d, 20)) if d > 2 else None
-        self.projection = Projection(methods_for(d)[0], (0, 1), pca)
-        self._fill_methods()
+    def _on_latents(self):
+        """New points (a projectionChanged follows, which draws them)."""
         self._set_enabled(True)
         self.btn_data.setEnabled(self.model.capabilities.encoder)
-        self.n_label.setText(f"{len(res.z):,} points")
-        self._apply_projection()
-        self.ready.emit()
+        if self.movie.on:
+            self._on_movie(True)
+        self.n_label.setText(f"{len(self.latents.z):,} points")
 
     def _apply_projection(self):
         p = self.projection
-        self._sync_axis_boxes()
-        self.xy = p.coordinates(self.latents.z)
+        self._clear_points()  # the marker and the path, too: drawn again where this projection puts them
         grid_ok = p.linear and self.model.capabilities.decodes_z
         for i in (MODE_GRID, MODE_BOTH):
             self.mode.model().item(i).setEnabled(grid_ok)
-        if not grid_ok and self.mode.currentIndex() != MODE_POINTS:
-            with QSignalBlocker(self.mode):
-                self.mode.setCurrentIndex(MODE_POINTS)
-            self.grid_item.setVisible(False)
+        if not grid_ok:
+            self.shown.set_mode(MODE_POINTS)
         self._update_grid_controls()
         if p.linear:
             with QSignalBlocker(self.extent):
@@ -293,9 +330,10 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
         self._on_z()
         self._draw_path()
         self._refresh_grid()
+        self.ready.emit()
 
     def _update_grid_controls(self):
-        on = self.mode.currentIndex() != MODE_POINTS and self.projection.linear
+        on = self.shown.mode != MODE_POINTS and self.projection.linear
         self.grid_n.setEnabled(on)
         self.extent.setEnabled(on)
         tip = "" if self.projection.linear else " (a non-linear map has no plane of latents to decode over)"
@@ -309,19 +347,22 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
         self.path_item.clear()
 
     def _draw_points(self):
-        self._clear_points()
+        self.points.clear()
         res = self.latents
         if res is None or self.xy is None:
             return
-        labels, names, palette = self.colouring()  # by label, or by a score in bins
-        self.points.draw(self.xy, labels, names, self.mode.currentIndex() != MODE_GRID, palette)
+        labels, names, palette = self.colouring.colouring()  # by label, or by a score in bins
+        self.points.draw(self.xy, labels, names, self.shown.mode != MODE_GRID, palette)
         x, y = self.projection.axis_labels()
         self.plot.setLabel("bottom", x)
         self.plot.setLabel("left", y)
-        self._fit_range()
-        if self.points.density is not None and self.mode.currentIndex() != MODE_GRID:
+        vb = self.plot.getViewBox()
+        if self.movie.range is not None:  # every epoch of the movie on the same axes
+            vb.setRange(xRange=self.movie.range[0], yRange=self.movie.range[1], padding=0)
+        else:
+            vb.autoRange(padding=0.05)
+        if self.points.density is not None and self.shown.mode != MODE_GRID:
             self.points.density.render()  # at once, for the fitted range
-        self._draw_selection()  # the selected points, where this projection draws them
 
     def _on_z(self):
         res = self.latents
@@ -338,7 +379,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
             self.marker.clear()
         else:
             self.marker.setData(pos=pos)
-        if self.mode.currentIndex() != MODE_POINTS and self.projection.method != "latent":
+        if self.shown.mode != MODE_POINTS and self.projection.method != "latent":
             self._refresh_grid()  # the plane goes through the current z
 
     def _draw_path(self):
@@ -355,6 +396,8 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
 
     # -- decoded grid ----------------------------------------------------------------------------
     def _on_mode(self, i):
+        with QSignalBlocker(self.mode):
+            self.mode.setCurrentIndex(i)
         self.points.set_visible(i != MODE_GRID)
         if i == MODE_POINTS:
             self.grid_item.setVisible(False)
@@ -364,7 +407,7 @@ class LatentMap(MapProjections, MapSelection, MapColouring, MapMovie, ModelView)
     def _refresh_grid(self, *_):
         from models.analysis.projection import decode_plane
 
-        if self.latents is None or self.mode.currentIndex() == MODE_POINTS or not self.projection.linear:
+        if self.latents is None or self.shown.mode == MODE_POINTS or not self.projection.linear:
             return
         n, e, model, proj, z, label = self.grid_n.value(), self.extent.value(), self.model, self.projection, \
             self.state.z, self.state.label

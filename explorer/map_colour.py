@@ -1,11 +1,12 @@
 """Colouring the Latent Map by a per-image score instead of the label: reconstruction error, KL or −ELBO
 (:func:`models.analysis.diagnostics.per_image_scores`, computed in a worker), in eight quantile bins on a sequential
-palette — the same bins colour the density picture of a big map. A mixin of the LatentMap."""
+palette — the same bins colour the density picture of a big map. A part of the LatentMap, handed its
+:class:`explorer.map_state.MapState` and progress line."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QObject, QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
 from .jobs import ModelJob
@@ -25,30 +26,38 @@ def quantile_bins(values: np.ndarray, n: int = len(SEQUENTIAL)) -> tuple[np.ndar
     return idx.astype(np.int64), [f"{a:.3g} – {b:.3g}" for a, b in zip(edges[:-1], edges[1:])]
 
 
-class MapColouring:
-    """``self`` is the LatentMap: ``latents``, ``model``, ``_draw_points`` and ``progress`` are its own."""
+class MapColouring(QObject):
+    """The colour choice; ``changed`` asks the map to draw its points again (:meth:`colouring` says how)."""
 
-    def _build_colouring(self) -> list:
+    changed = Signal()
+
+    def __init__(self, state, progress, parent=None):
+        super().__init__(parent)
+        self.state = state
         self.colour = QComboBox()
         self.colour.setToolTip("Colour the points by their label, or by how well the model explains each image "
                                "(computed once, in the background)")
         self.colour.currentIndexChanged.connect(self._on_colour)
         self.scores: dict[str, np.ndarray] | None = None
-        self.score_job = ModelJob(self, "map-scores", self.progress)
-        self.score_job.finished.append(self._job_ended)
-        self._reset_colouring()
+        self.score_job = ModelJob(state, "map-scores", progress)
+        self.reset()
+        state.modelChanged.connect(self.reset)
+        state.latentsChanged.connect(self.reset)
+
+    @property
+    def widgets(self) -> list:
         return [QLabel("colour"), self.colour]
 
-    def _reset_colouring(self) -> None:
+    def reset(self, *_) -> None:
         """The choices for the current model and data: scores only for encoded images of a model that gives
         them."""
         from models.analysis.diagnostics import score_names
 
         self.score_job.cancel()
         self.scores = None
-        res = getattr(self, "latents", None)
-        names = [] if self.model is None or res is None or res.images is None else \
-            [s for s in score_names(self.model) if s in COLOURINGS]
+        model, res = self.state.model, self.state.latents
+        names = [] if model is None or res is None or res.images is None else \
+            [s for s in score_names(model) if s in COLOURINGS]
         with QSignalBlocker(self.colour):
             self.colour.clear()
             self.colour.addItem("label", "label")
@@ -58,7 +67,7 @@ class MapColouring:
 
     def colouring(self) -> tuple[np.ndarray | None, list[str], list[str]]:
         """(labels, their names, palette) the points are drawn with now."""
-        res, key = self.latents, self.colour.currentData() or "label"
+        res, key = self.state.latents, self.colour.currentData() or "label"
         if key == "label" or self.scores is None or key not in self.scores:
             return res.labels, res.class_names, PALETTE
         bins, names = quantile_bins(self.scores[key])
@@ -69,18 +78,18 @@ class MapColouring:
 
         key = self.colour.currentData()
         if key == "label" or self.scores is not None:
-            self._draw_points()
+            self.changed.emit()
             return
-        model, res = self.model, self.latents
+        model, res = self.state.model, self.state.latents
         self.score_job.start(model, lambda should_stop: per_image_scores(model, res.images, res.labels),
-                             self._scores_done, f"Scoring {len(res.images):,} images…", on_error=self.message.emit,
-                             on_cancel=self._back_to_labels)
+                             self._scores_done, f"Scoring {len(res.images):,} images…",
+                             on_error=self.state.message.emit, on_cancel=self._back_to_labels)
 
     def _scores_done(self, scores):
         self.scores = scores
-        self._draw_points()
+        self.changed.emit()
 
     def _back_to_labels(self):
         with QSignalBlocker(self.colour):
             self.colour.setCurrentIndex(0)
-        self._draw_points()
+        self.changed.emit()

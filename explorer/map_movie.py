@@ -1,24 +1,30 @@
 """The Latent Map's training movie: the fixed held-out subset a run encoded after every epoch
 (:mod:`models.training.run_record`), scrubbed epoch by epoch on fixed axes, so a user watches the classes pull apart
-as the model learns. A mixin of :class:`explorer.latent_map.LatentMap`."""
+as the model learns. A part of :class:`explorer.latent_map.LatentMap`, handed its
+:class:`explorer.map_state.MapState`."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from .jobs import ModelJob
 
 
-class MapMovie:
-    """What the map does with a run's record (``self`` is the LatentMap)."""
+class MapMovie(QObject):
+    """The movie's button (for the map's top bar) and its epoch slider (``row``, a row of its own).
+    ``toggled(on)`` tells the map the movie started or ended (other data cannot be loaded meanwhile)."""
 
-    def _build_movie(self) -> list:
-        """The button (for the top bar); the epoch slider gets a row of its own, ``self.movie_row``."""
+    toggled = Signal(bool)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
         self.movie = None  # the model's models.training.run_record.RunRecord with encodings, once read
-        self._movie_saved = None  # (latents, projection, source text) shown before the movie started
-        self._movie_range = None  # ((x0, x1), (y0, y1)) every epoch is drawn in
+        self._saved = None  # (latents, projection, source text) shown before the movie started
+        self.range = None  # ((x0, x1), (y0, y1)) every epoch is drawn in, while the movie shows
+        self._projection = None  # the projection of the trained model's encodings, the movie's first
         self.btn_movie = QPushButton("Training movie")
         self.btn_movie.setCheckable(True)
         self.btn_movie.setToolTip("Show how the run that trained this model encoded a fixed set of held-out "
@@ -26,32 +32,35 @@ class MapMovie:
         self.btn_movie.toggled.connect(self.show_movie)
         self.movie_slider = QSlider(Qt.Orientation.Horizontal)
         self.movie_slider.setToolTip("The epoch whose encodings are shown (← → one epoch, Home / End)")
-        self.movie_slider.valueChanged.connect(self._movie_frame)
+        self.movie_slider.valueChanged.connect(self._frame)
         self.movie_label = QLabel()
         self.movie_label.setMinimumWidth(110)
-        self.movie_row = QWidget()
-        row = QHBoxLayout(self.movie_row)
+        self.row = QWidget()
+        row = QHBoxLayout(self.row)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Epoch:"))
         row.addWidget(self.movie_slider, 1)
         row.addWidget(self.movie_label)
-        self.movie_job = ModelJob(self, "map-movie")
-        for w in (self.btn_movie, self.movie_row):
+        self.movie_job = ModelJob(state, "map-movie")
+        for w in (self.btn_movie, self.row):
             w.setVisible(False)
-        return [self.btn_movie]
+        state.modelChanged.connect(self._on_model)
 
-    def _movie_on_model(self, model) -> None:
+    @property
+    def on(self) -> bool:
+        return self.btn_movie.isChecked()
+
+    def _on_model(self, model) -> None:
         """A new model: forget the old movie, and read the new model's record in a worker."""
         from models.training.run_record import record_of
 
         self.movie_job.cancel()
-        self.movie, self._movie_saved, self._movie_range = None, None, None
-        for w in (self.btn_movie, self.movie_row):
+        self.movie, self._saved, self.range = None, None, None
+        for w in (self.btn_movie, self.row):
             w.setVisible(False)
         if self.btn_movie.isChecked():
-            self.btn_movie.blockSignals(True)
-            self.btn_movie.setChecked(False)
-            self.btn_movie.blockSignals(False)
+            with QSignalBlocker(self.btn_movie):  # the map resets its buttons for the new model itself
+                self.btn_movie.setChecked(False)
         if model is None or not model.capabilities.encoder:
             return
 
@@ -68,59 +77,44 @@ class MapMovie:
                 self.btn_movie.setToolTip(self.btn_movie.toolTip().split(" (")[0] +
                                           f" ({len(rec.z[0]):,} images, {len(rec.epochs)} epochs)")
 
-        self.movie_job.start(model, job, done, on_error=lambda msg: self.message.emit(f"training movie: {msg}"))
+        self.movie_job.start(model, job, done,
+                             on_error=lambda msg: self.state.message.emit(f"training movie: {msg}"))
 
     def show_movie(self, on: bool) -> None:
         """Show the run's encodings (on) or go back to the data shown before (off)."""
-        from models.analysis.latent import PCA
-        from models.analysis.projection import Projection, methods_for
+        from .map_state import default_projection
 
-        rec = self.movie
-        self.movie_row.setVisible(on and rec is not None)
-        for w in (self.btn_tsne, self.btn_umap, self.btn_data, self.btn_points):
-            w.setEnabled(not on and self.model is not None)
+        rec, s = self.movie, self.state
+        self.row.setVisible(on and rec is not None)
         if self.btn_movie.isChecked() != on:
             self.btn_movie.setChecked(on)
             return
-        if on and rec is not None and self.model is not None:
-            if self._movie_saved is None:
-                self._movie_saved = (self.latents, self.projection, self.source.text())
-            d = rec.z[-1].shape[1]
-            last = rec.z[-1]  # one set of axes for every epoch: those of the trained model
-            pca = PCA(last, min(d, 20)) if d > 2 else None
-            self.projection = Projection(methods_for(d)[0], (0, 1), pca)
-            xy = np.concatenate([self.projection.coordinates(z) for z in rec.z])
+        self.toggled.emit(on)
+        if on and rec is not None and s.model is not None:
+            if self._saved is None:
+                self._saved = (s.latents, s.projection, s.source)
+            proj = default_projection(rec.z[-1])  # one set of axes for every epoch: those of the trained model
+            xy = np.concatenate([proj.coordinates(z) for z in rec.z])
             lo, hi = (np.percentile(xy.astype(np.float64), q, axis=0) for q in (0.5, 99.5))
             pad = (hi - lo) * 0.05 + 1e-6
-            self._movie_range = tuple((float(lo[i] - pad[i]), float(hi[i] + pad[i])) for i in (0, 1))
-            self.source.setText("the run's held-out subset")
-            self._movie_frame(self.movie_slider.value())
+            self.range = tuple((float(lo[i] - pad[i]), float(hi[i] + pad[i])) for i in (0, 1))
+            self._projection = proj
+            s.set_source("the run's held-out subset")
+            self._frame(self.movie_slider.value(), first=True)
             self.movie_slider.setFocus()  # ← → scrub at once
             return
-        saved, self._movie_saved, self._movie_range = self._movie_saved, None, None
+        saved, self._saved, self.range = self._saved, None, None
         if saved is not None and saved[0] is not None:
-            self.latents, self.projection = saved[0], saved[1]
-            self.source.setText(saved[2])
-            self._fill_methods()
-            self._apply_projection()
+            s.set_latents(saved[0], saved[1])
+            s.set_source(saved[2])
 
-    def _movie_frame(self, e: int) -> None:
+    def _frame(self, e: int, first: bool = False) -> None:
         from models.analysis.latent import LatentSet
 
-        rec = self.movie
+        rec, s = self.movie, self.state
         if rec is None or not self.btn_movie.isChecked() or not 0 <= e < len(rec.epochs):
             return
-        self.latents = LatentSet(rec.z[e], rec.labels, rec.class_names, None, "record")
-        self.clicked = None
         self.movie_label.setText(f"epoch {rec.epochs[e]} of {rec.epochs[-1]}")
-        self.n_label.setText(f"{len(rec.z[e]):,} points")
-        self._fill_methods()
-        self._apply_projection()
-
-    def _fit_range(self) -> None:
-        """Every epoch of the movie on the same axes; anything else fitted to its points."""
-        vb = self.plot.getViewBox()
-        if self._movie_range is not None:
-            vb.setRange(xRange=self._movie_range[0], yRange=self._movie_range[1], padding=0)
-        else:
-            vb.autoRange(padding=0.05)
+        proj = self._projection if first else s.projection  # as the user set it since: other axes, dimensions
+        s.set_latents(LatentSet(rec.z[e], rec.labels, rec.class_names, None, "record"), proj,
+                      keep_selection=not first)  # the same held-out images every epoch

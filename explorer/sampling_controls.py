@@ -19,11 +19,7 @@ STEPS_MAX = 1000  # until a model says its T (set_timesteps)
 
 def sampler_tooltip() -> str:
     """What each sampler runs, from its class."""
-    lines = []
-    for cls in SAMPLERS.values():
-        runs = "K steps" if cls.takes_steps else "all T steps"
-        lines.append(f"{cls.title}: {runs}" + (" (η = 0: deterministic)" if cls.takes_eta else ""))
-    return "; ".join(lines)
+    return "; ".join(cls.describe("K steps", " (η = 0: deterministic)") for cls in SAMPLERS.values())
 
 
 class SamplingControls(QWidget):

@@ -152,22 +152,23 @@ class SketchView(ModelView):
         self.setAcceptDrops(True)
 
     # -- model -----------------------------------------------------------------------------------
+    def applies(self, model) -> str | None:
+        if model is None:
+            return "Pick a model in the list: an image-to-image model (pix2pix) answers a drawing."
+        if not model.capabilities.answers_drawings:
+            return (f"{model.spec.title} does not translate images: open an image-to-image model (pix2pix, "
+                    "CycleGAN) or a ControlNet to draw for it.")
+        return None
+
     def _on_model(self, model):
-        caps = None if model is None else model.capabilities
-        usable = caps is not None and caps.answers_drawings
+        usable = self.gate(model)
         self.model = model if usable else None
         self._pending = False
         self.output = None
         self.out.clear_image()
-        self.placeholder.setVisible(not usable)
-        self.body.setVisible(usable)
-        if model is None:
-            self.placeholder.setText("Pick a model in the list: an image-to-image model (pix2pix) answers a drawing.")
-        elif not usable:
-            self.placeholder.setText(f"{model.spec.title} does not translate images: open an image-to-image model "
-                                     "(pix2pix, CycleGAN) or a ControlNet to draw for it.")
         if not usable:
             return
+        caps = model.capabilities
         h = model.image_shape[1]
         ink = model.takes_ink
         turned, aside = self._turn_page(drawing_of(model))

@@ -134,8 +134,7 @@ def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:
 
 def _sampler_help() -> str:
     """Each sampler and what it takes, from its class."""
-    return ", ".join(f"{name} ({cls.title}: " + ("--steps" if cls.takes_steps else "all T steps")
-                     + (", --eta" if cls.takes_eta else "") + ")" for name, cls in SAMPLERS.items())
+    return ", ".join(f"{name} ({cls.describe('--steps', ', --eta')})" for name, cls in SAMPLERS.items())
 
 
 def _eta_help() -> str:

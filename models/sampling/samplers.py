@@ -55,6 +55,12 @@ class Sampler:
         self.timesteps = torch.arange(self.T - 1, -1, -1)
         self._prev: dict[int, int] = {}
 
+    @classmethod
+    def describe(cls, steps: str, eta: str) -> str:
+        """"<title>: <steps, or all T steps><eta, if it takes η>", in the caller's words for the two settings
+        (the CLI's help names its options, the views' tooltips what they do)."""
+        return f"{cls.title}: " + (steps if cls.takes_steps else "all T steps") + (eta if cls.takes_eta else "")
+
     def add_noise(self, x0, noise, t):
         return self.schedule.add_noise(x0, noise, t)
 

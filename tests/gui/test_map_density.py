@@ -36,9 +36,9 @@ def test_many_points_draw_as_density_and_stay_reachable(qtbot):
     qtbot.addWidget(m)
     m.resize(900, 600)
     m.show()
-    m.model = build_model(make_config("vae", (1, 8, 8), 2))
+    m.shown.set_model(build_model(make_config("vae", (1, 8, 8), 2)))
     state.model = m.model
-    m._set_latents(LatentSet(z, labels, [f"c{i}" for i in range(10)], None, "encoded"))
+    m.shown.set_latents(LatentSet(z, labels, [f"c{i}" for i in range(10)], None, "encoded"))
     d = m.points.density
     assert d is not None and m.points.items == [] and d.image.isVisible() and not d.scatter.isVisible()
     assert d.in_view == n and len(m.legend.items) == 10
@@ -53,7 +53,7 @@ def test_many_points_draw_as_density_and_stay_reachable(qtbot):
     for x, y in ((0.3, 0.1), (2.5, -1.0), (40.0, 40.0)):
         assert m.nearest(x, y) == nearest_point(z, x, y, pixel)
     i = m.nearest(2.5, -1.0)
-    m._on_density_click(_Click(vb.mapViewToScene(QPointF(float(z[i, 0]), float(z[i, 1])))))
+    m.selection._on_density_click(_Click(vb.mapViewToScene(QPointF(float(z[i, 0]), float(z[i, 1])))))
     assert m.clicked == i and np.array_equal(state.z, z[i])
     # zoomed in to a few points: real points again, each clickable as before
     vb.setRange(xRange=(0, 0.2), yRange=(0, 0.2), padding=0)
@@ -62,6 +62,6 @@ def test_many_points_draw_as_density_and_stay_reachable(qtbot):
     inside = ((z >= 0) & (z <= 0.2)).all(1)
     assert len(d.scatter.data) == inside.sum()
     # a lasso selects among all the points, wherever the view is
-    m._on_lasso(np.array([[0, 0], [0.2, 0], [0.2, 0.2], [0, 0.2]]), Qt.KeyboardModifier.ShiftModifier)
+    m.selection._on_lasso(np.array([[0, 0], [0.2, 0], [0.2, 0.2], [0, 0.2]]), Qt.KeyboardModifier.ShiftModifier)
     assert set(m.selected) == set(np.flatnonzero(inside))
     m.shutdown()

@@ -88,7 +88,7 @@ def test_lasso_rectangle_ctrl_click_export_and_interpolation(make_window, qtbot,
     m.set_selection([])
     assert not m.btn_ab.isEnabled()
     for i in (4, 9):
-        m._on_click(None, [_Point(i)], _Click(CTRL))
+        m.selection._on_click(None, [_Point(i)], _Click(CTRL))
     assert m.selected.tolist() == [4, 9] and m.btn_ab.isEnabled()
     assert not np.array_equal(w.latent.z, m.latents.z[9])  # Ctrl+click does not edit z
     m.send_to_interpolation()

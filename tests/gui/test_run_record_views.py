@@ -49,7 +49,7 @@ def test_the_map_scrubs_the_training_movie_on_fixed_axes_and_goes_back(make_wind
     m.movie_slider.setFocus()
     QTest.keyClick(m.movie_slider, Qt.Key.Key_Left)  # the keyboard scrubs too
     assert m.movie_label.text() == "epoch 3 of 4"
-    m._on_hover(m.plot.getViewBox().mapViewToScene(
+    m.selection._on_hover(m.plot.getViewBox().mapViewToScene(
         __import__("PySide6.QtCore", fromlist=["QPointF"]).QPointF(*m.xy[0])))
     assert m.hover_label.text().startswith("#0")  # a point of the movie is decoded on hover
     QTest.mouseClick(m.btn_movie, Qt.MouseButton.LeftButton)  # back to the data
