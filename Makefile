@@ -22,8 +22,10 @@ run: $(STAMP)
 	QT_QPA_PLATFORM= $(VPY) -m explorer.platform_check --install
 	QT_QPA_PLATFORM= $(VPY) main.py
 
+# two workers (pytest-xdist): the suite waits on child processes and the window's event loop about half
+# the time, so two share two cores well; `$(VPY) -m pytest tests/…` runs a part in one process
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest
+	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n 2
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .

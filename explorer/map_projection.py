@@ -12,20 +12,7 @@ from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox
 from models.analysis.projection import METHODS, Projection, methods_for
 
 from .jobs import ModelJob
-from .procjob import in_process
-
-
-def embedding_job(method: str, z: np.ndarray):
-    """A job fitting a t-SNE or UMAP map of ``z`` in a child process; it returns a models.analysis.embedding.Embedding
-    (packed: its library is imported here only when it first places a latent) or None.
-
-    A process, not a worker thread (issue T): openTSNE's import (scikit-learn, SciPy) and its nearest-neighbour
-    search (Annoy, queried item by item from joblib threads) are Python that holds the interpreter lock beside
-    the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
-    them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
-    is ended 1 s after it."""
-    target = {"tsne": "models.analysis.embedding:tsne_job", "umap": "models.analysis.embedding:umap_job"}[method]
-    return in_process(target, z, grace_s=1.0)
+from .procjob import embedding_job
 
 
 class MapProjections(QObject):

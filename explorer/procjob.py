@@ -34,6 +34,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class JobError(RuntimeError):
@@ -328,3 +332,16 @@ def _child(jobs, out, stop, running, ready, nice, warm):
         return getattr(importlib.import_module(module), name)(*args, should_stop)
 
     drive(make, should_stop, out.put, send=_Coalescer(out.put, rate))
+
+
+def embedding_job(method: str, z: np.ndarray):
+    """A job fitting a t-SNE or UMAP map of ``z`` in a child process; it returns a models.analysis.embedding.Embedding
+    (packed: its library is imported here only when it first places a latent) or None.
+
+    A process, not a worker thread (issue T): openTSNE's import (scikit-learn, SciPy) and its nearest-neighbour
+    search (Annoy, queried item by item from joblib threads) are Python that holds the interpreter lock beside
+    the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
+    them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
+    is ended 1 s after it."""
+    target = {"tsne": "models.analysis.embedding:tsne_job", "umap": "models.analysis.embedding:umap_job"}[method]
+    return in_process(target, z, grace_s=1.0)

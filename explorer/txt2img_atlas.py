@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from .jobs import ModelJob
 from .map_points import ClassPoints, RowLegend
-from .map_projection import embedding_job
+from .procjob import embedding_job
 from .widgets import ProgressLine, room_for_top_tick, set_axis_label
 
 MAPS = {"pca": ("PCA", "PC1 of the autoencoder's latents", "PC2"), "tsne": ("t-SNE", "t-SNE 1", "t-SNE 2"),

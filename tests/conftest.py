@@ -15,9 +15,11 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
+    """Two threads for torch, or one in each of pytest-xdist's workers (two workers, two threads each on two
+    cores: small ops slow to a crawl when their threads wait for each other)."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(scope="session", autouse=True)
