@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # Qt's window plugin needs system libraries: checked (and installed where we may) before Qt starts
 run: $(STAMP)
-	QT_QPA_PLATFORM= $(VPY) -m explorer.platform_check --install
+	QT_QPA_PLATFORM= $(VPY) -m latent_explorer.platform_check --install
 	QT_QPA_PLATFORM= $(VPY) main.py
 
 # two workers (pytest-xdist): the suite waits on child processes and the window's event loop about half

@@ -78,7 +78,7 @@ NO_SAMPLES=1 train scenes-controlnet --model controlnet --data scenes --base ass
 if want scenes-controlnet; then  # its sample: 16 images under the edges of a large triangle, as drawn
   $PY -c "
 import numpy as np; from PIL import Image
-from models.data import load_dataset; from models.data.sketches import edges
+from latent_explorer.models.data import load_dataset; from latent_explorer.models.data.sketches import edges
 d = load_dataset('scenes:200:seed=7')
 i = next(i for i, c in enumerate(d.captions) if c.startswith('a large') and 'triangle at the center' in c)
 Image.fromarray(((1 - edges(d.images[i:i + 1])[0, 0]) * 255).astype(np.uint8)).save('assets/samples/control-edges.png')"

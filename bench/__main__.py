@@ -70,7 +70,7 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     code = main()
     if "PySide6.QtWidgets" in sys.modules:  # see explorer.qt_compat.exit_process
-        from explorer.qt_compat import exit_process
+        from latent_explorer.qt_compat import exit_process
 
         exit_process(code)
     sys.exit(code)

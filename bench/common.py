@@ -78,6 +78,6 @@ def pct(xs, q) -> float:
 
 
 def app():
-    from explorer.qt_compat import application
+    from latent_explorer.qt_compat import application
 
     return application()

@@ -13,7 +13,7 @@ from bench.common import Target, part
                      "images (s)"))
 def bench_data(smoke: bool) -> dict:
     """The median of 3 generations (the smoke run: 2,000 images, under its own key)."""
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     times = []
     for _ in range(1 if smoke else 3):

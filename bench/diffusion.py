@@ -13,7 +13,7 @@ from bench.common import ROOT, Target, app, part, pct, targets
 
 def _ddpm(smoke: bool):
     """The bundled DDPM; for the smoke run the same network with a 50-step schedule, so it stays quick."""
-    from models import build_model, load
+    from latent_explorer.models import build_model, load
 
     model = load(ROOT / "assets" / "digits-ddpm.safetensors")
     if smoke:
@@ -29,7 +29,7 @@ def sampling(model, n: int):
     """Recording the DDPM reverse process (time and size) and DDIM with 50 steps; returns the trajectory too."""
     import torch
 
-    from models.sampling.trajectory import record_reverse
+    from latent_explorer.models.sampling.trajectory import record_reverse
 
     out = {}
     t = time.perf_counter()
@@ -89,8 +89,8 @@ def scheduler_overhead(model, n: int, smoke: bool) -> dict:
 @targets(Target("scrub_frame_ms_p95", "<=", 5.0, "show one recorded diffusion frame (ms, p95)"))
 def scrub(model, traj, smoke: bool) -> dict:
     """The Diffusion view showing a random recorded frame (three image grids) and repainting them."""
-    from explorer.diffusion_view import DiffusionView
-    from explorer.state import LatentState
+    from latent_explorer.diffusion_view import DiffusionView
+    from latent_explorer.state import LatentState
 
     a = app()
     state = LatentState()

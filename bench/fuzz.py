@@ -68,7 +68,7 @@ def _alarm(*_):
 
 def check(blob: bytes, path: Path, limit_s: int = 10) -> str:
     """Load ``blob`` from ``path``; returns 'loaded' or 'refused'; raises on anything else."""
-    from models import CheckpointError, load
+    from latent_explorer.models import CheckpointError, load
 
     path.write_bytes(blob)
     old = signal.signal(signal.SIGALRM, _alarm)

@@ -12,9 +12,9 @@ from bench.common import MNIST, Target, app, part, pct, targets
 
 def _map_of_2d_points():
     """A Latent Map of a 2-D model, shown, for points of our own (set with ``shown.set_latents``)."""
-    from explorer.latent_map import LatentMap
-    from explorer.state import LatentState
-    from models import build_model, make_config
+    from latent_explorer.latent_map import LatentMap
+    from latent_explorer.models import build_model, make_config
+    from latent_explorer.state import LatentState
 
     m = LatentMap(LatentState())
     m.resize(1000, 700)
@@ -25,7 +25,7 @@ def _map_of_2d_points():
 
 def _points(rng, n: int):
     """``n`` 2-D points in 10 classes, each class around its own place on a circle."""
-    from models.analysis.latent import LatentSet
+    from latent_explorer.models.analysis.latent import LatentSet
 
     labels = rng.integers(0, 10, n)
     z = (rng.normal(size=(n, 2)) + np.stack([np.cos(labels), np.sin(labels)], 1) * 3).astype(np.float32)
@@ -47,9 +47,9 @@ def map_10k(smoke: bool) -> dict:
     split in ``../shared/data/mnist``; skipped without it)."""
     if not MNIST.exists():
         return {}
-    from explorer.latent_map import LatentMap
-    from explorer.state import LatentState
-    from models import TrainConfig, build_model, load_dataset, make_config, train
+    from latent_explorer.latent_map import LatentMap
+    from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
+    from latent_explorer.state import LatentState
 
     a = app()
     data = load_dataset(str(MNIST))

@@ -17,9 +17,9 @@ STARTUP = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from PySide6.QtCore import QEvent, QObject, QTimer
-from explorer.qt_compat import application
+from latent_explorer.qt_compat import application
 app = application()
-from explorer.main_window import MainWindow
+from latent_explorer.main_window import MainWindow
 class Probe(QObject):
     def eventFilter(self, obj, ev):
         if ev.type() == QEvent.Type.Paint:
@@ -36,10 +36,10 @@ app.exec()
 SESSION = r"""
 import resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from explorer.qt_compat import application
+from latent_explorer.qt_compat import application
 app = application()
-from explorer.main_window import MainWindow
-from explorer.training_view import RunSpec
+from latent_explorer.main_window import MainWindow
+from latent_explorer.training_view import RunSpec
 import tempfile
 w = MainWindow(); w.resize(1280, 800); w.show()
 def wait(cond, t=120):
@@ -59,7 +59,7 @@ with tempfile.TemporaryDirectory() as d:
 w.close()
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-from explorer.qt_compat import exit_process
+from latent_explorer.qt_compat import exit_process
 exit_process(0)
 """
 

@@ -18,9 +18,9 @@ def bench_tsne(smoke: bool) -> dict:
     import torch
 
     from bench.tsne_baseline import tsne as handwritten
-    from models import load, load_dataset
-    from models.analysis.embedding import knn_label_accuracy, tsne, umap
-    from models.progress import run_to_end
+    from latent_explorer.models import load, load_dataset
+    from latent_explorer.models.analysis.embedding import knn_label_accuracy, tsne, umap
+    from latent_explorer.models.progress import run_to_end
 
     data = load_dataset("mnist")
     n = 1000 if smoke else 10000

@@ -26,9 +26,9 @@ MODELS = {
 
 
 def ladder() -> list[str]:
-    from models.analysis.classifier import CLASSIFIER_DIR, load_classifier
-    from models.analysis.quality import real_vs_real
-    from models.data import load_dataset
+    from latent_explorer.models.analysis.classifier import CLASSIFIER_DIR, load_classifier
+    from latent_explorer.models.analysis.quality import real_vs_real
+    from latent_explorer.models.data import load_dataset
 
     rows = []
     for name in ("mnist", "scenes"):

@@ -20,9 +20,9 @@ def bench_sketch(smoke: bool) -> dict:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from explorer.sketch_view import SketchView
-    from explorer.state import LatentState
-    from models import build_model, load, load_dataset, make_config, save
+    from latent_explorer.models import build_model, load, load_dataset, make_config, save
+    from latent_explorer.sketch_view import SketchView
+    from latent_explorer.state import LatentState
 
     a = app()
     data = load_dataset("scenes:256")

@@ -19,10 +19,10 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
     import torch
     from PySide6.QtCore import QEvent, QObject
 
-    from explorer.editor import LatentEditor
-    from explorer.state import LatentState
-    from models import load
-    from models.display import to_display
+    from latent_explorer.editor import LatentEditor
+    from latent_explorer.models import load
+    from latent_explorer.models.display import to_display
+    from latent_explorer.state import LatentState
 
     a = app()
     model = load(ROOT / "assets" / f"{name}.safetensors")

@@ -29,14 +29,14 @@ def rss_mb() -> float:
 def main(argv=None) -> int:
     import numpy as np
 
-    from explorer.qt_compat import application
+    from latent_explorer.qt_compat import application
 
     ap = argparse.ArgumentParser(prog="bench.soak")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=1.0, help="minutes before the first RSS sample")
     a = ap.parse_args(argv)
     app = application()
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     w = MainWindow()
     w.resize(1280, 800)
@@ -77,6 +77,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from explorer.qt_compat import exit_process
+    from latent_explorer.qt_compat import exit_process
 
     exit_process(main())  # see there

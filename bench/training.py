@@ -16,7 +16,7 @@ from bench.common import MNIST, Target, app, part, targets
 
 
 def _train_data(smoke: bool):
-    from models import load_dataset
+    from latent_explorer.models import load_dataset
 
     if MNIST.exists() and not smoke:
         return load_dataset(str(MNIST))
@@ -27,8 +27,8 @@ def _train_data(smoke: bool):
 def bench_training(smoke: bool) -> dict:
     import torch
 
-    from explorer.training_job import TRAIN_NICE, training_threads
-    from models import TrainConfig, build_model, make_config, train
+    from latent_explorer.models import TrainConfig, build_model, make_config, train
+    from latent_explorer.training_job import TRAIN_NICE, training_threads
 
     data = _train_data(smoke)
     epochs = 1 if smoke else 4
@@ -98,9 +98,9 @@ def training_gui_run(data, epochs, bs) -> dict:
 
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from explorer.procjob import has_spare
-    from explorer.state import ModelLibrary
-    from explorer.training_view import RunSpec, TrainingView
+    from latent_explorer.procjob import has_spare
+    from latent_explorer.state import ModelLibrary
+    from latent_explorer.training_view import RunSpec, TrainingView
 
     a = app()
     view = TrainingView(ModelLibrary())

@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
-from models.progress import Step
+from latent_explorer.models.progress import Step
 
 
 def tsne(z: np.ndarray, perplexity: float = 30.0, iterations: int = 500, seed: int = 0,

@@ -22,7 +22,7 @@ def bench_txt2img(smoke: bool) -> dict:
     ratio is the fastest of ours ÷ the fastest bare loop."""
     import torch
 
-    from models import build_model, load_dataset, make_config, save
+    from latent_explorer.models import build_model, load_dataset, make_config, save
 
     data = load_dataset("scenes:256")
     with tempfile.TemporaryDirectory() as d:

@@ -7,7 +7,7 @@ import sys
 
 
 def parse(argv):
-    from models.cli import command_lines
+    from latent_explorer.models.cli import command_lines
 
     from .view_table import VIEW_NAMES
 
@@ -36,7 +36,7 @@ def parse(argv):
                    "(as LATENT_EXPLORER_DEBUG=1 does; before a command: its errors' tracebacks)")
     a = p.parse_args(argv)
     if a.debug:
-        from models.errors import start_debugging
+        from latent_explorer.models.errors import start_debugging
 
         start_debugging()
     return a
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     words = [w for w in argv if w != "--debug"]
     first = words[0] if words else "-"
     if not first.startswith("-") and not os.path.exists(first) and not os.path.splitext(first)[1]:
-        from models.cli import COMMANDS  # a mistyped command (and its flags), not a model file
+        from latent_explorer.models.cli import COMMANDS  # a mistyped command (and its flags), not a model file
 
         print(f"error: no command or file {first!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2

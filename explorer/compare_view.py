@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from models.analysis.compare import HEADERS, MAX_MODELS, check_comparable, compare_job
-from models.display import mosaic
+from latent_explorer.models.analysis.compare import HEADERS, MAX_MODELS, check_comparable, compare_job
+from latent_explorer.models.display import mosaic
 
 from .inspect_panels import FigureTable, plot
 from .jobs import ModelJob
@@ -244,7 +244,7 @@ class CompareView(ModelView):
 
     def _hover(self, view, xy, pos) -> None:
         """The point under the mouse (within 8 pixels), found as the map finds it, lights up everywhere."""
-        from models.analysis.projection import nearest_point
+        from latent_explorer.models.analysis.projection import nearest_point
 
         vb = view.getViewBox()
         if not vb.sceneBoundingRect().contains(pos):

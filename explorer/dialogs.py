@@ -54,7 +54,7 @@ def save_file(parent, key: str, title: str, default_name: str, file_filter: str)
 
 def animation_filter() -> str:
     """GIF, and MP4 where a video encoder is installed."""
-    from models.io.images import video_formats
+    from latent_explorer.models.io.images import video_formats
 
     return ";;".join({".gif": "GIF (*.gif)", ".mp4": "MP4 video (*.mp4)"}[f] for f in video_formats())
 

@@ -89,7 +89,7 @@ class ForwardPanel(QGroupBox):
     def random_image(self, seed: int | None = None, asked: bool = True):
         """x_0 = a random image of the model's data. Data at a path the checkpoint names is read only once
         the user asks (the button), never because a file said so (``asked`` False: the view's own call)."""
-        from models.data import is_builtin, load_dataset
+        from latent_explorer.models.data import is_builtin, load_dataset
 
         if self.model is None:
             return
@@ -112,7 +112,7 @@ class ForwardPanel(QGroupBox):
 
     def set_image(self, image: np.ndarray, noise_seed: int = 0):
         """x_0 for the forward process: (C, H, W) in [0, 1]; ε is fixed by ``noise_seed``."""
-        from models.display import signed_to_unit
+        from latent_explorer.models.display import signed_to_unit
 
         self._image, self._noise_seed = np.asarray(image, np.float32), noise_seed
         self.x0 = torch.from_numpy(self._image[None]) * 2 - 1
@@ -123,8 +123,8 @@ class ForwardPanel(QGroupBox):
 
     def forward_image(self, t: int) -> np.ndarray:
         """x_t (t = −1: x_0) on the view's value scale, (C, H, W) in [0, 1]."""
-        from models.display import signed_to_unit
-        from models.sampling.trajectory import forward_frame
+        from latent_explorer.models.display import signed_to_unit
+        from latent_explorer.models.sampling.trajectory import forward_frame
 
         return signed_to_unit(forward_frame(self.scheduler, self.x0, self.noise, t)[0].numpy(), self.scale)
 
@@ -138,7 +138,7 @@ class ForwardPanel(QGroupBox):
             self.timestepChanged.emit(t)
 
     def _pick_file(self):
-        from models.io.images import read_image_for
+        from latent_explorer.models.io.images import read_image_for
 
         path = dialogs.open_file(self, "images", "An image to noise", IMAGE_FILTER)
         if not path or self.model is None:
@@ -146,7 +146,7 @@ class ForwardPanel(QGroupBox):
         try:
             self.set_image(read_image_for(self.model.image_shape, path))
         except (ValueError, OSError) as e:
-            from models.errors import failure
+            from latent_explorer.models.errors import failure
 
             self.message.emit(failure(path, e))
 

@@ -54,7 +54,7 @@ class DiffusionView(ModelView):
     # -- layout ----------------------------------------------------------------------------------
     def _build(self):
         root = QVBoxLayout(self)
-        from models import registry
+        from latent_explorer.models import registry
 
         kinds = ", ".join(k for k in registry.kinds() if registry.get(k).capabilities.diffusion)
         self._hint = (f"The Diffusion view is for diffusion models ({kinds}): pick mnist-ddpm in the model list, "
@@ -232,7 +232,7 @@ class DiffusionView(ModelView):
         return torch.arange(n) % self.model.num_classes if k <= 0 else torch.full((n,), k - 1)
 
     def run_reverse(self):
-        from models.sampling.trajectory import record_reverse
+        from latent_explorer.models.sampling.trajectory import record_reverse
 
         if self.model is None:
             return
@@ -282,7 +282,7 @@ class DiffusionView(ModelView):
     def frame_images(self, k: int):
         """Display grids (x_t, x̂_0, ε̂) of frame k, each (H', W'[, 3]) float32 in [0, 1], all three on the
         view's one value scale."""
-        from models.display import mosaic, signed_to_unit
+        from latent_explorer.models.display import mosaic, signed_to_unit
 
         tr = self.trajectory
         return [mosaic(signed_to_unit(arr[k], self.value_scale), self._grid_cols, gap=1)
@@ -327,8 +327,8 @@ class DiffusionView(ModelView):
 
     # -- export ----------------------------------------------------------------------------------
     def export_frames(self, n: int = 40) -> list[np.ndarray]:
-        from models.io.images import to_uint8
-        from models.sampling.trajectory import frame_indices
+        from latent_explorer.models.io.images import to_uint8
+        from latent_explorer.models.sampling.trajectory import frame_indices
 
         tr = self.trajectory
         idx = frame_indices(len(tr), n)
@@ -342,15 +342,15 @@ class DiffusionView(ModelView):
         return frames
 
     def export_gif(self, path: str, n: int = 40):
-        from models.io.images import save_video
+        from latent_explorer.models.io.images import save_video
 
         frames = self.export_frames(n)
         save_video(path, frames + [frames[-1]] * 10, fps=12)
 
     def export_strip(self, path: str, n: int = 10):
-        from models.display import signed_to_unit
-        from models.io.images import make_grid, save_png
-        from models.sampling.trajectory import frame_indices
+        from latent_explorer.models.display import signed_to_unit
+        from latent_explorer.models.io.images import make_grid, save_png
+        from latent_explorer.models.sampling.trajectory import frame_indices
 
         tr = self.trajectory
         idx = frame_indices(len(tr), n)

@@ -35,7 +35,7 @@ class DirectionsPanel(SliderPanel):
 
     def compute(self) -> None:
         """Compute the directions in a worker, once per model (when the tab is first opened)."""
-        from models.analysis.latent import ganspace_directions
+        from latent_explorer.models.analysis.latent import ganspace_directions
 
         model = self.model
         if model is None or self.directions is not None or self.job.busy:

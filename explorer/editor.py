@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.data import IMAGE_EXTS
+from latent_explorer.models.data import IMAGE_EXTS
 
 from . import dialogs
 from .directions import DirectionsPanel
@@ -206,7 +206,7 @@ class LatentEditor(ModelView):
 
     def _on_dimensions(self):
         """Grey out the dimensions whose KL says the decoder ignores them (measured by the Inspect view)."""
-        from models.analysis.diagnostics import ACTIVE_KL
+        from latent_explorer.models.analysis.diagnostics import ACTIVE_KL
 
         kl = self.state.dimension_kl
         if kl is None or self.model is None:
@@ -276,8 +276,8 @@ class LatentEditor(ModelView):
 
     def encode_file(self, path: str) -> bool:
         """Encode an image file and make its z current; False (with a message) if it cannot."""
-        from models.analysis.latent import encode_image
-        from models.io.images import read_image_for
+        from latent_explorer.models.analysis.latent import encode_image
+        from latent_explorer.models.io.images import read_image_for
 
         if self.model is None or not self.model.capabilities.encoder:
             self.message.emit("this model has no encoder: it cannot encode an image")
@@ -285,7 +285,7 @@ class LatentEditor(ModelView):
         try:
             x = read_image_for(self.model.image_shape, path)
         except (ValueError, OSError) as e:
-            from models.errors import failure
+            from latent_explorer.models.errors import failure
 
             self.message.emit(failure(path, e))
             return False
@@ -314,7 +314,7 @@ class LatentEditor(ModelView):
         e.ignore()
 
     def export_png(self, path: str) -> None:
-        from models.io.images import make_grid, save_png
+        from latent_explorer.models.io.images import make_grid, save_png
 
         img = self.decoder.last
         if img is None:
@@ -325,16 +325,16 @@ class LatentEditor(ModelView):
     def gif_path(self) -> np.ndarray:
         """The latents of an exported GIF: the interpolation (its Steps), else a traversal of the last
         dimension moved over the slider range (as many frames as the Steps box says)."""
-        from models.analysis.latent import traversal
+        from latent_explorer.models.analysis.latent import traversal
 
         if self.interp.ready:
             return self.interp.path()
         return traversal(self.state.z, self.last_dim, self.range.value(), self.interp.steps.value())
 
     def export_gif(self, path: str) -> None:
-        from models.analysis.latent import decode_batched
-        from models.io.images import make_grid, save_video
-        from models.progress import run_to_end
+        from latent_explorer.models.analysis.latent import decode_batched
+        from latent_explorer.models.io.images import make_grid, save_video
+        from latent_explorer.models.progress import run_to_end
 
         frames = run_to_end(decode_batched(self.model, self.gif_path(), self.state.label))
         scale = max(1, 256 // frames.shape[-1])

@@ -8,9 +8,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QSplitter
 
-from models.analysis.quality import COVERAGE_SHARE, quality_job
-from models.data import is_builtin
-from models.io.meta import meta_of
+from latent_explorer.models.analysis.quality import COVERAGE_SHARE, quality_job
+from latent_explorer.models.data import is_builtin
+from latent_explorer.models.io.meta import meta_of
 
 from .inspect_panels import ModePlots
 from .widgets import hint
@@ -85,7 +85,7 @@ class ModesPage:
         self.message.emit(f"modes: coverage {f['class_coverage']:.2f}")
 
     def _read_record(self):
-        from models.training.run_record import record_of
+        from latent_explorer.models.training.run_record import record_of
 
         def job(should_stop):
             yield from ()

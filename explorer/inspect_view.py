@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.analysis.diagnostics import (
+from latent_explorer.models.analysis.diagnostics import (
     ACTIVE_KL,
     SCORES,
     active_units,
@@ -43,11 +43,11 @@ from models.analysis.diagnostics import (
     score_names,
     why_no_scores,
 )
-from models.analysis.quality import train_and_held_out
-from models.data import BUILTIN_DATASETS, is_builtin, load_dataset
-from models.display import mosaic, square_mosaic
-from models.io.meta import meta_of
-from models.progress import Step
+from latent_explorer.models.analysis.quality import train_and_held_out
+from latent_explorer.models.data import BUILTIN_DATASETS, is_builtin, load_dataset
+from latent_explorer.models.display import mosaic, square_mosaic
+from latent_explorer.models.io.meta import meta_of
+from latent_explorer.models.progress import Step
 
 from . import dialogs
 from .inspect_modes import ModesPage

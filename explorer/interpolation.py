@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from models.analysis.latent import interpolate
+from latent_explorer.models.analysis.latent import interpolate
 
 from .state import LatentState
 from .widgets import ImagePanel

@@ -17,8 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
-from models.analysis.projection import auto_extent
-from models.data import is_builtin
+from latent_explorer.models.analysis.projection import auto_extent
+from latent_explorer.models.data import is_builtin
 
 from . import dialogs
 from .jobs import ModelJob
@@ -229,8 +229,8 @@ class LatentMap(ModelView):
 
     def load(self, spec: str | None) -> None:
         """Encode the dataset ``spec`` (models with an encoder) or sample latents, in a worker."""
-        from models.analysis.latent import encode_dataset, sample_latents
-        from models.data import load_dataset
+        from latent_explorer.models.analysis.latent import encode_dataset, sample_latents
+        from latent_explorer.models.data import load_dataset
 
         model = self.model
         if model is None:
@@ -257,8 +257,8 @@ class LatentMap(ModelView):
 
     def open_points(self, path: str) -> None:
         """Show the latents of an .npz file (read in a worker) instead of the model's data."""
-        from models.analysis.latent import LatentSet
-        from models.io.exports import read_points
+        from latent_explorer.models.analysis.latent import LatentSet
+        from latent_explorer.models.io.exports import read_points
 
         model = self.model
         if model is None:
@@ -405,7 +405,7 @@ class LatentMap(ModelView):
         self._refresh_grid()
 
     def _refresh_grid(self, *_):
-        from models.analysis.projection import decode_plane
+        from latent_explorer.models.analysis.projection import decode_plane
 
         if self.latents is None or self.shown.mode == MODE_POINTS or not self.projection.linear:
             return

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from models.analysis.latent import decode_one
+from latent_explorer.models.analysis.latent import decode_one
 
 from .state import LatentState
 from .worker import Worker

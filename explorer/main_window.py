@@ -216,14 +216,14 @@ class MainWindow(QMainWindow):
 
     # -- messages --------------------------------------------------------------------------------
     def status(self, text: str):
-        from models.errors import printable
+        from latent_explorer.models.errors import printable
 
         self.statusBar().showMessage(printable(text), 8000)
 
     def show_error(self, text: str):
         """Every error reaches the user as a message; nothing is lost or crashed. Control characters a file
         put in it are shown as escapes (models.errors.printable)."""
-        from models.errors import printable
+        from latent_explorer.models.errors import printable
 
         text = printable(text)
         self.last_error = text

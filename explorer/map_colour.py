@@ -51,7 +51,7 @@ class MapColouring(QObject):
     def reset(self, *_) -> None:
         """The choices for the current model and data: scores only for encoded images of a model that gives
         them."""
-        from models.analysis.diagnostics import score_names
+        from latent_explorer.models.analysis.diagnostics import score_names
 
         self.score_job.cancel()
         self.scores = None
@@ -74,7 +74,7 @@ class MapColouring(QObject):
         return bins, names, SEQUENTIAL
 
     def _on_colour(self, *_):
-        from models.analysis.diagnostics import per_image_scores
+        from latent_explorer.models.analysis.diagnostics import per_image_scores
 
         key = self.colour.currentData()
         if key == "label" or self.scores is not None:

@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer
 
-from models.display import density_image
+from latent_explorer.models.display import density_image
 
 DENSITY_MIN = 200_000  # maps with more points than this use the density picture
 POINTS_IN_VIEW = 30_000  # ... unless at most this many are in view: then they are points
@@ -47,7 +47,7 @@ class DensityLayer:
         threading.Thread(target=self._build_index, daemon=True, name="map-index").start()
 
     def _build_index(self):
-        from models.analysis.projection import PointIndex
+        from latent_explorer.models.analysis.projection import PointIndex
 
         self.index = PointIndex(self.xy)
 
@@ -85,7 +85,7 @@ class DensityLayer:
             self._timer.start()  # soon, for the range the view is given meanwhile
 
     def nearest(self, x: float, y: float, pixel, max_px: float = 8.0) -> int | None:
-        from models.analysis.projection import nearest_point
+        from latent_explorer.models.analysis.projection import nearest_point
 
         if self.index is not None:
             return self.index.nearest(x, y, pixel, max_px)

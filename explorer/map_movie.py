@@ -52,7 +52,7 @@ class MapMovie(QObject):
 
     def _on_model(self, model) -> None:
         """A new model: forget the old movie, and read the new model's record in a worker."""
-        from models.training.run_record import record_of
+        from latent_explorer.models.training.run_record import record_of
 
         self.movie_job.cancel()
         self.movie, self._saved, self.range = None, None, None
@@ -109,7 +109,7 @@ class MapMovie(QObject):
             s.set_source(saved[2])
 
     def _frame(self, e: int, first: bool = False) -> None:
-        from models.analysis.latent import LatentSet
+        from latent_explorer.models.analysis.latent import LatentSet
 
         rec, s = self.movie, self.state
         if rec is None or not self.btn_movie.isChecked() or not 0 <= e < len(rec.epochs):

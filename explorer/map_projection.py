@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSignalBlocker
 from PySide6.QtWidgets import QComboBox, QPushButton, QSpinBox
 
-from models.analysis.projection import METHODS, Projection, methods_for
+from latent_explorer.models.analysis.projection import METHODS, Projection, methods_for
 
 from .jobs import ModelJob
 from .procjob import embedding_job

@@ -12,8 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from models.analysis.latent import decode_one
-from models.analysis.projection import nearest_point, points_in_polygon
+from latent_explorer.models.analysis.latent import decode_one
+from latent_explorer.models.analysis.projection import nearest_point, points_in_polygon
 
 from . import dialogs
 from .map_state import MODE_GRID
@@ -128,7 +128,7 @@ class MapSelection(QObject):
         s.message.emit(f"anchors A = point #{a}, B = point #{b}: see the editor's Interpolate panel")
 
     def export_points(self, path: str) -> None:
-        from models.io.exports import export_points
+        from latent_explorer.models.io.exports import export_points
 
         s = self.state
         res = s.latents

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from models.analysis.projection import Projection, methods_for
+from latent_explorer.models.analysis.projection import Projection, methods_for
 
 MODE_POINTS, MODE_GRID, MODE_BOTH = 0, 1, 2  # the map's View choice: points, decoded grid, both
 
 
 def default_projection(z: np.ndarray) -> Projection:
     """The first projection a set of latents (N, D) is drawn with: its dimensions (D ≤ 2) or PCA."""
-    from models.analysis.latent import PCA
+    from latent_explorer.models.analysis.latent import PCA
 
     d = z.shape[1]
     return Projection(methods_for(d)[0], (0, 1), PCA(z, min(d, 20)) if d > 2 else None)

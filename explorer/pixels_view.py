@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.display import square_mosaic
-from models.io.meta import meta_of
-from models.sampling.pixel_trajectory import PixelRecord, record_sampling
+from latent_explorer.models.display import square_mosaic
+from latent_explorer.models.io.meta import meta_of
+from latent_explorer.models.sampling.pixel_trajectory import PixelRecord, record_sampling
 
 from . import dialogs
 from .inspect_panels import plot
@@ -238,8 +238,8 @@ class PixelsView(ModelView):
                               "draw or erase")
 
     def pick_held_out(self):
-        from models.analysis.quality import held_out
-        from models.data import is_builtin
+        from latent_explorer.models.analysis.quality import held_out
+        from latent_explorer.models.data import is_builtin
 
         spec = meta_of(self.model).data.spec
         if not spec:
@@ -258,12 +258,12 @@ class PixelsView(ModelView):
             self.load_image(path)
 
     def load_image(self, path: str) -> bool:
-        from models.io.images import read_image_for
+        from latent_explorer.models.io.images import read_image_for
 
         try:
             image = read_image_for(self.model.image_shape, path)
         except (OSError, ValueError) as e:
-            from models.errors import failure
+            from latent_explorer.models.errors import failure
 
             self.message.emit(failure(path, e))
             return False

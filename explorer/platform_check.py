@@ -5,8 +5,8 @@ On Linux with X11, Qt's ``xcb`` platform plugin links against a dozen small libx
 machine may lack; Qt's own hint names only the first. ``ldd`` lists every library the plugin (and what it
 loads) cannot find; each maps to the Debian/Ubuntu package that ships it.
 
-    python -m explorer.platform_check            # say what is missing (exit 1) or nothing (exit 0)
-    python -m explorer.platform_check --install  # install it when we may (root, or sudo), showing the command
+    python -m latent_explorer.platform_check            # say what is missing (exit 1) or nothing (exit 0)
+    python -m latent_explorer.platform_check --install  # install it when we may (root, or sudo), showing the command
 
 This module imports no Qt (it runs before Qt can fail). ``LATENT_EXPLORER_LDD`` and ``LATENT_EXPLORER_APT``
 name other programs for ``ldd`` and ``apt-get`` (tests use stand-ins).

@@ -5,7 +5,7 @@ machine, the same training loop ran at 0.74-0.82x its main-thread speed in a pla
 idle, and UI paints waited on the trainer's Python between tensor ops. A child process has its own
 interpreter and runs the job in its main thread; the UI thread only receives small records.
 
-    job = in_process("explorer.training_job:run_training", spec, threads=2, nice=10)
+    job = in_process("latent_explorer.training_job:run_training", spec, threads=2, nice=10)
     Worker(job)  # as any job: job(should_stop) -> generator of the child's records
 
 - The child is started with "spawn" (never fork a process whose threads run Qt) and imports no Qt.
@@ -46,11 +46,11 @@ class JobError(RuntimeError):
 
 def describe_error(e: BaseException) -> str:
     """The message a user sees for an exception raised by a job."""
-    from models import CheckpointError, ConfigError, DataError, TrainingError
+    from latent_explorer.models import CheckpointError, ConfigError, DataError, TrainingError
 
     if isinstance(e, (CheckpointError, ConfigError, DataError, TrainingError, JobError)):
         return str(e)
-    from models.errors import memory_asked, out_of_memory, reason
+    from latent_explorer.models.errors import memory_asked, out_of_memory, reason
 
     if out_of_memory(e):  # a MemoryError, or PyTorch's allocator refusing: never its internals
         asked = f" ({memory_asked(e)} was asked for)" if memory_asked(e) else ""
@@ -243,7 +243,7 @@ def drive(make_job, should_stop, put, send=None) -> None:
                 break
             send(record)
     except Exception as e:  # noqa: BLE001 - every error reaches the UI as a message
-        from models.errors import print_traceback_if_debugging
+        from latent_explorer.models.errors import print_traceback_if_debugging
 
         print_traceback_if_debugging()  # the message says it all; its traceback only with --debug
         end = ("errored", describe_error(e))
@@ -343,5 +343,5 @@ def embedding_job(method: str, z: np.ndarray):
     the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
     them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
     is ended 1 s after it."""
-    target = {"tsne": "models.analysis.embedding:tsne_job", "umap": "models.analysis.embedding:umap_job"}[method]
+    target = "latent_explorer.models.analysis.embedding:" + {"tsne": "tsne_job", "umap": "umap_job"}[method]
     return in_process(target, z, grace_s=1.0)

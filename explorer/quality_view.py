@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.display import square_mosaic
-from models.io.meta import meta_of
+from latent_explorer.models.display import square_mosaic
+from latent_explorer.models.io.meta import meta_of
 
 from .jobs import ModelJob
 from .model_view import ModelView
@@ -172,7 +172,7 @@ class QualityView(ModelView):
         return self.controls.settings().sample_kwargs()
 
     def measure(self):
-        from models.analysis.quality import quality_job
+        from latent_explorer.models.analysis.quality import quality_job
 
         model = self.model
         if model is None or not self.btn.isEnabled():

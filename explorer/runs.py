@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from models.training.run import RunSpec
+from latent_explorer.models.training.run import RunSpec
 
 from .procjob import in_process
 from .training_job import TRAIN_NICE, training_threads
@@ -45,7 +45,7 @@ class Run:
     @property
     def loss_names(self) -> tuple[str, ...]:
         """The terms this run's kind reports, known before its first record (the curves exist at once)."""
-        from models import registry
+        from latent_explorer.models import registry
 
         return registry.get(self.spec.kind).loss_names
 
@@ -80,7 +80,7 @@ class RunQueue(QObject):
         run = next((r for r in self.runs if r.status == "queued"), None)
         if run is None:
             return
-        job = in_process("explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE,
+        job = in_process("latent_explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE,
                          rate=UPDATE_HZ)
         w = Worker(job, f"train-{run.name}", max_rate=UPDATE_HZ)
         run.worker, run.status = w, "running"
@@ -95,7 +95,7 @@ class RunQueue(QObject):
         w.start()
 
     def _on_record(self, run: Run, rec):
-        from models.training.train import Progress
+        from latent_explorer.models.training.train import Progress
 
         if not isinstance(rec, Progress):
             run.log.append(getattr(rec, "message", ""))

@@ -9,8 +9,14 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from models.sampling.samplers import GUIDANCE_MAX, SAMPLERS
-from models.sampling.settings import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, ETA_MAX, SamplingSettings
+from latent_explorer.models.sampling.samplers import GUIDANCE_MAX, SAMPLERS
+from latent_explorer.models.sampling.settings import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+    ETA_MAX,
+    SamplingSettings,
+)
 
 from .widgets import SeedBox
 

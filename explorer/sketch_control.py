@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QSlider, QVBoxLayout, QWidget
 
-from models.sampling.settings import TEXT_GUIDANCE
+from latent_explorer.models.sampling.settings import TEXT_GUIDANCE
 
 from .sampling_controls import SamplingControls
 

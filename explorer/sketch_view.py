@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.data.scenes import BACKGROUNDS, COLOURS
+from latent_explorer.models.data.scenes import BACKGROUNDS, COLOURS
 
 from . import dialogs
 from .model_view import ModelView
@@ -275,8 +275,8 @@ class SketchView(ModelView):
 
     def _control_job(self, model, src):
         """A ControlNet's generation from the drawing as a job, or None (the prompt has unknown words: said)."""
-        from models.kinds.controlnet import controlled_steps
-        from models.nn.tokenizer import UnknownWords
+        from latent_explorer.models.kinds.controlnet import controlled_steps
+        from latent_explorer.models.nn.tokenizer import UnknownWords
 
         settings = self.control.settings()
         try:
@@ -311,7 +311,7 @@ class SketchView(ModelView):
 
     # -- files -----------------------------------------------------------------------------------
     def load(self, path: str) -> bool:
-        from models.io.sketches import read_picture, read_sketch
+        from latent_explorer.models.io.sketches import read_picture, read_sketch
 
         if self.model is None:
             return False
@@ -322,7 +322,7 @@ class SketchView(ModelView):
             else:
                 rgb, notes = read_picture(path, 3, h, need_strokes=self.model.needs_strokes)
         except (ValueError, OSError) as e:
-            from models.errors import failure
+            from latent_explorer.models.errors import failure
 
             self.message.emit(failure(path, e))
             self.info.setText(f"{failure(path, e)}; the drawing is kept as it was.")
@@ -352,7 +352,7 @@ class SketchView(ModelView):
             ev.acceptProposedAction()
 
     def export_png(self, path: str) -> None:
-        from models.io.images import make_grid, save_png
+        from latent_explorer.models.io.images import make_grid, save_png
 
         if self.output is None:
             raise ValueError("nothing to export: draw something first")
@@ -363,7 +363,7 @@ class SketchView(ModelView):
         d = self.direction.currentData() or "a2b"
         params = f"Translate: {self.model.direction_title(d)}, Direction: {d}, Size: {h}x{h}, Model: {name}"
         if self.model.capabilities.controlled and getattr(self, "_settings", None):
-            from models.io.images import generation_parameters
+            from latent_explorer.models.io.images import generation_parameters
 
             st = self._settings
             params = generation_parameters(st["prompt"], "", st["steps"], "DDIM", st["guidance"], st["seed"],

@@ -107,9 +107,9 @@ class ModelLibrary(QObject):
     def _load(self, path):
         """Load a model file; a file holding code runs only once the user has trusted its content (asked
         once per content: a changed file is asked about again)."""
-        from models import load
-        from models.io.external import UntrustedCode
-        from models.io.probe import LATER
+        from latent_explorer.models import load
+        from latent_explorer.models.io.external import UntrustedCode
+        from latent_explorer.models.io.probe import LATER
 
         try:
             return load(path, probe=LATER)  # an ONNX graph: read and checked here, its decode tried by add
@@ -132,7 +132,7 @@ class ModelLibrary(QObject):
         elsewhere (ONNX, TorchScript) is listed only once one decode of z = 0 has passed, tried in a child
         process with a time and a memory limit (models.io.probe) that a worker waits on: then ``add`` returns an
         :class:`Opening` at once, and calls ``then(entry)`` once the model is listed (or emits ``error``)."""
-        from models import CheckpointError
+        from latent_explorer.models import CheckpointError
 
         if os.path.abspath(path) in self.opening:
             return self.opening[os.path.abspath(path)]
@@ -147,7 +147,7 @@ class ModelLibrary(QObject):
             self.error.emit(str(e))
             return None
         except Exception as e:  # noqa: BLE001 - never crash on a file
-            from models.errors import reason
+            from latent_explorer.models.errors import reason
 
             self.error.emit(f"{Path(path).name}: cannot open ({reason(e)})")  # in words, not an allocator's
             return None
@@ -202,8 +202,8 @@ class ModelLibrary(QObject):
         return opening
 
     def add_bundled(self) -> None:
-        from models.training.optim_state import is_sidecar
-        from models.training.run_record import is_record
+        from latent_explorer.models.training.optim_state import is_sidecar
+        from latent_explorer.models.training.run_record import is_record
 
         # the real-size models first (MNIST, scenes); the 8x8 digits and shapes are small examples
         first = ("mnist-", "scenes-")

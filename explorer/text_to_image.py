@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.io.meta import meta_of
-from models.sampling.samplers import SAMPLERS
-from models.sampling.settings import TEXT_GUIDANCE
+from latent_explorer.models.io.meta import meta_of
+from latent_explorer.models.sampling.samplers import SAMPLERS
+from latent_explorer.models.sampling.settings import TEXT_GUIDANCE
 
 from . import dialogs, txt2img_files
 from .jobs import ModelJob
@@ -203,7 +203,7 @@ class TextToImageView(ModelView):
         c, h, w = model.image_shape
         self.size.setText(f"size {w}×{h}")
         self._check_prompts()
-        from models.data import is_builtin
+        from latent_explorer.models.data import is_builtin
 
         spec = meta_of(model).data.spec
         self.atlas_plot.btn_load.setVisible(False)
@@ -214,7 +214,7 @@ class TextToImageView(ModelView):
             self.load_atlas()
 
     def load_atlas(self):
-        from models.sampling.text_trajectory import latent_atlas
+        from latent_explorer.models.sampling.text_trajectory import latent_atlas
 
         model = self.model
         if model is None:
@@ -230,7 +230,7 @@ class TextToImageView(ModelView):
             self.atlas_plot.set_path(self.trajectory, self.sample, self.frame.value(), fit=True)
 
     def _check_prompts(self):
-        from models.sampling.text_trajectory import check_prompt
+        from latent_explorer.models.sampling.text_trajectory import check_prompt
 
         if self.model is None:
             return
@@ -260,7 +260,7 @@ class TextToImageView(ModelView):
 
     # -- generating ------------------------------------------------------------------------------
     def generate(self):
-        from models.sampling.text_trajectory import check_prompt, record_txt2img
+        from latent_explorer.models.sampling.text_trajectory import check_prompt, record_txt2img
 
         if self.model is None:
             return
@@ -284,12 +284,12 @@ class TextToImageView(ModelView):
             self.message.emit("; ".join(notes))
 
     def make_strip(self):
-        from models.sampling.text_trajectory import cfg_strip
+        from latent_explorer.models.sampling.text_trajectory import cfg_strip
 
         tr = self.trajectory
         if self.model is None or tr is None:
             return
-        from models.sampling.text_trajectory import check_prompt
+        from latent_explorer.models.sampling.text_trajectory import check_prompt
 
         model, s, sample = self.model, tr.settings, self.sample
         # the text in the box, on the chosen sample's starting noise (its seed and place in the batch)
@@ -332,7 +332,7 @@ class TextToImageView(ModelView):
         return self.job.busy or self.strip_job.busy
 
     def _set_trajectory(self, traj):
-        from models.display import mosaic
+        from latent_explorer.models.display import mosaic
 
         if traj is None:
             return
@@ -379,7 +379,7 @@ class TextToImageView(ModelView):
         self._clear_strip()
 
     def show_frame(self, k: int):
-        from models.display import mosaic, signed_to_unit
+        from latent_explorer.models.display import mosaic, signed_to_unit
 
         tr = self.trajectory
         if tr is None:

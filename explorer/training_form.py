@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models import CheckpointError, ConfigError, registry
-from models.data import BUILTIN_DATASETS, data_hint
-from models.training.run import ResumeInfo, RunSpec, resume_info
+from latent_explorer.models import CheckpointError, ConfigError, registry
+from latent_explorer.models.data import BUILTIN_DATASETS, data_hint
+from latent_explorer.models.training.run import ResumeInfo, RunSpec, resume_info
 
 from . import dialogs
 from .widgets import ImagePanel
@@ -44,7 +44,7 @@ def default_output_dir() -> Path:
 
 def data_summary(spec: str, should_stop) -> dict:
     """A Worker job (plain generator): load ``spec`` and describe it; only numpy and text cross threads."""
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     yield from ()
     d = load_dataset(spec)
@@ -354,7 +354,7 @@ class RunForm(QGroupBox):
         cls = f"{d['classes']} classes" if d["classes"] else "no labels"
         skipped = f"; {d['note']}" if d.get("note") else f", {d['skipped']} files skipped" if d["skipped"] else ""
         self.data_info.setText(f"{d['n']:,} images, {h}×{w}, {'RGB' if c == 3 else 'grayscale'}, {cls}{skipped}")
-        from models.display import mosaic
+        from latent_explorer.models.display import mosaic
 
         self.data_preview.show_image(mosaic(d["preview"], len(d["preview"]), gap=1))
         self.dataChecked.emit(True)

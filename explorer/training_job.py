@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 
-from models.training.run import RunSpec
+from latent_explorer.models.training.run import RunSpec
 
 # the training process yields the CPU to the UI (POSIX nice; 0 = same priority as the UI)
 _nice = os.environ.get("LATENT_EXPLORER_TRAIN_NICE", "")
 TRAIN_NICE = int(_nice) if _nice.isdigit() else 10
 # what a spare training process imports while it waits (torch._dynamo: the first optimizer needs it)
-WARM_IMPORTS = ("torch", "torch._dynamo", "models.training.train", "models.training.run", "explorer.training_job",
-                "sklearn.datasets")
+WARM_IMPORTS = ("torch", "torch._dynamo", "latent_explorer.models.training.train",
+                "latent_explorer.models.training.run", "latent_explorer.training_job", "sklearn.datasets")
 
 
 def training_threads() -> int:
@@ -29,8 +29,8 @@ def training_threads() -> int:
 def run_training(spec: RunSpec, should_stop):
     """Load the data and build the model (in the child process), then train; yields ``Progress`` (and a
     ``Step`` for each note: skipped files, a resumed run's fresh optimizer)."""
-    from models.progress import Step
-    from models.training.run import prepare_run
+    from latent_explorer.models.progress import Step
+    from latent_explorer.models.training.run import prepare_run
 
     yield Step(0, 1, f"loading {spec.data}")
     run = prepare_run(spec)

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models import CheckpointError, ConfigError
-from models.training.run import RunSpec
+from latent_explorer.models import CheckpointError, ConfigError
+from latent_explorer.models.training.run import RunSpec
 
 from .model_view import ModelView
 from .procjob import discard_spare, prestart
@@ -152,7 +152,7 @@ class TrainingView(ModelView):
         except ConfigError as e:
             self.message.emit(str(e))
             return None
-        from models.io.checkpoint import OutputExists, check_output
+        from latent_explorer.models.io.checkpoint import OutputExists, check_output
 
         out = Path(spec.out)
         if not spec.out or out.suffix != ".safetensors":
@@ -241,7 +241,7 @@ class TrainingView(ModelView):
         if np.isfinite(lo):
             self._fit_y(vb, lo, hi)
         if run.preview is not None and run.preview is not self._shown_preview:  # only a new preview
-            from models.display import square_mosaic
+            from latent_explorer.models.display import square_mosaic
 
             self._shown_preview = p = run.preview
             self.preview.show_image(square_mosaic(p))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import failure
-from models.sampling.samplers import SAMPLERS
+from latent_explorer.models.errors import failure
+from latent_explorer.models.sampling.samplers import SAMPLERS
 
 
 def parameters(view) -> str:
-    from models.io.images import generation_parameters
+    from latent_explorer.models.io.images import generation_parameters
 
     tr, s = view.trajectory, view.trajectory.settings
     name = Path(view.model.meta.get("path", "") or "model").stem
@@ -23,7 +23,7 @@ def parameters(view) -> str:
 
 def save_png(view, path: str) -> None:
     """The grid of the last generation, its parameters in the PNG's text chunk (as the CLI writes it)."""
-    from models.io.images import make_grid, save_png
+    from latent_explorer.models.io.images import make_grid, save_png
 
     images = view.trajectory.x[-1].astype(np.float32)
     save_png(path, make_grid(images, nrow=view._cols, scale=max(1, 64 // images.shape[-1])),
@@ -31,8 +31,8 @@ def save_png(view, path: str) -> None:
 
 
 def export_animation(view, path: str, n: int = 40) -> None:
-    from models.io.images import make_grid, save_video
-    from models.sampling.trajectory import frame_indices
+    from latent_explorer.models.io.images import make_grid, save_video
+    from latent_explorer.models.sampling.trajectory import frame_indices
 
     tr, i = view.trajectory, view.sample
     frames = [make_grid(np.stack([tr.x[k, i], tr.x0[k, i]]).astype(np.float32), nrow=2,
@@ -44,7 +44,7 @@ def parameter_fields(view) -> dict:
     """What the form takes from a PNG's parameters, as schema fields (:mod:`models.io.schema`): each range is the
     control's that would hold it, and the controls' are txt2img's own (:data:`models.sampling.samplers.SEED_MAX`,
     :data:`~models.sampling.samplers.GUIDANCE_MAX`, the model's T steps), so the view and the CLI agree on one limit."""
-    from models.io.schema import Float, Int, Str
+    from latent_explorer.models.io.schema import Float, Int, Str
 
     return {"prompt": Str(max_len=view.prompt.maxLength()),
             "negative": Str(max_len=view.negative.maxLength(), default=""),
@@ -59,9 +59,9 @@ def restore_from_png(view, path: str) -> bool:
     is read typed through the schema layer first, against the control that would hold it: one that does not
     fit (a seed past 2^32 − 1, more steps than the model has, CFG 55 or NaN, a sampler this view lacks) is
     named and nothing is changed — never a form half restored or a value clamped or rounded."""
-    from models.io.images import png_text
-    from models.io.schema import SchemaError, check
-    from models.sampling.text_trajectory import parse_parameters
+    from latent_explorer.models.io.images import png_text
+    from latent_explorer.models.io.schema import SchemaError, check
+    from latent_explorer.models.sampling.text_trajectory import parse_parameters
 
     name = Path(path).name
     try:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.display import heat_overlay
+from latent_explorer.models.display import heat_overlay
 
 from .widgets import ImagePanel
 

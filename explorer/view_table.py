@@ -20,23 +20,23 @@ class ViewSpec:
 
 
 VIEWS: tuple[ViewSpec, ...] = (
-    ViewSpec("map", "Latent Map", "explorer.latent_map:LatentMap"),
-    ViewSpec("editor", "Latent Editor", "explorer.editor:LatentEditor",
+    ViewSpec("map", "Latent Map", "latent_explorer.latent_map:LatentMap"),
+    ViewSpec("editor", "Latent Editor", "latent_explorer.editor:LatentEditor",
              keys="R randomise z, P play / pause the interpolation"),
-    ViewSpec("diffusion", "Diffusion", "explorer.diffusion_view:DiffusionView",
+    ViewSpec("diffusion", "Diffusion", "latent_explorer.diffusion_view:DiffusionView",
              keys="Ctrl+R run, ←/→ one step, Shift+←/→ ten, Home/End, Space play/pause"),
-    ViewSpec("txt2img", "Text to Image", "explorer.text_to_image:TextToImageView",
+    ViewSpec("txt2img", "Text to Image", "latent_explorer.text_to_image:TextToImageView",
              keys="Ctrl+Return generate, Esc cancel, ←/→ one step, Home/End"),
-    ViewSpec("pixels", "Pixels", "explorer.pixels_view:PixelsView",
+    ViewSpec("pixels", "Pixels", "latent_explorer.pixels_view:PixelsView",
              keys="Ctrl+Return sample or complete, Esc cancel, ←/→ one pixel, PgUp/PgDn one row"),
-    ViewSpec("quality", "Quality", "explorer.quality_view:QualityView", keys="Ctrl+Return measure, Esc cancel"),
-    ViewSpec("inspect", "Inspect", "explorer.inspect_view:InspectView", ("latent", "library"),
+    ViewSpec("quality", "Quality", "latent_explorer.quality_view:QualityView", keys="Ctrl+Return measure, Esc cancel"),
+    ViewSpec("inspect", "Inspect", "latent_explorer.inspect_view:InspectView", ("latent", "library"),
              keys="Ctrl+Return compute the page shown, Esc cancel"),
-    ViewSpec("compare", "Compare", "explorer.compare_view:CompareView", ("latent", "library"),
+    ViewSpec("compare", "Compare", "latent_explorer.compare_view:CompareView", ("latent", "library"),
              keys="Ctrl+Return compare the ticked models, Esc cancel"),
-    ViewSpec("sketch", "Sketch", "explorer.sketch_view:SketchView",
+    ViewSpec("sketch", "Sketch", "latent_explorer.sketch_view:SketchView",
              keys="left button draws, right button erases, Ctrl+Z undo, Delete clear, [ ] pen, E eraser"),
-    ViewSpec("training", "Training", "explorer.training_view:TrainingView", ("library",)),
+    ViewSpec("training", "Training", "latent_explorer.training_view:TrainingView", ("library",)),
 )
 VIEW_NAMES = tuple(v.name for v in VIEWS)
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.display import to_display
+from latent_explorer.models.display import to_display
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -32,7 +32,7 @@ class SeedBox(QDoubleSpinBox):
     ``value()`` is an int."""
 
     def __init__(self, parent=None, **kw):
-        from models.sampling.samplers import SEED_MAX
+        from latent_explorer.models.sampling.samplers import SEED_MAX
 
         super().__init__(parent, decimals=0, minimum=0, maximum=SEED_MAX, singleStep=1, **kw)
 

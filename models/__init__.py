@@ -4,13 +4,21 @@ training, latent-space maths.
 Never imports Qt: everything here runs headless and under torchrun.
 """
 
-from models.base import GenerativeModel, ModelConfig
-from models.data import DataError, ImageData, load_dataset
-from models.errors import CheckpointError, ConfigError
-from models.io.checkpoint import load, save
-from models.registry import Capabilities, KindSpec, build_model, kinds, make_config, register, unregister
-from models.sampling.schedule import DiffusionScheduler
-from models.training.train import Progress, TrainConfig, TrainingError, train
+from latent_explorer.models.base import GenerativeModel, ModelConfig
+from latent_explorer.models.data import DataError, ImageData, load_dataset
+from latent_explorer.models.errors import CheckpointError, ConfigError
+from latent_explorer.models.io.checkpoint import load, save
+from latent_explorer.models.registry import (
+    Capabilities,
+    KindSpec,
+    build_model,
+    kinds,
+    make_config,
+    register,
+    unregister,
+)
+from latent_explorer.models.sampling.schedule import DiffusionScheduler
+from latent_explorer.models.training.train import Progress, TrainConfig, TrainingError, train
 
 __all__ = [
     "Capabilities", "CheckpointError", "ConfigError", "DataError", "DiffusionScheduler", "GenerativeModel",

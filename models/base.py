@@ -11,8 +11,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from models.capabilities import placeholder
-from models.errors import ConfigError, DivergedError  # noqa: F401 - re-exported
+from latent_explorer.models.capabilities import placeholder
+from latent_explorer.models.errors import ConfigError, DivergedError  # noqa: F401 - re-exported
 
 # The one flat config of checkpoint format 1 held every family's fields; a format-1 file is read by
 # dropping the fields that are not its family's.
@@ -73,7 +73,7 @@ class ModelConfig:
         return cfg
 
     def validate(self) -> None:
-        from models.registry import find, kinds
+        from latent_explorer.models.registry import find, kinds
 
         need(find(self.kind) is not None,
              f"unknown model kind {self.kind!r} (known: {', '.join(kinds(trainable=True))})")
@@ -177,7 +177,7 @@ class GenerativeModel(nn.Module):
 
     @property
     def spec(self):
-        from models.registry import get
+        from latent_explorer.models.registry import get
 
         return get(self.config.kind)
 

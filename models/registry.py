@@ -16,15 +16,18 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from models.capabilities import Capabilities, Source, check_promises  # a kind module imports the first two from here
-from models.errors import ConfigError
+from latent_explorer.models.capabilities import (  # a kind module imports the first two from here
+    Capabilities,
+    Source,
+    check_promises,
+)
+from latent_explorer.models.errors import ConfigError
 
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds: the kinds we train, then the formats a user brings
-BUILTIN_MODULES = tuple(f"models.kinds.{k}" for k in ("autoencoders", "gan", "ddpm", "latent_ae", "text_encoder",
-                                                       "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
-                                                       "controlnet")) + \
-    tuple(f"models.io.{f}" for f in ("external", "onnx_model", "diffusers_models"))
+BUILTIN_MODULES = tuple(f"latent_explorer.models.kinds.{k}" for k in (
+    "autoencoders", "gan", "ddpm", "latent_ae", "text_encoder", "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
+    "controlnet")) + tuple(f"latent_explorer.models.io.{f}" for f in ("external", "onnx_model", "diffusers_models"))
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ MAX_SAVED_CLASSES, MAX_CLASS_NAME = 1000, 100  # what a checkpoint's reader acce
 def check_class_names(names, spec: str = "the data") -> None:
     """A run never saves what cannot be opened again: the data's class names must fit what a checkpoint
     holds (at most 1000, each at most 100 printable characters): ConfigError before training starts."""
-    from models.errors import shown
+    from latent_explorer.models.errors import shown
 
     if len(names) > MAX_SAVED_CLASSES:
         raise ConfigError(f"{shown(spec, 200)} has {len(names):,} classes; a checkpoint holds at most "

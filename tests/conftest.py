@@ -25,7 +25,7 @@ def _torch_threads():
 @pytest.fixture(scope="session", autouse=True)
 def _pyside_emit_guard():
     """As the app does at start: the PySide6 6.12 emit refcount bug (explorer/qt_compat.py) is guarded."""
-    from explorer.qt_compat import guard_emit_refcount
+    from latent_explorer.qt_compat import guard_emit_refcount
 
     guard_emit_refcount()
 
@@ -46,9 +46,9 @@ def _private_cache(tmp_path, monkeypatch):
 def make_window(qtbot):
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import MainWindow
-    from explorer.qt_compat import collect_garbage_on_gui_thread, stop_collecting_on_gui_thread
-    from explorer.worker import live_workers
+    from latent_explorer.main_window import MainWindow
+    from latent_explorer.qt_compat import collect_garbage_on_gui_thread, stop_collecting_on_gui_thread
+    from latent_explorer.worker import live_workers
 
     started = collect_garbage_on_gui_thread()  # as the app does (a window from tests outside tests/gui too)
     made = []

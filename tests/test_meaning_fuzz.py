@@ -15,8 +15,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import CheckpointError, DataError, load, load_dataset, save
-from models.cli import main as cli
+from latent_explorer.models import CheckpointError, DataError, load, load_dataset, save
+from latent_explorer.models.cli import main as cli
 from tests.models.helpers import tiny_model
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,

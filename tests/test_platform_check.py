@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import platform_check as pc
+from latent_explorer import platform_check as pc
 
 ROOT = Path(__file__).resolve().parents[1]
 LDD_OUT = """\tlinux-vdso.so.1 (0x00007ffd)

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import GenerativeModel, ModelConfig, registry, save
-from models.base import adam, optimize
-from models.sampling.samplers import DDIMSampler
+from latent_explorer.models import GenerativeModel, ModelConfig, registry, save
+from latent_explorer.models.base import adam, optimize
+from latent_explorer.models.sampling.samplers import DDIMSampler
 
 
 @dataclass

@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.data import DataError, ImageData
-from models.errors import CheckpointError
-from models.io.checkpoint import BUNDLED_DIR, atomic_write
-from models.io.safetensors_header import read_safetensors
-from models.io.schema import SchemaError, loads
-from models.progress import Step
+from latent_explorer.models.data import DataError, ImageData
+from latent_explorer.models.errors import CheckpointError
+from latent_explorer.models.io.checkpoint import BUNDLED_DIR, atomic_write
+from latent_explorer.models.io.safetensors_header import read_safetensors
+from latent_explorer.models.io.schema import SchemaError, loads
+from latent_explorer.models.progress import Step
 
 FORMAT = "latent-explorer-classifier"
 FEATURES = 64  # width of the penultimate layer: the feature space of the Fréchet distance

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from models.errors import ConfigError
-from models.progress import Step
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.progress import Step
 
 MAX_MODELS = 6
 SLOW_SAMPLES = 100  # samples for the figures of a model that draws pixel by pixel or step by step (minutes)
@@ -84,10 +84,10 @@ def check_comparable(models: dict) -> None:
 def compare_job(models: dict, n_points: int = 1000, n_quality: int = 500, seed: int = 0, show: int = 8,
                 spec: str | None = None) -> Generator[Step, None, Comparison]:
     """Compare ``models`` (name -> model, the first one's data is used) as the module says. Yields Steps."""
-    from models.analysis.classifier import classifier_for
-    from models.analysis.diagnostics import binarise, bound_per_image, exact_nll, has_gaussian_posterior
-    from models.analysis.latent import PCA
-    from models.analysis.quality import held_out, measure
+    from latent_explorer.models.analysis.classifier import classifier_for
+    from latent_explorer.models.analysis.diagnostics import binarise, bound_per_image, exact_nll, has_gaussian_posterior
+    from latent_explorer.models.analysis.latent import PCA
+    from latent_explorer.models.analysis.quality import held_out, measure
 
     check_comparable(models)
     first = next(iter(models.values()))

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.data import ImageData
-from models.errors import ConfigError
-from models.lazy import lazy_import
-from models.progress import Step
+from latent_explorer.models.data import ImageData
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.lazy import lazy_import
+from latent_explorer.models.progress import Step
 
 ACTIVE_KL = 0.01  # nats: a dimension with less mean KL than this is inactive (Burda et al. 2016)
 LN2 = math.log(2.0)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.errors import ConfigError
-from models.lazy import lazy_import
-from models.progress import Step
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.lazy import lazy_import
+from latent_explorer.models.progress import Step
 
 METHODS = {"tsne": "t-SNE (openTSNE)", "umap": "UMAP"}
 LIBRARIES = {"tsne": "openTSNE", "umap": "umap"}  # what a fitted map is made of

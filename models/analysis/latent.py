@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.data import ImageData
-from models.progress import Step
+from latent_explorer.models.data import ImageData
+from latent_explorer.models.progress import Step
 
 
 @dataclass

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.data import scenes
-from models.progress import Step
+from latent_explorer.models.data import scenes
+from latent_explorer.models.progress import Step
 
 
 def cut_prompts(prompts: list[str], seed: int = 0) -> tuple[list[str], np.ndarray]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.analysis.latent import PCA
-from models.lazy import lazy_import
+from latent_explorer.models.analysis.latent import PCA
+from latent_explorer.models.lazy import lazy_import
 
 METHODS = {"latent": "Latent (2-D)", "pca": "PCA", "dims": "Dimensions", "tsne": "t-SNE", "umap": "UMAP"}
 NONLINEAR = ("tsne", "umap")  # fitted maps (models.analysis.embedding): new latents are placed by a job
@@ -138,8 +138,8 @@ def nearest_point(xy: np.ndarray, x: float, y: float, pixel: tuple[float, float]
 def decode_plane(model, projection: Projection, z, label, n: int, extent: float):
     """Generator: images decoded over an n x n grid of the projection's plane through ``z`` (± ``extent``);
     returns (mosaic picture, its rect (x, y, w, h) in map coordinates)."""
-    from models.analysis.latent import decode_batched
-    from models.display import mosaic
+    from latent_explorer.models.analysis.latent import decode_batched
+    from latent_explorer.models.display import mosaic
 
     center, u, v, mc = projection.plane(z)
     lat, _ = plane_latents(center, u, v, n, extent)

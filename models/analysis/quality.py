@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from models.analysis.classifier import Classifier
-from models.data import ImageData
-from models.errors import ConfigError
-from models.io.meta import VAL_FRACTION, meta_of
-from models.progress import Step
+from latent_explorer.models.analysis.classifier import Classifier
+from latent_explorer.models.data import ImageData
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.io.meta import VAL_FRACTION, meta_of
+from latent_explorer.models.progress import Step
 
 MIN_SAMPLES = 100  # fewer give no meaningful covariance of 64 features, nor k-NN balls
 MAX_SAMPLES = 50_000
@@ -188,7 +188,7 @@ def train_and_held_out(model, spec: str | None = None) -> tuple[ImageData, Image
 
 
 def _data_and_split(model, spec):
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     trained = meta_of(model).data
     own = spec is None or spec == trained.spec
@@ -208,7 +208,7 @@ def quality_job(model, spec: str | None = None, n: int = 2000, seed: int = 0, sa
                 ) -> Generator[Step, None, QualityReport]:
     """Everything the Quality view and ``eval`` measure, as one job: the data, its yardstick classifier
     (bundled, cached, or trained now), then :func:`measure`."""
-    from models.analysis.classifier import classifier_for
+    from latent_explorer.models.analysis.classifier import classifier_for
 
     check_samplable(model)
     data, val = held_out(model, spec)

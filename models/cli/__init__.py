@@ -3,7 +3,7 @@ line of help, from the parser below). No Qt here.
 
 Every bad input ends with exit code 2 and one clear line on stderr, never a traceback (but under ``--debug``,
 see :func:`models.errors.debugging`). Long steps show progress with an ETA on stderr (:mod:`models.cli.progress`).
-Run as ``latent-explorer train ...`` or ``python -m models.cli train ...`` (also under torchrun).
+Run as ``latent-explorer train ...`` or ``python -m latent_explorer.models.cli train ...`` (also under torchrun).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 import sys
 
-from models.cli.args import UsageError
-from models.cli.memory import out_of_memory_message, subject_of
-from models.cli.parser import COMMANDS, build_parser, command_lines
-from models.data import DataError
-from models.errors import (
+from latent_explorer.models.cli.args import UsageError
+from latent_explorer.models.cli.memory import out_of_memory_message, subject_of
+from latent_explorer.models.cli.parser import COMMANDS, build_parser, command_lines
+from latent_explorer.models.data import DataError
+from latent_explorer.models.errors import (
     CheckpointError,
     ConfigError,
     failure,
@@ -24,21 +24,21 @@ from models.errors import (
     printable,
     reason,
 )
-from models.training.train import TrainingError
+from latent_explorer.models.training.train import TrainingError
 
 __all__ = ["COMMANDS", "HANDLERS", "UsageError", "build_parser", "command_lines", "main"]
 
 # what runs each command of COMMANDS: "module:function", imported when the command runs
 HANDLERS = {
-    "train": "models.cli.train:cmd_train",
-    "sample": "models.cli.generate:cmd_sample",
-    "txt2img": "models.cli.generate:cmd_txt2img",
-    "translate": "models.cli.translate:cmd_translate",
-    "info": "models.cli.info:cmd_info",
-    "eval": "models.cli.evaluate:cmd_eval",
-    "classifier": "models.cli.evaluate:cmd_classifier",
-    "likelihood": "models.cli.diagnostics:cmd_likelihood",
-    "anomaly": "models.cli.diagnostics:cmd_anomaly",
+    "train": "latent_explorer.models.cli.train:cmd_train",
+    "sample": "latent_explorer.models.cli.generate:cmd_sample",
+    "txt2img": "latent_explorer.models.cli.generate:cmd_txt2img",
+    "translate": "latent_explorer.models.cli.translate:cmd_translate",
+    "info": "latent_explorer.models.cli.info:cmd_info",
+    "eval": "latent_explorer.models.cli.evaluate:cmd_eval",
+    "classifier": "latent_explorer.models.cli.evaluate:cmd_classifier",
+    "likelihood": "latent_explorer.models.cli.diagnostics:cmd_likelihood",
+    "anomaly": "latent_explorer.models.cli.diagnostics:cmd_anomaly",
 }
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None, world=None) -> int:
             parser.print_help(sys.stderr)
             return 2
         if a.command == "train":
-            from models.training.distributed import World
+            from latent_explorer.models.training.distributed import World
 
             world = world or World.from_env()  # under torchrun: one process of a distributed run
             try:

@@ -1,7 +1,8 @@
-"""``python -m models.cli``: the command line (``torchrun -m models.cli train ...`` starts a distributed run)."""
+"""``python -m latent_explorer.models.cli``: the command line (``torchrun -m latent_explorer.models.cli train ...``
+starts a distributed run)."""
 
 import sys
 
-from models.cli import main
+from latent_explorer.models.cli import main
 
 sys.exit(main())

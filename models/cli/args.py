@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from models.sampling.samplers import (  # a generation's limits, written once (the views use them too)
+from latent_explorer.models.sampling.samplers import (  # a generation's limits, written once (the views use them too)
     SEED_MAX,
 )
 

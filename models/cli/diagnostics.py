@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from models.cli.progress import run_steps
+from latent_explorer.models.cli.progress import run_steps
 
 
 def add_parsers(sub, whole_number, seed_type) -> None:
@@ -31,9 +31,9 @@ def add_parsers(sub, whole_number, seed_type) -> None:
 
 
 def cmd_likelihood(a) -> int:
-    from models.analysis.diagnostics import likelihood_rows
-    from models.analysis.quality import held_out
-    from models.io.checkpoint import load
+    from latent_explorer.models.analysis.diagnostics import likelihood_rows
+    from latent_explorer.models.analysis.quality import held_out
+    from latent_explorer.models.io.checkpoint import load
 
     models = {}
     for f in a.files:
@@ -74,10 +74,10 @@ def _n(v) -> str:
 
 
 def cmd_anomaly(a) -> int:
-    from models.analysis.diagnostics import anomaly_job
-    from models.analysis.quality import held_out
-    from models.data import load_dataset
-    from models.io.checkpoint import load
+    from latent_explorer.models.analysis.diagnostics import anomaly_job
+    from latent_explorer.models.analysis.quality import held_out
+    from latent_explorer.models.data import load_dataset
+    from latent_explorer.models.io.checkpoint import load
 
     model = load(a.file)
     _, inside = held_out(model, a.data)

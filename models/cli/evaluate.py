@@ -6,21 +6,21 @@ import json
 import os
 import sys
 
-from models.cli.generate import sampling_kw
-from models.cli.progress import run_steps as _run_steps
-from models.errors import (
+from latent_explorer.models.cli.generate import sampling_kw
+from latent_explorer.models.cli.progress import run_steps as _run_steps
+from latent_explorer.models.errors import (
     CheckpointError,
     ConfigError,
 )
-from models.io.meta import meta_of
-from models.sampling.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, TEXT_GUIDANCE, SamplingSettings
+from latent_explorer.models.io.meta import meta_of
+from latent_explorer.models.sampling.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, TEXT_GUIDANCE, SamplingSettings
 
 
 def cmd_eval(a) -> int:
-    from models.analysis.quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, held_out, quality_job
-    from models.io.checkpoint import load
-    from models.io.external import UntrustedCode
-    from models.training.train import evaluate
+    from latent_explorer.models.analysis.quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, held_out, quality_job
+    from latent_explorer.models.io.checkpoint import load
+    from latent_explorer.models.io.external import UntrustedCode
+    from latent_explorer.models.training.train import evaluate
 
     try:
         model = load(a.file)
@@ -31,7 +31,7 @@ def cmd_eval(a) -> int:
         raise ConfigError(f"{model.spec.title}: no held-out figures to compute (it was not trained here)")
     n_given, a.n = a.n is not None, 2000 if a.n is None else a.n
     if model.capabilities.text_encoder:  # a text encoder
-        from models.kinds.text_encoder import text_figures
+        from latent_explorer.models.kinds.text_encoder import text_figures
 
         data, val = held_out(model, a.data)
         out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val)}
@@ -44,7 +44,7 @@ def cmd_eval(a) -> int:
     if model.capabilities.text_to_image:  # a text-to-image model: does it draw what the prompt says?
         return _eval_prompts(model, a)
     if model.capabilities.image_to_image:  # its held-out sources translated, against the real images
-        from models.analysis.classifier import classifier_for
+        from latent_explorer.models.analysis.classifier import classifier_for
 
         data, val = held_out(model, a.data)
         classifier = _run_steps(classifier_for(data, seed=0), "classifier")
@@ -85,10 +85,10 @@ def cmd_eval(a) -> int:
 def _eval_prompts(model, a) -> int:
     """``eval`` of a latent diffusion model: its held-out noise-prediction loss and prompt adherence on
     held-out captions, at the guidance asked for (default 5) and at 1 beside it."""
-    from models.analysis.classifier import classifier_for
-    from models.analysis.quality import held_out
-    from models.kinds.latent_diffusion import held_out_prompts, prompt_adherence
-    from models.training.train import evaluate
+    from latent_explorer.models.analysis.classifier import classifier_for
+    from latent_explorer.models.analysis.quality import held_out
+    from latent_explorer.models.kinds.latent_diffusion import held_out_prompts, prompt_adherence
+    from latent_explorer.models.training.train import evaluate
 
     data, val = held_out(model, a.data)
     n = min(a.n, 1024)
@@ -108,7 +108,7 @@ def _eval_prompts(model, a) -> int:
     # short prompts (issue T): held-out captions cut to some of their phrases, 16 images each
     import numpy as np
 
-    from models.analysis.partial_prompts import cut_prompts, partial_adherence
+    from latent_explorer.models.analysis.partial_prompts import cut_prompts, partial_adherence
 
     short, named = cut_prompts(prompts[: max(1, n // 16)], seed=a.seed)
     out[f"short_prompts_cfg{cfg:g}"] = _run_steps(partial_adherence(
@@ -124,10 +124,10 @@ def _eval_control(model, a) -> int:
     """``eval`` of a ControlNet: held-out captions as prompts and their images' control maps as controls; the
     overlap of the drawn images' edges with the control's, and prompt adherence, with the control and
     without (the base model alone, same prompts and seeds)."""
-    from models.analysis.classifier import classifier_for
-    from models.analysis.quality import held_out
-    from models.kinds.controlnet import control_figures
-    from models.training.train import evaluate
+    from latent_explorer.models.analysis.classifier import classifier_for
+    from latent_explorer.models.analysis.quality import held_out
+    from latent_explorer.models.kinds.controlnet import control_figures
+    from latent_explorer.models.training.train import evaluate
 
     data, val = held_out(model, a.data)
     s = SamplingSettings(DEFAULT_SAMPLER, a.steps, 0.0, TEXT_GUIDANCE if a.guidance is None else a.guidance
@@ -147,9 +147,9 @@ def _eval_control(model, a) -> int:
 
 
 def cmd_classifier(a) -> int:
-    from models.analysis.classifier import save_classifier, train_classifier
-    from models.data import load_dataset
-    from models.io.checkpoint import check_output
+    from latent_explorer.models.analysis.classifier import save_classifier, train_classifier
+    from latent_explorer.models.data import load_dataset
+    from latent_explorer.models.io.checkpoint import check_output
 
     if not 1 <= a.epochs <= 1000:
         raise ConfigError(f"--epochs must be between 1 and 1000, got {a.epochs}")

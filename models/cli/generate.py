@@ -6,13 +6,13 @@ import math
 import sys
 from pathlib import Path
 
-from models.cli.memory import check_grid
-from models.errors import (
+from latent_explorer.models.cli.memory import check_grid
+from latent_explorer.models.errors import (
     ConfigError,
     failure,
     shown,
 )
-from models.sampling.settings import DEFAULT_GUIDANCE, DEFAULT_STEPS, SamplingSettings
+from latent_explorer.models.sampling.settings import DEFAULT_GUIDANCE, DEFAULT_STEPS, SamplingSettings
 
 
 def _class_index(model, cls):
@@ -46,8 +46,8 @@ def sampling_kw(model, a, default_steps: int | None = None) -> dict:
 def cmd_sample(a) -> int:
     import torch
 
-    from models.io.checkpoint import load
-    from models.io.images import make_grid, save_png
+    from latent_explorer.models.io.checkpoint import load
+    from latent_explorer.models.io.images import make_grid, save_png
 
     if not 1 <= a.n <= 1024:
         raise ConfigError(f"--n must be between 1 and 1024, got {a.n}")
@@ -59,7 +59,7 @@ def cmd_sample(a) -> int:
     if model.capabilities.image_to_image:  # no samples of its own: held-out sources, translations, real images
         import numpy as np
 
-        from models.analysis.quality import held_out
+        from latent_explorer.models.analysis.quality import held_out
 
         _, val = held_out(model)
         rows = model.sample_rows(val, min(a.n, len(val)))  # pix2pix: source, answer, real; CycleGAN: A→B→A, B→A→B
@@ -90,9 +90,9 @@ def cmd_sample(a) -> int:
 def cmd_txt2img(a) -> int:
     import torch
 
-    from models.io.checkpoint import load, refuse_inputs
-    from models.io.images import generation_parameters, make_grid, read_image_for, save_png
-    from models.nn.tokenizer import UnknownWords
+    from latent_explorer.models.io.checkpoint import load, refuse_inputs
+    from latent_explorer.models.io.images import generation_parameters, make_grid, read_image_for, save_png
+    from latent_explorer.models.nn.tokenizer import UnknownWords
 
     if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
         raise ConfigError(f"--out: give a file name ending in .png, not {shown(a.out, 200)}")
@@ -110,7 +110,7 @@ def cmd_txt2img(a) -> int:
         raise ConfigError(f"{Path(a.file).name} draws from its prompt alone: --control needs a ControlNet "
                           "(--model controlnet)")
     if controlled:
-        from models.io.sketches import read_sketch
+        from latent_explorer.models.io.sketches import read_sketch
 
         try:
             ink, notes = read_sketch(a.control, model.image_shape[1])

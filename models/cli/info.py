@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models.errors import ConfigError
+from latent_explorer.models.errors import ConfigError
 
 HISTORY_SHOWN = 3  # epochs of the history in the summary: the first and the last two
 LIST_SHOWN = 40  # items of any other list in the summary (class names...)
@@ -26,11 +26,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_info(a) -> int:
-    from models.io.checkpoint import load
-    from models.io.external import UntrustedCode, describe_torchscript
+    from latent_explorer.models.io.checkpoint import load
+    from latent_explorer.models.io.external import UntrustedCode, describe_torchscript
 
     if Path(a.file).suffix.lower() == ".png":  # PNG Info: the generation parameters an image carries
-        from models.io.images import png_text
+        from latent_explorer.models.io.images import png_text
 
         try:
             text = png_text(a.file)
@@ -62,7 +62,7 @@ def summary(model, meta: dict) -> dict:
     if isinstance(t, dict) and t:
         training = {k: _cut(v) for k, v in t.items() if k != "history"}
         if isinstance(t.get("seconds"), (int, float)):
-            from models.cli.progress import fmt_time
+            from latent_explorer.models.cli.progress import fmt_time
 
             training["time"] = fmt_time(t["seconds"])
         history = t.get("history")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from models.errors import ConfigError, memory_asked
+from latent_explorer.models.errors import ConfigError, memory_asked
 
 # the options that set how much memory each command needs, in the order to lower them
 SIZE_OPTIONS = {"train": ("--batch-size", "--size"), "sample": ("--n", "--scale"), "txt2img": ("--n", "--scale"),
@@ -17,7 +17,7 @@ SIZE_OPTIONS = {"train": ("--batch-size", "--size"), "sample": ("--n", "--scale"
 def check_grid(n: int, image_shape, scale: int, default_scale: bool, nrow: int | None = None) -> None:
     """Refuse, before anything is drawn, a grid picture larger than any image here may be (it could not be
     opened again, and it would take gigabytes to write): the message names --n and --scale and their cost."""
-    from models.io.images import MAX_IMAGE_PIXELS, grid_size
+    from latent_explorer.models.io.images import MAX_IMAGE_PIXELS, grid_size
 
     h, w = grid_size(n, image_shape[1], image_shape[2], nrow or int(math.ceil(math.sqrt(n))), scale=scale)
     if h * w > MAX_IMAGE_PIXELS:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from models import registry
-from models.cli import info as cli_info
-from models.cli.args import SEED, Parser, number, whole_number
-from models.data import data_hint
-from models.sampling.samplers import GUIDANCE_MAX, SAMPLERS
-from models.sampling.settings import (  # a generation's limits and defaults, written once (the views use them too)
+from latent_explorer.models import registry
+from latent_explorer.models.cli import info as cli_info
+from latent_explorer.models.cli.args import SEED, Parser, number, whole_number
+from latent_explorer.models.data import data_hint
+from latent_explorer.models.sampling.samplers import GUIDANCE_MAX, SAMPLERS
+
+# a generation's limits and defaults, written once (the views use them too)
+from latent_explorer.models.sampling.settings import (
     DEFAULT_GUIDANCE,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
@@ -101,10 +103,10 @@ def build_parser() -> Parser:
                         "none unless given)")
     _sampling_args(e, steps_help="diffusion: DDIM steps (default 50) or all T with --sampler ddpm")
 
-    from models.cli.diagnostics import add_parsers
+    from latent_explorer.models.cli.diagnostics import add_parsers
 
     add_parsers(sub, whole_number, SEED)
-    from models.cli.translate import add_parser as add_translate
+    from latent_explorer.models.cli.translate import add_parser as add_translate
 
     add_translate(sub)
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import os
 import sys
 
-from models import registry
-from models.cli.progress import ProgressBar
-from models.cli.progress import fmt_time as _fmt_time
-from models.errors import (
+from latent_explorer.models import registry
+from latent_explorer.models.cli.progress import ProgressBar
+from latent_explorer.models.cli.progress import fmt_time as _fmt_time
+from latent_explorer.models.errors import (
     CheckpointError,
     ConfigError,
 )
 
 
 def cmd_train(a, world=None) -> int:
-    from models.io.checkpoint import check_output
-    from models.training.run import RunSpec, prepare_run
+    from latent_explorer.models.io.checkpoint import check_output
+    from latent_explorer.models.training.run import RunSpec, prepare_run
 
     is_main = world is None or world.rank == 0
     kind = registry.get(a.model)
@@ -129,7 +129,7 @@ class _StopSignals:
 
 def _on_disk(path: str) -> str:
     """What a checkpoint path holds now, in words (after an interrupt)."""
-    from models.io.checkpoint import load
+    from latent_explorer.models.io.checkpoint import load
 
     if not os.path.exists(path):
         return f"nothing was saved to {path}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from models.errors import ConfigError, failure
+from latent_explorer.models.errors import ConfigError, failure
 
 
 def add_parser(sub) -> None:
@@ -24,8 +24,8 @@ def add_parser(sub) -> None:
 def cmd_translate(a) -> int:
     import torch
 
-    from models.io.checkpoint import load, refuse_inputs
-    from models.io.images import make_grid, save_png
+    from latent_explorer.models.io.checkpoint import load, refuse_inputs
+    from latent_explorer.models.io.images import make_grid, save_png
 
     if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
         raise ConfigError(f"--out: give a file name ending in .png, not {a.out[:200]!r}")
@@ -39,7 +39,7 @@ def cmd_translate(a) -> int:
                           "(b2a is for a model trained both ways: CycleGAN)")
     if a.scale is not None and not 1 <= a.scale <= 64:
         raise ConfigError(f"--scale must be 1..64, got {a.scale}")
-    from models.io.sketches import read_picture, read_sketch
+    from latent_explorer.models.io.sketches import read_picture, read_sketch
 
     h = model.image_shape[1]
     try:

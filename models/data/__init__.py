@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.data.builtin import SHAPE_FACTORS, load_digits, load_mnist, load_scenes, make_shapes
-from models.data.core import (
+from latent_explorer.models.data.builtin import SHAPE_FACTORS, load_digits, load_mnist, load_scenes, make_shapes
+from latent_explorer.models.data.core import (
     IMAGE_EXTS,
     MAX_CLASSES,
     MAX_DATA_BYTES,
@@ -32,9 +32,9 @@ from models.data.core import (
     checked_labels,
     conform_images,
 )
-from models.data.folders import MAX_FOLDER_FILES, load_folder, load_pairs, read_image
-from models.data.formats import load_idx, load_npz, read_idx
-from models.data.scenes import FACTORS as SCENE_FACTORS
+from latent_explorer.models.data.folders import MAX_FOLDER_FILES, load_folder, load_pairs, read_image
+from latent_explorer.models.data.formats import load_idx, load_npz, read_idx
+from latent_explorer.models.data.scenes import FACTORS as SCENE_FACTORS
 
 __all__ = [
     "BUILTIN_DATASETS", "DATASETS", "IMAGE_EXTS", "MAX_CLASSES", "MAX_DATA_BYTES", "MAX_FOLDER_FILES", "OTHER_SOURCES",

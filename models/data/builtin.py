@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data.core import (
+from latent_explorer.models.data.core import (
     DataError,
     ImageData,
     check_budget,
 )
-from models.data.formats import load_idx
-from models.lazy import lazy_import
+from latent_explorer.models.data.formats import load_idx
+from latent_explorer.models.lazy import lazy_import
 
 
 def load_digits() -> ImageData:
@@ -39,7 +39,7 @@ def load_mnist() -> ImageData:
 
 def load_scenes(spec: str) -> ImageData:
     """``scenes[:N][:objects=K][:seed=S]`` (see :mod:`models.data.scenes`)."""
-    from models.data import scenes
+    from latent_explorer.models.data import scenes
 
     n, objects, seed = 20000, 1, 0
     for part in spec.split(":")[1:]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import check_regular as _check_regular
+from latent_explorer.models.errors import check_regular as _check_regular
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 MIN_SIZE, MAX_SIZE = 8, 64

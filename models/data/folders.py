@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data.core import (
+from latent_explorer.models.data.core import (
     IMAGE_EXTS,
     MAX_SIZE,
     MIN_SIZE,
@@ -20,15 +20,17 @@ from models.data.core import (
     check_budget,
     conform_images,
 )
-from models.io.images import MAX_IMAGE_PIXELS  # larger image files are skipped (one definition, with PIL's limit)
-from models.lazy import lazy_import
+from latent_explorer.models.io.images import (
+    MAX_IMAGE_PIXELS,  # larger image files are skipped (one definition, with PIL's limit)
+)
+from latent_explorer.models.lazy import lazy_import
 
 
 def read_image(path: Path, max_side: int | None = None) -> np.ndarray:
     """One image file -> (C, H, W) float32 in [0, 1]; raises ValueError with a reason. With ``max_side``, a
     bigger picture is reduced (aspect kept) while it is decoded, before any float copy: a 8000 x 8000 photo
     for a 28 x 28 model costs a few MB, not a float copy of 64 million pixels."""
-    from models.io.images import pil_image
+    from latent_explorer.models.io.images import pil_image
 
     Image, ImageOps = pil_image(), lazy_import("PIL.ImageOps")
 
@@ -72,7 +74,7 @@ def _palette_has_colour(im) -> bool:
 
 def _image_header(path: Path) -> tuple[int, int, int]:
     """(channels, height, width) of an image file from its header, nothing decoded; ValueError if unusable."""
-    from models.io.images import pil_image
+    from latent_explorer.models.io.images import pil_image
 
     Image = pil_image()
 

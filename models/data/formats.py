@@ -11,7 +11,7 @@ from zlib import error as zlib_error
 
 import numpy as np
 
-from models.data.core import (
+from latent_explorer.models.data.core import (
     MAX_CLASSES,
     MAX_DATA_BYTES,
     DataError,
@@ -21,7 +21,7 @@ from models.data.core import (
     checked_labels,
     megabytes,
 )
-from models.errors import reason
+from latent_explorer.models.errors import reason
 
 
 def _open_maybe_gz(path: Path, limit: int = MAX_DATA_BYTES) -> bytes:

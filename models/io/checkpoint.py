@@ -23,14 +23,14 @@ from pathlib import Path
 
 import torch
 
-from models import registry
-from models.base import GenerativeModel
-from models.errors import CheckpointError, ConfigError, check_regular, shown
-from models.io.readers import reader_for
-from models.io.safetensors_header import MAX_HEADER, check_entries, read_header, read_tensors
-from models.io.schema import Int, SchemaError, Str, check, loads
-from models.io.sniff import PREFIX, is_zip_of_pickles, not_a_model
-from models.io.temp_files import temp_beside
+from latent_explorer.models import registry
+from latent_explorer.models.base import GenerativeModel
+from latent_explorer.models.errors import CheckpointError, ConfigError, check_regular, shown
+from latent_explorer.models.io.readers import reader_for
+from latent_explorer.models.io.safetensors_header import MAX_HEADER, check_entries, read_header, read_tensors
+from latent_explorer.models.io.schema import Int, SchemaError, Str, check, loads
+from latent_explorer.models.io.sniff import PREFIX, is_zip_of_pickles, not_a_model
+from latent_explorer.models.io.temp_files import temp_beside
 
 FORMAT = "latent-explorer"
 FORMAT_VERSION = 2
@@ -165,8 +165,8 @@ def check_output(path: str | os.PathLike, force: bool = False, inputs=()) -> Pat
     and is writable, not one of the bundled models, not a run record's name, not one of the command's
     ``inputs``, not beside a file its run record or optimizer state would replace, and (without ``force``) not
     an existing file. ``force`` replaces a model, never a record, a run's state or another kind of file."""
-    from models.training.run_record import FORMAT as RECORD_FORMAT
-    from models.training.run_record import is_record, record_path
+    from latent_explorer.models.training.run_record import FORMAT as RECORD_FORMAT
+    from latent_explorer.models.training.run_record import is_record, record_path
 
     p = Path(path).expanduser()
     if p.is_dir():
@@ -181,7 +181,7 @@ def check_output(path: str | os.PathLike, force: bool = False, inputs=()) -> Pat
     if rec.exists() and safetensors_format(rec) != RECORD_FORMAT:
         raise CheckpointError(f"{shown(rec.name, 200)} is beside {shown(p.name, 200)} but is not a run record: "
                               "this run's record would replace it; choose another name or move that file")
-    from models.training.optim_state import check_beside
+    from latent_explorer.models.training.optim_state import check_beside
 
     check_beside(p)  # as for records: a run's optimizer state
     folder = p.parent if str(p.parent) else Path(".")
@@ -287,7 +287,7 @@ def _checked_metadata(meta: dict, path: Path) -> dict:
     frac = data.get("val_fraction", 0.1)
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
         raise bad(f"data 'val_fraction' must be a number in (0, 1), found {str(frac)[:20]!r}")
-    from models.data import SPLITS
+    from latent_explorer.models.data import SPLITS
 
     split = data.get("split", "tail")
     if split not in SPLITS:

@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, need
-from models.errors import CheckpointError, check_regular, printable, shown
-from models.io.readers import Reader, register_reader
-from models.io.schema import Bool, Either, Float, Int, List, Null, SchemaError, Str, check, read_json
-from models.kinds.ddpm import DDPM
-from models.registry import Capabilities, KindSpec, TrainDefaults, register
-from models.sampling.schedule import DiffusionScheduler
+from latent_explorer.models.base import GenerativeModel, ModelConfig, need
+from latent_explorer.models.errors import CheckpointError, check_regular, printable, shown
+from latent_explorer.models.io.readers import Reader, register_reader
+from latent_explorer.models.io.schema import Bool, Either, Float, Int, List, Null, SchemaError, Str, check, read_json
+from latent_explorer.models.kinds.ddpm import DDPM
+from latent_explorer.models.registry import Capabilities, KindSpec, TrainDefaults, register
+from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 PICKLE_WEIGHTS = "diffusion_pytorch_model.bin"

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-from models.errors import CheckpointError
+from latent_explorer.models.errors import CheckpointError
 
 SPECIAL_ROOTS = ("/proc", "/sys", "/dev")  # files there pass stat's regular-file test but never end or change
 

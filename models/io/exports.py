@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import ConfigError, check_regular
-from models.io.checkpoint import atomic_write
-from models.io.schema import List, SchemaError, Str, check
-from models.io.zip_bounds import ListingTooLarge, check_file_listing
-from models.registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES
+from latent_explorer.models.errors import ConfigError, check_regular
+from latent_explorer.models.io.checkpoint import atomic_write
+from latent_explorer.models.io.schema import List, SchemaError, Str, check
+from latent_explorer.models.io.zip_bounds import ListingTooLarge, check_file_listing
+from latent_explorer.models.registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES
 
 FORMATS = (".npz", ".csv")
 

@@ -29,12 +29,19 @@ from pathlib import Path
 
 import torch
 
-from models.base import GenerativeModel, ModelConfig, need
-from models.errors import CheckpointError
-from models.io.readers import Reader, register_reader
-from models.io.schema import Float, Int, List, SchemaError, Str, check, read_json
-from models.io.zip_bounds import ListingTooLarge, check_listing
-from models.registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES, Capabilities, KindSpec, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, need
+from latent_explorer.models.errors import CheckpointError
+from latent_explorer.models.io.readers import Reader, register_reader
+from latent_explorer.models.io.schema import Float, Int, List, SchemaError, Str, check, read_json
+from latent_explorer.models.io.zip_bounds import ListingTooLarge, check_listing
+from latent_explorer.models.registry import (
+    MAX_CLASS_NAME,
+    MAX_SAVED_CLASSES,
+    Capabilities,
+    KindSpec,
+    TrainDefaults,
+    register,
+)
 
 
 @dataclass
@@ -273,7 +280,7 @@ def load_torchscript(path: Path, device="cpu", trust_code: bool | str = False, p
     refused at once; ``"later"`` (the window), nothing of its code runs now: ``gen.pending_probe`` tries it in
     the child and then loads it, for the caller to run in a worker before the model is used; False, not
     tried."""
-    from models.io.probe import LATER, Probe
+    from latent_explorer.models.io.probe import LATER, Probe
 
     data = read_bytes(path)
     config, _, _ = _checked(path, data)

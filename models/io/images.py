@@ -49,7 +49,7 @@ def save_png(path: str | Path, picture: np.ndarray, text: dict[str, str] | None 
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from models.io.checkpoint import atomic_write
+    from latent_explorer.models.io.checkpoint import atomic_write
 
     info = PngInfo()
     for k, v in (text or {}).items():
@@ -77,7 +77,7 @@ def pil_image():
 def png_text(path: str | Path) -> dict[str, str]:
     """The text chunks of a PNG (its generation parameters), read without decoding its pixels; each at most
     64 KB (a larger one is cut). Raises ValueError for a file that is not a PNG."""
-    from models.errors import check_regular
+    from latent_explorer.models.errors import check_regular
 
     check_regular(Path(path), ValueError)
     Image = pil_image()
@@ -97,7 +97,7 @@ def png_text(path: str | Path) -> dict[str, str]:
         raise ValueError(f"{Path(path).name}: its header claims too many pixels (over {MAX_IMAGE_PIXELS:,})"
                          ) from None
     except OSError as e:
-        from models.errors import reason
+        from latent_explorer.models.errors import reason
 
         raise ValueError(f"{Path(path).name}: not a readable image ({reason(e)})") from None
 
@@ -126,7 +126,7 @@ def save_gif(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> P
 
     from PIL import Image
 
-    from models.io.checkpoint import atomic_write
+    from latent_explorer.models.io.checkpoint import atomic_write
 
     if not frames:
         raise ValueError("no frames to save")
@@ -163,8 +163,8 @@ def save_video(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) ->
     frames = [np.repeat(f[..., None], 3, 2) if f.ndim == 2 else f for f in frames]  # grey -> RGB
     h, w = frames[0].shape[:2]
     h2, w2 = h + h % 2, w + w % 2  # H.264 in yuv420p needs even sides
-    from models.io.checkpoint import _UMASK
-    from models.io.temp_files import temp_beside
+    from latent_explorer.models.io.checkpoint import _UMASK
+    from latent_explorer.models.io.temp_files import temp_beside
 
     fd, tmp = tempfile.mkstemp(**temp_beside(path, ".tmp.mp4"))  # a killed save's is removed by the next save
     os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)  # not mkstemp's 0600
@@ -190,7 +190,7 @@ def save_video(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) ->
 def read_image_for(image_shape, path: str | Path) -> np.ndarray:
     """An image file as a model of ``image_shape`` (C, H, W) sees it: (C, H, W) float32 in [0, 1],
     converted to its channels and resized to its size. Raises ValueError with a reason a user can read."""
-    from models.data import conform_images, read_image
+    from latent_explorer.models.data import conform_images, read_image
 
     c, h, _ = image_shape
     img = read_image(Path(path), max_side=h)

@@ -29,7 +29,7 @@ class CheckpointMeta:
 
 def meta_of(model) -> CheckpointMeta:
     """The typed metadata of ``model`` (a loaded model's, checked by load; else defaults)."""
-    from models.data import SPLITS
+    from latent_explorer.models.data import SPLITS
 
     meta = getattr(model, "meta", None) or {}
     data = meta.get("data") if isinstance(meta.get("data"), dict) else {}

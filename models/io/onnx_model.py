@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.errors import CheckpointError
-from models.io.external import ExternalConfig, ExternalGenerator, read_bytes, read_sidecar
-from models.io.readers import Reader, register_reader
-from models.registry import Capabilities, KindSpec, TrainDefaults, register
+from latent_explorer.models.errors import CheckpointError
+from latent_explorer.models.io.external import ExternalConfig, ExternalGenerator, read_bytes, read_sidecar
+from latent_explorer.models.io.readers import Reader, register_reader
+from latent_explorer.models.registry import Capabilities, KindSpec, TrainDefaults, register
 
 MAX_ONNX_BYTES = 2 << 30
 
@@ -76,7 +76,7 @@ def load_onnx(path: Path, device="cpu", probe=True) -> ExternalGenerator:
     """Open an ONNX generator: the file is read once (a regular file, at most 2 GB), the graph's input checked
     against the sidecar; ``probe`` as in :func:`models.io.external.load_torchscript` (True: one decode of z = 0
     in a child process with a time and a memory limit; "later": left to the caller; False, ``info``: none)."""
-    from models.io.probe import LATER, Probe
+    from latent_explorer.models.io.probe import LATER, Probe
 
     path = Path(path)
     data = read_bytes(path, MAX_ONNX_BYTES)

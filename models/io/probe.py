@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import CheckpointError, out_of_memory
+from latent_explorer.models.errors import CheckpointError, out_of_memory
 
 TIME_LIMIT_S = 20.0  # loading the file and one decode of z = 0
 TIME_LIMIT_ENV = "LATENT_EXPLORER_PROBE_SECONDS"  # overrides TIME_LIMIT_S (tests, slow machines)
@@ -162,13 +162,13 @@ def _child(conn, probe: Probe, memory: int) -> None:
         warnings.simplefilter("ignore")  # PyTorch's deprecation notes: the parent says what matters
         import torch
 
-        from models.io.external import _probe
+        from latent_explorer.models.io.external import _probe
 
         torch.set_num_threads(1)
         if probe.kind == "onnx":
-            from models.io.onnx_model import generator_from_bytes
+            from latent_explorer.models.io.onnx_model import generator_from_bytes
         else:
-            from models.io.external import generator_from_bytes
+            from latent_explorer.models.io.external import generator_from_bytes
         _limit_address_space(memory)
         conn.send(("started", ""))
         gen = generator_from_bytes(probe)

@@ -33,7 +33,7 @@ def register_reader(reader: Reader) -> Reader:
 
 def reader_for(path: Path, head: bytes | None) -> Reader | None:
     """The registered format that opens ``path`` (the formats' modules are imported first), or None."""
-    from models import registry
+    from latent_explorer.models import registry
 
     registry.load_builtins()  # the formats' modules register their readers
     return next((r for r in READERS.values() if r.opens(path, head)), None)

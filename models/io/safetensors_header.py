@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from models.errors import CheckpointError, check_regular, shown
+from latent_explorer.models.errors import CheckpointError, check_regular, shown
 
 # A header is JSON parsed into Python objects (tens of times its size in memory): a checkpoint's is a few
 # hundred KB (a thousand epochs of history); 16 MB leaves room and keeps a forged one to a few hundred MB.

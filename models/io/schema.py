@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.errors import CheckpointError, shown
+from latent_explorer.models.errors import CheckpointError, shown
 
 MAX_DEPTH = 32  # a config, a sidecar or a record nests a few levels; a document nested deeper is refused
 MAX_JSON_BYTES = 1 << 20

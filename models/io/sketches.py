@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data.sketches import EDGE_THRESHOLD
+from latent_explorer.models.data.sketches import EDGE_THRESHOLD
 
 
 def _read_on_white(path) -> tuple[np.ndarray, tuple[int, int], list[str]]:
     """An image file as (C, H, W) in [0, 1], its (height, width), and notes: a transparent background is laid
     on white paper; 16-bit and float images are scaled to 0..1."""
-    from models.data import read_image
-    from models.errors import check_regular
-    from models.io.images import MAX_DRAWING_PIXELS, pil_image
+    from latent_explorer.models.data import read_image
+    from latent_explorer.models.errors import check_regular
+    from latent_explorer.models.io.images import MAX_DRAWING_PIXELS, pil_image
 
     check_regular(Path(path), ValueError)  # a FIFO named drawing.png would wait for ever
     Image = pil_image()
@@ -67,7 +67,7 @@ def read_picture(path, channels: int, size: int, need_strokes: bool = False) -> 
     what was done to it (a transparent background laid on white, 16-bit values scaled, resized, turned grey
     or colour). ``need_strokes``: a picture of one flat colour is refused as empty (an outline needs a line).
     Raises ValueError with a reason."""
-    from models.data import conform_images
+    from latent_explorer.models.data import conform_images
 
     img, (h, w), notes = _read_on_white(path)
     if img.shape[0] != channels:

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, one_hot, optimize
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, one_hot, optimize
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 
 @dataclass

@@ -26,20 +26,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, need, optimize
-from models.errors import CheckpointError, ConfigError
-from models.io.digest import file_digest
-from models.nn.blocks import ema_update, timestep_embedding
-from models.nn.text_unet import TextUNet
-from models.progress import Step
-from models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.errors import CheckpointError, ConfigError
+from latent_explorer.models.io.digest import file_digest
+from latent_explorer.models.nn.blocks import ema_update, timestep_embedding
+from latent_explorer.models.nn.text_unet import TextUNet
+from latent_explorer.models.progress import Step
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 CONTROLS = ("edges", "silhouette")
 
 
 def control_of(images, control: str) -> np.ndarray:
     """(N, C, H, W) images -> (N, 1, H, W) control maps (pix2pix's edges or silhouette)."""
-    from models.data.sketches import source_of
+    from latent_explorer.models.data.sketches import source_of
 
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
@@ -135,7 +135,7 @@ class ControlBranch(nn.Module):
 
 def _load_base(cfg: ControlNetConfig, path: Path):
     """The base latent diffusion model, checked against the digest the config holds (if any)."""
-    from models.io.checkpoint import load
+    from latent_explorer.models.io.checkpoint import load
 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file (the latent diffusion model this ControlNet steers)")
@@ -178,7 +178,7 @@ class ControlNet(GenerativeModel):
         self._base = (_load_base(self.config, Path(path))[0],)
 
     def on_loaded(self, path: Path) -> None:
-        from models.io.checkpoint import BUNDLED_DIR
+        from latent_explorer.models.io.checkpoint import BUNDLED_DIR
 
         name = Path(self.config.base).name
         cand = [d / name for d in (path.parent, BUNDLED_DIR) if (d / name).is_file()]
@@ -295,7 +295,7 @@ def dilate(edges: np.ndarray) -> np.ndarray:
 
 def edge_iou(images: np.ndarray, control: np.ndarray) -> np.ndarray:
     """Per image: IoU of the dilated edges of ``images`` and the dilated control edges (N,)."""
-    from models.data.sketches import edges
+    from latent_explorer.models.data.sketches import edges
 
     a, b = dilate(edges(images)) > 0, dilate(control) > 0
     inter, union = (a & b).sum((1, 2, 3)), (a | b).sum((1, 2, 3))
@@ -308,7 +308,7 @@ def control_figures(model: ControlNet, data, classifier, n: int = 256, guidance:
     control map as the control; how well the edges of the drawn images overlap the control's (IoU of dilated
     edge maps), and how often the classifier reads each factor the prompt asks for. The same with the empty
     prompt (the control alone), and both without the control (the base model, same prompts and seeds)."""
-    from models.data import scenes
+    from latent_explorer.models.data import scenes
 
     heads = ["shape" if h == "label" else h for h in classifier.head_names]
     k = min(n, len(data))
@@ -347,7 +347,7 @@ def control_figures(model: ControlNet, data, classifier, n: int = 256, guidance:
 
 
 def _mask_iou(images: np.ndarray, control: np.ndarray) -> np.ndarray:
-    from models.data.sketches import silhouette
+    from latent_explorer.models.data.sketches import silhouette
 
     a, b = silhouette(images) > 0, control > 0
     inter, union = (a & b).sum((1, 2, 3)), (a | b).sum((1, 2, 3))

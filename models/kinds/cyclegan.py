@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, need, optimize
-from models.errors import ConfigError
-from models.nn.translation import PatchGAN, UNet
-from models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.nn.translation import PatchGAN, UNet
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 DIRECTIONS = ("a2b", "b2a")
 GENERATORS = ("unet", "resnet")
@@ -313,7 +313,7 @@ def cycle_figures(model: CycleGAN, real, classifier, batch: int = 250):
     yardstick classifier reads the factor the domains split by, how many translations carry the other
     domain's value of it (``to_target``), and how many keep every other factor the classifier reads
     (``keeps_colour``, ``keeps_position``…)."""
-    from models.progress import Step
+    from latent_explorer.models.progress import Step
 
     factor, va, vb = parse_domains(model.config.domains)
     dom = domain_of(real, model.config.domains)

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, need, optimize
-from models.nn.blocks import ResBlock, ema_update, norm_groups, resolution_plan, timestep_embedding
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
-from models.sampling.samplers import SAMPLERS, Sampler, make_sampler
-from models.sampling.schedule import DiffusionScheduler
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.nn.blocks import ResBlock, ema_update, norm_groups, resolution_plan, timestep_embedding
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.sampling.samplers import SAMPLERS, Sampler, make_sampler
+from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
 
 @dataclass

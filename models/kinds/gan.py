@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, need, one_hot, optimize
-from models.nn.blocks import resolution_plan
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, one_hot, optimize
+from latent_explorer.models.nn.blocks import resolution_plan
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 
 @dataclass

@@ -21,15 +21,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.base import GenerativeModel, ModelConfig, adam, need, optimize
-from models.errors import CheckpointError, ConfigError
-from models.io.digest import file_digest
-from models.nn.blocks import ema_update
-from models.nn.text_unet import TextUNet
-from models.progress import Step
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
-from models.sampling.samplers import SAMPLERS, make_sampler
-from models.sampling.schedule import DiffusionScheduler
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.errors import CheckpointError, ConfigError
+from latent_explorer.models.io.digest import file_digest
+from latent_explorer.models.nn.blocks import ema_update
+from latent_explorer.models.nn.text_unet import TextUNet
+from latent_explorer.models.progress import Step
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.sampling.samplers import SAMPLERS, make_sampler
+from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
 
 @dataclass
@@ -81,7 +81,7 @@ class LatentDiffusionConfig(ModelConfig):
 def _load_parts(cfg: LatentDiffusionConfig, autoencoder: Path, text_encoder: Path):
     """[(autoencoder, sha256), (text encoder, sha256)], checked: each file exists, is of its kind, matches
     the digest the config holds (if it holds one) and fits the images."""
-    from models.io.checkpoint import load
+    from latent_explorer.models.io.checkpoint import load
 
     parts = []
     for path, kind, want in ((autoencoder, "latent-ae", cfg.autoencoder_sha256),
@@ -137,7 +137,7 @@ class LatentDiffusion(GenerativeModel):
     def on_loaded(self, path: Path) -> None:
         """After its checkpoint is read: the parts are the files of their names beside it (then among the
         bundled models); a checkpoint does not choose other paths to read."""
-        from models.io.checkpoint import BUNDLED_DIR
+        from latent_explorer.models.io.checkpoint import BUNDLED_DIR
 
         found = []
         for name in (Path(self.config.autoencoder).name, Path(self.config.text_encoder).name):
@@ -170,7 +170,7 @@ class LatentDiffusion(GenerativeModel):
         return self._parts
 
     def condition_of(self, data):
-        from models.nn.tokenizer import UnknownWords
+        from latent_explorer.models.nn.tokenizer import UnknownWords
 
         try:
             return self.parts[1].condition_of(data)
@@ -214,7 +214,7 @@ class LatentDiffusion(GenerativeModel):
         colour, shape, position and background kept with probability 1/2: :func:`models.data.scenes.partial_caption`),
         so that a short prompt such as "a blue star" is one the network has read, and what it leaves unsaid
         varies as in the data. Captions of another grammar stay whole."""
-        from models.data import scenes
+        from latent_explorer.models.data import scenes
 
         rows = (torch.rand(len(ids)) < p).nonzero().flatten().tolist()
         if not rows:
@@ -315,7 +315,7 @@ class LatentDiffusion(GenerativeModel):
 def held_out_prompts(data, n: int = 256, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Up to ``n`` distinct captions of held-out single-object ``scenes`` (under the "captions" split they
     were never training captions) and their factors (n, 5) in :data:`models.data.scenes.FACTORS` order."""
-    from models.data import scenes
+    from latent_explorer.models.data import scenes
 
     if data.captions is None or data.factors is None or list(data.factor_names)[:5] != scenes.FACTORS:
         raise ConfigError(f"{data.spec}: prompt adherence is measured on one-object scenes (their factors "
@@ -335,7 +335,7 @@ def prompt_adherence(model: LatentDiffusion, prompts: list[str], factors: np.nda
     """Does an image show what its prompt asks for? One image per prompt, judged by the ``scenes``
     classifier (issue I's yardstick): the share of images whose predicted factor is the prompt's, per factor.
     A generator of Steps; returns {factor: accuracy}."""
-    from models.data import scenes
+    from latent_explorer.models.data import scenes
 
     heads = ["shape" if h == "label" else h for h in classifier.head_names]
     missing = [f for f in scenes.FACTORS if f not in heads]

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.base import GenerativeModel, ModelConfig, adam, need, optimize
-from models.data.sketches import SOURCES, source_of
-from models.nn.blocks import resolution_plan
-from models.nn.translation import PatchGAN, UNet
-from models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.data.sketches import SOURCES, source_of
+from latent_explorer.models.nn.blocks import resolution_plan
+from latent_explorer.models.nn.translation import PatchGAN, UNet
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, Source, TrainDefaults, register
 
 
 def source_channels(source: str, channels: int) -> int:
@@ -40,7 +40,7 @@ def takes_ink(config) -> bool:
 def check_sources(cfg, data) -> None:
     """A paired pix2pix needs paired data (said before training starts)."""
     if cfg.source == "paired" and getattr(data, "sources", None) is None:
-        from models.errors import ConfigError
+        from latent_explorer.models.errors import ConfigError
 
         raise ConfigError(f"this pix2pix translates paired pictures: {data.spec or 'the data'} has none (use "
                           "--data pairs:FOLDER, a folder with A/ and B/ holding images of the same names)")
@@ -183,8 +183,8 @@ def translation_figures(model, real, classifier, batch: int = 250):
     translated, then their mean L1 to the real images, the Fréchet distance between the translations and the
     real images on the yardstick classifier's features (:mod:`models.analysis.quality`), and how often the
     classifier gives a translation the real image's label on each head (colour, shape...)."""
-    from models.analysis.quality import frechet_distance
-    from models.progress import Step
+    from latent_explorer.models.analysis.quality import frechet_distance
+    from latent_explorer.models.progress import Step
 
     src = model.sources_for(real)
     outs = []

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 LN2 = math.log(2.0)
 

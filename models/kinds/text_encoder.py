@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
-from models.errors import ConfigError
-from models.nn.tokenizer import EOS, MAX_VOCAB, PAD, WORD, Tokenizer, Tokens
-from models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.nn.tokenizer import EOS, MAX_VOCAB, PAD, WORD, Tokenizer, Tokens
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 
 @dataclass
@@ -128,7 +128,7 @@ class TextEncoder(GenerativeModel):
         probability 1/2: :func:`models.data.scenes.partial_caption`), and which images each text fits (B texts,
         B images) bool: a cut caption fits every image whose caption has the phrases it kept. (ids, None) for
         captions of another grammar or when nothing was cut."""
-        from models.data import scenes
+        from latent_explorer.models.data import scenes
 
         rows = (torch.rand(len(ids)) < p).nonzero().flatten().tolist()
         texts = [" ".join(w for w in self.tokenizer.decode(r.tolist()) if not w.startswith("<")) for r in ids]
@@ -192,7 +192,7 @@ def text_figures(model: TextEncoder, data, n: int = 500, seed: int = 0) -> dict:
     finds its image among the ``n``: top-1 and top-5, an image of the same caption counting as right) and,
     for single-object ``scenes``, zero-shot factor accuracy (the true caption against the same caption with
     one factor changed to each other value: does the image pick its own?)."""
-    from models.data import scenes
+    from latent_explorer.models.data import scenes
 
     if data.captions is None:
         raise ConfigError(f"{data.spec} has no captions to match images with")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nn.blocks import ResBlock, norm_groups, timestep_embedding
+from latent_explorer.models.nn.blocks import ResBlock, norm_groups, timestep_embedding
 
 
 class CrossAttention(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.nn.blocks import resolution_plan
+from latent_explorer.models.nn.blocks import resolution_plan
 
 
 class UNet(nn.Module):

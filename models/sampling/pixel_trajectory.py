@@ -47,7 +47,7 @@ def record_sampling(model, n: int, seed: int = 0, known: np.ndarray | None = Non
                     mask: np.ndarray | None = None):
     """Sample (or, with ``known`` images and a ``mask`` of the known pixels, complete) ``n`` images pixel by
     pixel, yielding a Step once per row; returns a :class:`PixelRecord`."""
-    from models.progress import Step
+    from latent_explorer.models.progress import Step
 
     _, h, w = model.image_shape
     if known is not None:

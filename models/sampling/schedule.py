@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from models.sampling.samplers import SchedulerOutput
+from latent_explorer.models.sampling.samplers import SchedulerOutput
 
 
 def linear_beta_schedule(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -79,7 +79,7 @@ class DiffusionScheduler:
     # Kept for callers of the first API; the samplers themselves are the classes of models.sampling.samplers.
     def set_timesteps(self, num_inference_steps: int | None = None, mode: str = "ddpm", eta: float = 0.0):
         """Sample with ``mode`` (a name of models.sampling.samplers.SAMPLERS) from now on; returns its timesteps."""
-        from models.sampling.samplers import make_sampler
+        from latent_explorer.models.sampling.samplers import make_sampler
 
         self._sampler = make_sampler(mode, self, num_inference_steps, eta)
         self.mode, self.eta, self.timesteps = mode, float(eta), self._sampler.timesteps

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from models.errors import ConfigError
-from models.sampling.samplers import GUIDANCE_MAX, SAMPLERS, SEED_MAX
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.sampling.samplers import GUIDANCE_MAX, SAMPLERS, SEED_MAX
 
 ETA_MAX = 1.0  # η = 0: deterministic DDIM; η = 1: DDPM's variance (Song et al. 2021, eq. 16)
 BATCH_MAX = 1024  # images in one generation (`sample --n`; a grid bigger than memory allows is refused first)

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.analysis.latent import PCA
-from models.errors import ConfigError
-from models.io.meta import meta_of
-from models.nn.tokenizer import PAD, UnknownWords
-from models.progress import Step
+from latent_explorer.models.analysis.latent import PCA
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.io.meta import meta_of
+from latent_explorer.models.nn.tokenizer import PAD, UnknownWords
+from latent_explorer.models.progress import Step
 
 FRAME_DTYPE = np.float16
 CFG_STRIP = (1.0, 3.0, 5.0, 7.0, 9.0)
@@ -172,7 +172,7 @@ class Atlas:
 def latent_atlas(model, n: int = 2000, seed: int = 0, spec: str | None = None
                  ) -> Generator[Step, None, Atlas]:
     """Encode ``n`` images of the model's data (or ``spec``) with its autoencoder and fit the plane."""
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     spec = spec or meta_of(model).data.spec
     if not spec:

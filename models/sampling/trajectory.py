@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.progress import Step
+from latent_explorer.models.progress import Step
 
 FRAME_DTYPE = np.float16
 

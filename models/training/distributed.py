@@ -1,6 +1,6 @@
 """Training across processes on PyTorch's own engine (torch.distributed: gloo on CPU, nccl on CUDA).
 
-    torchrun --standalone --nproc_per_node=2 -m models.cli train --model vae --data digits ...
+    torchrun --standalone --nproc_per_node=2 -m latent_explorer.models.cli train --model vae --data digits ...
 
 Data-parallel exactly as DistributedDataParallel does it: every rank starts from rank 0's parameters
 (broadcast), sees its own shard of each epoch (a ``DistributedSampler``, reshuffled per epoch), and

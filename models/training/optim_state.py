@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from models.errors import CheckpointError, shown
-from models.io.safetensors_header import read_header, read_tensors
-from models.io.schema import Either, Int, Map, Null, Object, SchemaError, Str, check, loads
+from latent_explorer.models.errors import CheckpointError, shown
+from latent_explorer.models.io.safetensors_header import read_header, read_tensors
+from latent_explorer.models.io.schema import Either, Int, Map, Null, Object, SchemaError, Str, check, loads
 
 FORMAT = "latent-explorer-optimizer"
 SUFFIX = ".optim.safetensors"
@@ -134,7 +134,7 @@ def save(checkpoint: str | os.PathLike, opts: dict, state: TrainState) -> dict |
     replaced."""
     from safetensors.torch import save as st_save
 
-    from models.io.checkpoint import atomic_write
+    from latent_explorer.models.io.checkpoint import atomic_write
 
     tensors = state_tensors(opts)
     if tensors is None:

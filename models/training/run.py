@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models import registry
-from models.errors import CheckpointError, ConfigError, shown
+from latent_explorer.models import registry
+from latent_explorer.models.errors import CheckpointError, ConfigError, shown
 
 
 @dataclass
@@ -71,7 +71,7 @@ class PreparedRun:
 
     def train(self, should_stop=None, world=None):
         """The training generator (:func:`models.training.train.train`) of this run."""
-        from models.training.train import train
+        from latent_explorer.models.training.train import train
 
         return train(self.model, self.data, self.config, out=self.spec.out, should_stop=should_stop, world=world,
                      state=self.state)
@@ -82,8 +82,8 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     check the loop's settings, before any training: ConfigError, DataError or CheckpointError saying why not."""
     import torch
 
-    from models.data import load_dataset
-    from models.training.train import TrainConfig
+    from latent_explorer.models.data import load_dataset
+    from latent_explorer.models.training.train import TrainConfig
 
     spec.check()
     kind = registry.get(spec.kind)
@@ -117,8 +117,8 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     model = resumed if resumed is not None else registry.build_model(cfg)
     state = None
     if resumed is not None:
-        from models.io.digest import file_digest
-        from models.training import optim_state
+        from latent_explorer.models.io.digest import file_digest
+        from latent_explorer.models.training import optim_state
 
         state, why = optim_state.load(spec.resume, resumed.meta.get("training", {}), model.make_optimizers(tc.lr))
         if why:
@@ -131,7 +131,7 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
 
 def _resumed_model(spec: RunSpec, data):
     """The model of ``spec.resume``, checked against what else the run asks."""
-    from models.io.checkpoint import load
+    from latent_explorer.models.io.checkpoint import load
 
     kind = registry.get(spec.kind)
     fixed = sorted(kind.param(name).flag for name in spec.params if not kind.param(name).resumable)
@@ -174,10 +174,10 @@ class ResumeInfo:
 def resume_info(path: str | os.PathLike) -> ResumeInfo:
     """What the checkpoint at ``path`` offers to resume, from its header (and its optimizer state's) alone:
     CheckpointError saying why it cannot be resumed."""
-    from models.io.checkpoint import read_meta, safetensors_format
-    from models.io.schema import Float, Int
-    from models.training import optim_state
-    from models.training.run_record import FORMAT as RECORD_FORMAT
+    from latent_explorer.models.io.checkpoint import read_meta, safetensors_format
+    from latent_explorer.models.io.schema import Float, Int
+    from latent_explorer.models.training import optim_state
+    from latent_explorer.models.training.run_record import FORMAT as RECORD_FORMAT
 
     path = Path(path)
     if path.is_dir():
@@ -201,7 +201,7 @@ def resume_info(path: str | os.PathLike) -> ResumeInfo:
 def _said(training: dict, key: str, kind):
     """A setting the training summary holds, typed; None where it holds none, or none that fits (it is
     only shown, never needed)."""
-    from models.io.schema import SchemaError, value
+    from latent_explorer.models.io.schema import SchemaError, value
 
     if key not in training:
         return None

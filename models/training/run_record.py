@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.errors import CheckpointError, printable, shown
-from models.io.checkpoint import atomic_write
-from models.io.safetensors_header import read_header, read_tensors
-from models.io.schema import Either, Float, Int, List, Map, Null, Str, check, loads
-from models.registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES
+from latent_explorer.models.errors import CheckpointError, printable, shown
+from latent_explorer.models.io.checkpoint import atomic_write
+from latent_explorer.models.io.safetensors_header import read_header, read_tensors
+from latent_explorer.models.io.schema import Either, Float, Int, List, Map, Null, Str, check, loads
+from latent_explorer.models.registry import MAX_CLASS_NAME, MAX_SAVED_CLASSES
 
 FORMAT = "latent-explorer-run-record"
 SUFFIX = ".record.safetensors"
@@ -145,7 +145,7 @@ class Recorder:
 
     @torch.no_grad()
     def _take(self, epoch: int) -> dict:
-        from models.analysis.quality import class_coverage
+        from latent_explorer.models.analysis.quality import class_coverage
 
         model, was = self.model, self.model.training
         model.eval()
@@ -183,8 +183,8 @@ class Recorder:
 
 def _ready_classifier(data):
     """The data's yardstick classifier if one is at hand now (bundled or cached), else (None, why)."""
-    from models.analysis.classifier import find_classifier
-    from models.data import DataError
+    from latent_explorer.models.analysis.classifier import find_classifier
+    from latent_explorer.models.data import DataError
 
     if data.labels is None:
         return None, "the data has no labels, so there is no classifier to sort samples by class"
@@ -200,7 +200,7 @@ def _ready_classifier(data):
 
 def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
     """Write the record (atomically); a file at ``path`` that is not a run record is never replaced."""
-    from models.io.checkpoint import safetensors_format
+    from latent_explorer.models.io.checkpoint import safetensors_format
 
     if Path(path).exists() and safetensors_format(path) != FORMAT:
         raise CheckpointError(f"{Path(path).name} is not a run record: the record was not written over it")

@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.base import ConfigError, DivergedError, GenerativeModel
-from models.data import SPLITS, ImageData
-from models.errors import CheckpointError
-from models.io import checkpoint
-from models.training import optim_state
-from models.training.optim_state import TrainState, capture_rng, restore_rng
+from latent_explorer.models.base import ConfigError, DivergedError, GenerativeModel
+from latent_explorer.models.data import SPLITS, ImageData
+from latent_explorer.models.errors import CheckpointError
+from latent_explorer.models.io import checkpoint
+from latent_explorer.models.training import optim_state
+from latent_explorer.models.training.optim_state import TrainState, capture_rng, restore_rng
 
 
 class TrainingError(RuntimeError):
@@ -228,7 +228,7 @@ def setup(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         rank=rank, world_size=world_size, local_bs=local_bs, spe=spe, total=total,
         base_step=state.step if state is not None else 0, base_epoch=state.epoch if state is not None else 0)
     if cfg.record_n and out is not None and run.is_main:
-        from models.training.run_record import Recorder, record_path
+        from latent_explorer.models.training.run_record import Recorder, record_path
 
         try:
             run.recorder = Recorder(model, val_set, cfg.record_n, cfg.seed, data)

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 import tests.toy_kinds as toy
-from models import load
-from models.cli import main as cli
+from latent_explorer.models import load
+from latent_explorer.models.cli import main as cli
 from tests.limits import address_space_limited as _address_space_limited  # noqa: F401 - the catalogue's name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def _idx(path, arr, magic_type=0x08, count=None):
 KILL_SCRIPT = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from models import load, save
+from latent_explorer.models import load, save
 from tests.models.helpers import tiny_model
 import torch
 path = sys.argv[2]
@@ -243,7 +243,8 @@ class _Generator(torch.nn.Module):
 _PAUSED_CHILD = """
 import importlib, os, runpy, select, signal, sys
 sys.path.insert(0, '.')
-checkpoint, training = importlib.import_module("models.io.checkpoint"), importlib.import_module("models.training.train")
+checkpoint = importlib.import_module("latent_explorer.models.io.checkpoint")
+training = importlib.import_module("latent_explorer.models.training.train")
 phase, args = sys.argv[1], sys.argv[2:]
 
 def paused(real, tag):  # the first call waits for a signal before it goes on: the signal lands inside it

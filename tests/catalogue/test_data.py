@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import CheckpointError, DataError, load, load_dataset, save
+from latent_explorer.models import CheckpointError, DataError, load, load_dataset, save
 from tests.catalogue.helpers import _address_space_limited, _idx, run_cli
 from tests.models.helpers import tiny_model
 
@@ -103,9 +103,9 @@ def test_F35_a_conditional_model_on_unlabelled_data(tmp_path, capsys):
 
 
 def test_F36_a_folder_with_a_whole_disk_under_it(tmp_path, monkeypatch):
-    import models.data.folders
+    import latent_explorer.models.data.folders
 
-    monkeypatch.setattr(models.data.folders, "MAX_FOLDER_FILES", 20)  # where the folder reader reads it
+    monkeypatch.setattr(latent_explorer.models.data.folders, "MAX_FOLDER_FILES", 20)  # where the folder reader reads it
     for d in ("a", "b/c"):
         (tmp_path / d).mkdir(parents=True)
         for i in range(15):
@@ -126,7 +126,7 @@ def test_F50_a_gzip_bomb_as_idx_data(tmp_path, capsys):
             f.write(block)
     assert bomb.stat().st_size < 5 * 2**20
     code, err = _address_space_limited(
-        "from models import load_dataset, DataError\n"
+        "from latent_explorer.models import load_dataset, DataError\n"
         f"try:\n    load_dataset({str(bomb)!r})\nexcept DataError as e:\n    print(e, file=sys.stderr)\n")
     assert code == 0 and "decompresses to more than 512 MB; the limit is 512 MB" in err, err
 
@@ -143,7 +143,7 @@ def test_F52_an_npz_whose_arrays_inflate_beyond_memory(tmp_path):
     np.savez_compressed(p, images=np.zeros((60_000, 64, 64, 1), np.uint8))  # tiny file, 983 MB as floats
     assert p.stat().st_size < 2 * 2**20
     code, err = _address_space_limited(
-        "from models import load_dataset, DataError\n"
+        "from latent_explorer.models import load_dataset, DataError\n"
         f"try:\n    load_dataset({str(p)!r})\nexcept DataError as e:\n    print(e, file=sys.stderr)\n")
     assert code == 0 and "would take 938 MB in memory as floats; the limit is 512 MB" in err, err
 
@@ -181,7 +181,7 @@ def test_F54_16_bit_images_and_exif_orientation(tmp_path):
     im.save(folder / "phone.jpg", exif=exif, quality=100)
     data = load_dataset(str(folder))
     assert data.images.shape[2:] == (8, 8)  # square crop of a 16 x 8 (upright) picture
-    from models.data import read_image
+    from latent_explorer.models.data import read_image
 
     assert read_image(folder / "phone.jpg").shape == (1, 16, 8)
 
@@ -237,16 +237,16 @@ def test_F62_a_folder_of_big_photos_is_read_within_a_memory_budget(tmp_path):
     for i in range(40):  # 40 x 9 megapixels: 1.4 GB as full-size float copies, a few MB as we read them
         big.save(folder / f"{i:02d}.png", compress_level=1)
     code, err = _address_space_limited(
-        "from models import load_dataset\n"
+        "from latent_explorer.models import load_dataset\n"
         f"d = load_dataset({str(folder)!r})\n"
         "print(len(d), d.shape, file=sys.stderr)\n", limit_gb=1.0)
     assert code == 0 and "40 (1, 64, 64)" in err, err
 
 
 def test_F63_sample_quality_of_unlabelled_data(tmp_path, capsys):
-    from models.analysis.classifier import classifier_for
-    from models.data import ImageData
-    from models.progress import run_to_end
+    from latent_explorer.models.analysis.classifier import classifier_for
+    from latent_explorer.models.data import ImageData
+    from latent_explorer.models.progress import run_to_end
 
     data = ImageData(np.random.default_rng(0).random((300, 1, 8, 8), np.float32), spec="mine")
     with pytest.raises(DataError, match="the quality yardstick needs labelled data"):
@@ -259,10 +259,10 @@ def test_F63_sample_quality_of_unlabelled_data(tmp_path, capsys):
 
 
 def test_F65_a_conditional_model_whose_classes_are_not_the_datas(tmp_path):
-    from models.analysis.classifier import train_classifier
-    from models.analysis.quality import measure
-    from models.errors import ConfigError
-    from models.progress import run_to_end
+    from latent_explorer.models.analysis.classifier import train_classifier
+    from latent_explorer.models.analysis.quality import measure
+    from latent_explorer.models.errors import ConfigError
+    from latent_explorer.models.progress import run_to_end
 
     digits = load_dataset("digits")
     net = run_to_end(train_classifier(digits, epochs=1))
@@ -311,10 +311,11 @@ def test_F78_generated_data_asked_beyond_the_memory_budget(tmp_path, capsys):
     """A checkpoint names its data, and a built-in one loads without asking: its size is checked first."""
     for spec, shape in (("scenes:200000", "(200000, 3, 32, 32)"), ("shapes:200000", "(200000, 1, 32, 32)"),
                         ("scenes:100000:objects=2", "(100000, 3, 32, 32)")):
-        code, err = _address_space_limited(f"from models import load_dataset\nload_dataset({spec!r})")
+        code, err = _address_space_limited(f"from latent_explorer.models import load_dataset\nload_dataset({spec!r})")
         assert code == 1 and f"{shape} images would take" in err and "the limit is 512 MB" in err, err[-600:]
         assert "MemoryError" not in err
-    code, err = _address_space_limited("from models import load_dataset\nprint(len(load_dataset('scenes:40000')))")
+    code, err = _address_space_limited("from latent_explorer.models import load_dataset\n"
+                                       "print(len(load_dataset('scenes:40000')))")
     assert code == 0, err[-600:]
 
 
@@ -337,7 +338,7 @@ def test_F86_paired_folders_that_do_not_pair(tmp_path, capsys):
                           "1", "--batch-size", "2", "--record-n", "0", "--quiet", "--out", tmp_path / "m.safetensors")
     assert code == 0 and any("3 pairs; 1 image(s) of A/ and 0 of B/ have no partner" in ln and "A/lone" in ln
                              for ln in lines)
-    from models import build_model, make_config
+    from latent_explorer.models import build_model, make_config
 
     m = build_model(make_config("pix2pix", (3, 16, 16), width=4, source="paired"))
     with pytest.raises(Exception, match="has none \\(use --data pairs:FOLDER"):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models import CheckpointError, load, load_dataset, save
+from latent_explorer.models import CheckpointError, load, load_dataset, save
 from tests.catalogue.helpers import (
     _G,
     ROOT,
@@ -220,7 +220,7 @@ def test_F58_hostile_text_and_duplicate_names_in_a_checkpoint(ckpt, capsys):
     with pytest.raises(CheckpointError, match="names .* twice"):
         load(ckpt)
     # a tensor name of control characters and 10,000 letters: escaped and shortened in the message
-    from models.errors import shown
+    from latent_explorer.models.errors import shown
 
     evil = "\x1b[2J\x1b[31mOWNED\n" + "x" * 10_000
     assert "\x1b" not in shown(evil) and "\n" not in shown(evil) and len(shown(evil)) < 100
@@ -247,8 +247,8 @@ def test_F59_booleans_are_not_numbers_and_names_are_short_text(tmp_path, field, 
 
 
 def test_F66_a_classifier_file_that_is_not_one(tmp_path, ckpt):
-    from models.analysis.classifier import load_classifier, save_classifier, train_classifier
-    from models.progress import run_to_end
+    from latent_explorer.models.analysis.classifier import load_classifier, save_classifier, train_classifier
+    from latent_explorer.models.progress import run_to_end
 
     with pytest.raises(CheckpointError, match="not a Latent Explorer classifier"):
         load_classifier(ckpt)  # a model checkpoint
@@ -296,7 +296,7 @@ def test_F80_metadata_that_inflates_in_memory(tmp_path, capsys):
     small = _with_training_metadata(tmp_path / "small.safetensors",
                                     '{"history": [' + ",".join(["{}"] * 2_000_000) + "]}")
     for path, says in ((big, "header length 90"), (small, "its 'training' metadata is 6,000,014 characters")):
-        code, err = _address_space_limited(f"from models import load\nload({str(path)!r})")
+        code, err = _address_space_limited(f"from latent_explorer.models import load\nload({str(path)!r})")
         assert code == 1 and "CheckpointError" in err and says in err and "MemoryError" not in err, err[-500:]
         code, lines = run_cli(capsys, "info", path)
         assert code == 2 and len(lines) == 1 and says in lines[0]

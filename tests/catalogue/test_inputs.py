@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from models.cli import main as cli
+from latent_explorer.models.cli import main as cli
 from tests.limits import address_space_limited, png_claiming
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def _form(t):
 def test_F109_a_png_whose_seed_is_the_largest_txt2img_takes(make_window, qtbot, tmp_path, capsys):
     """A seed of 2^32 − 1 is one `txt2img --seed` accepts; the view's box stopped at 2^31 − 1, so a PNG the
     CLI wrote could not be restored. The view and the CLI take their limits from one place."""
-    from models.sampling.samplers import GUIDANCE_MAX, SEED_MAX
+    from latent_explorer.models.sampling.samplers import GUIDANCE_MAX, SEED_MAX
 
     assert SEED_MAX == 2**32 - 1
     code, lines = _run(capsys, "txt2img", LDM, "--prompt", PROMPT, "--seed", 2**32, "--out", tmp_path / "x.png")
@@ -149,7 +149,7 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
     allocator that refuses later is answered with the command's own options, never its internals."""
     out = tmp_path / "grid.png"
     code, err = address_space_limited(
-        "from models.cli import main\n"
+        "from latent_explorer.models.cli import main\n"
         f"sys.exit(main(['sample', {str(VAE)!r}, '--n', '1024', '--scale', '64', '--out', {str(out)!r}]))\n")
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1, err
@@ -158,9 +158,9 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
     code, lines = _run(capsys, "sample", VAE, "--n", 1024, "--out", out)  # its default scale fits
     assert code == 0 and out.exists()
     out.unlink()
-    import models.io.checkpoint
+    import latent_explorer.models.io.checkpoint
 
-    real = models.io.checkpoint.load
+    real = latent_explorer.models.io.checkpoint.load
 
     def refusing(*a, **kw):  # the allocator refuses while sampling, as PyTorch words it
         model = real(*a, **kw)
@@ -172,16 +172,16 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
         model.sample = sample
         return model
 
-    monkeypatch.setattr(models.io.checkpoint, "load", refusing)
+    monkeypatch.setattr(latent_explorer.models.io.checkpoint, "load", refusing)
     code, lines = _run(capsys, "sample", VAE, "--n", 512, "--scale", 2, "--out", out)
     assert code == 1 and lines == ["error: out of memory with --n 512 at --scale 2 (9.3 GB was asked for): lower --n "
                                    "or --scale"] and not out.exists()
-    import models.data
+    import latent_explorer.models.data
 
     def no_memory(*a, **kw):
         raise MemoryError
 
-    monkeypatch.setattr(models.data, "load_dataset", no_memory)
+    monkeypatch.setattr(latent_explorer.models.data, "load_dataset", no_memory)
     code, lines = _run(capsys, "train", "--model", "vae", "--data", "digits", "--batch-size", 4096, "--quiet",
                        "--out", tmp_path / "m.safetensors")
     assert code == 1 and lines == ["error: out of memory with --batch-size 4096: lower --batch-size or --size"]
@@ -190,10 +190,10 @@ def test_F112_a_grid_of_gigabytes_is_refused_before_it_is_drawn(tmp_path, capsys
 def test_F113_a_refusal_in_plain_words_that_names_the_file(tmp_path, capsys, monkeypatch, make_window):
     """Refusals showed an allocator's internals ("DefaultCPUAllocator: can't allocate memory …") or "Invalid
     argument" with no file named. One function (models.errors.failure) says what went wrong, with the file."""
-    from models.errors import failure, reason
+    from latent_explorer.models.errors import failure, reason
 
     code, err = address_space_limited(  # PyTorch's real refusal, as this version words it
-        "import torch\nfrom models.errors import failure\n"
+        "import torch\nfrom latent_explorer.models.errors import failure\n"
         "try:\n    torch.empty(2**33, dtype=torch.uint8)\n"
         "except RuntimeError as e:\n    print(failure('/data/big.safetensors', e), file=sys.stderr)\n")
     assert code == 0 and err.strip() == "big.safetensors: not enough memory for 8.0 GB", err
@@ -204,17 +204,17 @@ def test_F113_a_refusal_in_plain_words_that_names_the_file(tmp_path, capsys, mon
     # the CLI: an OSError that names no file is said with the command's file
     model = tmp_path / "m.safetensors"
     model.write_bytes(VAE.read_bytes())
-    import models.io.checkpoint
+    import latent_explorer.models.io.checkpoint
 
     def einval(*a, **kw):
         raise OSError(errno.EINVAL, "Invalid argument")
 
-    monkeypatch.setattr(models.io.checkpoint, "load", einval)
+    monkeypatch.setattr(latent_explorer.models.io.checkpoint, "load", einval)
     code, lines = _run(capsys, "info", model)
     assert code == 2 and lines == ["error: m.safetensors: the system refused it (invalid argument: a special file, "
                                    "or a damaged one?)"]
     # the window: opening a model whose weights the allocator refuses
-    import models
+    import latent_explorer.models as models
 
     def refused(*a, **kw):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you "
@@ -232,7 +232,7 @@ def test_F113_a_refusal_in_plain_words_that_names_the_file(tmp_path, capsys, mon
 def test_F114_a_folder_named_like_an_idx_file(tmp_path, capsys):
     """A folder called train-images-idx3-ubyte in the data folder was "a pipe, a device or a socket". It is
     called a folder, and the message says what was expected there."""
-    from models import DataError, load_dataset
+    from latent_explorer.models import DataError, load_dataset
 
     data = tmp_path / "data"
     (data / "train-images-idx3-ubyte").mkdir(parents=True)
@@ -256,7 +256,7 @@ _BLOCKED_SAVE = """
 import os, sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from models.io.images import save_png
+from latent_explorer.models.io.images import save_png
 
 def stuck(fd):  # the save has written its temp file: say so, then wait until killed (no timing involved)
     print(os.getpid(), flush=True)
@@ -282,8 +282,8 @@ def test_F115_a_save_killed_part_way_leaves_no_temp_file_for_ever(tmp_path):
     """A kill during a save left NAME.tmp beside the file for ever. Each temp file is named as its process's
     (.NAME.<pid>.<random>.tmp); the next save to the folder removes those of processes that have ended, and
     never a running save's."""
-    from models.io.images import save_png
-    from models.io.temp_files import remove_stale
+    from latent_explorer.models.io.images import save_png
+    from latent_explorer.models.io.temp_files import remove_stale
 
     killed = _blocked_save(tmp_path / "grid.png")
     (stray,) = _temps(tmp_path)
@@ -316,7 +316,8 @@ def test_F116_info_of_a_png_whose_header_claims_50000_by_50000(tmp_path, capsys)
     about (10000×10000) is refused the same way."""
     for name, w, h, says in (("huge.png", 50000, 50000, "50,000×50,000"), ("wide.png", 10000, 10000, "10,000×10,000")):
         png = png_claiming(tmp_path / name, w, h)
-        code, err = address_space_limited(f"from models.cli import main\nsys.exit(main(['info', {str(png)!r}]))\n")
+        code, err = address_space_limited("from latent_explorer.models.cli import main\n"
+                                          f"sys.exit(main(['info', {str(png)!r}]))\n")
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert code == 2 and lines == [f"error: {name}: its header claims {says} pixels, more than the 64,000,000 "
                                        "an image here may have"], err

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import CheckpointError, TrainConfig, build_model, load, load_dataset, make_config, train
+from latent_explorer.models import CheckpointError, TrainConfig, build_model, load, load_dataset, make_config, train
 from tests.limits import address_space_limited
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,8 @@ def _limited(code: str) -> list[str]:
 
 def _refusals(calls: str) -> str:
     """Code that runs each ``call`` (a Python expression per line) and prints what it raised, one line each."""
-    lines = ["import contextlib, io", "from models.cli import main as cli", "from models import load",
+    lines = ["import contextlib, io", "from latent_explorer.models.cli import main as cli",
+             "from latent_explorer.models import load",
              "def said(f):", "    buf = io.StringIO()", "    try:", "        with contextlib.redirect_stderr(buf):",
              "            r = f()", "    except Exception as e:", "        print('refused:', e, file=sys.stderr)",
              "        return", "    out = buf.getvalue().strip()",
@@ -133,7 +134,7 @@ def test_F102_a_torchscript_zip_listing_millions_of_entries(tmp_path):
     assert "zip64.pt: not a TorchScript generator: its listing declares 1,099,511,627,776 entries" in lines[1]
     assert "walked.pt: not a TorchScript generator: its listing holds more than 65,534 entries (it declares 3)" \
         in lines[2] and "walked.pt" in lines[3]
-    from models.io.external import _entry_count
+    from latent_explorer.models.io.external import _entry_count
 
     script = tmp_path / "ok.pt"  # a real TorchScript archive is counted as zipfile lists it
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(script))
@@ -184,8 +185,8 @@ def test_F103_a_huge_sparse_run_record_beside_a_model(vae_run, monkeypatch):
     """A 2.2 GB sparse run record beside a model (two background reads of it at once ran out of memory): its
     size is checked from `stat` before it is opened, and a smaller one's tensors from its header before any
     is read."""
-    from models.training import run_record
-    from models.training.run_record import load_record, record_path
+    from latent_explorer.models.training import run_record
+    from latent_explorer.models.training.run_record import load_record, record_path
 
     rec = record_path(vae_run)
     kept = rec.with_name("kept.bin")
@@ -194,8 +195,8 @@ def test_F103_a_huge_sparse_run_record_beside_a_model(vae_run, monkeypatch):
     assert rec.stat().st_size > 2.2 * GB
     _sparse_record(rec.with_name("wide.record.safetensors"), (500, 100_000))  # 200 MB: within the size
     lines = _limited(_refusals(
-        f"__import__('models.training.run_record').training.run_record.record_of(load({str(vae_run)!r}))\n"
-        f"__import__('models.training.run_record').training.run_record.load_record({str(rec.with_name('wide.record.safetensors'))!r},"
+        f"__import__('latent_explorer.models.training.run_record').models.training.run_record.record_of(load({str(vae_run)!r}))\n"
+        f"__import__('latent_explorer.models.training.run_record').models.training.run_record.load_record({str(rec.with_name('wide.record.safetensors'))!r},"
         " 2)"))
     assert len(lines) == 2, lines
     assert "v.record.safetensors: 2,200,000," in lines[0] and "refused before it is read" in lines[0]
@@ -203,7 +204,7 @@ def test_F103_a_huge_sparse_run_record_beside_a_model(vae_run, monkeypatch):
             "(images, 2)") in lines[1]
     # a run never writes a record that no reader would open again: it stops the record at the limit
     kept.rename(rec)
-    from models.io.safetensors_header import read_header
+    from latent_explorer.models.io.safetensors_header import read_header
 
     one_epoch = read_header(rec).body_len  # its encodings, samples and labels: room for one epoch, not two
     monkeypatch.setattr(run_record, "MAX_RECORD_BYTES", one_epoch + one_epoch // 2)
@@ -220,7 +221,7 @@ def test_F104_the_window_reads_one_record_at_a_time_off_its_thread(make_window, 
     """The Latent Map and the Inspect view both read a model's record when it is opened: the two reads ran at
     once, on a 2.2 GB record, and the window froze. One read at a time, in a worker; a record too large is one
     line on the status line, and the window goes on."""
-    from models.training import run_record
+    from latent_explorer.models.training import run_record
 
     _sparse_record(run_record.record_path(vae_run), (500, 1_100_000))
     reads = []
@@ -249,7 +250,7 @@ def test_F105_a_run_records_fields_of_the_wrong_type(make_window, qtbot, vae_run
     """A record whose histogram count is text, whose coverage is "abc", or whose encodings have one number
     for a 2-D model: each was an exception in a Qt slot. The record's metadata is read typed (models.io.schema)
     and its tensors checked against the model: one line naming the file and the field."""
-    from models.training.run_record import load_record, record_of, record_path
+    from latent_explorer.models.training.run_record import load_record, record_of, record_path
 
     rec = record_path(vae_run)
     z = torch.zeros(50, 1 if case == "1-D encodings" else 2)
@@ -300,7 +301,8 @@ def _npz_claiming(path: Path, arrays: dict) -> Path:
 def _read_points_limited(*files) -> list[str]:
     """What read_points answers for each file (or (file, latent_dim); 2 by default), under the cap."""
     files = [f if isinstance(f, tuple) else (f, 2) for f in files]
-    calls = "\n".join(f"__import__('models.io.exports').io.exports.read_points({str(f)!r}, {d})" for f, d in files)
+    calls = "\n".join(f"__import__('latent_explorer.models.io.exports').models.io.exports.read_points({str(f)!r}, {d})"
+                      for f, d in files)
     return _limited(_refusals(calls))
 
 
@@ -312,7 +314,7 @@ def test_F106_latents_whose_labels_reach_two_to_the_forty(tmp_path, make_window,
     bad = _npz_claiming(tmp_path / "labels.npz", {"z": np.zeros((1000, 2), np.float32), "labels": labels})
     (line,) = _read_points_limited(bad)
     assert "labels.npz: labels must be 1,000 class numbers from 0 to 999, one per point" in line
-    from models.io.exports import read_points
+    from latent_explorer.models.io.exports import read_points
 
     ok = _npz_claiming(tmp_path / "ok.npz", {"z": np.zeros((4, 2), np.float32), "labels": np.array([0, 1, 2, 999])})
     assert read_points(ok, 2)[1].max() == 999
@@ -355,8 +357,8 @@ def test_F108_latents_with_five_million_class_names(tmp_path):
                                                   "class_names": ("<U32", (5_000_000,))})
     (line,) = _read_points_limited(names)
     assert "names.npz: 5,000,000 class names; at most 1,000 (as a checkpoint holds)" in line
-    from models.errors import ConfigError
-    from models.io.exports import read_points
+    from latent_explorer.models.errors import ConfigError
+    from latent_explorer.models.io.exports import read_points
 
     z = np.zeros((2, 2), np.float32)
     with pytest.raises(ConfigError, match="class_names is .*expected a list of 0 to 1,000 items, each a printable"):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import CheckpointError, load
-from models.cli import main as cli
+from latent_explorer.models import CheckpointError, load
+from latent_explorer.models.cli import main as cli
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -121,8 +121,8 @@ def _no_probe_left():
 
 def _never_decoded(monkeypatch):
     """Any decode of an external generator in this process fails the test at once (instead of looping)."""
-    from models.io.external import ExternalGenerator
-    from models.io.probe import Probe
+    from latent_explorer.models.io.external import ExternalGenerator
+    from latent_explorer.models.io.probe import Probe
 
     def refuse(*a, **kw):
         raise AssertionError("a decode ran")
@@ -188,8 +188,8 @@ def test_F99_an_endless_generator_opened_in_the_window_or_named_as_the_last_mode
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from explorer.main_window import MainWindow
-    from explorer.state import make_settings
+    from latent_explorer.main_window import MainWindow
+    from latent_explorer.state import make_settings
     from tests.models.onnx_graphs import make_onnx
 
     g = endless_graph(tmp_path / "gen.onnx")
@@ -232,9 +232,9 @@ def test_F99_an_endless_generator_opened_in_the_window_or_named_as_the_last_mode
 def test_F100_a_decode_that_asks_for_more_memory_than_its_limit(tmp_path, capsys, monkeypatch):
     if not os.path.exists("/proc/self/status"):
         pytest.skip("the address-space limit needs /proc (Linux); elsewhere the time limit alone holds")
-    import models.io.probe
+    import latent_explorer.models.io.probe
 
-    monkeypatch.setattr(models.io.probe, "MEMORY_BYTES", 256 << 20)
+    monkeypatch.setattr(latent_explorer.models.io.probe, "MEMORY_BYTES", 256 << 20)
     monkeypatch.setenv("LATENT_EXPLORER_PROBE_SECONDS", "60")  # memory, not time, refuses it
     g = hungry_graph(tmp_path / "gen.onnx", floats=1 << 28)  # 1 GB of ones
     code, _, err = run_cli(capsys, "sample", g, "--n", "2", "--out", tmp_path / "s.png")

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models import CheckpointError, TrainConfig, load, load_dataset, save, train
+from latent_explorer.models import CheckpointError, TrainConfig, load, load_dataset, save, train
 from tests.catalogue.helpers import (
     _PAUSED_CHILD,
     KILL_SCRIPT,
@@ -57,7 +57,7 @@ def test_F26_output_folder_read_only(tmp_path, monkeypatch):
     def refuse(*a, **k):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("models.io.checkpoint.tempfile.mkstemp", refuse)
+    monkeypatch.setattr("latent_explorer.models.io.checkpoint.tempfile.mkstemp", refuse)
     with pytest.raises(CheckpointError, match="read-only or not writable; any previous file there is unchanged"):
         save(tiny_model("ae"), tmp_path / "a.safetensors")
 
@@ -80,7 +80,7 @@ def test_F27_disk_full_while_saving_keeps_the_previous_file(ckpt, monkeypatch):
             self.f.write(b[: len(b) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("models.io.checkpoint.os.fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    monkeypatch.setattr("latent_explorer.models.io.checkpoint.os.fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
     with pytest.raises(CheckpointError, match="the disk is full; any previous file there is unchanged"):
         save(tiny_model("vae"), ckpt)
     assert ckpt.read_bytes() == before and sorted(p.name for p in ckpt.parent.iterdir()) == ["m.safetensors"]
@@ -211,8 +211,8 @@ def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
 
 
 def test_F64_a_damaged_classifier_in_the_cache_is_trained_again(tmp_path, monkeypatch):
-    from models.analysis.classifier import cache_dir, classifier_for, fingerprint, load_classifier
-    from models.progress import run_to_end
+    from latent_explorer.models.analysis.classifier import cache_dir, classifier_for, fingerprint, load_classifier
+    from latent_explorer.models.progress import run_to_end
 
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
     data = load_dataset("digits").subset(slice(0, 400))
@@ -283,7 +283,7 @@ def test_F77_the_output_folder_vanishes_during_a_run(tmp_path, monkeypatch, caps
     assert rescued.parent == tmp_path / "cache" / "recovered" and rescued.name.startswith("m-")
     assert load(rescued).meta["training"]["status"] == "finished"
     # the CLI says where the weights went, and exits 0: they are kept
-    import models.io.checkpoint as checkpoint
+    import latent_explorer.models.io.checkpoint as checkpoint
 
     folder.mkdir()
     real = checkpoint.save
@@ -304,7 +304,7 @@ def test_F77_the_output_folder_vanishes_during_a_run(tmp_path, monkeypatch, caps
 
 
 def test_F79_an_output_that_is_a_device_or_a_pipe(tmp_path, capsys):
-    from models.io.checkpoint import atomic_write, check_output
+    from latent_explorer.models.io.checkpoint import atomic_write, check_output
 
     fifo = tmp_path / "out.safetensors"
     os.mkfifo(fifo)
@@ -325,7 +325,7 @@ def test_F79_an_output_that_is_a_device_or_a_pipe(tmp_path, capsys):
 
 
 def test_F83_a_drawing_translate_cannot_answer(tmp_path, capsys):
-    from models import build_model, make_config
+    from latent_explorer.models import build_model, make_config
 
     torch.manual_seed(0)
     save(build_model(make_config("pix2pix", (3, 32, 32), width=8)), tmp_path / "p.safetensors")
@@ -349,7 +349,7 @@ def test_F83_a_drawing_translate_cannot_answer(tmp_path, capsys):
 
 
 def test_F84_a_run_record_that_is_damaged_or_missing(tmp_path):
-    from models.training.run_record import load_record, record_of, record_path
+    from latent_explorer.models.training.run_record import load_record, record_of, record_path
 
     out = tmp_path / "v.safetensors"
     for _ in train(tiny_model("vae"), tiny_data(80), TrainConfig(epochs=1, batch_size=16, record_n=5),
@@ -365,8 +365,8 @@ def test_F84_a_run_record_that_is_damaged_or_missing(tmp_path):
 
 
 def test_F85_models_of_different_image_sizes_compared():
-    from models import ConfigError
-    from models.analysis.compare import check_comparable
+    from latent_explorer.models import ConfigError
+    from latent_explorer.models.analysis.compare import check_comparable
 
     a, b = load("assets/digits-vae2d.safetensors"), load("assets/mnist-vae2d.safetensors")
     with pytest.raises(ConfigError, match="makes 1×28×28 images but a makes 1×8×8: compare models of one image"):
@@ -377,7 +377,7 @@ def test_F85_models_of_different_image_sizes_compared():
 
 def test_F88_a_controlnet_without_its_control_or_its_base(tmp_path, capsys):
     import tests.models.ldm_parts as tc  # the test models of latent diffusion (once: test_controlnet)
-    from models import build_model, make_config
+    from latent_explorer.models import build_model, make_config
 
     data = load_dataset("scenes:64")
     torch.manual_seed(0)

@@ -11,15 +11,27 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import CheckpointError, load
-from models.io.schema import Bool, Either, Float, Int, List, Null, Object, SchemaError, Str, check, loads
+from latent_explorer.models import CheckpointError, load
+from latent_explorer.models.io.schema import (
+    Bool,
+    Either,
+    Float,
+    Int,
+    List,
+    Null,
+    Object,
+    SchemaError,
+    Str,
+    check,
+    loads,
+)
 from tests.limits import address_space_limited
 
 diffusers = pytest.importorskip("diffusers")
 
 
 def _cli(capsys, *args):
-    from models.cli import main as cli
+    from latent_explorer.models.cli import main as cli
 
     code = cli([str(a) for a in args])
     return code, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
@@ -92,7 +104,7 @@ def test_F119_a_scheduler_config_that_would_allocate_or_cannot_be_read(unet_fold
     _refused(folder, "scheduler_config.json", 'clip_sample_range is "x"')
     folder = _edited(unet_folder, tmp_path / "u2", "scheduler_config.json", num_train_timesteps=1e9)
     code, err = address_space_limited(
-        "from models import load, CheckpointError\n"
+        "from latent_explorer.models import load, CheckpointError\n"
         f"try:\n    load({str(folder)!r})\nexcept CheckpointError as e:\n    print(e, file=sys.stderr)\n"
         "    sys.exit(3)\n", 1.5)
     assert code == 3 and "num_train_timesteps is 1000000000" in err and "100,000" in err, err[-2000:]
@@ -144,7 +156,7 @@ def test_F121_a_generators_sidecar_that_nests_without_end_or_holds_no_number(tmp
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
-    from models.cli import main as cli
+    from latent_explorer.models.cli import main as cli
 
     out = tmp_path_factory.mktemp("m") / "m.safetensors"
     assert cli(["train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--max-steps", "2", "--quiet",
@@ -251,7 +263,7 @@ def test_any_diffusers_config_opens_or_is_refused_in_one_line(vae_folder, tmp_pa
                                            "output_range": json_values, "class_names": json_values}))
 def test_any_sidecar_is_read_or_refused_in_one_line(tmp_path, doc):
     pytest.importorskip("onnx")
-    from models.io.external import read_sidecar
+    from latent_explorer.models.io.external import read_sidecar
 
     path = tmp_path / "g.onnx"
     path.write_bytes(b"")
@@ -267,7 +279,7 @@ def test_any_sidecar_is_read_or_refused_in_one_line(tmp_path, doc):
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from(["status", "steps", "epochs_done", "record", "x"]), json_values, max_size=5))
 def test_any_training_summary_is_typed_or_refused_in_one_line(training):
-    from models.io.checkpoint import _checked_metadata
+    from latent_explorer.models.io.checkpoint import _checked_metadata
 
     meta = {"training": json.dumps(training, allow_nan=True)}
     try:
@@ -285,7 +297,7 @@ def test_F123_a_small_config_that_describes_a_huge_network(vae_folder, tmp_path)
     folder = _edited(vae_folder, tmp_path / "v", "config.json", block_out_channels=[4096] * 4,
                      down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4)
     code, err = address_space_limited(
-        "from models import load, CheckpointError\n"
+        "from latent_explorer.models import load, CheckpointError\n"
         f"try:\n    load({str(folder)!r})\nexcept CheckpointError as e:\n    print(e, file=sys.stderr)\n"
         "    sys.exit(3)\n", 1.5)
     assert code == 3 and "v: cannot load the AutoencoderKL: its config.json describes" in err, err
@@ -312,7 +324,7 @@ def test_F124_a_cached_yardstick_whose_config_nests_without_end(tmp_path):
     by the bare json module), and the yardstick is trained again rather than the run stopping."""
     from safetensors.torch import save_file
 
-    from models.analysis.classifier import FORMAT, load_classifier
+    from latent_explorer.models.analysis.classifier import FORMAT, load_classifier
 
     bad = tmp_path / "c.safetensors"
     save_file({"w": torch.zeros(1)}, str(bad), metadata={"format": FORMAT, "config": "[" * 100_000 + "]" * 100_000})
@@ -351,7 +363,7 @@ def test_F128_a_config_with_a_million_layers_per_block(vae_folder, tmp_path):
     """Even on PyTorch's meta device a million layers are a million Python modules: the count is typed first."""
     folder = _edited(vae_folder, tmp_path / "v", "config.json", layers_per_block=1_000_000)
     code, err = address_space_limited(
-        "from models import load, CheckpointError\n"
+        "from latent_explorer.models import load, CheckpointError\n"
         f"try:\n    load({str(folder)!r})\nexcept CheckpointError as e:\n    print(e, file=sys.stderr)\n"
         "    sys.exit(3)\n", 1.5)
     assert code == 3 and "layers_per_block is 1000000; expected a whole number from 1 to 16" in err, err[-1500:]
@@ -369,7 +381,7 @@ def test_F129_diffusers_weights_that_are_a_pipe(vae_folder, tmp_path):
     shutil.copytree(vae_folder, folder)
     (folder / "diffusion_pytorch_model.safetensors").unlink()
     os.mkfifo(folder / "diffusion_pytorch_model.safetensors")
-    code = ("import sys\nfrom models import load, CheckpointError\n"
+    code = ("import sys\nfrom latent_explorer.models import load, CheckpointError\n"
             f"try:\n    load({str(folder)!r})\nexcept CheckpointError as e:\n    print(e, file=sys.stderr)\n"
             "    sys.exit(3)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import CheckpointError, load
-from models.io.external import UntrustedCode
+from latent_explorer.models import CheckpointError, load
+from latent_explorer.models.io.external import UntrustedCode
 
 
 class _Gen(torch.nn.Module):
@@ -83,7 +83,7 @@ def test_F90_huge_image_headers_after_any_image_was_read(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from models.data import read_image
+    from latent_explorer.models.data import read_image
     from tests.limits import address_space_limited, png_claiming
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "small.png")
@@ -93,8 +93,8 @@ def test_F90_huge_image_headers_after_any_image_was_read(tmp_path):
     png_claiming(tmp_path / "drawing.png", 9_000, 9_000)
     code, err = address_space_limited(
         "import numpy as np\nfrom PIL import Image\n"
-        "from models.data import read_image\nfrom models.io.images import png_text\n"
-        "from models.io.sketches import read_sketch\n"
+        "from latent_explorer.models.data import read_image\nfrom latent_explorer.models.io.images import png_text\n"
+        "from latent_explorer.models.io.sketches import read_sketch\n"
         f"Image.fromarray(np.zeros((8, 8), np.uint8)).save({str(tmp_path / 'ok.png')!r})\n"
         f"read_image({str(tmp_path / 'ok.png')!r})\n"
         f"for f in (read_image, lambda p: read_sketch(p, 32)):\n"
@@ -114,8 +114,8 @@ def test_F91_a_fifo_named_like_a_drawing(tmp_path):
     drawing.png is refused by stat before anything opens it (opening a FIFO waits for a writer for ever)."""
     import os
 
-    from models.cli import main as cli
-    from models.io.sketches import read_sketch
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.io.sketches import read_sketch
 
     fifo = tmp_path / "drawing.png"
     os.mkfifo(fifo)
@@ -130,9 +130,9 @@ def test_F92_a_model_is_never_replaced_by_a_run_record(tmp_path, capsys):
     """`train --out foo.record.safetensors` was accepted, and a later `train --out foo.safetensors` wrote its
     run record over that model. A record's name is refused as a model's --out; a model is never replaced by a
     record nor a record by a model, even with --force."""
-    from models.cli import main as cli
-    from models.io.checkpoint import check_output
-    from models.training.run_record import save_record
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.io.checkpoint import check_output
+    from latent_explorer.models.training.run_record import save_record
 
     base = ["train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--max-steps", "2", "--quiet"]
     assert cli(base + ["--out", str(tmp_path / "foo.record.safetensors")]) == 2
@@ -147,7 +147,7 @@ def test_F92_a_model_is_never_replaced_by_a_run_record(tmp_path, capsys):
     # nor with --force; and the record writer itself refuses to write over what is not a record
     with pytest.raises(CheckpointError, match="not a run record"):
         check_output(tmp_path / "foo.safetensors", force=True)
-    from models.training.run_record import RunRecord
+    from latent_explorer.models.training.run_record import RunRecord
 
     with pytest.raises(CheckpointError, match="not a run record"):
         save_record(RunRecord(epochs=[], labels=None, class_names=[]), tmp_path / "foo.record.safetensors")
@@ -162,7 +162,7 @@ def test_F92_a_model_is_never_replaced_by_a_run_record(tmp_path, capsys):
 def test_F93_an_output_that_is_the_commands_own_input(tmp_path):
     """`translate --input x.png --out x.png` replaced the drawing it read; a model's --out that is its own
     --resume file likewise. An output is never one of the command's inputs."""
-    from models.io.checkpoint import check_output, refuse_inputs
+    from latent_explorer.models.io.checkpoint import check_output, refuse_inputs
 
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"x")
@@ -180,7 +180,7 @@ def test_F93_the_cli_never_writes_over_its_own_input(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from models.cli import main as cli
+    from latent_explorer.models.cli import main as cli
 
     root = Path(__file__).resolve().parents[2]
     drawing = tmp_path / "x.png"
@@ -203,8 +203,8 @@ def test_F93_the_cli_never_writes_over_its_own_input(tmp_path, capsys):
 def test_F94_control_characters_from_a_file_reach_no_terminal_raw(tmp_path, capsys):
     """A data spec or a file name holding terminal escape sequences (retitle, clear the screen) or a carriage
     return that forges a line: every message leaves through one function (models.errors.printable)."""
-    from models.cli import main as cli
-    from models.errors import printable
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.errors import printable
 
     name = tmp_path / "evil\x1b]0;pwned\x07\x1b[2J\r.safetensors"
     name.write_bytes(b"\x00" * 16)
@@ -222,7 +222,7 @@ def test_F95_a_part_linked_to_an_endless_system_file(tmp_path):
     import shutil
     import time
 
-    from models.io.digest import file_digest
+    from latent_explorer.models.io.digest import file_digest
 
     root = Path(__file__).resolve().parents[2] / "assets"
     shutil.copy(root / "scenes-ldm.safetensors", tmp_path)
@@ -246,7 +246,7 @@ def test_F96_a_run_never_saves_what_it_cannot_open_again(tmp_path, capsys, case)
     import numpy as np
     from PIL import Image
 
-    from models.cli import main as cli
+    from latent_explorer.models.cli import main as cli
 
     data = tmp_path / "d"
     names = {"1001 classes": [f"c{i:04d}" for i in range(1001)], "150 characters": ["a" * 150, "b"],

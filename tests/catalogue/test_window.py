@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import tests.toy_kinds as toy
-from models import load
+from latent_explorer.models import load
 from tests.catalogue.helpers import (
     ROOT,
     SLOW,
@@ -29,9 +29,9 @@ from tests.catalogue.helpers import (
 
 
 def test_F29_window_close_mid_epoch(qtbot, tmp_path, monkeypatch):
-    from explorer.main_window import MainWindow
-    from explorer.training_view import RunSpec
-    from explorer.worker import live_workers
+    from latent_explorer.main_window import MainWindow
+    from latent_explorer.training_view import RunSpec
+    from latent_explorer.worker import live_workers
 
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     w = MainWindow(load_bundled=False)
@@ -45,7 +45,7 @@ def test_F29_window_close_mid_epoch(qtbot, tmp_path, monkeypatch):
 
 
 def test_F32_hostile_pickle_is_refused_by_every_command_and_the_gui(tmp_path, capsys, qtbot, monkeypatch):
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pth"
@@ -65,7 +65,7 @@ def test_F32_hostile_pickle_is_refused_by_every_command_and_the_gui(tmp_path, ca
 
 
 def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     ck = tmp_path / "m.safetensors"
     ck.write_bytes(VAE2D.read_bytes())
@@ -87,7 +87,7 @@ def test_F33_the_models_dataset_is_missing(qtbot, tmp_path, monkeypatch):
 
 
 def test_F34_a_bad_image_to_encode(qtbot, tmp_path, monkeypatch):
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     w = MainWindow(load_bundled=False)
@@ -116,7 +116,7 @@ def test_F39_code_in_a_torchscript_file_never_runs_without_a_yes(tmp_path, modul
     assert code == 0 and "CODE-RAN" in out  # the user said yes: it runs
     # the window asks, and a "no" runs nothing; a "yes" is remembered for this content only
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     asked = []
     w = MainWindow(load_bundled=False)
@@ -144,8 +144,8 @@ def test_F41_an_existing_output_is_never_replaced_silently(tmp_path, capsys, qtb
     assert code == 2 and "is a folder" in lines[0]
     # the window asks; "No" starts nothing and keeps the file
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
-    from explorer.main_window import MainWindow
-    from explorer.training_view import RunSpec
+    from latent_explorer.main_window import MainWindow
+    from latent_explorer.training_view import RunSpec
 
     w = MainWindow(load_bundled=False)
     qtbot.addWidget(w)
@@ -158,8 +158,8 @@ def test_F41_an_existing_output_is_never_replaced_silently(tmp_path, capsys, qtb
 
 
 def test_F48_the_last_model_fails_to_open_at_start(qtbot, tmp_path, monkeypatch):
-    from explorer.main_window import MainWindow
-    from explorer.state import make_settings
+    from latent_explorer.main_window import MainWindow
+    from latent_explorer.state import make_settings
 
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"\x10" * 64)
@@ -175,13 +175,13 @@ def test_F48_the_last_model_fails_to_open_at_start(qtbot, tmp_path, monkeypatch)
 
 
 def test_F49_a_checkpoint_naming_a_data_path(qtbot, tmp_path, monkeypatch):
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     secret = tmp_path / "elsewhere"
     secret.mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(secret / "a.png")
     read = []
-    import models.data as data_module
+    import latent_explorer.models.data as data_module
 
     real = data_module.load_dataset
     monkeypatch.setattr(data_module, "load_dataset", lambda spec, *a, **k: (read.append(spec), real(spec, *a, **k))[1])
@@ -207,7 +207,7 @@ def test_F49_a_checkpoint_naming_a_data_path(qtbot, tmp_path, monkeypatch):
 def test_F60_a_generator_that_hangs_in_its_decode(make_window, qtbot, tmp_path, monkeypatch):
     import threading
 
-    from explorer.live_decoder import LiveDecoder
+    from latent_explorer.live_decoder import LiveDecoder
 
     toy.registry.register(SLOW)
     try:
@@ -240,7 +240,7 @@ def test_F71_a_damaged_settings_file(make_window, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(ini))
     w = make_window(load_bundled=False)  # starts with its defaults: no exception reaches the hook
     assert w.tabs.currentIndex() == 0 and "not a regular file" in w.last_error  # /dev/zero is never read
-    from explorer.dialogs import start_folder
+    from latent_explorer.dialogs import start_folder
 
     assert Path(start_folder("models")).is_dir()
     ini.write_text("[General]\ntab=99\n")
@@ -252,7 +252,7 @@ def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(ma
                                                                                  monkeypatch):
     import threading
 
-    from models.io.external import ExternalGenerator
+    from latent_explorer.models.io.external import ExternalGenerator
 
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "s.ini"))
     threads = []
@@ -275,7 +275,7 @@ def test_F72_a_trusted_torchscript_generator_never_runs_on_the_windows_thread(ma
 
 
 def test_F75_a_diffusion_checkpoint_naming_a_data_path(make_window, qtbot, tmp_path, monkeypatch):
-    import models.data as data_module
+    import latent_explorer.models.data as data_module
 
     secret = tmp_path / "elsewhere"
     secret.mkdir()

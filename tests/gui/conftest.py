@@ -5,7 +5,7 @@ import pytest
 def _gc_on_the_gui_thread(qapp):
     """As the app does: the cycle collector runs on the GUI thread only (explorer/qt_compat.py); the model
     tests after these get Python's automatic collection back."""
-    from explorer.qt_compat import collect_garbage_on_gui_thread, stop_collecting_on_gui_thread
+    from latent_explorer.qt_compat import collect_garbage_on_gui_thread, stop_collecting_on_gui_thread
 
     started = collect_garbage_on_gui_thread()
     yield

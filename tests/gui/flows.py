@@ -9,7 +9,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from explorer.view_table import VIEW_NAMES
+from latent_explorer.view_table import VIEW_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(p.stem for p in (ROOT / "assets").glob("*.safetensors"))

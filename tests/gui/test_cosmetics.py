@@ -125,7 +125,7 @@ def test_no_text_of_an_empty_plot_is_cut(make_window, qtbot):
 def test_a_form_error_names_the_forms_row_and_the_cli_keeps_its_flag(make_window, qtbot):
     import pytest
 
-    from models import ConfigError, registry
+    from latent_explorer.models import ConfigError, registry
 
     w = _window(make_window, load_bundled=False)
     use_view(w, "training")
@@ -145,8 +145,8 @@ def test_the_sketch_pad_shows_a_model_only_the_kind_of_drawing_it_reads(make_win
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    from models import build_model, load_dataset, make_config
-    from models.io.checkpoint import save
+    from latent_explorer.models import build_model, load_dataset, make_config
+    from latent_explorer.models.io.checkpoint import save
 
     from .flows import stroke
 

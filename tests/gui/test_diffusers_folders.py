@@ -15,7 +15,7 @@ CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 def test_a_unet_folder_opens_in_the_diffusion_view(make_window, qtbot, tmp_path, monkeypatch):
-    from explorer import dialogs
+    from latent_explorer import dialogs
 
     folder = tmp_path / "my-unet"
     _unet().save_pretrained(folder)

@@ -3,9 +3,9 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from models import TrainConfig, save, train
-from models.display import signed_to_unit, to_display
-from models.sampling.trajectory import FRAME_DTYPE
+from latent_explorer.models import TrainConfig, save, train
+from latent_explorer.models.display import signed_to_unit, to_display
+from latent_explorer.models.sampling.trajectory import FRAME_DTYPE
 from tests.models.helpers import tiny_data, tiny_model
 
 
@@ -133,7 +133,7 @@ def test_exports(view, qtbot, tmp_path):
     view.export_strip(str(tmp_path / "a.png"))
     assert Image.open(tmp_path / "a.gif").n_frames >= 11
     assert Image.open(tmp_path / "a.png").size[0] > Image.open(tmp_path / "a.png").size[1]
-    from models.io.images import video_formats
+    from latent_explorer.models.io.images import video_formats
 
     if ".mp4" in video_formats():  # the same frames as a video
         import av

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
-from models.display import to_display
+from latent_explorer.models.display import to_display
 
 from .conftest import select
 
@@ -174,7 +174,7 @@ def test_randomise_is_seeded_and_reset_returns_to_zero(make_window, qtbot):
 
 
 def test_encode_an_image_file(make_window, qtbot, tmp_path):
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     w = make_window()
     entry = select(w, qtbot, "digits-vae2d")
@@ -277,7 +277,7 @@ def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from models.data import load_dataset
+    from latent_explorer.models.data import load_dataset
 
     w = make_window(load_bundled=False)
     ck = tmp_path / "dropped.safetensors"
@@ -303,7 +303,7 @@ def test_drag_and_drop_checkpoints_and_images(make_window, qtbot, tmp_path):
 
 
 def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(qtbot):
-    from explorer.widgets import ProgressLine
+    from latent_explorer.widgets import ProgressLine
 
     line = ProgressLine(hide_when_idle=False)
     qtbot.addWidget(line)
@@ -322,7 +322,7 @@ def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(
 def test_umap_cancels_at_once_then_fits_and_places_new_latents(make_window, qtbot):
     """UMAP runs in a child process (Cancel ends it at once); once fitted, the current z and a path are
     placed on it by its transform, in workers."""
-    from models.analysis.embedding import knn_label_accuracy
+    from latent_explorer.models.analysis.embedding import knn_label_accuracy
 
     w = make_window()
     select(w, qtbot, "digits-vae16")

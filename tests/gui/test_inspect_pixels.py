@@ -7,9 +7,9 @@ import torch
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from models import build_model, load_dataset, make_config
-from models.analysis.quality import held_out
-from models.progress import run_to_end
+from latent_explorer.models import build_model, load_dataset, make_config
+from latent_explorer.models.analysis.quality import held_out
+from latent_explorer.models.progress import run_to_end
 
 from .conftest import select
 
@@ -90,7 +90,7 @@ def test_a_model_without_encoder_or_likelihood_is_told_why(make_window, qtbot):
 
 @pytest.fixture
 def tiny_pixelcnn(tmp_path):
-    from models import TrainConfig, train
+    from latent_explorer.models import TrainConfig, train
 
     data = load_dataset("digits")
     torch.manual_seed(0)

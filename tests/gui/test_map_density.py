@@ -4,12 +4,12 @@ hovering, clicking and selecting find the real points at every zoom."""
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
-from explorer.latent_map import LatentMap
-from explorer.map_density import DENSITY_MIN, POINTS_IN_VIEW
-from explorer.state import LatentState
-from models import build_model, make_config
-from models.analysis.latent import LatentSet
-from models.analysis.projection import nearest_point
+from latent_explorer.latent_map import LatentMap
+from latent_explorer.map_density import DENSITY_MIN, POINTS_IN_VIEW
+from latent_explorer.models import build_model, make_config
+from latent_explorer.models.analysis.latent import LatentSet
+from latent_explorer.models.analysis.projection import nearest_point
+from latent_explorer.state import LatentState
 
 
 class _Click:

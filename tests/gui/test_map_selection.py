@@ -4,7 +4,7 @@ then exporting the selection and sending two points to the interpolation."""
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
-from models.analysis.projection import points_in_polygon
+from latent_explorer.models.analysis.projection import points_in_polygon
 
 from .conftest import select
 

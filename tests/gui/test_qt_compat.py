@@ -5,7 +5,7 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.qt_compat import BOOST, emit_loses_a_reference, guard_emit_refcount
+from latent_explorer.qt_compat import BOOST, emit_loses_a_reference, guard_emit_refcount
 
 
 class _O(QObject):

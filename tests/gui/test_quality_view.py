@@ -84,8 +84,8 @@ def tiny_pixelcnn(tmp_path):
     """A narrow PixelCNN of MNIST (its bundled yardstick; 784 cheap passes a sample): the suite's budget."""
     import torch
 
-    from models import TrainConfig, build_model, load_dataset, make_config, train
-    from models.progress import run_to_end
+    from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
+    from latent_explorer.models.progress import run_to_end
 
     data = load_dataset("mnist")
     torch.manual_seed(0)

@@ -8,9 +8,9 @@ import time
 
 from PySide6.QtCore import Qt, QTimer
 
-from explorer.jobs import ModelJob
-from explorer.procjob import in_process
-from explorer.worker import Worker
+from latent_explorer.jobs import ModelJob
+from latent_explorer.procjob import in_process
+from latent_explorer.worker import Worker
 
 from .conftest import select
 
@@ -83,7 +83,7 @@ def test_the_gui_collector_freezes_what_imports_made_and_a_complete_collection_f
     import sys
     import weakref
 
-    from explorer.qt_compat import GuiCollector
+    from latent_explorer.qt_compat import GuiCollector
 
     c = GuiCollector(complete_s=0.0)
     c.timer.stop()  # driven by hand here

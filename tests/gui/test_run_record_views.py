@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from models import TrainConfig, build_model, load_dataset, make_config, train
-from models.training.run_record import load_record, record_path
+from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
+from latent_explorer.models.training.run_record import load_record, record_path
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 

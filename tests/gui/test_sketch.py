@@ -8,7 +8,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from models import TrainConfig, build_model, load_dataset, make_config, train
+from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
 
 from .conftest import select
 from .flows import stroke
@@ -95,7 +95,7 @@ def test_the_training_view_offers_pix2pix_with_its_own_form(make_window, qtbot):
 
 @pytest.fixture
 def tiny_cyclegan(tmp_path):
-    from models.io.checkpoint import save
+    from latent_explorer.models.io.checkpoint import save
 
     data = load_dataset("scenes:64")
     torch.manual_seed(0)
@@ -143,7 +143,7 @@ def test_colour_models_draw_in_colour_on_a_paper_and_cyclegan_goes_either_way(ma
 
 
 def test_an_outline_pix2pix_needs_a_stroke_and_ink_models_hide_the_colours(make_window, qtbot, tmp_path):
-    from models.io.checkpoint import save
+    from latent_explorer.models.io.checkpoint import save
 
     data = load_dataset("scenes:64")
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 
-from models.cli import main as cli
+from latent_explorer.models.cli import main as cli
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 PROMPT = "a small red circle at the top left on a navy background"
@@ -100,7 +100,7 @@ def test_generate_scrub_attention_trajectory_and_cfg_strip(make_window, qtbot, t
     t.guidance.setValue(1.0)
     assert t.restore_from_png(str(tmp_path / "grid.png"))
     assert (t.seed.value(), t.guidance.value(), t.steps.value(), t.prompt.text()) == (9, 3.0, 6, PROMPT)
-    from models.io.images import video_formats
+    from latent_explorer.models.io.images import video_formats
 
     for fmt in video_formats():
         t.export_animation(str(tmp_path / f"path{fmt}"))
@@ -173,7 +173,7 @@ def test_the_view_says_what_it_is_for_with_other_models(make_window, qtbot):
 
 def test_a_data_path_the_checkpoint_names_is_read_only_when_asked(make_window, qtbot, tiny, tmp_path):
     """As F75: the latent map's data is read from a path a checkpoint names only when the user presses."""
-    from models import load
+    from latent_explorer.models import load
 
     w = make_window(load_bundled=False)
     model = load(tiny[2])

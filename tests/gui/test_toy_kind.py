@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from models import load, registry
-from models.cli import build_parser
-from models.cli import main as cli
+from latent_explorer.models import load, registry
+from latent_explorer.models.cli import build_parser
+from latent_explorer.models.cli import main as cli
 from tests.toy_kinds import TOY, TOY_I2I, _toy_file
 
 from .flows import check, use_view

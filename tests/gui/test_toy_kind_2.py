@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import build_model, load, make_config, registry, save
-from models.cli import build_parser
-from models.cli import main as cli
-from models.sampling.samplers import register_sampler, unregister_sampler
+from latent_explorer.models import build_model, load, make_config, registry, save
+from latent_explorer.models.cli import build_parser
+from latent_explorer.models.cli import main as cli
+from latent_explorer.models.sampling.samplers import register_sampler, unregister_sampler
 from tests.toy_kinds import TOY_AR, ToyEtaSampler
 
 from .flows import use_view

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.training_view import RunSpec
-from explorer.worker import live_workers
-from models import load
+from latent_explorer.models import load
+from latent_explorer.training_view import RunSpec
+from latent_explorer.worker import live_workers
 
 
 def _spec(tmp_path, **kw):
@@ -143,13 +143,14 @@ def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qt
     """The newcomer's freeze: "/" typed into Data walked the whole disk on the UI thread, per keystroke."""
     from PySide6.QtCore import Qt
 
-    import models.data
-    import models.data.folders
+    import latent_explorer.models.data
+    import latent_explorer.models.data.folders
 
     calls = []
-    real = models.data.load_dataset
-    monkeypatch.setattr(models.data, "load_dataset", lambda spec, *a, **k: calls.append(spec) or real(spec, *a, **k))
-    monkeypatch.setattr(models.data.folders, "MAX_FOLDER_FILES", 50)
+    real = latent_explorer.models.data.load_dataset
+    monkeypatch.setattr(latent_explorer.models.data, "load_dataset",
+                        lambda spec, *a, **k: calls.append(spec) or real(spec, *a, **k))
+    monkeypatch.setattr(latent_explorer.models.data.folders, "MAX_FOLDER_FILES", 50)
     for i in range(3):
         (tmp_path / f"c{i}").mkdir()
         for j in range(30):
@@ -170,7 +171,7 @@ def test_typing_a_path_never_loads_it_and_a_huge_tree_is_refused(make_window, qt
 def test_latent_diffusion_parts_are_chosen_as_files(make_window, qtbot, tmp_path, monkeypatch):
     from PySide6.QtTest import QTest
 
-    from explorer import dialogs
+    from latent_explorer import dialogs
 
     w = make_window(load_bundled=False)
     w.show_view("training")
@@ -190,8 +191,8 @@ def test_latent_diffusion_parts_are_chosen_as_files(make_window, qtbot, tmp_path
 def test_the_form_resumes_a_checkpoint_and_says_why_another_cannot_be(make_window, qtbot, tmp_path, monkeypatch):
     """As `train --resume`: a checkpoint chosen in the form sets the kind and the run's settings (those it fixes
     are disabled), the run goes on with its optimizer state, and a file that cannot be resumed says why."""
-    from explorer import dialogs
-    from models.cli import main as cli
+    from latent_explorer import dialogs
+    from latent_explorer.models.cli import main as cli
 
     first = tmp_path / "first.safetensors"
     assert cli(["train", "--model", "ae", "--data", "digits", "--latent-dim", "2", "--epochs", "1",

@@ -27,7 +27,7 @@ def test_view_menu_and_every_shortcut_reach_their_view(make_window, qtbot):
 def test_file_and_help_menu_actions(make_window, qtbot, tmp_path, monkeypatch):
     import shutil
 
-    from explorer import dialogs
+    from latent_explorer import dialogs
 
     w = make_window()
     copy = tmp_path / "mine.safetensors"

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from explorer.training_view import RunSpec
+from latent_explorer.training_view import RunSpec
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 WORDS = ("a small red circle at the top left on a navy background and a large blue star at the center on "
@@ -134,7 +134,7 @@ def test_a_saved_geometry_larger_than_the_screen_is_cut_to_it(make_window, qtbot
     assert w.width() <= fits[0] and w.height() <= fits[1]
     w.resize(room.width() + 1500, room.height() + 300)
     w.close()  # saves its geometry, cut to the screen
-    from explorer.main_window import MainWindow
+    from latent_explorer.main_window import MainWindow
 
     w2 = MainWindow(load_bundled=False)  # the next start restores what was saved
     qtbot.addWidget(w2)

@@ -1,7 +1,7 @@
 import gc
 import weakref
 
-from explorer.worker import Worker, live_workers
+from latent_explorer.worker import Worker, live_workers
 
 
 class Big:
@@ -97,7 +97,7 @@ def _records(w):
 def test_a_job_in_a_child_process_delivers_its_records_and_result(qtbot, tmp_path):
     import multiprocessing
 
-    from explorer.procjob import in_process
+    from latent_explorer.procjob import in_process
 
     marker = tmp_path / "cleanup"
     w = Worker(in_process("tests.gui.jobs:count", 50, str(marker)))
@@ -114,7 +114,7 @@ def test_a_job_in_a_child_process_delivers_its_records_and_result(qtbot, tmp_pat
 def test_pause_resume_and_stop_reach_the_child_and_its_cleanup_runs(qtbot, tmp_path):
     import multiprocessing
 
-    from explorer.procjob import in_process
+    from latent_explorer.procjob import in_process
 
     marker = tmp_path / "cleanup"
     w = Worker(in_process("tests.gui.jobs:count", 1_000_000, str(marker)))
@@ -138,7 +138,7 @@ def test_errors_and_a_dying_child_reach_the_ui_as_messages(qtbot):
     import os
     import signal
 
-    from explorer.procjob import in_process
+    from latent_explorer.procjob import in_process
 
     w = Worker(in_process("tests.gui.jobs:fail"))
     with qtbot.waitSignal(w.errored, timeout=180000) as sig:
@@ -157,7 +157,7 @@ def test_errors_and_a_dying_child_reach_the_ui_as_messages(qtbot):
 def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
     import multiprocessing
 
-    from explorer.procjob import discard_spare, has_spare, in_process, prestart
+    from latent_explorer.procjob import discard_spare, has_spare, in_process, prestart
 
     prestart(0, ("json",))
     assert has_spare()
@@ -178,8 +178,8 @@ def test_a_spare_still_importing_is_discarded_at_once():
     import multiprocessing
     import signal
 
-    from explorer import procjob
-    from explorer.procjob import discard_spare, prestart
+    from latent_explorer import procjob
+    from latent_explorer.procjob import discard_spare, prestart
 
     prestart(0, ("torch", "torch._dynamo"))  # seconds of imports
     proc, ready = procjob._SPARE["proc"], procjob._SPARE["ready"]
@@ -193,8 +193,8 @@ def test_a_spare_still_importing_is_discarded_at_once():
 def test_an_answered_error_prints_its_traceback_only_when_debugging(capfd, monkeypatch):
     """The window shows a job's error as a message; stderr gets its traceback only under --debug
     (LATENT_EXPLORER_DEBUG=1), in the Worker's thread and in a child process alike (both run drive)."""
-    from explorer.procjob import drive
-    from models import DataError
+    from latent_explorer.models import DataError
+    from latent_explorer.procjob import drive
 
     def job(should_stop):
         raise DataError("the folder holds no images")
@@ -207,8 +207,8 @@ def test_an_answered_error_prints_its_traceback_only_when_debugging(capfd, monke
         err = capfd.readouterr().err
         assert ends == [("errored", "the folder holds no images")]
         assert ("Traceback" in err and "DataError" in err) == traced, err
-    from explorer.app import parse
-    from models.errors import debugging
+    from latent_explorer.app import parse
+    from latent_explorer.models.errors import debugging
 
     monkeypatch.delenv("LATENT_EXPLORER_DEBUG")
     assert not parse([]).debug and not debugging()

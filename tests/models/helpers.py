@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from models import ImageData, TrainConfig, build_model, make_config, train
+from latent_explorer.models import ImageData, TrainConfig, build_model, make_config, train
 
 
 def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
@@ -18,14 +18,14 @@ def tiny_data(n=64, shape=(1, 8, 8), classes=3, seed=0) -> ImageData:
 def standalone_kinds() -> list[str]:
     """The trainable kinds built from settings alone; latent diffusion is built from two part checkpoints
     (tests/models/test_latent_diffusion.py makes them)."""
-    from models import registry
+    from latent_explorer.models import registry
 
     return [k for k in registry.kinds(trainable=True) if registry.get(k).prepare is None]
 
 
 def tiny_model(kind, shape=(1, 8, 8), classes=3, seed=0, **over):
     """A small model of ``kind``: its family's size settings shrunk to what the kind takes."""
-    from models import registry
+    from latent_explorer.models import registry
 
     torch.manual_seed(seed)
     spec = registry.get(kind)
@@ -47,7 +47,7 @@ def run(model, data, out=None, **cfg):
 def tiny_text_models(folder, steps: int = 2):
     """A tiny latent autoencoder, text encoder and latent diffusion model on 32x32 scenes, saved in ``folder``
     as ae.safetensors, te.safetensors and ldm.safetensors (the parts beside the model, as a user keeps them)."""
-    from models import load_dataset
+    from latent_explorer.models import load_dataset
 
     data = load_dataset("scenes:96")
     torch.manual_seed(0)
@@ -63,7 +63,7 @@ def tiny_text_models(folder, steps: int = 2):
 
 def cli(capsys, *args):
     """Run a command of the CLI in this process: (exit code, stdout, stderr)."""
-    from models.cli import main
+    from latent_explorer.models.cli import main
 
     code = main(list(map(str, args)))
     out, err = capsys.readouterr()

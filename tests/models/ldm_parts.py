@@ -3,7 +3,7 @@ trains and saves as a user's files (the ``parts`` fixture)."""
 
 import torch
 
-from models import build_model, make_config
+from latent_explorer.models import build_model, make_config
 
 
 def _ldm(folder, data, **over):

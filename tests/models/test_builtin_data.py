@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.data import DataError, load_dataset, scenes
+from latent_explorer.models.data import DataError, load_dataset, scenes
 
 
 def test_mnist_is_built_in_and_offline(mnist_dir):
@@ -15,7 +15,7 @@ def test_mnist_is_built_in_and_offline(mnist_dir):
 
 
 def test_mnist_ships_with_its_attribution():
-    from models.data.builtin import MNIST_DIR
+    from latent_explorer.models.data.builtin import MNIST_DIR
 
     text = (MNIST_DIR / "README.md").read_text()
     assert "LeCun" in text and "Cortes" in text and "Burges" in text and "CC BY-SA 3.0" in text
@@ -97,9 +97,9 @@ def test_two_threads_first_importing_scikit_learn_at_once_both_finish():
     from pathlib import Path
 
     code = ("import threading, sys\n"
-            "from models.data import load_dataset\n"
-            "from models.analysis.diagnostics import anomaly_job\n"
-            "from models.lazy import lazy_import\n"
+            "from latent_explorer.models.data import load_dataset\n"
+            "from latent_explorer.models.analysis.diagnostics import anomaly_job\n"
+            "from latent_explorer.models.lazy import lazy_import\n"
             "done = []\n"
             "def a(): load_dataset('digits'); done.append('a')\n"
             "def b(): lazy_import('sklearn.metrics'); load_dataset('digits'); done.append('b')\n"

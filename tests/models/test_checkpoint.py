@@ -4,8 +4,8 @@ import struct
 import pytest
 import torch
 
-from models import CheckpointError, load, save
-from models.io.checkpoint import FORMAT_VERSION, atomic_write
+from latent_explorer.models import CheckpointError, load, save
+from latent_explorer.models.io.checkpoint import FORMAT_VERSION, atomic_write
 
 from .helpers import tiny_model
 
@@ -118,7 +118,7 @@ def test_atomic_save_keeps_the_old_file_on_failure(ckpt, tmp_path, monkeypatch):
     def broken_replace(a, b):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("models.io.checkpoint.os.replace", broken_replace)
+    monkeypatch.setattr("latent_explorer.models.io.checkpoint.os.replace", broken_replace)
     with pytest.raises(CheckpointError, match="disk is full.*unchanged"):
         save(m, path)
     assert path.read_bytes() == before
@@ -223,7 +223,7 @@ def test_a_zip_says_which_zip_and_a_zip_of_pickles_is_still_refused(tmp_path):
 
 
 def test_only_a_bounded_prefix_is_read_to_say_what_a_file_is(tmp_path):
-    from models.io.sniff import PREFIX, what_file
+    from latent_explorer.models.io.sniff import PREFIX, what_file
 
     big = tmp_path / "big.safetensors"
     with open(big, "wb") as f:  # 1 GB (sparse): text at the start, then nothing but zeros

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models import load
-from models.cli import main
+from latent_explorer.models import load
+from latent_explorer.models.cli import main
 from tests.models.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,8 +99,8 @@ def test_entry_point_runs_as_a_process(vae_file):
 def test_train_resume_goes_on_from_a_checkpoint(tmp_path, capsys):
     import torch
 
-    from models import load
-    from models.cli import main as cli
+    from latent_explorer.models import load
+    from latent_explorer.models.cli import main as cli
 
     first = tmp_path / "a.safetensors"
     assert cli(["train", "--model", "vae", "--data", "digits", "--latent-dim", "2", "--epochs", "1",
@@ -154,7 +154,7 @@ def test_info_prints_a_summary_and_full_prints_everything(capsys):
 
 def _steps(clock, stages):
     """A job of ``stages`` ((message, steps, seconds a step)), advancing a fake clock; returns "done"."""
-    from models.progress import Step
+    from latent_explorer.models.progress import Step
 
     total = sum(n for _, n, _ in stages)
     done = 0
@@ -170,7 +170,7 @@ def _steps(clock, stages):
 def test_eval_progress_shows_an_eta_whether_or_not_stderr_is_a_terminal(monkeypatch, tty):
     import io
 
-    from models.cli import progress as cli_progress
+    from latent_explorer.models.cli import progress as cli_progress
 
     clock = [0.0]
     monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
@@ -194,7 +194,7 @@ def test_training_progress_to_a_log_is_a_plain_line_every_few_seconds(monkeypatc
     import io
     from types import SimpleNamespace
 
-    from models.cli import progress as cli_progress
+    from latent_explorer.models.cli import progress as cli_progress
 
     clock = [0.0]
     monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
@@ -211,7 +211,7 @@ def test_training_progress_to_a_log_is_a_plain_line_every_few_seconds(monkeypatc
 
 
 def test_help_lists_every_command_with_its_line(capsys):
-    from models.cli import COMMANDS, build_parser, command_lines
+    from latent_explorer.models.cli import COMMANDS, build_parser, command_lines
 
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     assert set(sub.choices) == set(COMMANDS)  # the parser runs exactly the commands of the one table

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models import CheckpointError, build_model, load, make_config, save
-from models.cli import main as cli
-from models.kinds.controlnet import dilate, edge_iou
+from latent_explorer.models import CheckpointError, build_model, load, make_config, save
+from latent_explorer.models.cli import main as cli
+from latent_explorer.models.kinds.controlnet import dilate, edge_iou
 
 from .helpers import run
 from .ldm_parts import _ldm
@@ -102,7 +102,7 @@ def test_txt2img_with_a_control_image_and_its_bad_inputs(base, tmp_path, capsys)
 def test_edge_iou_of_dilated_maps():
     a = np.zeros((1, 3, 16, 16), np.float32)
     a[0, :, 4:12, 4:12] = 1.0  # a white square on black
-    from models.data.sketches import edges
+    from latent_explorer.models.data.sketches import edges
 
     e = edges(a)
     assert edge_iou(a, e)[0] == 1.0
@@ -112,8 +112,8 @@ def test_edge_iou_of_dilated_maps():
 
 
 def test_held_out_figures_compare_the_control_with_the_prompt_alone(base):
-    from models.analysis.classifier import find_classifier
-    from models.kinds.controlnet import control_figures
+    from latent_explorer.models.analysis.classifier import find_classifier
+    from latent_explorer.models.kinds.controlnet import control_figures
 
     folder, data = base
     clf = find_classifier(load_dataset_scenes())
@@ -134,6 +134,6 @@ def test_held_out_figures_compare_the_control_with_the_prompt_alone(base):
 
 
 def load_dataset_scenes():
-    from models import load_dataset
+    from latent_explorer.models import load_dataset
 
     return load_dataset("scenes:20")

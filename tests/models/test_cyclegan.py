@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from models import TrainConfig, build_model, load_dataset, make_config, train
-from models.errors import ConfigError
-from models.io.checkpoint import save
-from models.kinds.cyclegan import cycle_figures, domain_of, parse_domains
+from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.io.checkpoint import save
+from latent_explorer.models.kinds.cyclegan import cycle_figures, domain_of, parse_domains
 
 from .helpers import cli
 
@@ -70,7 +70,7 @@ def test_training_lowers_the_cycle_loss_and_a_batch_of_one_domain_still_steps(sc
 def test_the_cycle_and_identity_terms_are_weighed_on_the_zero_one_scale(scenes, monkeypatch):
     """λ = 10 (and the identity's 0.5 λ) weigh the L1 of images in [0, 1]: half the paper's weight, a measured
     departure (README, Image to image: at the paper's scale the bundled run kept colours less often)."""
-    import models.kinds.cyclegan as cg
+    import latent_explorer.models.kinds.cyclegan as cg
 
     torch.manual_seed(0)
     m = build_model(make_config("cyclegan", scenes.shape, data=scenes, width=8)).eval()  # batch norm: fixed
@@ -108,7 +108,7 @@ def test_translate_either_way_on_the_command_line(scenes, tmp_path, capsys):
 
 
 def test_held_out_figures_read_the_target_factor_and_what_is_kept(scenes):
-    from models.analysis.classifier import find_classifier
+    from latent_explorer.models.analysis.classifier import find_classifier
 
     clf = find_classifier(scenes)
     if clf is None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.data import DataError, ImageData, load_dataset, make_shapes
+from latent_explorer.models.data import DataError, ImageData, load_dataset, make_shapes
 
 
 def test_digits_are_the_real_sklearn_digits():
@@ -73,7 +73,7 @@ def test_flat_folder_has_no_labels(tmp_path):
 
 
 def test_huge_image_is_skipped_not_loaded(tmp_path, monkeypatch):
-    import models.data.folders as md  # the image reader's module
+    import latent_explorer.models.data.folders as md  # the image reader's module
 
     monkeypatch.setattr(md, "MAX_IMAGE_PIXELS", 1000)
     _png(tmp_path / "big.png", np.zeros((100, 100), np.uint8))

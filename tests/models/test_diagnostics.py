@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import load, load_dataset
-from models.analysis.diagnostics import (
+from latent_explorer.models import load, load_dataset
+from latent_explorer.models.analysis.diagnostics import (
     active_units,
     activity,
     anomaly_job,
@@ -19,10 +19,10 @@ from models.analysis.diagnostics import (
     per_image_scores,
     score_names,
 )
-from models.analysis.quality import held_out, train_and_held_out
-from models.cli import main
-from models.errors import ConfigError
-from models.progress import run_to_end
+from latent_explorer.models.analysis.quality import held_out, train_and_held_out
+from latent_explorer.models.cli import main
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.progress import run_to_end
 
 from .helpers import tiny_model
 
@@ -111,7 +111,7 @@ def test_cli_likelihood_and_anomaly(capsys):
 
 
 def test_which_inspections_apply_is_said_once_with_the_reason():
-    from models.analysis.diagnostics import CONDITIONAL_ANOMALY, applicable
+    from latent_explorer.models.analysis.diagnostics import CONDITIONAL_ANOMALY, applicable
 
     assert applicable(tiny_model("vae")) == dict.fromkeys(("dims", "likelihood", "anomaly", "pca", "modes"))
     cvae = applicable(tiny_model("cvae"))

@@ -11,8 +11,8 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
-from models import CheckpointError, load  # noqa: E402
-from models.progress import run_to_end  # noqa: E402
+from latent_explorer.models import CheckpointError, load  # noqa: E402
+from latent_explorer.models.progress import run_to_end  # noqa: E402
 from tests.models.diffusers_nets import _unet, _vae  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def test_a_unet_samples_as_diffusers_ddim_pipeline_does(unet_folder):
 
 
 def test_the_diffusion_recording_runs_on_it(unet_folder):
-    from models.sampling.trajectory import record_reverse
+    from latent_explorer.models.sampling.trajectory import record_reverse
 
     tr = run_to_end(record_reverse(load(unet_folder[0]), n=2, sampler="ddim", steps=5))
     assert tr.x.shape == (6, 2, 1, 8, 8) and np.isfinite(tr.x.astype(np.float32)).all()

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from models.sampling.schedule import DiffusionScheduler, cosine_beta_schedule, linear_beta_schedule
+from latent_explorer.models.sampling.schedule import DiffusionScheduler, cosine_beta_schedule, linear_beta_schedule
 
 
 def test_linear_schedule_reference_values():

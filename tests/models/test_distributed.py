@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import load
-from models.cli import main as cli
+from latent_explorer.models import load
+from latent_explorer.models.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def torchrun(tmp_path, *args, nproc=2):
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", MASTER_ADDR="127.0.0.1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "models.cli", "train", "--quiet", *map(str, args)]
+           "-m", "latent_explorer.models.cli", "train", "--quiet", *map(str, args)]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return r

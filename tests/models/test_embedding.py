@@ -1,4 +1,4 @@
-"""models.analysis.embedding: what a child process sends back."""
+"""latent_explorer.models.analysis.embedding: what a child process sends back."""
 
 import pickle
 
@@ -8,7 +8,7 @@ import numpy as np
 def test_a_packed_map_travels_as_bytes_and_places_as_the_fitted_one():
     """The map a child sends keeps its fitted openTSNE object pickled, so that its arrival imports nothing;
     the first place() unpickles it, and places new latents where the fitted object does."""
-    from models.analysis.embedding import tsne_job
+    from latent_explorer.models.analysis.embedding import tsne_job
 
     z = np.random.default_rng(0).standard_normal((60, 4)).astype(np.float32)
     gen = tsne_job(z, lambda: False)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from models import ConfigError
-from models.analysis.projection import points_in_polygon
-from models.io.exports import export_points
-from models.io.images import save_video, video_formats
+from latent_explorer.models import ConfigError
+from latent_explorer.models.analysis.projection import points_in_polygon
+from latent_explorer.models.io.exports import export_points
+from latent_explorer.models.io.images import save_video, video_formats
 
 
 def test_points_in_a_lasso_and_a_rectangle():
@@ -58,8 +58,8 @@ def test_animations_as_gif_and_mp4(tmp_path):
 def test_latents_read_back_and_bad_files_refused_with_the_reason(tmp_path):
     import pytest
 
-    from models.errors import ConfigError
-    from models.io.exports import read_points
+    from latent_explorer.models.errors import ConfigError
+    from latent_explorer.models.io.exports import read_points
 
     rng = np.random.default_rng(0)
     z, labels = rng.normal(size=(50, 3)).astype(np.float32), rng.integers(0, 4, 50)

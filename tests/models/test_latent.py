@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from models.analysis.latent import PCA, decode_batched, decode_one, encode_image, interpolate, slerp, traversal
-from models.analysis.projection import Projection, auto_extent, grid_rect, methods_for, plane_latents
-from models.display import mosaic, signed_to_unit, to_display
-from models.progress import run_to_end
-from models.sampling.trajectory import frame_indices, record_reverse
+from latent_explorer.models.analysis.latent import (
+    PCA,
+    decode_batched,
+    decode_one,
+    encode_image,
+    interpolate,
+    slerp,
+    traversal,
+)
+from latent_explorer.models.analysis.projection import Projection, auto_extent, grid_rect, methods_for, plane_latents
+from latent_explorer.models.display import mosaic, signed_to_unit, to_display
+from latent_explorer.models.progress import run_to_end
+from latent_explorer.models.sampling.trajectory import frame_indices, record_reverse
 
 from .helpers import standalone_kinds, tiny_data, tiny_model
 
@@ -67,7 +75,7 @@ def test_projections_place_latents_and_their_planes_agree():
         assert np.allclose(proj.project(lat), mc + coords, atol=1e-5)
     assert Projection("latent").axis_labels() == ("z0", "z1")
     assert Projection("pca", (0, 1), pca).axis_labels() == ("PC1", "PC2")
-    from models.analysis.embedding import Embedding
+    from latent_explorer.models.analysis.embedding import Embedding
 
     tsne = Projection("tsne", maps={"tsne": Embedding("tsne", np.zeros((300, 2), np.float32), None, 5)})
     assert tsne.project(z) is None and not tsne.linear and tsne.coordinates(z).shape == (300, 2)

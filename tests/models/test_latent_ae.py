@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from models import ConfigError, load, load_dataset, make_config
+from latent_explorer.models import ConfigError, load, load_dataset, make_config
 
 from .helpers import run, tiny_model
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import CheckpointError, ConfigError, build_model, load, load_dataset, make_config, save
-from models.cli import main as cli
+from latent_explorer.models import CheckpointError, ConfigError, build_model, load, load_dataset, make_config, save
+from latent_explorer.models.cli import main as cli
 
 from .helpers import run
 from .ldm_parts import _ldm
@@ -188,9 +188,9 @@ class _Oracle:
 
 
 def test_prompt_adherence_judges_each_factor_with_the_scenes_classifier():
-    from models.analysis.classifier import bundled_for, load_classifier
-    from models.kinds.latent_diffusion import held_out_prompts, prompt_adherence
-    from models.progress import run_to_end
+    from latent_explorer.models.analysis.classifier import bundled_for, load_classifier
+    from latent_explorer.models.kinds.latent_diffusion import held_out_prompts, prompt_adherence
+    from latent_explorer.models.progress import run_to_end
 
     data = load_dataset("scenes:3000")
     _, val = data.split(0.1, "captions")

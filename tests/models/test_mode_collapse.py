@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import ImageData, TrainConfig, build_model, load, load_dataset, make_config, train
-from models.analysis.quality import quality_job
-from models.progress import run_to_end
-from models.training.run_record import load_record, record_path
+from latent_explorer.models import ImageData, TrainConfig, build_model, load, load_dataset, make_config, train
+from latent_explorer.models.analysis.quality import quality_job
+from latent_explorer.models.progress import run_to_end
+from latent_explorer.models.training.run_record import load_record, record_path
 
 
 def _run(tmp_path, norm):

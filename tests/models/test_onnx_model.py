@@ -10,7 +10,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from models import CheckpointError, load  # noqa: E402
+from latent_explorer.models import CheckpointError, load  # noqa: E402
 from tests.models.onnx_graphs import make_onnx  # noqa: E402
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.analysis.partial_prompts import _entropy, cut_prompts, reference_spread
-from models.data import scenes
+from latent_explorer.models.analysis.partial_prompts import _entropy, cut_prompts, reference_spread
+from latent_explorer.models.data import scenes
 
 WHOLE = "a large blue star at the top left on a white background"
 
@@ -58,7 +58,7 @@ def test_the_reference_spread_is_the_datas_own_at_that_sample_size():
 
 
 def test_phrase_drop_cuts_a_share_of_the_training_captions(tmp_path):
-    from models import load
+    from latent_explorer.models import load
     from tests.models.helpers import tiny_text_models
 
     ldm = load(str(tiny_text_models(tmp_path, steps=1)[2]))
@@ -76,7 +76,7 @@ def test_phrase_drop_cuts_a_share_of_the_training_captions(tmp_path):
 
 
 def test_the_text_encoder_learns_short_captions_against_every_image_they_fit(tmp_path):
-    from models import load
+    from latent_explorer.models import load
     from tests.models.helpers import tiny_text_models
 
     te = load(str(tiny_text_models(tmp_path, steps=1)[1]))
@@ -100,8 +100,8 @@ def test_resuming_a_latent_diffusion_model_with_another_text_encoder(tmp_path, c
     """The U-Net goes on learning from a new text encoder's tokens; the checkpoint names the new file."""
     import shutil
 
-    from models import load
-    from models.cli import main as cli
+    from latent_explorer.models import load
+    from latent_explorer.models.cli import main as cli
     from tests.models.helpers import tiny_text_models
 
     ae, te, ldm = tiny_text_models(tmp_path, steps=1)
@@ -119,7 +119,7 @@ def test_resuming_a_latent_diffusion_model_with_another_text_encoder(tmp_path, c
     assert model.config.text_encoder.endswith("te2.safetensors") and model.config.phrase_drop == 0.5
     assert model.txt2img(["a blue star"], steps=2, seed=0).shape == (1, 3, 32, 32)
     # a text encoder of another width is refused, naming both widths
-    from models import build_model, load_dataset, make_config
+    from latent_explorer.models import build_model, load_dataset, make_config
     from tests.models.helpers import run
 
     data = load_dataset("scenes:96")

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models import TrainConfig, build_model, load, load_dataset, make_config, train
-from models.data.sketches import edges, silhouette
-from models.io.sketches import read_sketch
+from latent_explorer.models import TrainConfig, build_model, load, load_dataset, make_config, train
+from latent_explorer.models.data.sketches import edges, silhouette
+from latent_explorer.models.io.sketches import read_sketch
 
 from .helpers import cli
 
@@ -57,7 +57,7 @@ def test_training_lowers_the_held_out_l1_and_the_baseline_has_no_discriminator_s
 def test_the_l1_term_is_weighed_on_the_papers_scale(monkeypatch):
     """λ = 100 weighs the L1 of images in [-1, 1], as the paper's code does (on [0, 1] it would be λ = 50); the
     reported l1 is on the [0, 1] scale of the held-out figure."""
-    import models.kinds.pix2pix as p2p
+    import latent_explorer.models.kinds.pix2pix as p2p
 
     data = load_dataset("scenes").subset(slice(0, 8))
     torch.manual_seed(0)
@@ -99,7 +99,7 @@ def test_translate_cli(tmp_path, capsys):
     torch.manual_seed(0)
     data = load_dataset("scenes").subset(slice(0, 64))
     m = build_model(make_config("pix2pix", data.shape, width=8, data=data))
-    from models.io.checkpoint import save
+    from latent_explorer.models.io.checkpoint import save
 
     save(m, tmp_path / "p.safetensors", data={"spec": "scenes"})
     Image.fromarray((edges(data.images[:1])[0, 0] * 255).astype(np.uint8)).save(tmp_path / "e.png")

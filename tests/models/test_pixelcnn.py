@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from models import build_model, load, make_config, registry, save
-from models.errors import ConfigError
-from models.kinds.pixelcnn import binarise
+from latent_explorer.models import build_model, load, make_config, registry, save
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.kinds.pixelcnn import binarise
 
 from .helpers import run, tiny_data
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import TrainConfig, build_model, load_dataset, make_config, train
+from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.baselines import bare_vae_heldout_nats, pca_mse  # noqa: E402

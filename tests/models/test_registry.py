@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import ConfigError, load, registry, save
-from models.io.checkpoint import FORMAT_VERSION
+from latent_explorer.models import ConfigError, load, registry, save
+from latent_explorer.models.io.checkpoint import FORMAT_VERSION
 
 from .helpers import standalone_kinds, tiny_model
 
@@ -48,7 +48,7 @@ def test_format_2_stores_only_the_familys_config(tmp_path):
 def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
     from safetensors.torch import save as st_save
 
-    from models import CheckpointError
+    from latent_explorer.models import CheckpointError
 
     p = save(tiny_model("vae"), tmp_path / "v.safetensors")
     meta = _meta(p)
@@ -126,8 +126,8 @@ def test_a_spec_naming_a_field_its_config_lacks_is_refused():
 
 
 def test_a_kind_whose_class_lacks_what_its_capabilities_promise_is_refused_naming_the_method():
-    from models import GenerativeModel
-    from models.kinds.autoencoders import AutoencoderConfig
+    from latent_explorer.models import GenerativeModel
+    from latent_explorer.models.kinds.autoencoders import AutoencoderConfig
 
     class Decoder(GenerativeModel):  # decodes a z, but has no encode of its own (nor a translate)
         def decode(self, z, y=None):
@@ -168,11 +168,8 @@ def test_one_meaning_of_sampling_and_the_traits_of_a_kind_in_its_spec():
 def test_the_order_of_kinds_does_not_depend_on_what_was_imported_first():
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
-    code = (f"import sys; sys.path.insert(0, {str(root)!r})\n"
-            "import models.kinds.text_encoder, models.kinds.latent_diffusion\n"
-            "from models import registry\nprint(','.join(registry.kinds(trainable=True)))")
+    code = ("import latent_explorer.models.kinds.text_encoder, latent_explorer.models.kinds.latent_diffusion\n"
+            "from latent_explorer.models import registry\nprint(','.join(registry.kinds(trainable=True)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip().split(",") == registry.kinds(trainable=True), r.stderr

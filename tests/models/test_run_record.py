@@ -4,9 +4,9 @@ training movie) and the class histogram of samples (mode collapse as it happens)
 import numpy as np
 import pytest
 
-from models import CheckpointError, ImageData, load, load_dataset
-from models.analysis.quality import class_coverage
-from models.training.run_record import RECORD_N, load_record, record_of, record_path, save_record
+from latent_explorer.models import CheckpointError, ImageData, load, load_dataset
+from latent_explorer.models.analysis.quality import class_coverage
+from latent_explorer.models.training.run_record import RECORD_N, load_record, record_of, record_path, save_record
 
 from .helpers import run, tiny_data, tiny_model
 

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from models.sampling.samplers import SAMPLERS, EulerAncestralSampler, make_sampler
-from models.sampling.schedule import DiffusionScheduler
+from latent_explorer.models.sampling.samplers import SAMPLERS, EulerAncestralSampler, make_sampler
+from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -110,8 +110,8 @@ def test_every_sampler_is_named_and_refuses_bad_settings():
 def test_a_bundled_ddpm_samples_with_every_sampler(tmp_path, capsys):
     from pathlib import Path
 
-    from models import load
-    from models.cli import main as cli
+    from latent_explorer.models import load
+    from latent_explorer.models.cli import main as cli
 
     path = Path(__file__).resolve().parents[2] / "assets" / "digits-ddpm.safetensors"
     model = load(path)

@@ -2,9 +2,15 @@
 
 import pytest
 
-from models.errors import ConfigError
-from models.sampling.samplers import GUIDANCE_MAX, SEED_MAX, DDIMSampler, register_sampler, unregister_sampler
-from models.sampling.settings import SamplingSettings
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.sampling.samplers import (
+    GUIDANCE_MAX,
+    SEED_MAX,
+    DDIMSampler,
+    register_sampler,
+    unregister_sampler,
+)
+from latent_explorer.models.sampling.settings import SamplingSettings
 
 
 def test_resolving_for_a_model_follows_the_samplers_classes():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from models import ConfigError, build_model, load, load_dataset, make_config
-from models.cli import main as cli
-from models.nn.tokenizer import BOS, EOS, PAD, Tokenizer, UnknownWords
+from latent_explorer.models import ConfigError, build_model, load, load_dataset, make_config
+from latent_explorer.models.cli import main as cli
+from latent_explorer.models.nn.tokenizer import BOS, EOS, PAD, Tokenizer, UnknownWords
 
 from .helpers import run
 
@@ -64,7 +64,7 @@ def test_the_cli_says_which_data_it_needs(tmp_path, capsys):
 def test_retrieval_and_zero_shot_factor_accuracy(tmp_path, capsys):
     import json
 
-    from models.kinds.text_encoder import text_figures
+    from latent_explorer.models.kinds.text_encoder import text_figures
 
     data = load_dataset("scenes:512")
     torch.manual_seed(0)

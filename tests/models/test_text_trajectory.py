@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from models import ConfigError, load
-from models.display import heat_overlay
-from models.io.images import generation_parameters
-from models.progress import run_to_end
-from models.sampling.text_trajectory import (
+from latent_explorer.models import ConfigError, load
+from latent_explorer.models.display import heat_overlay
+from latent_explorer.models.io.images import generation_parameters
+from latent_explorer.models.progress import run_to_end
+from latent_explorer.models.sampling.text_trajectory import (
     attention_maps,
     cfg_strip,
     check_prompt,

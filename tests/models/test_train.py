@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import CheckpointError, ConfigError, TrainConfig, TrainingError, load, train
+from latent_explorer.models import CheckpointError, ConfigError, TrainConfig, TrainingError, load, train
 
 from .helpers import run, tiny_data, tiny_model
 
@@ -75,7 +75,8 @@ def test_divergence_stops_with_a_message_and_keeps_finite_weights(tmp_path):
 def test_images_per_second_counts_the_short_last_batch(monkeypatch):
     import importlib
 
-    mt = importlib.import_module("models.training.train")  # the module; ``models.training.train`` is also the function
+    # the module; ``models.training.train`` is also the function
+    mt = importlib.import_module("latent_explorer.models.training.train")
 
     class Clock:  # every reading of the trainer's clock advances it by one second
         t = 0.0
@@ -99,7 +100,7 @@ def test_images_per_second_counts_the_short_last_batch(monkeypatch):
     (None, None),
 ])
 def test_a_guarded_step_changes_no_weight_when_the_loss_or_a_gradient_is_not_finite(poison, msg):
-    from models.base import DivergedError, adam, optimize
+    from latent_explorer.models.base import DivergedError, adam, optimize
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
@@ -144,7 +145,7 @@ _NEW = ["--hidden", "32", "--latent-dim", "2"]  # a small VAE: 26 steps an epoch
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory):
     """A 2-epoch run and the 4-epoch run it is the first half of (same seed)."""
-    from models.cli import main as cli
+    from latent_explorer.models.cli import main as cli
 
     folder = tmp_path_factory.mktemp("resume")
     assert cli([*_RUN, *_NEW, "--epochs", "4", "--out", str(folder / "four.safetensors")]) == 0
@@ -166,8 +167,8 @@ def test_two_epochs_and_a_resume_for_two_more_are_the_four_epochs_in_one_go(two_
     """The optimizer's state, the step count and the random generators are kept beside the checkpoint
     (NAME.optim.safetensors), so a resumed run is the run it continues: its losses are those of epochs 3 and 4
     of the run made in one go (seeded, on the CPU)."""
-    from models.cli import main as cli
-    from models.training.optim_state import sidecar_path
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.training.optim_state import sidecar_path
 
     two = two_epochs / "two.safetensors"
     assert sidecar_path(two).is_file() and load(two).meta["training"]["optimizer"]["file"] == "two.optim.safetensors"
@@ -185,8 +186,8 @@ def test_two_epochs_and_a_resume_for_two_more_are_the_four_epochs_in_one_go(two_
 def test_a_checkpoint_without_its_optimizer_state_resumes_afresh_and_says_so(two_epochs, tmp_path, capsys):
     """A checkpoint from before the state was kept goes on as it always did, with a fresh optimizer, and says
     so in one note line; its losses are then not those of the run in one go (what the kept state is for)."""
-    from models.cli import main as cli
-    from models.io.checkpoint import save
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.io.checkpoint import save
 
     model = load(two_epochs / "two.safetensors")
     training = {k: v for k, v in model.meta["training"].items() if k != "optimizer"}
@@ -210,8 +211,8 @@ def test_an_optimizer_state_of_another_save_is_not_used_and_a_damaged_one_is_ref
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from models.cli import main as cli
-    from models.training.optim_state import sidecar_path
+    from latent_explorer.models.cli import main as cli
+    from latent_explorer.models.training.optim_state import sidecar_path
 
     ckpt = tmp_path / "m.safetensors"
     shutil.copy(two_epochs / "two.safetensors", ckpt)
@@ -234,7 +235,7 @@ def test_an_optimizer_state_of_another_save_is_not_used_and_a_damaged_one_is_ref
 def test_a_runs_optimizer_state_is_never_replaced_by_a_model_nor_another_file_by_it(tmp_path):
     """As for run records: a model is never named like a run's optimizer state, nor saved beside a file of that
     name that is not one (the run would write its state over it), even with --force."""
-    from models.io.checkpoint import check_output
+    from latent_explorer.models.io.checkpoint import check_output
 
     with pytest.raises(CheckpointError, match="a name ending in .optim.safetensors is a run's optimizer state"):
         check_output(tmp_path / "m.optim.safetensors")

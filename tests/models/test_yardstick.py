@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import cli, load, load_dataset
-from models.analysis.classifier import (
+from latent_explorer.models import cli, load, load_dataset
+from latent_explorer.models.analysis.classifier import (
     CLASSIFIER_DIR,
     classifier_for,
     heads_of,
@@ -17,9 +17,15 @@ from models.analysis.classifier import (
     save_classifier,
     train_classifier,
 )
-from models.analysis.quality import class_coverage, frechet_distance, measure, precision_recall, real_vs_real
-from models.data import ImageData
-from models.progress import run_to_end
+from latent_explorer.models.analysis.quality import (
+    class_coverage,
+    frechet_distance,
+    measure,
+    precision_recall,
+    real_vs_real,
+)
+from latent_explorer.models.data import ImageData
+from latent_explorer.models.progress import run_to_end
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -178,9 +184,9 @@ def test_eval_bad_input_is_one_line_and_exit_2(capsys, args, msg):
 
 
 def test_eval_of_a_model_that_cannot_sample_is_refused(tmp_path, capsys):
-    from models import registry, save
-    from models.kinds.autoencoders import Autoencoder, AutoencoderConfig
-    from models.registry import Capabilities, KindSpec, TrainDefaults
+    from latent_explorer.models import registry, save
+    from latent_explorer.models.kinds.autoencoders import Autoencoder, AutoencoderConfig
+    from latent_explorer.models.registry import Capabilities, KindSpec, TrainDefaults
 
     registry.register(KindSpec("encoder-only", "Encoder only", Autoencoder, AutoencoderConfig,
                                TrainDefaults(1, 8, 1e-3), Capabilities(encoder=True, prior=False),
@@ -195,7 +201,7 @@ def test_eval_of_a_model_that_cannot_sample_is_refused(tmp_path, capsys):
 
 
 def test_measure_refuses_data_of_another_size():
-    from models.errors import ConfigError
+    from latent_explorer.models.errors import ConfigError
 
     net = run_to_end(train_classifier(load_dataset("digits"), epochs=1))
     model = _bundled("mnist-vae2d")

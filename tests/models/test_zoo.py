@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models import ConfigError, load, save
+from latent_explorer.models import ConfigError, load, save
 
 from .helpers import run, standalone_kinds, tiny_data, tiny_model
 
@@ -91,7 +91,7 @@ def test_ddpm_guidance_mixes_conditional_and_null_predictions():
 
 
 def test_bad_model_settings():
-    from models import make_config
+    from latent_explorer.models import make_config
 
     for kwargs, msg in [(dict(kind="vae", image_shape=(1, 8, 8), latent_dim=0), "latent dim"),
                         (dict(kind="vae", image_shape=(1, 4, 4)), "8x8 to 64x64"),
