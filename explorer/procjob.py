@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -73,7 +74,7 @@ def in_process(target: str, *args, threads: int | None = None, nice: int = 0, ra
 def _relay(target, args, control, threads, nice, rate, grace_s):
     child = _take_spare(nice) or _spawn(nice, ())
     proc, out, stop, running = child["proc"], child["out"], child["stop"], child["running"]
-    child["jobs"].put((target, args, threads, rate))
+    child["jobs"].put((target, args, threads, rate, list(sys.path)))  # a spare started before a plug-in's folder
 
     stop_by = []  # when a stop was asked: the time by which the child must have ended
 
@@ -308,7 +309,8 @@ def _child(jobs, out, stop, running, ready, nice, warm):
             continue
         if job is None:  # discarded
             return
-    target, args, threads, rate = job
+    target, args, threads, rate, path = job
+    sys.path[:0] = [p for p in path if p not in sys.path]  # what the window can import, the job can too
     last_check = [time.monotonic()]
 
     def should_stop() -> bool:

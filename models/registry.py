@@ -143,12 +143,22 @@ _loaded = False
 
 
 def load_builtins() -> None:
-    """Import every built-in kind and format module once (each registers itself)."""
+    """Import every built-in kind and format module once (each registers itself), then the kind plug-ins
+    (:mod:`models.plugins`)."""
     global _loaded
     if not _loaded:
         _loaded = True
         for name in BUILTIN_MODULES:
             importlib.import_module(name)
+        load_plugins()
+
+
+def load_plugins():
+    """Load the kind plug-ins installed since the last look (entry points of ``latent_explorer.kinds``); a
+    plug-in that fails is logged in one line. Returns every plug-in found (:class:`models.plugins.Plugin`)."""
+    from latent_explorer.models import plugins
+
+    return plugins.load_plugins(lambda: list(_KINDS))
 
 
 def register(spec: KindSpec) -> KindSpec:
@@ -181,7 +191,11 @@ def kinds(trainable: bool | None = None) -> list[str]:
 
 def find(name) -> KindSpec | None:
     load_builtins()
-    return _KINDS.get(name) if isinstance(name, str) else None
+    if not isinstance(name, str):
+        return None
+    if name not in _KINDS:  # a plug-in installed since the start (or a child process's late sys.path)
+        load_plugins()
+    return _KINDS.get(name)
 
 
 def get(name: str) -> KindSpec:

@@ -145,3 +145,84 @@ class ToyEtaSampler(DDIMSampler):
     """A new sampler that takes η, as a user would add one: DDIM's steps under another name."""
 
     name, title = "toy-eta", "Toy η"
+
+
+# A kind plug-in as a user's package ships one: a module that registers its kind, and a distribution whose
+# entry_points.txt names it in the group latent_explorer.kinds (what `pip install` of that package writes).
+PLUGIN_KIND = '''
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latent_explorer.models import GenerativeModel, ModelConfig, registry
+from latent_explorer.models.base import adam, optimize
+
+
+@dataclass
+class PlugConfig(ModelConfig):
+    pass
+
+
+class Plug(GenerativeModel):
+    loss_names = ("mse",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        c, h, w = config.image_shape
+        self.lin = nn.Linear(config.latent_dim, c * h * w)
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        return torch.sigmoid(self.lin(z)).view(-1, *self.image_shape)
+
+    def make_optimizers(self, lr=None):
+        return {"opt": adam(self.parameters(), lr or self.default_lr)}
+
+    def train_step(self, x, y, opts, step):
+        loss = F.mse_loss(torch.sigmoid(self.lin(torch.randn(len(x), self.latent_dim))).view_as(x), x)
+        optimize(loss, opts["opt"], self.parameters())
+        return {"mse": loss.item()}
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        return {"mse": F.mse_loss(self.decode(torch.randn(len(x), self.latent_dim, generator=generator)), x).item()}
+
+
+registry.register(registry.KindSpec("plug-toy", "Plugged-in linear generator", Plug, PlugConfig,
+                                    registry.TrainDefaults(1, 16, 1e-2), registry.Capabilities(), latent_dim=4))
+'''
+
+
+def plugin_folder(root):
+    """A folder for sys.path holding the package ``toyplug`` 0.1: two entry points, ``plug-toy`` (registers
+    the kind "plug-toy") and ``broken`` (fails to import, as a plug-in missing its dependency does)."""
+    info = root / "toyplug-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[latent_explorer.kinds]\nplug-toy = toyplug_kind\n"
+                                           "broken = toyplug_broken\n")
+    (root / "toyplug_kind.py").write_text(PLUGIN_KIND)
+    (root / "toyplug_broken.py").write_text("import a_library_that_is_not_installed\n")
+    return root
+
+
+def install_plugins(root, monkeypatch):
+    """Put the plug-in folder on sys.path and load what it adds; undone by :func:`remove_plugins`."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(plugin_folder(root)))
+    importlib.invalidate_caches()
+    return registry.load_plugins()
+
+
+def remove_plugins():
+    import sys
+
+    from latent_explorer.models import plugins
+
+    registry.unregister("plug-toy")
+    plugins.forget()
+    for name in ("toyplug_kind", "toyplug_broken"):
+        sys.modules.pop(name, None)

@@ -39,6 +39,7 @@ HANDLERS = {
     "classifier": "latent_explorer.models.cli.evaluate:cmd_classifier",
     "likelihood": "latent_explorer.models.cli.diagnostics:cmd_likelihood",
     "anomaly": "latent_explorer.models.cli.diagnostics:cmd_anomaly",
+    "plugins": "latent_explorer.models.cli.plugins:cmd_plugins",
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from latent_explorer.models import registry
 from latent_explorer.models.cli import info as cli_info
+from latent_explorer.models.cli import plugins as cli_plugins
 from latent_explorer.models.cli.args import SEED, Parser, number, whole_number
 from latent_explorer.models.data import data_hint
 from latent_explorer.models.sampling.samplers import GUIDANCE_MAX, SAMPLERS
@@ -21,7 +22,8 @@ from latent_explorer.models.sampling.settings import (
 )
 
 # the one table of commands, in --help's order (models.cli.HANDLERS says what runs each)
-COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "classifier", "likelihood", "anomaly")
+COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "classifier", "likelihood", "anomaly",
+            "plugins")
 
 
 def build_parser() -> Parser:
@@ -116,6 +118,7 @@ def build_parser() -> Parser:
     c.add_argument("--seed", type=SEED, default=0)
     c.add_argument("--out", required=True, help="output .safetensors file")
     c.add_argument("--force", action="store_true", help="replace --out if it exists")
+    cli_plugins.add_parser(sub)
     return p
 
 
