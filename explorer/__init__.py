@@ -1,0 +1,26 @@
+"""Latent Explorer: a desktop application for looking inside generative image models.
+
+Installed, this folder is the package ``latent_explorer`` (the window: state objects, views, workers) and
+``models/`` is ``latent_explorer.models`` (pure PyTorch, no Qt). From your own Python:
+
+    import latent_explorer
+    latent_explorer.show(encoder=enc, decoder=dec, data=images)   # the window on your live modules
+
+Nothing here imports Qt or PyTorch until it is called: ``latent_explorer.models`` stays Qt-free.
+"""
+
+__all__ = ["show", "wrap"]
+
+
+def show(*args, **kwargs):
+    """Open the window on your own modules and data: see :func:`latent_explorer.api.show`."""
+    from latent_explorer.api import show as _show
+
+    return _show(*args, **kwargs)
+
+
+def wrap(*args, **kwargs):
+    """Your modules as a model of ours, without a window: see :func:`latent_explorer.api.wrap`."""
+    from latent_explorer.api import wrap as _wrap
+
+    return _wrap(*args, **kwargs)

@@ -66,7 +66,7 @@ class ModelEntry:
 
     @property
     def name(self) -> str:
-        return Path(self.path).stem
+        return self.path[len("python:"):] if self.path.startswith("python:") else Path(self.path).stem
 
     def describe(self) -> str:
         m = self.model
@@ -77,7 +77,9 @@ class ModelEntry:
         if m.conditional:
             parts.append(f"{m.conditioning}-conditional")
         spec = self.meta.get("data", {}).get("spec")
-        if spec:
+        if spec and spec.startswith("python:"):
+            parts.append("data: from Python")
+        elif spec:
             parts.append(f"data: {Path(spec).name if os.sep in spec else spec}")
         status = self.meta.get("training", {}).get("status")
         if status and status != "finished":
@@ -200,6 +202,10 @@ class ModelLibrary(QObject):
         worker.cancelled.connect(lambda: self.opening.pop(key, None))
         worker.start()
         return opening
+
+    def add_live(self, name: str, model) -> ModelEntry:
+        """List a model made in this process (``latent_explorer.show``): no file behind it."""
+        return self._list(f"python:{name}", model, False, False)
 
     def add_bundled(self) -> None:
         from latent_explorer.models.training.optim_state import is_sidecar

@@ -27,7 +27,8 @@ CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds: the kinds we train, then the formats a user brings
 BUILTIN_MODULES = tuple(f"latent_explorer.models.kinds.{k}" for k in (
     "autoencoders", "gan", "ddpm", "latent_ae", "text_encoder", "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
-    "controlnet")) + tuple(f"latent_explorer.models.io.{f}" for f in ("external", "onnx_model", "diffusers_models"))
+    "controlnet", "python_modules")) + \
+    tuple(f"latent_explorer.models.io.{f}" for f in ("external", "onnx_model", "diffusers_models"))
 
 
 @dataclass(frozen=True)

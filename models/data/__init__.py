@@ -91,7 +91,12 @@ def data_hint() -> str:
 
 
 def is_builtin(spec: str | None) -> bool:
-    """A built-in dataset (made or shipped here), as opposed to a path that a file or a user names."""
+    """A built-in dataset (made or shipped here, or handed over from this process's Python), as opposed to a
+    path that a file or a user names."""
+    from latent_explorer.models.data.memory import kept
+
+    if spec and kept(str(spec)) is not None:
+        return True
     return bool(spec) and str(spec).split(":")[0] in BUILTIN_DATASETS and os.sep not in str(spec)
 
 
@@ -101,7 +106,13 @@ def load_dataset(spec: str, size: int | None = None, channels: int | None = None
     if not spec:
         raise DataError(f"no dataset given: use {data_hint()}")
     name = spec.split(":")[0]
-    if name in DATASETS and (spec == name or DATASETS[name].takes_args):
+    from latent_explorer.models.data.memory import PREFIX, kept
+
+    if spec.startswith(PREFIX):  # handed over from this process's Python (latent_explorer.show)
+        data = kept(spec)
+        if data is None:
+            raise DataError(f"{spec}: data handed over from Python lives only in the process that gave it")
+    elif name in DATASETS and (spec == name or DATASETS[name].takes_args):
         data = DATASETS[name].load(spec)
     elif spec.startswith("pairs:"):
         data = load_pairs(spec, size, channels)

@@ -1,0 +1,97 @@
+"""``latent_explorer.show(...)``: the window, in this process, on a user's live PyTorch objects (as napari's
+``view_image``). In a script it blocks until the window closes; in IPython or Jupyter with a Qt event loop
+running (``%gui qt``) it returns the window at once and the prompt stays usable.
+
+    import latent_explorer
+    latent_explorer.show(encoder=my_vae.encoder, decoder=my_vae.decoder, data=images, labels=labels)
+    latent_explorer.show(model=my_autoencoder, data=dataset)         # a module with encode() and decode()
+    latent_explorer.show(generator=my_gan.G, latent_dim=128)         # a GAN generator
+
+What is given is checked once before the window opens (one call of each module): a clear ConfigError or
+DataError says what does not fit, and nothing opens."""
+
+from __future__ import annotations
+
+import sys
+
+_shown = 0  # models shown in this process (each gets a name of its own)
+
+
+def _event_loop_running() -> bool:
+    """IPython/Jupyter with ``%gui qt``: Qt's events are already processed between prompts."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    loop = getattr(shell, "active_eventloop", None) if shell is not None else None
+    return bool(loop) and str(loop).startswith("qt")
+
+
+def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, data=None, labels=None,
+         class_names=None, image_range=None, image_shape=None, name: str | None = None):
+    """What :func:`show` opens, without a window: (our model around the user's modules, its name). The data
+    is kept for this process under ``python:NAME``: the model's own data in every view."""
+    import torch
+
+    from latent_explorer.models.data.memory import image_data, keep
+    from latent_explorer.models.kinds.python_modules import from_modules
+
+    global _shown
+    _shown += 1
+    if not name:  # after the user's class: "VAE", then "VAE-2" for the next one shown
+        owner = next((o for o in (model, encoder, generator, decoder) if o is not None), None)
+        name = type(getattr(owner, "__self__", owner)).__name__ if owner is not None else "model"
+        name = name if _shown == 1 else f"{name}-{_shown}"
+    images, spec, rng = None, None, image_range
+    if data is not None:
+        kept, rng = image_data(data, labels, class_names, image_range)
+        images = torch.from_numpy(kept.images)
+        spec = keep(name, kept)
+    built = from_modules(model=model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
+                         images=images, image_range=rng if rng is not None else (0.0, 1.0), image_shape=image_shape)
+    built.meta = {**built.meta, "data": {"spec": spec} if spec else {}}
+    return built, name
+
+
+def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, data=None, labels=None,
+         class_names=None, image_range=None, image_shape=None, name: str | None = None, view: str = "map",
+         screenshot: str | None = None, size: tuple[int, int] = (1280, 800), block: bool | None = None):
+    """Open the window on the given modules (see the module's docstring) and, with ``data``, their data.
+    ``image_range``: what the modules' images span, e.g. (-1, 1); default: detected from ``data``.
+    ``screenshot`` (or $LATENT_EXPLORER_SCREENSHOT): save the view as a PNG once it has settled, then close
+    (no blocking; a script's pictures, a test). ``block``: wait
+    for the window to close (default: unless an event loop already runs Qt, as IPython's ``%gui qt``)."""
+    import os
+
+    from .qt_compat import application
+
+    screenshot = screenshot or os.environ.get("LATENT_EXPLORER_SCREENSHOT") or None
+    built, name = wrap(model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
+                       data=data, labels=labels, class_names=class_names, image_range=image_range,
+                       image_shape=image_shape, name=name)
+    app = application()
+    app.setApplicationName("Latent Explorer")
+    from .main_window import MainWindow, wait_until_ready
+
+    win = MainWindow()
+    win.library.set_current(win.library.add_live(name, built))
+    if view not in win.views:
+        raise ValueError(f"no view named {view!r} (views: {', '.join(win.views)})")
+    win.show_view(view)
+    win.resize(*size)
+    win.show()
+    if screenshot:
+        done = {"ok": None}
+
+        def shoot(ok):
+            done["ok"] = bool(win.grab().save(screenshot)) and ok
+            win.close()
+
+        wait_until_ready(win, shoot)
+        while done["ok"] is None:
+            app.processEvents()
+            app.thread().msleep(10)
+        if not done["ok"]:
+            raise RuntimeError(f"the {view} view did not settle in time, or {screenshot} could not be written")
+        return win
+    if block if block is not None else not _event_loop_running():
+        app.exec()
+    return win
