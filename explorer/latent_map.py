@@ -84,11 +84,13 @@ class LatentMap(ModelView):
         self.colouring = MapColouring(self.shown, self.progress, self)
         self.colouring.score_job.finished.append(self._job_ended)
         self.movie = MapMovie(self.shown, self)
-        for name in ("proj", "ax_a", "ax_b", "btn_tsne", "btn_umap", "run_tsne", "run_umap", "place"):
-            setattr(self, name, getattr(self.projections, name))
+        # the parts' controls and actions, under the names the window (and a user's script) reach them by
+        p, m = self.projections, self.movie
+        self.proj, self.ax_a, self.ax_b, self.btn_tsne, self.btn_umap = p.proj, p.ax_a, p.ax_b, p.btn_tsne, p.btn_umap
+        self.run_tsne, self.run_umap, self.place = p.run_tsne, p.run_umap, p.place
         self.colour = self.colouring.colour
-        for name in ("btn_movie", "movie_slider", "movie_label", "movie_job", "show_movie"):
-            setattr(self, name, getattr(self.movie, name))
+        self.btn_movie, self.movie_slider, self.movie_label = m.btn_movie, m.movie_slider, m.movie_label
+        self.movie_job, self.show_movie = m.movie_job, m.show_movie
 
         bar = QHBoxLayout()
         self.source = QLabel("—")
@@ -157,10 +159,11 @@ class LatentMap(ModelView):
         self.selection = MapSelection(self.shown, self.state, self.plot, self.points, self.hover,
                                       self.hover_label, self)
         self.selection.pointClicked.connect(self.pointClicked)
-        for name in ("select", "nearest", "export_points", "send_to_interpolation", "btn_ab", "btn_export",
-                     "sel_label", "sel_item"):
-            setattr(self, name, getattr(self.selection, name))
-        self.set_selection = self.shown.set_selection
+        sel = self.selection
+        self.select, self.nearest, self.set_selection = sel.select, sel.nearest, self.shown.set_selection
+        self.export_points, self.send_to_interpolation = sel.export_points, sel.send_to_interpolation
+        self.btn_ab, self.btn_export, self.sel_label, self.sel_item = sel.btn_ab, sel.btn_export, sel.sel_label, \
+            sel.sel_item
         self.btn_points = QPushButton("Open latents…")
         self.btn_points.setToolTip("Show latents saved as .npz (as Export writes them: z, and optionally labels "
                                    "and class_names) — millions of points are drawn as a density picture")

@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
+def pytest_collection_modifyitems(config, items):
+    """The longest tests (marked slow) first, the rest in their order: with two workers (make test), the
+    suite's last minutes are then not one long test running on one worker while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
     """Two threads for torch, or one in each of pytest-xdist's workers (two workers, two threads each on two

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bench_smoke(tmp_path):
     out = tmp_path / "results.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LATENT_EXPLORER_SETTINGS=str(tmp_path / "s.ini"))

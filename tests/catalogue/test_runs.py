@@ -177,6 +177,7 @@ def test_F47_command_line_numbers_out_of_range(tmp_path, capsys, monkeypatch, ar
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_F61_interrupts_at_random_points_of_a_run(tmp_path):
     """SIGINT (once or twice), SIGTERM or SIGHUP at seeded random moments: while PyTorch imports, before the
     first step, inside steps, evaluations and saves. Every time, the message and the file agree."""

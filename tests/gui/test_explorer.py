@@ -96,6 +96,7 @@ def test_clicking_a_scatter_point_sends_its_z_to_the_editor(make_window, qtbot):
     assert m.marker.data["x"][0] == pytest.approx(m.xy[j, 0])
 
 
+@pytest.mark.slow
 def test_pca_and_tsne_complete_and_tsne_cancels(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "digits-vae16")
@@ -319,6 +320,7 @@ def test_progress_bar_redraws_at_most_10_hz_and_always_ends_on_the_newest_value(
     assert line.bar.value() == 1000
 
 
+@pytest.mark.slow
 def test_umap_cancels_at_once_then_fits_and_places_new_latents(make_window, qtbot):
     """UMAP runs in a child process (Cancel ends it at once); once fitted, the current z and a path are
     placed on it by its transform, in workers."""

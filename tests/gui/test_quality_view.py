@@ -50,6 +50,7 @@ def test_results_come_back_when_the_model_does(make_window, qtbot):
     assert w.quality.report is first and w.quality.table.rowCount() > 0
 
 
+@pytest.mark.slow
 def test_cancel_and_switching_models_mid_job_leave_no_stale_result(make_window, qtbot):
     w = make_window()
     select(w, qtbot, "mnist-ddpm")
@@ -95,6 +96,7 @@ def tiny_pixelcnn(tmp_path):
     return out
 
 
+@pytest.mark.slow
 def test_a_pixelcnn_is_measured(make_window, qtbot, tiny_pixelcnn):
     """A model that samples pixel by pixel samples (Capabilities.samples, as eval says): the Quality view
     takes the bundled PixelCNN and starts measuring it (its full measurement, 100 samples of 784 passes, takes

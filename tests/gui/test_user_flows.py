@@ -82,6 +82,7 @@ def test_editor_and_diffusion_shortcuts(make_window, qtbot):
     assert d.frame.value() == d.frame.maximum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["models-then-views", "views-then-models"])
 def test_every_view_with_a_bundled_model_of_every_kind(make_window, qtbot, order):
     w = make_window()
@@ -159,6 +160,7 @@ def _fields(view):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["digits-vae16", "digits-gan", "digits-ddpm", "scenes-ldm", "scenes-controlnet"])
 def test_typing_into_every_field_of_every_view(make_window, qtbot, model):
     w = make_window()

@@ -35,6 +35,7 @@ def test_vae20_matches_a_bare_mlp_vae(mnist):
     assert ours <= bare + 0.5
 
 
+@pytest.mark.slow
 def test_ae8_beats_pca8_by_half(mnist):
     tr, va = mnist.split(0.1)
     pca = pca_mse(tr.images, va.images, 8)
