@@ -6,6 +6,7 @@ running (``%gui qt``) it returns the window at once and the prompt stays usable.
     latent_explorer.show(encoder=my_vae.encoder, decoder=my_vae.decoder, data=images, labels=labels)
     latent_explorer.show(model=my_autoencoder, data=dataset)         # a module with encode() and decode()
     latent_explorer.show(generator=my_gan.G, latent_dim=128)         # a GAN generator
+    latent_explorer.show(denoiser=my_unet, betas=betas, image_shape=(1, 28, 28))  # ε(x_t, t), images in [-1, 1]
 
 What is given is checked once before the window opens (one call of each module): a clear ConfigError or
 DataError says what does not fit, and nothing opens."""
@@ -25,19 +26,21 @@ def _event_loop_running() -> bool:
     return bool(loop) and str(loop).startswith("qt")
 
 
-def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, data=None, labels=None,
-         class_names=None, image_range=None, image_shape=None, name: str | None = None):
+def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, denoiser=None, betas=None,
+         scheduler=None, data=None, labels=None, class_names=None, image_range=None, image_shape=None,
+         name: str | None = None):
     """What :func:`show` opens, without a window: (our model around the user's modules, its name). The data
     is kept for this process under ``python:NAME``: the model's own data in every view."""
     import torch
 
     from latent_explorer.models.data.memory import image_data, keep
+    from latent_explorer.models.errors import ConfigError
     from latent_explorer.models.kinds.python_modules import from_modules
 
     global _shown
     _shown += 1
     if not name:  # after the user's class: "VAE", then "VAE-2" for the next one shown
-        owner = next((o for o in (model, encoder, generator, decoder) if o is not None), None)
+        owner = next((o for o in (model, encoder, generator, decoder, denoiser) if o is not None), None)
         name = type(getattr(owner, "__self__", owner)).__name__ if owner is not None else "model"
         name = name if _shown == 1 else f"{name}-{_shown}"
     images, spec, rng = None, None, image_range
@@ -45,16 +48,27 @@ def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
         kept, rng = image_data(data, labels, class_names, image_range)
         images = torch.from_numpy(kept.images)
         spec = keep(name, kept)
-    built = from_modules(model=model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
-                         images=images, image_range=rng if rng is not None else (0.0, 1.0), image_shape=image_shape)
+    if denoiser is not None:  # a diffusion model: its images are in [-1, 1], as DDPM's are
+        if any(o is not None for o in (model, encoder, decoder, generator)):
+            raise ConfigError("a denoiser is shown alone: give denoiser= with betas= or scheduler=, nothing else")
+        from latent_explorer.models.io.python_denoiser import from_denoiser
+
+        built = from_denoiser(denoiser, betas=betas, scheduler=scheduler,
+                              image_shape=image_shape or (tuple(images.shape[1:]) if images is not None else None))
+    else:
+        built = from_modules(model=model, encoder=encoder, decoder=decoder, generator=generator,
+                             latent_dim=latent_dim, images=images, image_range=rng if rng is not None else (0.0, 1.0),
+                             image_shape=image_shape)
     built.meta = {**built.meta, "data": {"spec": spec} if spec else {}}
     return built, name
 
 
-def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, data=None, labels=None,
-         class_names=None, image_range=None, image_shape=None, name: str | None = None, view: str = "map",
-         screenshot: str | None = None, size: tuple[int, int] = (1280, 800), block: bool | None = None):
-    """Open the window on the given modules (see the module's docstring) and, with ``data``, their data.
+def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, denoiser=None, betas=None,
+         scheduler=None, data=None, labels=None, class_names=None, image_range=None, image_shape=None,
+         name: str | None = None, view: str | None = None, screenshot: str | None = None,
+         size: tuple[int, int] = (1280, 800), block: bool | None = None):
+    """Open the window on the given modules (see the module's docstring) and, with ``data``, their data;
+    ``view``: the view shown first (default: the map, the Diffusion view for a denoiser).
     ``image_range``: what the modules' images span, e.g. (-1, 1); default: detected from ``data``.
     ``screenshot`` (or $LATENT_EXPLORER_SCREENSHOT): save the view as a PNG once it has settled, then close
     (no blocking; a script's pictures, a test). ``block``: wait
@@ -65,20 +79,23 @@ def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
 
     screenshot = screenshot or os.environ.get("LATENT_EXPLORER_SCREENSHOT") or None
     built, name = wrap(model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
-                       data=data, labels=labels, class_names=class_names, image_range=image_range,
-                       image_shape=image_shape, name=name)
+                       denoiser=denoiser, betas=betas, scheduler=scheduler, data=data, labels=labels,
+                       class_names=class_names, image_range=image_range, image_shape=image_shape, name=name)
     app = application()
     app.setApplicationName("Latent Explorer")
     from .main_window import MainWindow, wait_until_ready
 
     win = MainWindow()
     win.library.set_current(win.library.add_live(name, built))
+    view = view or ("diffusion" if built.capabilities.diffusion else "map")  # where it is first seen
     if view not in win.views:
         raise ValueError(f"no view named {view!r} (views: {', '.join(win.views)})")
     win.show_view(view)
     win.resize(*size)
     win.show()
     if screenshot:
+        if view == "diffusion" and win.diffusion.model is not None:  # a picture of it: one recorded run
+            win.diffusion.run_reverse()
         done = {"ok": None}
 
         def shoot(ok):

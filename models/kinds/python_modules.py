@@ -37,7 +37,7 @@ class PythonConfig(ModelConfig):
         need(hi > lo, f"image_range must be (low, high) with high > low, got {self.image_range}")
 
 
-def _first_tensor(out, what: str) -> torch.Tensor:
+def first_tensor(out, what: str) -> torch.Tensor:
     """A module's output as one tensor: the tensor, the first of a tuple (a VAE encoder's (mu, logvar)), or
     a dict's "mu" / "mean" / "z" / "sample" / only entry."""
     if isinstance(out, torch.Tensor):
@@ -95,7 +95,7 @@ class PythonModel(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z, y=None):
-        out = _first_tensor(self.decoder(z), "decoder")
+        out = first_tensor(self.decoder(z), "decoder")
         shape = (len(z), *self.image_shape)
         if out.dim() == 2 and out.shape[1] == self.image_shape[0] * self.image_shape[1] * self.image_shape[2]:
             out = out.reshape(shape)  # a decoder that gives flat pixels (an MLP's)
@@ -115,7 +115,7 @@ class PythonModel(GenerativeModel):
     def encode(self, x, y=None):
         if self.encoder is None:
             raise ConfigError("this model has no encoder")
-        z = _first_tensor(self.encoder(self._to_user(x.to(self.device))), "encoder")
+        z = first_tensor(self.encoder(self._to_user(x.to(self.device))), "encoder")
         z = z.reshape(len(x), -1) if z.dim() > 2 and z.shape[0] == len(x) else z
         if z.dim() != 2 or z.shape[0] != len(x) or z.shape[1] != self.latent_dim:
             raise ConfigError(f"the encoder returned shape {tuple(z.shape)}, but the decoder takes codes of "
@@ -181,7 +181,7 @@ def from_modules(*, model=None, encoder=None, decoder=None, generator=None, late
             raise ConfigError(f"the encoder fails on the data's images, of shape {tuple(images.shape[1:])}: "
                               f"{reason(e)}") from e
         vae = returns_distribution(out)
-        z = _first_tensor(out, "encoder")
+        z = first_tensor(out, "encoder")
         found = int(z[0].numel()) if z.dim() >= 2 and len(z) == min(2, len(images)) else None
         if found is None:
             raise ConfigError(f"the encoder returned shape {tuple(z.shape)} for 2 images: one code per image "
@@ -193,7 +193,7 @@ def from_modules(*, model=None, encoder=None, decoder=None, generator=None, late
         image_shape = tuple(images.shape[1:])
     if image_shape is None:
         with torch.no_grad():
-            out = _first_tensor(decoder(torch.zeros(2, latent_dim)), "decoder")
+            out = first_tensor(decoder(torch.zeros(2, latent_dim)), "decoder")
         if out.dim() != 4:
             raise ConfigError(f"the decoder returned shape {tuple(out.shape)}: give data= or image_shape= "
                               "(C, H, W) to say what its images are")

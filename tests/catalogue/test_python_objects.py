@@ -111,3 +111,20 @@ def test_F137_nothing_opens_for_a_bad_model_and_a_decoder_failing_later_is_a_mes
     assert w.isVisible() and w.last_error is None
     w.latent.set_z(np.zeros(3, np.float32))  # and the editor goes on
     qtbot.waitUntil(w.editor.is_ready, timeout=120000)
+
+
+def test_F138_a_denoiser_that_does_not_predict_the_noise_or_has_no_schedule():
+    class Wrong(nn.Module):
+        def forward(self, x, t):
+            return x[:, :, :4]  # not x_t's shape
+
+    with pytest.raises(ConfigError) as e:
+        latent_explorer.wrap(denoiser=Wrong(), betas=torch.linspace(1e-4, 0.02, 50), image_shape=(1, 8, 8))
+    assert _one_line(e) == ("the denoiser returned shape (1, 1, 4, 8) for x_t of shape (1, 1, 8, 8): it must predict "
+                            "the noise ε, of x_t's shape")
+    with pytest.raises(ConfigError) as e:
+        latent_explorer.wrap(denoiser=Wrong(), image_shape=(1, 8, 8))
+    assert _one_line(e).startswith("give the denoiser's noise schedule: betas= (T numbers) or scheduler=")
+    with pytest.raises(ConfigError) as e:
+        latent_explorer.wrap(denoiser=Wrong(), betas=[0.5, 1.5], image_shape=(1, 8, 8))
+    assert _one_line(e) == "betas must be 1 to 100,000 numbers between 0 and 1 (got 2)"

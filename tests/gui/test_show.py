@@ -186,3 +186,42 @@ def test_a_gan_generator_from_python_gets_the_map_of_sampled_z_and_directions(ma
     with qtbot.waitSignal(w.editor.dirs.ready, timeout=180000):
         w.editor.tabs.setCurrentIndex(1)  # GANSpace-style directions of the user's generator
     assert len(w.editor.dirs.rows) >= 2 and w.last_error is None
+
+
+class _Denoiser(torch.nn.Module):
+    """A tiny ε-network of the user's: a conv over x_t and a learned embedding of t."""
+
+    def __init__(self, T=50):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+        self.t = torch.nn.Embedding(T, 1)
+
+    def forward(self, x, t):
+        t = torch.as_tensor(t).reshape(-1).expand(len(x))
+        return self.conv(x) + self.t(t).view(-1, 1, 1, 1)
+
+
+def test_a_denoiser_from_python_steps_through_the_diffusion_view(make_window, qtbot):
+    import diffusers
+
+    import latent_explorer
+
+    torch.manual_seed(0)
+    sched = diffusers.DDPMScheduler(num_train_timesteps=50)
+    model, name = latent_explorer.wrap(denoiser=_Denoiser(), scheduler=sched, image_shape=(1, 8, 8), name="my-eps")
+    assert model.capabilities.diffusion and model.config.timesteps == 50
+    torch.testing.assert_close(model.scheduler.betas.double(), sched.betas.double(), rtol=1e-6, atol=1e-7)
+    same, _ = latent_explorer.wrap(denoiser=_Denoiser(), betas=sched.betas.numpy(), image_shape=(1, 8, 8))
+    assert same.config.timesteps == 50
+    w = make_window(load_bundled=False)
+    w.library.set_current(w.library.add_live(name, model))
+    w.show_view("diffusion")
+    d = w.diffusion
+    d.sampler.setCurrentText("DDIM")
+    d.steps.setValue(5)
+    d.n.setValue(2)
+    with qtbot.waitSignal(d.ready, timeout=180000):
+        d.run_reverse()
+    assert d.frame.maximum() >= 5 and w.last_error is None
+    x0 = model.sample(2, generator=torch.Generator().manual_seed(0), sampler="ddim", steps=5)
+    assert x0.shape == (2, 1, 8, 8) and bool(((x0 >= 0) & (x0 <= 1)).all())
