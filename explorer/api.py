@@ -41,7 +41,9 @@ def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
     _shown += 1
     if not name:  # after the user's class: "VAE", then "VAE-2" for the next one shown
         owner = next((o for o in (model, encoder, generator, decoder, denoiser) if o is not None), None)
-        name = type(getattr(owner, "__self__", owner)).__name__ if owner is not None else "model"
+        cls = type(getattr(owner, "__self__", owner))
+        role = "denoiser" if denoiser is not None else "generator" if generator is not None else "autoencoder"
+        name = role if cls.__module__.startswith("torch.") else cls.__name__  # nn.Sequential: what it is
         name = name if _shown == 1 else f"{name}-{_shown}"
     images, spec, rng = None, None, image_range
     if data is not None:
