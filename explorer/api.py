@@ -7,6 +7,7 @@ running (``%gui qt``) it returns the window at once and the prompt stays usable.
     latent_explorer.show(model=my_autoencoder, data=dataset)         # a module with encode() and decode()
     latent_explorer.show(generator=my_gan.G, latent_dim=128)         # a GAN generator
     latent_explorer.show(denoiser=my_unet, betas=betas, image_shape=(1, 28, 28))  # ε(x_t, t), images in [-1, 1]
+    latent_explorer.show(diffusers.DDPMPipeline(unet=unet, scheduler=scheduler))   # a diffusers pipeline
 
 What is given is checked once before the window opens (one call of each module): a clear ConfigError or
 DataError says what does not fit, and nothing opens."""
@@ -26,6 +27,16 @@ def _event_loop_running() -> bool:
     return bool(loop) and str(loop).startswith("qt")
 
 
+def _is_unconditional_pipeline(obj) -> bool:
+    """A diffusers pipeline of an unconditional UNet2DModel and a scheduler (DDPMPipeline, DDIMPipeline)."""
+    if obj is None or not type(obj).__module__.startswith("diffusers"):
+        return False
+    import diffusers
+
+    return (isinstance(obj, diffusers.DiffusionPipeline) and isinstance(getattr(obj, "unet", None),
+            diffusers.UNet2DModel) and getattr(obj, "scheduler", None) is not None)
+
+
 def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, denoiser=None, betas=None,
          scheduler=None, data=None, labels=None, class_names=None, image_range=None, image_shape=None,
          name: str | None = None):
@@ -39,6 +50,11 @@ def wrap(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
 
     global _shown
     _shown += 1
+    if _is_unconditional_pipeline(model):  # a diffusers DDPMPipeline / DDIMPipeline: its UNet and scheduler
+        unet, cfg = model.unet, model.unet.config
+        size = cfg.sample_size if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)[0]
+        model, denoiser, scheduler = None, unet, model.scheduler
+        image_shape = image_shape or (int(cfg.in_channels), int(size), int(size))
     if not name:  # after the user's class: "VAE", then "VAE-2" for the next one shown
         owner = next((o for o in (model, encoder, generator, decoder, denoiser) if o is not None), None)
         cls = type(getattr(owner, "__self__", owner))

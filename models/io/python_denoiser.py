@@ -25,6 +25,9 @@ MAX_TIMESTEPS = 100_000
 class PythonDenoiserConfig(ModelConfig):
     timesteps: int = 1000
     clip_sample: bool = True  # x̂_0 clipped to [-1, 1] at each step, as DDPM and diffusers do by default
+    # DDIM with clip_sample: ε̂ recomputed from the clipped x̂_0 (ours), or kept as predicted (False: as
+    # diffusers' DDIMPipeline runs, for a schedule that came from a diffusers scheduler)
+    clipped_model_output: bool = True
     source: str = ""  # "module.Class" of the network
 
     image_sizes = (4, 1024)
@@ -68,7 +71,7 @@ class PythonDenoiser(DDPM):
         self.unet = self.ema
         with torch.device("cpu"):
             self.scheduler = DiffusionScheduler(config.timesteps, "linear", clip_sample=config.clip_sample,
-                                                betas=betas)
+                                                betas=betas, clipped_model_output=config.clipped_model_output)
 
     def train_step(self, x, y, opts, step):
         raise NotImplementedError("a model from your Python is trained in your own loop, not here")
@@ -102,7 +105,7 @@ def _betas_of(betas, scheduler) -> torch.Tensor:
     return b
 
 
-def from_denoiser(denoiser, *, betas=None, scheduler=None, image_shape=None, clip_sample: bool = True
+def from_denoiser(denoiser, *, betas=None, scheduler=None, image_shape=None, clip_sample: bool | None = None
                   ) -> PythonDenoiser:
     """The user's denoiser as a model of ours, checked on one call (the noisiest step, x_T = 0)."""
     if not callable(denoiser):
@@ -110,9 +113,12 @@ def from_denoiser(denoiser, *, betas=None, scheduler=None, image_shape=None, cli
     if image_shape is None:
         raise ConfigError("give image_shape=(C, H, W) (or data=): the size of the images the denoiser makes")
     b = _betas_of(betas, scheduler)
+    if clip_sample is None:  # as its scheduler says, else as DDPM (Ho et al. 2020) did
+        clip_sample = bool(getattr(getattr(scheduler, "config", None), "clip_sample", True))
     source = type(getattr(denoiser, "__self__", denoiser))
     config = PythonDenoiserConfig(kind="python-denoiser", image_shape=tuple(int(v) for v in image_shape),
                                   timesteps=len(b), clip_sample=bool(clip_sample),
+                                  clipped_model_output=scheduler is None,
                                   source=f"{source.__module__}.{source.__qualname__}")
     config.validate()
     model = PythonDenoiser(config, denoiser, b)

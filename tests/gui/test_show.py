@@ -225,3 +225,22 @@ def test_a_denoiser_from_python_steps_through_the_diffusion_view(make_window, qt
     assert d.frame.maximum() >= 5 and w.last_error is None
     x0 = model.sample(2, generator=torch.Generator().manual_seed(0), sampler="ddim", steps=5)
     assert x0.shape == (2, 1, 8, 8) and bool(((x0 >= 0) & (x0 <= 1)).all())
+
+
+def test_a_diffusers_pipeline_object_opens_as_its_unet_and_scheduler():
+    import diffusers
+
+    import latent_explorer
+    from tests.models.diffusers_nets import _unet
+
+    pipe = diffusers.DDPMPipeline(unet=_unet(), scheduler=diffusers.DDPMScheduler(num_train_timesteps=40))
+    model, _ = latent_explorer.wrap(pipe, name="pipe")
+    assert model.kind == "python-denoiser" and model.image_shape == (1, 8, 8) and model.config.timesteps == 40
+    torch.testing.assert_close(model.scheduler.betas.double(), pipe.scheduler.betas.double(), rtol=1e-6, atol=1e-7)
+    # the same reverse process as diffusers' own pipeline: its DDPM steps, from the same noise
+    g = torch.Generator().manual_seed(3)
+    ours = model.sample(1, generator=g, sampler="ddpm")
+    theirs = pipe(batch_size=1, generator=torch.Generator().manual_seed(3), num_inference_steps=40,
+                  output_type="np").images
+    assert ours.shape == (1, 1, 8, 8) and theirs.shape == (1, 8, 8, 1)
+    np.testing.assert_allclose(ours[0, 0].numpy(), theirs[0, :, :, 0], atol=1e-4)
