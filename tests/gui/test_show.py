@@ -244,3 +244,30 @@ def test_a_diffusers_pipeline_object_opens_as_its_unet_and_scheduler():
                   output_type="np").images
     assert ours.shape == (1, 1, 8, 8) and theirs.shape == (1, 8, 8, 1)
     np.testing.assert_allclose(ours[0, 0].numpy(), theirs[0, :, :, 0], atol=1e-4)
+
+
+def test_data_from_a_torch_dataset_with_labels_and_class_names():
+    import latent_explorer
+    from latent_explorer.models import DataError
+    from latent_explorer.models.data import load_dataset
+
+    class Pairs(torch.utils.data.Dataset):  # items (image in [-1, 1], label), as torchvision's are
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return torch.full((1, 8, 8), (i % 3) / 1.5 - 1.0), i % 3
+
+    enc = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 2))
+    dec = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 8, 8)))
+    model, name = latent_explorer.wrap(encoder=enc, decoder=dec, data=Pairs(30), class_names=["a", "b", "c"],
+                                       name="from-a-dataset")
+    data = load_dataset(model.meta["data"]["spec"])  # what every view reads: [0, 1], labels, names
+    assert model.config.image_range == (-1.0, 1.0) and data.images.shape == (30, 1, 8, 8)
+    assert data.labels.tolist() == [i % 3 for i in range(30)] and data.class_names == ["a", "b", "c"]
+    np.testing.assert_allclose(data.images[:3, 0, 0, 0], [0.0, 1 / 3, 2 / 3], atol=1e-6)
+    with pytest.raises(DataError, match="between 1 and 1,000,000 can be shown"):  # counted before any is read
+        latent_explorer.wrap(encoder=enc, decoder=dec, data=Pairs(10**9))
