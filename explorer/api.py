@@ -94,7 +94,10 @@ def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
     import os
 
     from .qt_compat import application
+    from .view_table import VIEW_NAMES
 
+    if view is not None and view not in VIEW_NAMES:  # before anything is built or opened
+        raise ValueError(f"no view named {view!r} (views: {', '.join(VIEW_NAMES)})")
     screenshot = screenshot or os.environ.get("LATENT_EXPLORER_SCREENSHOT") or None
     built, name = wrap(model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
                        denoiser=denoiser, betas=betas, scheduler=scheduler, data=data, labels=labels,
@@ -106,8 +109,6 @@ def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
     win = MainWindow()
     win.library.set_current(win.library.add_live(name, built))
     view = view or ("diffusion" if built.capabilities.diffusion else "map")  # where it is first seen
-    if view not in win.views:
-        raise ValueError(f"no view named {view!r} (views: {', '.join(win.views)})")
     win.show_view(view)
     win.resize(*size)
     win.show()

@@ -271,3 +271,16 @@ def test_data_from_a_torch_dataset_with_labels_and_class_names():
     np.testing.assert_allclose(data.images[:3, 0, 0, 0], [0.0, 1 / 3, 2 / 3], atol=1e-6)
     with pytest.raises(DataError, match="between 1 and 1,000,000 can be shown"):  # counted before any is read
         latent_explorer.wrap(encoder=enc, decoder=dec, data=Pairs(10**9))
+
+
+def test_a_view_that_does_not_exist_is_refused_before_anything_opens(qapp):
+    from PySide6.QtWidgets import QApplication
+
+    import latent_explorer
+    from latent_explorer.main_window import MainWindow
+
+    before = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+    g = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 8, 8)))
+    with pytest.raises(ValueError, match="no view named 'maps' \\(views: map, editor"):
+        latent_explorer.show(generator=g, latent_dim=2, view="maps", block=False)
+    assert [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)] == before
