@@ -26,6 +26,9 @@ RANGE_SLACK = 0.25  # a decoder's outputs may overshoot its range by this share 
 class PythonConfig(ModelConfig):
     image_range: tuple[float, float] = (0.0, 1.0)  # what the user's images span (decoder out, encoder in)
     source: str = ""  # where the modules came from: "module.Class" of each, for the list's title
+    # one code as the decoder takes it: () is (latent_dim,); a conv decoder's may be (D, 1, 1) (DCGAN) or
+    # (4, 8, 8) (an encoder's feature map); the views see every code flat, latent_dim numbers
+    code_shape: tuple[int, ...] = ()
 
     image_sizes = (4, 1024)
     square = False
@@ -95,6 +98,7 @@ class PythonModel(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z, y=None):
+        z = z.reshape(len(z), *self.config.code_shape) if self.config.code_shape else z
         out = first_tensor(self.decoder(z), "decoder")
         shape = (len(z), *self.image_shape)
         if out.dim() == 2 and out.shape[1] == self.image_shape[0] * self.image_shape[1] * self.image_shape[2]:
@@ -189,17 +193,20 @@ def from_modules(*, model=None, encoder=None, decoder=None, generator=None, late
         if latent_dim is not None and latent_dim != found:
             raise ConfigError(f"the encoder gives codes of {found} numbers, not latent_dim={latent_dim}")
         latent_dim = found
+        code_shape = tuple(int(v) for v in z.shape[1:]) if z.dim() > 2 else ()
+    else:
+        code_shape = _code_shape(decoder, int(latent_dim))
     if image_shape is None and images is not None:
         image_shape = tuple(images.shape[1:])
     if image_shape is None:
         with torch.no_grad():
-            out = first_tensor(decoder(torch.zeros(2, latent_dim)), "decoder")
+            out = first_tensor(decoder(torch.zeros(2, *(code_shape or (latent_dim,)))), "decoder")
         if out.dim() != 4:
             raise ConfigError(f"the decoder returned shape {tuple(out.shape)}: give data= or image_shape= "
                               "(C, H, W) to say what its images are")
         image_shape = tuple(out.shape[1:])
     config = PythonConfig(kind=kind, image_shape=tuple(int(v) for v in image_shape), latent_dim=int(latent_dim),
-                          image_range=(lo, hi), source=_named(model, encoder, decoder))
+                          image_range=(lo, hi), source=_named(model, encoder, decoder), code_shape=code_shape)
     config.validate()
     built = PythonModel(config, encoder, decoder, owner)
     try:  # one call now: a clear message before any window opens
@@ -217,6 +224,21 @@ def from_modules(*, model=None, encoder=None, decoder=None, generator=None, late
         else:
             built.fit_prior(images.to(built.device))
     return built
+
+
+def _code_shape(decoder, latent_dim: int) -> tuple[int, ...]:
+    """How a generator takes its z: flat (B, D) (), or (B, D, 1, 1) as a DCGAN's transposed convolutions do.
+    The flat form is tried first; when both fail, the decode check below says why the flat one did."""
+    owner = getattr(decoder, "__self__", decoder)
+    device = next((p.device for p in owner.parameters()), None) if isinstance(owner, nn.Module) else None
+    for shape in ((), (latent_dim, 1, 1)):
+        try:
+            with torch.no_grad():
+                decoder(torch.zeros(2, *(shape or (latent_dim,)), device=device))
+            return shape
+        except Exception:  # noqa: BLE001 - the user's code: the next form, or the check's message
+            continue
+    return ()
 
 
 def _named(*objects) -> str:

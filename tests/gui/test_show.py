@@ -284,3 +284,24 @@ def test_a_view_that_does_not_exist_is_refused_before_anything_opens(qapp):
     with pytest.raises(ValueError, match="no view named 'maps' \\(views: map, editor"):
         latent_explorer.show(generator=g, latent_dim=2, view="maps", block=False)
     assert [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)] == before
+
+
+def test_a_dcgan_generator_and_a_conv_autoencoder_take_their_codes_in_their_own_shape():
+    from torch import nn
+
+    import latent_explorer
+
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.ConvTranspose2d(16, 8, 4, 1, 0), nn.ReLU(), nn.ConvTranspose2d(8, 1, 4, 2, 1), nn.Tanh())
+    model, _ = latent_explorer.wrap(generator=g, latent_dim=16, image_range=(-1, 1))  # z as (B, 16, 1, 1)
+    assert model.config.code_shape == (16, 1, 1) and model.image_shape == (1, 8, 8)
+    z = model.prior(3, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model.decode(z), (g(z.view(3, 16, 1, 1)) + 1) / 2)  # flat z in, images in [0, 1]
+    enc = nn.Sequential(nn.Conv2d(1, 2, 3, 2, 1))  # codes (B, 2, 4, 4): a feature map
+    dec = nn.Sequential(nn.ConvTranspose2d(2, 1, 4, 2, 1), nn.Sigmoid())
+    ae, _ = latent_explorer.wrap(encoder=enc, decoder=dec, data=torch.rand(20, 1, 8, 8))
+    assert ae.latent_dim == 32 and ae.config.code_shape == (2, 4, 4)
+    x = torch.rand(4, 1, 8, 8)
+    codes = ae.encode(x)
+    assert codes.shape == (4, 32)
+    torch.testing.assert_close(ae.decode(codes), dec(enc(x)))
