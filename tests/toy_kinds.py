@@ -149,50 +149,13 @@ class ToyEtaSampler(DDIMSampler):
 
 # A kind plug-in as a user's package ships one: a module that registers its kind, and a distribution whose
 # entry_points.txt names it in the group latent_explorer.kinds (what `pip install` of that package writes).
-PLUGIN_KIND = '''
-from dataclasses import dataclass
+PLUGIN_KIND = """
+from latent_explorer.models import registry
+from tests.toy_kinds import Toy, ToyConfig  # its classes are the toy's: what makes it a plug-in is how it arrives
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from latent_explorer.models import GenerativeModel, ModelConfig, registry
-from latent_explorer.models.base import adam, optimize
-
-
-@dataclass
-class PlugConfig(ModelConfig):
-    pass
-
-
-class Plug(GenerativeModel):
-    loss_names = ("mse",)
-
-    def __init__(self, config):
-        super().__init__(config)
-        c, h, w = config.image_shape
-        self.lin = nn.Linear(config.latent_dim, c * h * w)
-
-    @torch.no_grad()
-    def decode(self, z, y=None):
-        return torch.sigmoid(self.lin(z)).view(-1, *self.image_shape)
-
-    def make_optimizers(self, lr=None):
-        return {"opt": adam(self.parameters(), lr or self.default_lr)}
-
-    def train_step(self, x, y, opts, step):
-        loss = F.mse_loss(torch.sigmoid(self.lin(torch.randn(len(x), self.latent_dim))).view_as(x), x)
-        optimize(loss, opts["opt"], self.parameters())
-        return {"mse": loss.item()}
-
-    @torch.no_grad()
-    def evaluate(self, x, y, generator=None):
-        return {"mse": F.mse_loss(self.decode(torch.randn(len(x), self.latent_dim, generator=generator)), x).item()}
-
-
-registry.register(registry.KindSpec("plug-toy", "Plugged-in linear generator", Plug, PlugConfig,
+registry.register(registry.KindSpec("plug-toy", "Plugged-in linear generator", Toy, ToyConfig,
                                     registry.TrainDefaults(1, 16, 1e-2), registry.Capabilities(), latent_dim=4))
-'''
+"""
 
 
 def plugin_folder(root):

@@ -76,13 +76,6 @@ class PythonDenoiser(DDPM):
     def train_step(self, x, y, opts, step):
         raise NotImplementedError("a model from your Python is trained in your own loop, not here")
 
-    def on_loaded(self, path) -> None:
-        from latent_explorer.models.errors import CheckpointError
-
-        if self.ema is None:
-            raise CheckpointError(f"{path}: a model from Python opens from Python (latent_explorer.show), "
-                                  "not from a file")
-
 
 def _betas_of(betas, scheduler) -> torch.Tensor:
     if (betas is None) == (scheduler is None):

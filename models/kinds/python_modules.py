@@ -131,13 +131,6 @@ class PythonModel(GenerativeModel):
     def train_step(self, x, y, opts, step):
         raise NotImplementedError("a model from your Python is trained in your own loop, not here")
 
-    def on_loaded(self, path) -> None:
-        from latent_explorer.models.errors import CheckpointError
-
-        if self.decoder is None:  # its modules are the user's code, which a checkpoint does not hold
-            raise CheckpointError(f"{path}: a model from Python opens from Python (latent_explorer.show), "
-                                  "not from a file")
-
 
 def returns_distribution(out) -> bool:
     """A VAE encoder's output: (mu, logvar) or a dict with a log-variance (or standard deviation)."""
