@@ -78,7 +78,7 @@ class ModelEntry:
             parts.append(f"{m.conditioning}-conditional")
         spec = self.meta.get("data", {}).get("spec")
         if spec and spec.startswith("python:"):
-            parts.append("data: from Python")
+            parts.append("data: from Python" if self.path.startswith("python:") else "data: kept in the file")
         elif spec:
             parts.append(f"data: {Path(spec).name if os.sep in spec else spec}")
         status = self.meta.get("training", {}).get("status")

@@ -28,7 +28,8 @@ CONDITIONINGS = ("none", "class", "text", "image")
 BUILTIN_MODULES = tuple(f"latent_explorer.models.kinds.{k}" for k in (
     "autoencoders", "gan", "ddpm", "latent_ae", "text_encoder", "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
     "controlnet", "python_modules")) + \
-    tuple(f"latent_explorer.models.io.{f}" for f in ("external", "onnx_model", "diffusers_models", "python_denoiser"))
+    tuple(f"latent_explorer.models.io.{f}" for f in (
+        "external", "onnx_model", "diffusers_models", "python_denoiser", "python_checkpoint"))
 
 
 @dataclass(frozen=True)

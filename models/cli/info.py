@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
 def cmd_info(a) -> int:
     from latent_explorer.models.io.checkpoint import load
     from latent_explorer.models.io.external import UntrustedCode, describe_torchscript
+    from latent_explorer.models.io.python_checkpoint import UntrustedModules, describe_file
 
     if Path(a.file).suffix.lower() == ".png":  # PNG Info: the generation parameters an image carries
         from latent_explorer.models.io.images import png_text
@@ -40,6 +41,9 @@ def cmd_info(a) -> int:
         return 0
     try:
         model = load(a.file, probe=False)  # an ONNX graph: read and checked, never run (a Loop may not end)
+    except UntrustedModules as e:  # a model saved from Python: what its header says, nothing imported
+        print(compact_json(describe_file(e.path)))
+        return 0
     except UntrustedCode as e:  # TorchScript: its sidecar and listing, and none of its code run
         print(compact_json(describe_torchscript(e.path)))
         return 0

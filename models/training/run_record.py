@@ -66,6 +66,7 @@ class RunRecord:
     samples: list[np.ndarray] = field(default_factory=list)
     histograms: list[dict] = field(default_factory=list)
     coverage: list[float | None] = field(default_factory=list)
+    losses: list[dict] = field(default_factory=list)  # each epoch's mean loss terms ({} where none were given)
     why_no_classes: str = ""  # why no class histogram was measured, if none was
 
     @property
@@ -114,9 +115,10 @@ class Recorder:
     def active(self) -> bool:
         return self.encodes or self.samples
 
-    def take(self, epoch: int) -> dict:
-        """Record epoch ``epoch``; its JSON figures for the training history. A record that cannot be taken
-        never stops the run: what went wrong is kept in the record instead (the weights matter more)."""
+    def take(self, epoch: int, losses: dict | None = None) -> dict:
+        """Record epoch ``epoch`` (``losses``: its mean loss terms); its JSON figures for the training history.
+        A record that cannot be taken never stops the run: what went wrong is kept in the record instead (the
+        weights matter more)."""
         if not self.active:  # the record stopped (see below): later epochs add nothing to it
             return {}
         if self._size() + self._epoch_bytes() > MAX_RECORD_BYTES:  # what no reader would open again
@@ -125,7 +127,9 @@ class Recorder:
                                           f"{MAX_RECORD_BYTES >> 20} MB (the run went on)")
             return {}
         try:
-            return self._take(epoch)
+            figures = self._take(epoch)
+            self.record.losses.append(finite_losses(losses))
+            return figures
         except Exception as e:  # noqa: BLE001 - see above
             self.encodes = self.samples = False
             self.record.why_no_classes = f"the record stopped at epoch {epoch}: {type(e).__name__}: {e}"
@@ -181,6 +185,17 @@ class Recorder:
         return save_record(self.record, record_path(checkpoint))
 
 
+def finite_losses(losses: dict | None) -> dict:
+    """An epoch's loss terms as the record keeps them: numbers, None where a term was NaN or infinite."""
+    import math
+
+    out = {}
+    for k, v in (losses or {}).items():
+        v = float(v)
+        out[str(k)[:100]] = v if math.isfinite(v) else None
+    return out
+
+
 def _ready_classifier(data):
     """The data's yardstick classifier if one is at hand now (bundled or cached), else (None, why)."""
     from latent_explorer.models.analysis.classifier import find_classifier
@@ -215,7 +230,8 @@ def save_record(rec: RunRecord, path: str | os.PathLike) -> Path:
         tensors["labels"] = torch.from_numpy(np.ascontiguousarray(rec.labels, np.int64))
     meta = {"format": FORMAT, "version": "1", "epochs": json.dumps(rec.epochs),
             "class_names": json.dumps(rec.class_names), "histograms": json.dumps(rec.histograms),
-            "coverage": json.dumps(rec.coverage), "why_no_classes": rec.why_no_classes}
+            "coverage": json.dumps(rec.coverage), "losses": json.dumps(rec.losses),
+            "why_no_classes": rec.why_no_classes}
     from safetensors.torch import save
 
     return atomic_write(path, save(tensors, metadata=meta))
@@ -227,6 +243,7 @@ RECORD_FIELDS = {  # the record's JSON metadata, each read typed (models.io.sche
     "class_names": List(Str(MAX_CLASS_NAME, printable=True), 0, MAX_SAVED_CLASSES, default=[]),
     "histograms": List(Map(_COUNT, MAX_SAVED_CLASSES, MAX_CLASS_NAME), 0, MAX_EPOCHS, default=[]),
     "coverage": List(Either((Float(0, 1), Null())), 0, MAX_EPOCHS, default=[]),
+    "losses": List(Map(Either((Float(), Null())), 64, 100), 0, MAX_EPOCHS, default=[]),
 }
 _TENSOR = re.compile(r"(z|samples)\.(\d{5,9})")
 
@@ -274,6 +291,9 @@ def load_record(path: str | os.PathLike, latent_dim: int | None = None) -> RunRe
     if not len(hists) == len(cover) == len(epochs):
         raise CheckpointError(f"{name}: a damaged run record ({len(epochs)} epochs, but {len(hists)} histograms "
                               f"and {len(cover)} coverages)")
+    if f["losses"] and len(f["losses"]) != len(epochs):
+        raise CheckpointError(f"{name}: a damaged run record ({len(epochs)} epochs, but {len(f['losses'])} sets of "
+                              "losses)")
     _check_tensors(header, epochs, latent_dim)
     tensors = read_tensors(header)
     labels = tensors["labels"].numpy() if "labels" in tensors else None
@@ -282,7 +302,7 @@ def load_record(path: str | os.PathLike, latent_dim: int | None = None) -> RunRe
     names = f["class_names"]
     if labels is not None and len(labels) and labels.max() >= len(names):  # bounded: < MAX_SAVED_CLASSES
         names = names + [str(i) for i in range(len(names), int(labels.max()) + 1)]
-    rec = RunRecord(epochs, labels, names, histograms=hists, coverage=cover,
+    rec = RunRecord(epochs, labels, names, histograms=hists, coverage=cover, losses=f["losses"],
                     why_no_classes=printable(meta.get("why_no_classes", "")[:1000]))
     zs = [tensors.get(f"z.{e:05d}") for e in epochs]
     if all(z is not None for z in zs) and zs:

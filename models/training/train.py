@@ -305,7 +305,7 @@ def run_epoch(run: LoopState, epoch: int, should_stop: Callable[[], bool]) -> Ge
     summary["epochs_done"], summary["steps"] = epoch, run.step
     summary["history"].append({"epoch": epoch, "train": means, "val": val})
     if run.recorder is not None:
-        summary["history"][-1].update(run.recorder.take(epoch))
+        summary["history"][-1].update(run.recorder.take(epoch, means))
     summary["final_losses"], summary["val"] = means, val
     run.rng = capture_rng(run.shuffle, run.device)  # where the next epoch starts (a resumed run starts there)
     path = None

@@ -118,6 +118,13 @@ def test_the_readmes_python_example_runs_as_written(tmp_path):
     from PySide6.QtGui import QImage
 
     assert not QImage(str(shot)).isNull()
+    from latent_explorer.models.io.checkpoint import load
+    from latent_explorer.models.training.run_record import record_of
+
+    run = load(tmp_path / "runs" / "digits-vae.safetensors", trust_code=True)  # the script, without its loop
+    rec = record_of(run)
+    assert rec.epochs == [1, 2, 3, 4, 5, 6] and len(rec.z) == 6 and rec.z[0].shape == (297, 2)
+    assert rec.losses[-1]["recon"] < rec.losses[0]["recon"]
 
 
 def _digits_autoencoder():
