@@ -187,7 +187,7 @@ def checkpoint_bytes(built, *, encoder=None, decoder=None, generator=None, data=
         given = {}
         for role in roles_of[key]:
             given.update(init.get(role) or {})
-        named[key] = {"class": cls_name, "init": init_args(module, given, " / ".join(roles_of[key]))}
+        named[key] = {"class": cls_name, "init": init_args(module, given, roles_of[key][0])}
         folder = _source_folder(cls_name.split(":")[0], script_here)
         if source and folder and folder != source:
             raise ConfigError(f"the modules import from two folders ({source} and {folder}): save() names one")

@@ -77,7 +77,7 @@ class Recorder:
             given = {}
             for r in roles:
                 given.update(self.init.get(r) or {})
-            init_args(module, given, " / ".join(roles))
+            init_args(module, given, roles[0])
             if (said := script_warning(module)) is not None:
                 warnings.warn(said, stacklevel=2)
         m = min(int(n), len(self.data.images)) if self.data is not None else 0

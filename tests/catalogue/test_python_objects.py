@@ -128,3 +128,81 @@ def test_F138_a_denoiser_that_does_not_predict_the_noise_or_has_no_schedule():
     with pytest.raises(ConfigError) as e:
         latent_explorer.wrap(denoiser=Wrong(), betas=[0.5, 1.5], image_shape=(1, 8, 8))
     assert _one_line(e) == "betas must be 1 to 100,000 numbers between 0 and 1 (got 2)"
+
+
+NETS = '''
+import pathlib
+
+import torch
+from torch import nn
+
+pathlib.Path(__file__).with_name("imported.txt").write_text("ran")
+
+
+class Gen(nn.Module):
+    def __init__(self, d=3):
+        super().__init__()
+        self.d = d
+        self.lin = nn.Linear(d, 64)
+
+    def forward(self, z):
+        return torch.sigmoid(self.lin(z)).view(-1, 1, 8, 8)
+'''
+
+
+@pytest.fixture
+def saved_gen(tmp_path, monkeypatch):
+    """A generator of a user's package ``catnets`` saved with ``latent_explorer.save``; forgotten after."""
+    import sys
+
+    (tmp_path / "catnets").mkdir()
+    (tmp_path / "catnets" / "__init__.py").write_text(NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from catnets import Gen
+
+    path = latent_explorer.save(tmp_path / "gen", generator=Gen(), latent_dim=3)
+    sys.modules.pop("catnets")
+    (tmp_path / "catnets" / "imported.txt").unlink()
+    yield path
+    sys.modules.pop("catnets", None)
+
+
+def test_F139_a_saved_model_that_names_python_code_opened_without_trust(saved_gen, make_window, qtbot):
+    import sys
+
+    w = make_window(load_bundled=False)
+    asked = []
+    w.library.confirm_code = lambda path, message: asked.append(message) and False  # the user says no
+    w.open_path(str(saved_gen))
+    qtbot.waitUntil(lambda: w.last_error is not None, timeout=60000)
+    assert asked == [w.last_error] and w.last_error.startswith(
+        "gen.safetensors names Python code to import: catnets:Gen (from ")
+    assert "--trust-code" in w.last_error and "catnets" not in sys.modules
+    assert not (saved_gen.parent / "catnets" / "imported.txt").exists()  # nothing of it ran
+    assert w.library.entries == [] and w.isVisible()
+
+
+def test_F140_a_saved_model_whose_class_changed_since(saved_gen):
+    from latent_explorer.models.io.checkpoint import load
+
+    nets = saved_gen.parent / "catnets" / "__init__.py"
+    nets.write_text(nets.read_text().replace("nn.Linear(d, 64)", "nn.Linear(d, 32), nn.Linear(32, 64)")
+                    .replace("self.lin = nn.Linear(d, 32), nn.Linear(32, 64)", "self.lin = nn.Linear(d + 1, 64)"))
+    with pytest.raises(latent_explorer.models.CheckpointError) as e:
+        load(saved_gen, trust_code=True)
+    assert _one_line(e) == ("gen.safetensors: catnets:Gen's weight lin.weight is of shape [64, 3]; the class now "
+                            "makes [64, 4] (has its code changed since the file was saved?)")
+
+
+def test_F141_save_of_a_module_that_keeps_no_constructor_arguments(tmp_path):
+    from tests.user_nets import Opaque
+
+    with pytest.raises(ConfigError) as e:
+        latent_explorer.save(tmp_path / "gen", generator=Opaque(3), latent_dim=3)
+    assert _one_line(e) == ("Opaque() needs n, which the generator does not keep as self.n: pass "
+                            "init={'generator': {'n': ...}}")
+    with pytest.raises(ConfigError) as e:
+        latent_explorer.save(tmp_path / "gen", generator=Opaque(3), latent_dim=3, init={"generator": {"n": 2}})
+    assert _one_line(e) == ("Opaque(**{'n': 2}) does not rebuild the generator: its weight lin.weight differs; "
+                            "pass init={'generator': {...}} with the arguments that built it")
+    assert not (tmp_path / "gen.safetensors").exists()
