@@ -41,7 +41,8 @@ class Recorder:
                  init: dict | None = None, overwrite: bool = False):
         from latent_explorer.models.data.memory import image_data
         from latent_explorer.models.io.checkpoint import check_output, safetensors_format
-        from latent_explorer.models.io.python_checkpoint import FORMAT, _parts, init_args, script_warning
+        from latent_explorer.models.io.python_checkpoint import FORMAT, _parts, init_args
+        from latent_explorer.models.io.python_code import script_warning
         from latent_explorer.models.kinds.python_modules import from_modules
         from latent_explorer.models.training.run_record import record_path
 
