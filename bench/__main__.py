@@ -58,6 +58,13 @@ def main(argv=None) -> int:
     results = {k: round(float(v), 4) for k, v in results.items()}
     Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    from bench.common import TARGETS
+
+    for key, t in TARGETS.items():  # what missed its target, and a floor that is not one, said at the end
+        if key in results and not t.met(results[key], results.get(t.floor) if t.floor else None):
+            why = "below its floor (the floor is wrong)" if t.below_floor(
+                results[key], results.get(t.floor) if t.floor else None) else f"target {t.op} {t.value}"
+            print(f"missed: {key} = {results[key]:.4g}: {why}", file=sys.stderr)
     if not a.smoke:
         from bench.report import write_markdown
 

@@ -36,8 +36,24 @@ class Target:
     what: str
     floor: str | None = None
 
-    def met(self, v: float) -> bool:
-        return v <= self.value if self.op == "<=" else v >= self.value
+    def ratio(self, v: float, floor: float | None) -> float | None:
+        """The figure over its floor: ``v / floor`` where the target names one, ``v`` itself for a ratio
+        target (``*_ratio``: already ours ÷ a floor), None otherwise."""
+        if floor:
+            return v / floor
+        return v if self.key.endswith("_ratio") and self.op == "<=" else None
+
+    def below_floor(self, v: float, floor: float | None = None) -> bool:
+        """Faster than its floor by more than noise: the floor is not a floor (it measures something else)."""
+        r = self.ratio(v, floor)
+        return r is not None and r < RATIO_FLOOR
+
+    def met(self, v: float, floor: float | None = None) -> bool:
+        within = v <= self.value if self.op == "<=" else v >= self.value
+        return within and not self.below_floor(v, floor)
+
+
+RATIO_FLOOR = 0.95  # a figure below 0.95× its floor fails its target: the floor is then wrong, and is fixed
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,22 @@ def _points(rng, n: int):
     return LatentSet(z, labels, [str(i) for i in range(10)], None, "encoded")
 
 
+def _first_draw_floor(m, points) -> float:
+    """What any first draw of these points must do (s): their density picture for the view as drawn, once,
+    shown (the ImageItem's conversion of it) and one repaint of the map."""
+    from latent_explorer.models.display import density_image
+
+    vb = m.plot.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    w, h = int(vb.width()), int(vb.height())
+    layer = m.points.density
+    t = time.perf_counter()
+    pic, _ = density_image(points.z, layer.point_rgb, (x0, x1), (y0, y1), w, h)
+    layer.image.setImage(pic, autoLevels=False, levels=(0.0, 1.0))
+    m.plot.viewport().repaint()
+    return time.perf_counter() - t
+
+
 def _pan_frame_ms(m, vb, i: int) -> float:
     """One pan and zoom of the map and its repaint (ms); even and odd frames go back and forth."""
     t = time.perf_counter()
@@ -92,7 +108,10 @@ def map_pan_70k(smoke: bool, rng) -> dict:
     return {"map_pan_70k_ms": pct(times[1:] or times, 50)}
 
 
-@targets(Target("map_first_draw_1m_s", "<=", 1.0, "first draw of a 1,000,000-point map, 10 classes (s)"),
+@targets(Target("map_first_draw_1m_s", "<=", 1.0, "first draw of a 1,000,000-point map, 10 classes, until it "
+                "rests (s)"),
+         Target("map_first_draw_1m_ratio", "<=", 2.5, "the first draw ÷ its floor: one density picture of the "
+                "points at the view's size and one repaint", floor="map_first_draw_floor_1m_s"),
          Target("map_pan_1m_ms", "<=", 50.0, "one pan/zoom redraw of a 1,000,000-point map (ms, median)"),
          Target("map_density_render_1m_ms", "<=", 200.0, "the 1M-point density picture recomputed when the view "
                 "rests (ms, median)"))
@@ -107,7 +126,12 @@ def map_1m(smoke: bool, rng) -> dict:
     m.shown.set_latents(points)
     a.processEvents()
     m.plot.viewport().repaint()
+    layer = m.points.density
+    while layer is not None and layer._timer.isActive():  # until it rests: a settle render is part of it
+        a.processEvents()
     out = {"map_first_draw_1m_s": time.perf_counter() - t}
+    out["map_first_draw_floor_1m_s"] = _first_draw_floor(m, points)
+    out["map_first_draw_1m_ratio"] = out["map_first_draw_1m_s"] / out["map_first_draw_floor_1m_s"]
     vb = m.plot.getViewBox()
     times, renders = [], []
     for i in range(3 if smoke else 30):

@@ -37,3 +37,48 @@ def bench_tsne(smoke: bool) -> dict:
         out[f"{name}_10k_knn5"] = knn_label_accuracy(xy, y)
     out["tsne_vs_handwritten"] = out["tsne_10k_s"] / out["tsne_handwritten_10k_s"]
     return out
+
+
+@part("umap_app",
+      Target("umap_app_10k_ratio", "<=", 1.3, "the map's UMAP of 10,000 MNIST latents, the app's path (its "
+             "projection process, second run) ÷ umap-learn's second run in one process"))
+def bench_umap_app(smoke: bool) -> dict:
+    """What a user waits for the second UMAP of a session (the window's projection process, kept after the
+    first) against umap-learn warm in this process (its numba code compiled by a first run), same latents."""
+    import torch
+
+    from bench.common import app
+    from latent_explorer.models import load, load_dataset
+    from latent_explorer.models.analysis.embedding import umap
+    from latent_explorer.models.progress import run_to_end
+    from latent_explorer.procjob import discard_pools, embedding_job
+    from latent_explorer.worker import Worker
+
+    a = app()
+    n = 1000 if smoke else 10000
+    model = load(ROOT / "assets" / "mnist-vae16.safetensors")
+    with torch.no_grad():
+        z = model.encode(torch.from_numpy(load_dataset("mnist").images[:n])).numpy()
+    out = {}
+    for run in ("first", "second"):
+        done = []
+        w = Worker(embedding_job("umap", z))
+        w.returned.connect(done.append)
+        w.errored.connect(lambda msg, done=done: done.append(RuntimeError(msg)))
+        t = time.perf_counter()
+        w.start()
+        while not done:
+            a.processEvents()
+            time.sleep(0.005)
+        out[f"umap_app_{run}_10k_s"] = time.perf_counter() - t
+        if isinstance(done[0], Exception):
+            raise done[0]
+        w.wait()
+    discard_pools()
+    for run in ("first", "second"):
+        t = time.perf_counter()
+        run_to_end(umap(z))
+        out[f"umap_learn_{run}_10k_s"] = time.perf_counter() - t
+    out["umap_app_10k_s"] = out["umap_app_second_10k_s"]
+    out["umap_app_10k_ratio"] = out["umap_app_second_10k_s"] / out["umap_learn_second_10k_s"]
+    return out

@@ -1,5 +1,6 @@
 """Latent Editor: a slider moved until the decoded image is painted, against a bare decode-and-paint floor
-(the same model, ``ImageItem.setImage`` and a repaint in a bare pyqtgraph widget) in the same run."""
+(the same model, shown in the same image panel class at the editor's panel's size, and a repaint) in the same
+run."""
 
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ def _reps(smoke: bool) -> int:
 def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
     """The real editor offscreen: set a slider, run the event loop until the image panel has painted the new
     image; then the floor, decode + setImage + repaint without our widgets."""
-    import pyqtgraph as pg
     import torch
     from PySide6.QtCore import QEvent, QObject
 
     from latent_explorer.editor import LatentEditor
     from latent_explorer.models import load
-    from latent_explorer.models.display import to_display
     from latent_explorer.state import LatentState
+    from latent_explorer.widgets import ImagePanel
 
     a = app()
     model = load(ROOT / "assets" / f"{name}.safetensors")
@@ -57,14 +57,14 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
         if i >= 20:
             times.append((time.perf_counter() - t) * 1000)
     ed.panel.viewport().removeEventFilter(probe)
+    painted = ed.panel.size()  # the floor paints the same area (a larger one made it no floor: 0.78× at 600²)
     ed.shutdown()
     ed.close()
-    # the floor: decode + ImageItem.setImage + repaint, without our widgets
-    w = pg.GraphicsLayoutWidget()
-    vb = w.addViewBox(lockAspect=True)
-    item = pg.ImageItem(levels=(0, 1))
-    vb.addItem(item)
-    w.resize(600, 600)
+    # the floor: decode + show in the same image panel class, of the same size, + repaint: none of the
+    # editor's machinery (sliders, state, the live decoder). A bare pyqtgraph widget of another size and
+    # margins was no floor (the DCGAN's editor ran at 0.78-0.91x of it).
+    w = ImagePanel()
+    w.resize(painted)
     w.show()
     a.processEvents()
     bare = []
@@ -74,11 +74,12 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
         z[0, 0] = ((i * 37) % 600 - 300) / 100
         with torch.no_grad():
             img = model.decode(z)[0].numpy()
-        item.setImage(to_display(img), autoLevels=False, levels=(0, 1))
+        w.show_image(img)
         w.viewport().repaint()
         if i >= 20:
             bare.append((time.perf_counter() - t) * 1000)
-    w.close()
+    w.hide()  # not close(): pyqtgraph's GraphicsView.close on a parentless panel crashes PySide6 6.12
+    w.deleteLater()
     return {"slider_to_pixels_ms_p50": pct(times, 50), "slider_to_pixels_ms_p95": pct(times, 95),
             "bare_decode_show_ms_p95": pct(bare, 95), "bare_decode_show_ms_p50": pct(bare, 50)}
 

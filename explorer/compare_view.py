@@ -113,17 +113,19 @@ class CompareView(ModelView):
         current = self.library.current
         self.models.blockSignals(True)
         self.models.clear()
-        shape = tuple(current.model.image_shape) if current is not None else None
+        shape = tuple(current.image_shape) if current is not None else None
         for e in entries:
-            z = f"z {e.model.latent_dim}" if e.model.latent_dim else "no z"
-            item = QListWidgetItem(f"{e.name}  ({e.model.spec.title}, {z}, "
-                                   f"{'×'.join(map(str, e.model.image_shape))})")
+            if not e.known:  # a broken file (marked in the model list), or one not opened yet
+                continue
+            z = f"z {e.latent_dim}" if e.latent_dim else "no z"  # from its header until it is chosen
+            item = QListWidgetItem(f"{e.name}  ({e.spec.title}, {z}, "
+                                   f"{'×'.join(map(str, e.image_shape))})")
             item.setData(Qt.ItemDataRole.UserRole, e.name)
             item.setToolTip(item.text())
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             on = e.name in ticked if self._ticked is not None else (e is current)
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-            if shape is not None and tuple(e.model.image_shape) != shape:
+            if shape is not None and tuple(e.image_shape) != shape:
                 item.setForeground(Qt.GlobalColor.gray)
                 item.setToolTip("another image size than the current model's")
             self.models.addItem(item)
@@ -160,13 +162,13 @@ class CompareView(ModelView):
     def compare(self):
         if self.job.busy:
             return
-        by_name = {e.name: e.model for e in self.library.entries}
+        by_name = {e.name: e for e in self.library.entries}
         names = self.chosen_names()
         cur = self.library.current
         if cur is not None and cur.name in names:  # the current model first: its data is the comparison's
             names.insert(0, names.pop(names.index(cur.name)))
-        models = {n: by_name[n] for n in names if n in by_name}
-        try:
+        try:  # the ticked models listed from their headers are read now (the few the user ticked)
+            models = {n: by_name[n].model for n in names if n in by_name}
             check_comparable(models)
         except Exception as e:  # noqa: BLE001 - a ConfigError: said, nothing started
             self.notes.setText(str(e))

@@ -312,19 +312,29 @@ class InspectView(ModesPage, ModelView):
     def compute_likelihood(self):
         k, n = self.k.value(), self.n_lik.value()
         me = self.model
-        others = {Path(e.path).stem: e.model for e in self.library.entries
-                  if e.model is not me and tuple(e.model.image_shape) == tuple(me.image_shape)
-                  and applicable(e.model)["likelihood"] is None}
+        # the other models of the same image size (from their headers); read in the job, not here
+        candidates = [e for e in self.library.entries if e is not self.library.current and e.known
+                      and not e.broken and tuple(e.image_shape) == tuple(me.image_shape)]
         name = Path(self.library.current.path).stem if self.library.current else "this model"
 
         def make(model):
+            from latent_explorer.models import CheckpointError
+
+            others = {}
+            for e in candidates:
+                try:
+                    other = e.model  # its weights read and checked here, in the job's worker
+                except CheckpointError:
+                    continue  # marked in the list; the others are measured
+                if applicable(other)["likelihood"] is None:
+                    others[Path(e.path).stem] = other
             _, val = yield from _held_out_job(model)
             val = val.subset(slice(0, n))
             models = {name: model, **others} if applicable(model)["likelihood"] is None else dict(others)
             rows = yield from likelihood_rows(models, val, k=k)
             return rows, len(val), val.spec
 
-        self._start(make, self._show_likelihood, f"Likelihoods of {1 + len(others)} models…")
+        self._start(make, self._show_likelihood, "Likelihoods of the models of this image size…")
 
     def _show_likelihood(self, result):
         self.rows, n, spec = result

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Signal
+from PySide6.QtCore import QRectF, QSignalBlocker, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
 from latent_explorer.models.analysis.projection import auto_extent
@@ -365,7 +365,10 @@ class LatentMap(ModelView):
         else:
             vb.autoRange(padding=0.05)
         if self.points.density is not None and self.shown.mode != MODE_GRID:
-            self.points.density.render()  # at once, for the fitted range
+            # once the layout this draw changed (axis labels, legend) has settled: rendered at once, the picture
+            # was of the old size and drawn again a moment later (twice the work of a first draw)
+            layer = self.points.density
+            QTimer.singleShot(0, lambda: layer.render() if layer is self.points.density else None)
 
     def _on_z(self):
         res = self.latents
@@ -428,8 +431,10 @@ class LatentMap(ModelView):
     def is_ready(self) -> bool:
         """Settled: points drawn, nothing to draw, data failed (with a message), waiting for the user's say, or
         hidden with its data to load when shown."""
+        layer = self.points.density  # a million points: settled once their first picture is drawn
+        drawn = layer is None or not layer.visible or layer.drawn
         return (self.model is None or self.latents is not None or self.failed is not None
-                or self.btn_own.isVisibleTo(self) or self._deferred is not _NOTHING) and not self.busy()
+                or self.btn_own.isVisibleTo(self) or self._deferred is not _NOTHING) and not self.busy() and drawn
 
     def showEvent(self, ev):  # noqa: N802 - Qt's name
         super().showEvent(ev)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import dialogs
+from .procjob import PROJECTION_NICE, discard_pools, prestart_pool
 from .state import (
     MODEL_SUFFIXES,
     LatentState,
@@ -36,6 +39,8 @@ from .state import (
 from .view_table import VIEWS, key_of, make_view, shortcut_lines
 from .worker import shutdown_all
 
+WARM_PROJECTION_MS = 3000  # after the window shows: the projection process starts while the user looks
+
 OPEN_FILTER = ("Models (*.safetensors *.onnx *.pt *.ts *.torchscript config.json model_index.json);;"
                "diffusers folders (config.json model_index.json);;All files (*)")
 MAX_RECENT = 10
@@ -49,6 +54,12 @@ class ModelList(QWidget):
         super().__init__(parent)
         self.library = library
         lay = QVBoxLayout(self)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter models…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setToolTip("Show only the models whose name or description holds this text (Ctrl+F)")
+        self.filter.textChanged.connect(self._apply_filter)
+        lay.addWidget(self.filter)
         self.list = QListWidget()
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # two runs' names differ at their ends
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
@@ -70,17 +81,30 @@ class ModelList(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for e in self.library.entries:
-            item = QListWidgetItem(e.name + ("  (bundled)" if e.bundled else ""))
+            item = QListWidgetItem(("⚠ " if e.broken else "") + e.name + ("  (bundled)" if e.bundled else ""))
             item.setToolTip(f"{e.path}\n{e.describe()}")
+            if e.broken:  # listed, marked, and its reason a hover away; choosing it says it again
+                item.setForeground(Qt.GlobalColor.gray)
             self.list.addItem(item)
         cur = self.library.current
         if cur in self.library.entries:
             self.list.setCurrentRow(self.library.entries.index(cur))
         self.list.blockSignals(False)
+        self._apply_filter(self.filter.text())
+
+    def _apply_filter(self, text: str):
+        words = text.lower().split()
+        for i, e in enumerate(self.library.entries[: self.list.count()]):
+            hay = f"{e.name} {e.describe()}".lower()
+            self.list.item(i).setHidden(not all(w in hay for w in words))
 
     def _on_row(self, row):
         if 0 <= row < len(self.library.entries):
             self.library.set_current(self.library.entries[row])
+            loading = self.library.loading
+            if self.library.current is not self.library.entries[row] and not (
+                    loading is not None and loading[0] is self.library.entries[row]):
+                self._on_current(self.library.current)  # refused (a broken file): the row goes back
 
     def _on_current(self, entry):
         if entry is not None and entry in self.library.entries:
@@ -95,6 +119,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, load_bundled: bool = True):
         super().__init__()
+        self._warming = False  # the projection process is started (once, after the window first shows)
         self.setWindowTitle("Latent Explorer")
         self.resize(1280, 800)
         self.settings = make_settings()
@@ -139,7 +164,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
         self._action(m, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
-        self._action(m, "Open &diffusers folder…", "Ctrl+Shift+O", self.open_folder_dialog)
+        self._action(m, "Open &folder…", "Ctrl+Shift+O", self.open_folder_dialog)
         self.recent_menu = m.addMenu("Open &Recent")
         self._refresh_recent()
         self._action(m, "&Export image…", "Ctrl+E", lambda: self.editor._export_png())
@@ -150,8 +175,14 @@ class MainWindow(QMainWindow):
             # triggered(bool) would land in a default argument: take the view from the closure instead
             self._action(v, spec.title, key_of(i),
                          lambda _checked=False, view=self.views[spec.name]: self.tabs.setCurrentWidget(view))
+        v.addSeparator()
+        self._action(v, "&Filter models", "Ctrl+F", self._focus_filter)
         h = self.menuBar().addMenu("&Help")
         self._action(h, "&Keyboard shortcuts", "F1", self._shortcuts)
+
+    def _focus_filter(self):
+        self.models.filter.setFocus()
+        self.models.filter.selectAll()
 
     def _action(self, menu, text, shortcut, slot):
         a = QAction(text, self)
@@ -162,7 +193,8 @@ class MainWindow(QMainWindow):
 
     def _shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join([
-            "Ctrl+O  open a model", "Ctrl+Shift+O  open a diffusers model folder",
+            "Ctrl+O  open a model", "Ctrl+Shift+O  open a folder: every model in it, or a diffusers model",
+            "Ctrl+F  filter the model list",
             "Ctrl+E  export the editor's image", *shortcut_lines()]))
 
     # -- models ----------------------------------------------------------------------------------
@@ -171,14 +203,26 @@ class MainWindow(QMainWindow):
             self.open_path(p)
 
     def open_folder_dialog(self):
-        """A model saved by diffusers is a folder (config.json and safetensors weights)."""
-        folder = dialogs.open_folder(self, "models", "Open a diffusers model folder")
+        """A folder of models (each listed from its header), or a model saved by diffusers (a folder with
+        config.json and safetensors weights)."""
+        folder = dialogs.open_folder(self, "models", "Open a folder of models, or a diffusers model")
         if folder:
             self.open_path(folder)
 
     def open_path(self, path: str) -> bool:
         """Open a model (the menu, a drop, Open Recent): True once it is listed, or while a generator from
-        elsewhere has its first decode tried in a child process (it is listed, or refused, when that ends)."""
+        elsewhere has its first decode tried in a child process (it is listed, or refused, when that ends).
+        A folder that is not a diffusers model: every checkpoint in it is listed."""
+        from latent_explorer.models.io.diffusers_models import is_diffusers_folder
+
+        if Path(path).is_dir() and not is_diffusers_folder(Path(path)):
+            added = self.library.open_folder(path)
+            if added:
+                self._remember(path)
+                broken = sum(1 for e in added if e.broken)
+                self.status(f"{Path(path).name}: {len(added)} models listed" +
+                            (f", {broken} marked as broken (hover for why)" if broken else ""))
+            return bool(added)
         entry = self.library.add(path, select=True, then=lambda _: self._opened(path))
         if entry is None:
             return False
@@ -275,17 +319,34 @@ class MainWindow(QMainWindow):
             def keep(_=None):
                 self.settings.setValue("lastModel", str(last))
 
+            listed = self.library.find(last)
+            if listed is not None and not listed.loaded:  # a bundled model: read now, shown from the first paint
+                if self._choose_now(listed):
+                    keep()
             # a generator from elsewhere is tried in a child process first: remembered once it has passed
-            if isinstance(self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets",
-                                           select=True, then=keep), ModelEntry):
+            elif isinstance(self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets",
+                                             select=True, then=keep), ModelEntry):
                 keep()
         if self.library.current is None and self.library.entries:
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])
-            self.library.set_current(first)
+            self._choose_now(first)
         tab = setting_int(self.settings, "tab")
         if tab is not None and 0 <= tab < self.tabs.count():
             self.tabs.setCurrentIndex(tab)
+
+    def _choose_now(self, entry) -> bool:
+        """The model shown at start: read now (one file), not in a worker after an empty first paint."""
+        from latent_explorer.models import CheckpointError
+
+        try:
+            entry.load()
+        except CheckpointError as e:
+            self.show_error(str(e))
+            self.models._refill()
+            return False
+        self.library.set_current(entry)
+        return True
 
     def fit_to_screen(self) -> None:
         """A window no larger than the screen it is on (a restored or grown geometry is cut to it)."""
@@ -307,10 +368,17 @@ class MainWindow(QMainWindow):
     def current_view(self):
         return self.tabs.currentWidget()
 
+    def showEvent(self, ev):  # noqa: N802 - Qt's name
+        super().showEvent(ev)
+        if not self._warming and os.environ.get("LATENT_EXPLORER_WARM_PROJECTION", "1") != "0":
+            self._warming = True  # once the first paint is done and the user looks: UMAP's imports and compilation
+            QTimer.singleShot(WARM_PROJECTION_MS, lambda: prestart_pool("projection", PROJECTION_NICE))
+
     def confirm_code(self, path: str, message: str) -> bool:
-        """A file holds code (TorchScript): run it only on the user's explicit yes (remembered per content)."""
+        """A file holds code (TorchScript) or names code to import (a model saved from Python): run it only on
+        the user's explicit yes (remembered per content)."""
         answer = QMessageBox.warning(
-            self, "This file contains code", message + "\n\nRun the code in this file?",
+            self, "This file runs code", message + "\n\nRun that code?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
@@ -336,6 +404,7 @@ class MainWindow(QMainWindow):
         for v in self.views.values():
             v.shutdown()
         shutdown_all()
+        discard_pools()
         if self._message_box is not None:
             self._message_box.close()
         super().closeEvent(event)

@@ -40,16 +40,22 @@ class DensityLayer:
         plot.addItem(self.scatter, ignoreBounds=True)
         self.in_view = len(self.xy)
         self.visible = True
+        self._drawn = None  # (view range, size) of the picture shown: the same view is never drawn twice
         self._timer = QTimer(plot, singleShot=True, interval=SETTLE_MS)  # dies with the plot
         self._timer.timeout.connect(self.render)
         plot.getViewBox().sigRangeChanged.connect(self._moved)
-        self.index = None  # models.analysis.projection.PointIndex, built in a thread
-        threading.Thread(target=self._build_index, daemon=True, name="map-index").start()
+        self.index = None  # models.analysis.projection.PointIndex, built in a thread after the first picture
+        self._indexing = False
 
     def _build_index(self):
         from latent_explorer.models.analysis.projection import PointIndex
 
         self.index = PointIndex(self.xy)
+
+    @property
+    def drawn(self) -> bool:
+        """Its picture (or its points) has been drawn for some view."""
+        return self._drawn is not None
 
     def _moved(self, *_):
         self._timer.start()  # the image moves with the view meanwhile (it is placed in view coordinates)
@@ -61,6 +67,9 @@ class DensityLayer:
         vb = self.plot.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
         w, h = (max(1, int(v)) for v in (vb.width(), vb.height()))
+        if self._drawn == (x0, x1, y0, y1, w, h):  # the settle timer after a render for this very view
+            return
+        self._drawn = (x0, x1, y0, y1, w, h)
         pic, n = density_image(self.xy, self.point_rgb, (x0, x1), (y0, y1), w, h)
         self.in_view = n
         if n <= POINTS_IN_VIEW:
@@ -71,11 +80,19 @@ class DensityLayer:
             self.scatter.setData(pos=self.xy[inside], data=inside, brush=brushes)
             self.scatter.setVisible(True)
             self.image.setVisible(False)
+            self._start_index()
             return
         self.scatter.setVisible(False)
         self.image.setImage(pic, autoLevels=False, levels=(0.0, 1.0))  # row 0 at y0: the bottom
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.image.setVisible(True)
+        self._start_index()
+
+    def _start_index(self) -> None:
+        """The hover index, built once the first picture is drawn (built beside it, it slowed it down)."""
+        if not self._indexing:
+            self._indexing = True
+            threading.Thread(target=self._build_index, daemon=True, name="map-index").start()
 
     def set_visible(self, on: bool) -> None:
         self.visible = on

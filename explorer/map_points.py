@@ -42,7 +42,8 @@ class ClassPoints:
         self.clear()
         if len(xy) > DENSITY_MIN:
             self.density = DensityLayer(self.plot, xy, labels, palette, self.on_click)
-            for k in ([] if labels is None else np.unique(labels)):  # the legend names the classes' colours
+            present = [] if labels is None else np.flatnonzero(np.bincount(np.asarray(labels, np.int64)))
+            for k in present:  # the legend names the classes' colours (one pass over a million labels)
                 sample = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(palette[int(k) % len(palette)]))
                 self.legend.addItem(sample, class_names[int(k)] if int(k) < len(class_names) else str(k))
             self.set_visible(visible)

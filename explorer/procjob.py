@@ -20,6 +20,10 @@ interpreter and runs the job in its main thread; the UI thread only receives sma
 - Starting a child costs seconds (importing PyTorch, and ``torch._dynamo`` on the first optimizer):
   :func:`prestart` starts a spare that pays that while the user is still choosing, and the next job
   takes it.
+- A *pool* (``in_process(..., pool="projection")``) keeps one long-lived child that runs job after job: the
+  map's UMAP and t-SNE, whose imports and numba compilation (tens of seconds) are paid once per window, not
+  once per run (:func:`prestart_pool` pays them while the window is idle). A stop still ends that child at
+  once (UMAP's fit checks no stop), and the next job starts another.
 
 This module imports no Qt, so the child can import it cheaply.
 """
@@ -60,19 +64,21 @@ def describe_error(e: BaseException) -> str:
 
 
 def in_process(target: str, *args, threads: int | None = None, nice: int = 0, rate: float = 30.0,
-               grace_s: float = 60.0) -> Callable[[Callable[[], bool]], Generator]:
+               grace_s: float = 60.0, pool: str | None = None) -> Callable[[Callable[[], bool]], Generator]:
     """A Worker job that runs ``module:function(*args, should_stop)`` (a generator function) in a child
     process with ``threads`` torch threads, its priority lowered by ``nice`` (POSIX). The child sends
-    plain step records at most ``rate`` times a second (see :class:`_Coalescer`)."""
+    plain step records at most ``rate`` times a second (see :class:`_Coalescer`). ``pool``: run it in that
+    pool's long-lived child (see the module's docstring)."""
 
     def job(should_stop):
-        return (yield from _relay(target, args, should_stop, threads, nice, rate, grace_s))
+        return (yield from _relay(target, args, should_stop, threads, nice, rate, grace_s, pool))
 
     return job
 
 
-def _relay(target, args, control, threads, nice, rate, grace_s):
-    child = _take_spare(nice) or _spawn(nice, ())
+def _relay(target, args, control, threads, nice, rate, grace_s, pool=None):
+    # a pool's child started for this job does no warm-up: the job itself pays the imports and compilation
+    child = (_take_pooled(pool) or _spawn(nice, (), reuse=True)) if pool else (_take_spare(nice) or _spawn(nice, ()))
     proc, out, stop, running = child["proc"], child["out"], child["stop"], child["running"]
     child["jobs"].put((target, args, threads, rate, list(sys.path)))  # a spare started before a plug-in's folder
 
@@ -121,32 +127,91 @@ def _relay(target, args, control, threads, nice, rate, grace_s):
     finally:
         if listen is not None:
             listen(None)
+        # a pool's child whose job ran to its end waits for the next job; one that was stopped is ended
+        kept = bool(ended and pool and not stop.is_set() and proc.is_alive() and _keep_pooled(pool, child))
         if not ended:  # closed by the Worker (stop) or failed here: ask the child to stop and save
             stop.set()
             running.set()
-        if ended:
-            wait_s = 10.0
-        else:  # what is left of the grace a stop gave the child (all of it when the relay itself was closed)
-            wait_s = max(0.0, stop_by[0] - time.monotonic()) if stop_by else grace_s
-        _wait_for(proc, out, wait_s)
-        child["jobs"].cancel_join_thread()
-        child["jobs"].close()
+        if not kept:
+            if ended:
+                wait_s = 10.0
+            else:  # what is left of the grace a stop gave the child (all of it when the relay itself was closed)
+                wait_s = max(0.0, stop_by[0] - time.monotonic()) if stop_by else grace_s
+            if pool:
+                child["jobs"].put(None)  # a pool's child waits for another job unless told it has none
+            _wait_for(proc, out, wait_s)
+            child["jobs"].cancel_join_thread()
+            child["jobs"].close()
 
 
 _SPARE: dict = {}
 _SPARE_LOCK = threading.Lock()
 
 
-def _spawn(nice: int, warm: tuple[str, ...]) -> dict:
+# what a pool's child does while it waits for its first job: "module" imports it, "module:function" calls it
+POOL_WARM = {"projection": ("latent_explorer.models.analysis.embedding:warm_up",)}
+# the projection process yields to the window (as training does; idle, it is no slower): the tests set 0, as
+# they do for training ($LATENT_EXPLORER_TRAIN_NICE)
+_nice = os.environ.get("LATENT_EXPLORER_PROJECTION_NICE", "")
+PROJECTION_NICE = int(_nice) if _nice.isdigit() else 10
+_POOLS: dict[str, dict] = {}
+
+
+def _spawn(nice: int, warm: tuple[str, ...], reuse: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     jobs, out = ctx.Queue(), ctx.Queue()
     stop, running, ready = ctx.Event(), ctx.Event(), ctx.Event()
     running.set()
-    proc = ctx.Process(target=_child, args=(jobs, out, stop, running, ready, nice, warm),
+    proc = ctx.Process(target=_child, args=(jobs, out, stop, running, ready, nice, warm, reuse),
                        name="latent-explorer-job", daemon=True)
     proc.start()
     return {"proc": proc, "jobs": jobs, "out": out, "stop": stop, "running": running, "ready": ready,
-            "nice": nice}
+            "nice": nice, "reuse": reuse}
+
+
+def prestart_pool(pool: str, nice: int = 0) -> None:
+    """Start ``pool``'s child now, paying its imports and compilation while the window is idle (nothing when
+    one is alive)."""
+    with _SPARE_LOCK:
+        if pool in _POOLS and _POOLS[pool]["proc"].is_alive():
+            return
+        old = _POOLS.pop(pool, None)
+        _POOLS[pool] = _spawn(nice, POOL_WARM.get(pool, ()), reuse=True)
+    if old:
+        _dispose(old)
+
+
+def _take_pooled(pool: str) -> dict | None:
+    with _SPARE_LOCK:
+        child = _POOLS.pop(pool, None)
+    if child is not None and not child["proc"].is_alive():
+        _dispose(child)
+        return None
+    return child
+
+
+def _keep_pooled(pool: str, child: dict) -> bool:
+    """Put a child whose job ended back in its pool (False: the pool has one already)."""
+    with _SPARE_LOCK:
+        if pool in _POOLS and _POOLS[pool]["proc"].is_alive():
+            return False
+        _POOLS[pool] = child
+    return True
+
+
+def has_pooled(pool: str, ready: bool = False) -> bool:
+    with _SPARE_LOCK:
+        c = _POOLS.get(pool)
+        return c is not None and c["proc"].is_alive() and (not ready or c["ready"].is_set())
+
+
+def discard_pools() -> None:
+    """End every pool's child (the window closes)."""
+    with _SPARE_LOCK:
+        old = list(_POOLS.values())
+        _POOLS.clear()
+    for child in old:
+        _dispose(child)
 
 
 def prestart(nice: int = 0, warm: tuple[str, ...] = ("torch",)) -> None:
@@ -285,7 +350,7 @@ class _Coalescer:
             self.pending = None
 
 
-def _child(jobs, out, stop, running, ready, nice, warm):
+def _child(jobs, out, stop, running, ready, nice, warm, reuse=False):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the UI process, which stops us cleanly
     if nice and hasattr(os, "nice"):
         try:
@@ -294,10 +359,19 @@ def _child(jobs, out, stop, running, ready, nice, warm):
             pass
     for name in warm:  # a spare: pay the imports now, while the user is still choosing what to train
         try:
-            importlib.import_module(name)
+            module, _, function = name.partition(":")
+            imported = importlib.import_module(module)
+            if function:
+                getattr(imported, function)()
         except Exception:  # noqa: BLE001 - the job will report it
             pass
     ready.set()
+    while _one_job(jobs, out, stop, running) and reuse:
+        pass
+
+
+def _one_job(jobs, out, stop, running) -> bool:
+    """Wait for a job and run it; False when discarded (or the UI process is gone)."""
     parent = mp.parent_process()
     job = None
     while job is None:
@@ -305,10 +379,10 @@ def _child(jobs, out, stop, running, ready, nice, warm):
             job = jobs.get(timeout=1.0)
         except queue.Empty:
             if parent is not None and not parent.is_alive():
-                return
+                return False
             continue
         if job is None:  # discarded
-            return
+            return False
     target, args, threads, rate, path = job
     sys.path[:0] = [p for p in path if p not in sys.path]  # what the window can import, the job can too
     last_check = [time.monotonic()]
@@ -334,6 +408,7 @@ def _child(jobs, out, stop, running, ready, nice, warm):
         return getattr(importlib.import_module(module), name)(*args, should_stop)
 
     drive(make, should_stop, out.put, send=_Coalescer(out.put, rate))
+    return True
 
 
 def embedding_job(method: str, z: np.ndarray):
@@ -344,6 +419,7 @@ def embedding_job(method: str, z: np.ndarray):
     search (Annoy, queried item by item from joblib threads) are Python that holds the interpreter lock beside
     the window's thread; and neither that search nor UMAP's fit checks for a stop, so a cancel waited for
     them (the window froze 6.5-20 s when a model switch cancelled a t-SNE). A child that does not heed a stop
-    is ended 1 s after it."""
+    is ended 1 s after it. The child is the "projection" pool's, kept for the next map (a warm UMAP: its
+    imports and numba's compilation are paid once)."""
     target = "latent_explorer.models.analysis.embedding:" + {"tsne": "tsne_job", "umap": "umap_job"}[method]
-    return in_process(target, z, grace_s=1.0)
+    return in_process(target, z, grace_s=1.0, pool="projection", nice=PROJECTION_NICE)

@@ -8,6 +8,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # tests check what runs do, not their priority: at nice 10 a loaded machine (CI beside other jobs) starves
 # them for minutes. The benchmarks measure the real setting.
 os.environ.setdefault("LATENT_EXPLORER_TRAIN_NICE", "0")
+# The window starts the projection process (UMAP's imports and numba compilation, tens of seconds of CPU) a few
+# seconds after it shows: in the tests, beside the other worker's tests, that is load for nothing. A map's UMAP
+# in a test starts that process itself (and reuses it, as the app does); tests/gui/test_worker.py tests the
+# window's start of it.
+os.environ.setdefault("LATENT_EXPLORER_WARM_PROJECTION", "0")
+os.environ.setdefault("LATENT_EXPLORER_PROJECTION_NICE", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -40,6 +46,18 @@ def _pyside_emit_guard():
 def _private_settings(tmp_path, monkeypatch):
     """Keep the user's real settings (recent files, layout) out of tests."""
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(tmp_path / "settings.ini"))
+
+
+@pytest.fixture(autouse=True)
+def _no_pooled_processes():
+    """A map's UMAP keeps its process for the next map (explorer.procjob's pools) until its window closes; a
+    test without a window leaves none behind for the next test."""
+    import sys
+
+    yield
+    procjob = sys.modules.get("latent_explorer.procjob")
+    if procjob is not None:
+        procjob.discard_pools()
 
 
 @pytest.fixture(autouse=True)

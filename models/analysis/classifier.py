@@ -43,9 +43,9 @@ MAX_HEADS, MAX_CLASSES = 16, 1000
 
 def cache_dir() -> Path:
     """Where classifiers trained on the fly are kept: $LATENT_EXPLORER_CACHE, else the XDG cache folder."""
-    root = os.environ.get("LATENT_EXPLORER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "latent-explorer")
-    return Path(root) / "classifiers"
+    from latent_explorer.models.cache import cache_root
+
+    return cache_root() / "classifiers"
 
 
 @dataclass

@@ -15,6 +15,8 @@ from latent_explorer.models.errors import (
 from latent_explorer.models.io.meta import meta_of
 from latent_explorer.models.sampling.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, TEXT_GUIDANCE, SamplingSettings
 
+DIFFUSION_EVAL_N = 500  # samples a diffusion model's eval draws unless --n says
+
 
 def cmd_eval(a) -> int:
     from latent_explorer.models.analysis.quality import MAX_SAMPLES, MIN_SAMPLES, check_samplable, held_out, quality_job
@@ -62,9 +64,18 @@ def cmd_eval(a) -> int:
         out.update({k: round(v, 6) for k, v in evaluate(model, val, seed=a.seed).items()})
         print(json.dumps(out, indent=2))
         return 0
+    if not n_given and model.capabilities.diffusion:  # 500 images of 25 DDIM steps: minutes on a laptop's CPU
+        a.n = DIFFUSION_EVAL_N
     if not MIN_SAMPLES <= a.n <= MAX_SAMPLES:
         raise ConfigError(f"--n: the quality figures need {MIN_SAMPLES} to {MAX_SAMPLES} samples, got {a.n}")
-    kw = sampling_kw(model, a, default_steps=50)
+    kw = sampling_kw(model, a, default_steps=DEFAULT_STEPS)
+    if kw:  # what the figures are of, said before the minutes they take
+        from latent_explorer.models.sampling.samplers import SAMPLERS
+
+        cls = SAMPLERS[kw["sampler"]]
+        steps = f"{kw['steps']} steps" if kw.get("steps") else f"all {model.config.timesteps} steps"
+        print(f"eval: {a.n:,} samples, {cls.title}, {steps}" + (f", eta {kw['eta']:g}" if cls.takes_eta else "")
+              + " (--n, --sampler, --steps to change)", file=sys.stderr, flush=True)
     data, val = held_out(model, a.data)
     figures = evaluate(model, val, seed=a.seed)
     out = {"file": a.file, "kind": model.kind, "data": data.spec, "n_val": len(val)}

@@ -101,9 +101,9 @@ def build_parser() -> Parser:
     e.add_argument("--data", default=None, help="default: the checkpoint's own data")
     e.add_argument("--seed", type=SEED, default=0)
     e.add_argument("--n", type=whole_number("n"), default=None,
-                   help="samples for the quality figures (default 2000; a model that samples pixel by pixel: "
-                        "none unless given)")
-    _sampling_args(e, steps_help="diffusion: DDIM steps (default 50) or all T with --sampler ddpm")
+                   help="samples for the quality figures (default 2000; a diffusion model: 500; a model that "
+                        "samples pixel by pixel: none unless given)")
+    _sampling_args(e, steps_help="diffusion: DDIM steps (default 25) or all T with --sampler ddpm")
 
     from latent_explorer.models.cli.diagnostics import add_parsers
 

@@ -15,6 +15,15 @@ def _gc_on_the_gui_thread(qapp):
 
 def select(window, qtbot, name):
     entry = next(e for e in window.library.entries if e.name == name)
-    window.library.set_current(entry)
+    window.library.set_current(entry)  # a model listed from its header is read in a worker first
+    qtbot.waitUntil(lambda: window.library.current is entry, timeout=180000)
     qtbot.waitUntil(lambda: window.map.is_ready() and window.editor.is_ready(), timeout=180000)
+    return entry
+
+
+def choose(window, qtbot, entry):
+    """Choose a listed model as a click does, and wait until it is the current one (its weights are read in
+    a worker when it was listed from its header)."""
+    window.library.set_current(entry)
+    qtbot.waitUntil(lambda: window.library.current is entry, timeout=180000)
     return entry

@@ -24,3 +24,9 @@ def fail(should_stop):
 def die(should_stop):
     yield os.getpid()
     time.sleep(60)
+
+
+def pid(should_stop):
+    """The child's process id (a pool's child runs job after job)."""
+    yield 0
+    return os.getpid()

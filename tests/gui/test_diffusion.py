@@ -8,6 +8,8 @@ from latent_explorer.models.display import signed_to_unit, to_display
 from latent_explorer.models.sampling.trajectory import FRAME_DTYPE
 from tests.models.helpers import tiny_data, tiny_model
 
+from .conftest import choose
+
 
 @pytest.fixture
 def ddpm_file(tmp_path):
@@ -112,7 +114,7 @@ def test_cancel_leaves_the_view_usable(make_window, qtbot):
     w = make_window()
     if not any(e.name == "digits-ddpm" for e in w.library.entries):
         pytest.skip("bundled DDPM missing")
-    w.library.set_current(next(e for e in w.library.entries if e.name == "digits-ddpm"))
+    choose(w, qtbot, next(e for e in w.library.entries if e.name == "digits-ddpm"))
     w.show_view("diffusion")
     v = w.diffusion
     v.sampler.setCurrentText("DDPM")

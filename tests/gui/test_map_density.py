@@ -39,6 +39,7 @@ def test_many_points_draw_as_density_and_stay_reachable(qtbot):
     m.shown.set_model(build_model(make_config("vae", (1, 8, 8), 2)))
     state.model = m.model
     m.shown.set_latents(LatentSet(z, labels, [f"c{i}" for i in range(10)], None, "encoded"))
+    qtbot.waitUntil(m.is_ready, timeout=60000)  # the picture is drawn once the layout has settled
     d = m.points.density
     assert d is not None and m.points.items == [] and d.image.isVisible() and not d.scatter.isVisible()
     assert d.in_view == n and len(m.legend.items) == 10

@@ -10,6 +10,8 @@ from PySide6.QtTest import QTest
 from latent_explorer.models import TrainConfig, build_model, load_dataset, make_config, train
 from latent_explorer.models.training.run_record import load_record, record_path
 
+from .conftest import choose
+
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
@@ -55,7 +57,7 @@ def test_the_map_scrubs_the_training_movie_on_fixed_axes_and_goes_back(make_wind
     QTest.mouseClick(m.btn_movie, Qt.MouseButton.LeftButton)  # back to the data
     assert len(m.latents.z) == n_data and not m.movie_slider.isVisible() and m.btn_tsne.isEnabled()
     select_other = next(e for e in w.library.entries if e.name == "digits-gan")
-    w.library.set_current(select_other)  # a model without a record: no movie button
+    choose(w, qtbot, select_other)  # a model without a record: no movie button
     qtbot.waitUntil(lambda: m.is_ready(), timeout=120000)
     assert not m.btn_movie.isVisible()
 
@@ -87,7 +89,7 @@ def test_the_modes_page_sorts_samples_and_shows_the_runs_class_shares(make_windo
     assert i.mode_plots.heat.image.shape == (2, 10)
     # a model that draws no samples gets the reason on the tab
     enc = next(e for e in w.library.entries if e.name == "digits-ae")
-    w.library.set_current(enc)
+    choose(w, qtbot, enc)
     qtbot.waitUntil(i.is_ready, timeout=60000)
     idx = i.pages.indexOf(i.modes_page)
     assert i.pages.isTabEnabled(idx) == (enc.model.capabilities.prior and enc.model.capabilities.decodes_z)

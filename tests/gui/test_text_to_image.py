@@ -10,6 +10,8 @@ from PySide6.QtTest import QTest
 
 from latent_explorer.models.cli import main as cli
 
+from .conftest import choose
+
 CTRL = Qt.KeyboardModifier.ControlModifier
 PROMPT = "a small red circle at the top left on a navy background"
 
@@ -165,7 +167,7 @@ def test_dropping_a_png_restores_its_parameters(make_window, qtbot, tiny, tmp_pa
 
 def test_the_view_says_what_it_is_for_with_other_models(make_window, qtbot):
     w = make_window()
-    w.library.set_current(next(e for e in w.library.entries if e.name == "digits-vae2d"))
+    choose(w, qtbot, next(e for e in w.library.entries if e.name == "digits-vae2d"))
     QTest.keyClick(w, Qt.Key.Key_4, CTRL)
     t = w.txt2img
     assert t.placeholder.isVisible() and not t.body.isVisible() and "latent diffusion" in t.placeholder.text()

@@ -173,6 +173,53 @@ def test_a_spare_process_takes_the_next_job(qtbot, tmp_path):
     assert not has_spare() and multiprocessing.active_children() == []
 
 
+def test_a_pools_child_runs_job_after_job_and_a_stop_ends_it(qtbot, tmp_path):
+    """The warm projection process (issue S): the second job runs in the first one's child, with nothing to
+    import; a stopped job ends that child at once and the next job gets a new one."""
+    import multiprocessing
+
+    from latent_explorer.procjob import discard_pools, has_pooled, in_process
+
+    pids = []
+    for _ in range(2):
+        w = Worker(in_process("tests.gui.jobs:pid", pool="test"))
+        with qtbot.waitSignal(w.returned, timeout=180000) as sig:
+            w.start()
+        pids.append(sig.args[0])
+        qtbot.waitUntil(lambda w=w: not w.isRunning(), timeout=180000)
+    assert pids[0] == pids[1] and has_pooled("test")
+    w = Worker(in_process("tests.gui.jobs:count", 1_000_000, str(tmp_path / "m"), grace_s=1.0, pool="test"))
+    seen = _records(w)
+    w.start()
+    qtbot.waitUntil(lambda: len(seen) > 3, timeout=180000)
+    with qtbot.waitSignal(w.cancelled, timeout=180000):
+        w.stop()
+    qtbot.waitUntil(lambda: not w.isRunning(), timeout=180000)
+    assert not has_pooled("test") and multiprocessing.active_children() == []  # the stopped child is gone
+    w = Worker(in_process("tests.gui.jobs:pid", pool="test"))
+    with qtbot.waitSignal(w.returned, timeout=180000) as sig:
+        w.start()
+    assert sig.args[0] != pids[0]
+    qtbot.waitUntil(lambda: not w.isRunning(), timeout=180000)
+    discard_pools()
+    assert not has_pooled("test") and multiprocessing.active_children() == []
+
+
+def test_the_window_starts_the_projection_process_when_it_shows_and_ends_it_when_it_closes(
+        make_window, qtbot, monkeypatch):
+    """As the app runs (the tests switch this start off): a few seconds after the window shows, the
+    projection process starts and warms up (here: a cheap import instead of UMAP's compilation)."""
+    from latent_explorer import main_window, procjob
+
+    monkeypatch.setenv("LATENT_EXPLORER_WARM_PROJECTION", "1")
+    monkeypatch.setitem(procjob.POOL_WARM, "projection", ("json",))
+    monkeypatch.setattr(main_window, "WARM_PROJECTION_MS", 0)
+    w = make_window(load_bundled=False)
+    qtbot.waitUntil(lambda: procjob.has_pooled("projection", ready=True), timeout=180000)
+    w.close()
+    assert not procjob.has_pooled("projection")
+
+
 def test_a_spare_still_importing_is_discarded_at_once():
     """Deterministic: the spare is ended by a signal while it imports, not after its imports finish."""
     import multiprocessing
