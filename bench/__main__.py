@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # the area modules, in the order their parts run and their targets are listed
-AREAS = ("slider", "training", "latent_map", "diffusion", "txt2img", "projection", "data", "process", "sketch")
+AREAS = ("slider", "training", "latent_map", "diffusion", "txt2img", "projection", "data", "process", "sketch",
+         "busy")
 
 
 def parts() -> dict:
@@ -50,9 +51,13 @@ def main(argv=None) -> int:
     results = {}
     if a.merge and Path(a.out).is_file():
         results.update(json.loads(Path(a.out).read_text()))
+    import torch
+
+    threads = torch.get_num_threads()
     for name in chosen:
         t = time.perf_counter()
         results.update(available[name].run(a.smoke))
+        torch.set_num_threads(threads)  # a part that chose its threads (the editor does) leaves the next as it was
         gc.collect()  # here, on the GUI thread, not piled up for the interpreter's teardown
         print(f"{name}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
     results = {k: round(float(v), 4) for k, v in results.items()}

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     w.resize(1280, 800)
     w.show()
     rng = np.random.default_rng(0)
-    names = [e.name for e in w.library.entries if not e.model.capabilities.slow_decode]  # fast decoders only
+    names = [e.name for e in w.library.entries if e.known and not e.spec.capabilities.slow_decode]  # fast decoders
     t0 = time.monotonic()
     samples: list[float] = []
     next_sample = t0 + a.warmup * 60

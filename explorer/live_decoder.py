@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from latent_explorer.models.analysis.latent import decode_one
+from latent_explorer.models.threads import measure_threads
 
 from .state import LatentState
 from .worker import Worker
@@ -37,6 +39,8 @@ class LiveDecoder(QObject):
         self.last: np.ndarray | None = None
         self.last_request: tuple | None = None
         self._in_pass = False
+        self.threads: int | None = None  # PyTorch threads chosen for the model's decodes (models.threads)
+        self.thread_times: dict[int, float] = {}  # what that choice was measured from: {threads: seconds}
 
     def set_model(self, model) -> None:
         """Decode for ``model`` from now on (None: stop); a decode in flight for another model is dropped."""
@@ -56,6 +60,9 @@ class LiveDecoder(QObject):
             decode_one(model, z, self.state.label)
             times.append(time.perf_counter() - t)
         self.sync = min(times) < self.SYNC_LIMIT_S
+        if self.sync:  # decoded on this thread, as the user drags: on the threads measured fastest for it
+            self.threads, self.thread_times = measure_threads(lambda: decode_one(model, z, self.state.label))
+            torch.set_num_threads(self.threads)  # the window's process: its jobs in threads too (models.threads)
 
     def request(self) -> None:
         if self.model is None:

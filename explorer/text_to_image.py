@@ -274,6 +274,11 @@ class TextToImageView(ModelView):
         total = kw["steps"] or model.config.timesteps
 
         def job(should_stop):
+            import torch
+
+            from latent_explorer.models.sampling.text_trajectory import sampling_threads
+
+            torch.set_num_threads(sampling_threads(model))  # measured once per model (models.threads)
             return (yield from record_txt2img(model, should_stop=should_stop, **kw))
 
         self.job.start(model, job, self._set_trajectory, f"{SAMPLERS[kw['sampler']].title}: {total} steps × "

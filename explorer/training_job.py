@@ -17,13 +17,15 @@ WARM_IMPORTS = ("torch", "torch._dynamo", "latent_explorer.models.training.train
 
 
 def training_threads() -> int:
-    """Torch threads for a training run: every core. The run is a separate process at lower priority
-    (``TRAIN_NICE``), so the UI thread, at normal priority, gets a core the moment it has work.
-    ``LATENT_EXPLORER_TRAIN_THREADS`` overrides the count (e.g. cores - 1 to leave one always free)."""
+    """Torch threads for a training run: every core but one, which the window keeps (issue S.4: with every
+    core, the run's threads waited on each other whenever the window drew, and a busy machine slowed a bare
+    training loop 4.5×; the run is also a separate process at lower priority, ``TRAIN_NICE``).
+    ``LATENT_EXPLORER_TRAIN_THREADS`` overrides the count (e.g. every core, on a machine used for nothing
+    else)."""
     env = os.environ.get("LATENT_EXPLORER_TRAIN_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return max(1, os.cpu_count() or 1)
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def run_training(spec: RunSpec, should_stop):

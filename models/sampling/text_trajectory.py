@@ -8,6 +8,7 @@ Every job is a generator of :class:`~models.progress.Step` records; only numpy l
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
@@ -89,6 +90,23 @@ def attention_maps(kept: list[torch.Tensor], n: int, tokens: int, side: int) -> 
         m = a.transpose(1, 2).reshape(n, tokens, s, s)
         maps.append(F.interpolate(m, size=(side, side), mode="nearest") if s != side else m)
     return torch.stack(maps).mean(0)
+
+
+_THREADS = weakref.WeakKeyDictionary()  # model -> the PyTorch threads measured fastest for its sampling
+
+
+def sampling_threads(model) -> int:
+    """The PyTorch threads for sampling ``model`` (:mod:`models.threads`: one, unless more are faster by a
+    margin), measured once per model on two DDIM steps of four images."""
+    from latent_explorer.models.threads import measure_threads
+
+    if model not in _THREADS:
+        try:
+            _THREADS[model], _ = measure_threads(lambda: model.txt2img(["a"] * 4, sampler="ddim", steps=2,
+                                                                       guidance=5.0, seed=0), reps=2)
+        except Exception:  # noqa: BLE001 - not measurable (the run itself will say what is wrong): as it is
+            return torch.get_num_threads()
+    return _THREADS[model]
 
 
 def record_txt2img(model, prompt: str, negative: str = "", n: int = 4, sampler: str = "ddim",

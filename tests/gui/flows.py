@@ -104,10 +104,19 @@ def shows_a_picture(w) -> bool:
     return w.training.form.data_preview.data is not None
 
 
-def use_model(w, name):
-    """Click the model's row in the model list, as a user does."""
+def use_model(w, name, timeout_s: float = 180.0):
+    """Click the model's row in the model list, as a user does; a model listed from its header becomes the
+    current one once its weights are read (in a worker): waited for here, with the event loop running."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
     w.models.list.setCurrentRow([e.name for e in w.library.entries].index(name))
-    assert w.library.current.name == name
+    deadline = time.monotonic() + timeout_s
+    while w.library.current is None or w.library.current.name != name:
+        assert time.monotonic() < deadline, f"{name} did not open: {w.last_error}"
+        QApplication.processEvents()
+        time.sleep(0.002)
 
 
 def use_view(w, name):
