@@ -13,6 +13,15 @@ import numpy as np
 
 from bench.common import ROOT, Target, part
 
+PROBE = r"""
+class Probe(QObject):
+    def eventFilter(self, obj, ev):
+        if ev.type() == QEvent.Type.Paint:
+            print(time.time(), flush=True)
+            os._exit(0)
+        return False
+"""  # the first paint: its time printed, and the process ends
+
 STARTUP = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -20,13 +29,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from latent_explorer.qt_compat import application
 app = application()
 from latent_explorer.main_window import MainWindow
-class Probe(QObject):
-    def eventFilter(self, obj, ev):
-        if ev.type() == QEvent.Type.Paint:
-            print(time.time(), flush=True)
-            os._exit(0)
-        return False
-w = MainWindow()
+{PROBE}w = MainWindow()
 if len(sys.argv) > 2:  # a folder of models, opened at start
     w.open_path(sys.argv[2])
 p = Probe()
@@ -42,19 +45,15 @@ import torch
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QMainWindow
 app = QApplication(sys.argv[:1])
-class Probe(QObject):
-    def eventFilter(self, obj, ev):
-        if ev.type() == QEvent.Type.Paint:
-            print(time.time(), flush=True)
-            os._exit(0)
-        return False
-w = QMainWindow()
+{PROBE}w = QMainWindow()
 w.resize(1280, 800)
 p = Probe()
 w.installEventFilter(p)
 w.show()
 app.exec()
 """
+STARTUP, IMPORT_FLOOR = (code.replace("{PROBE}", PROBE) for code in (STARTUP, IMPORT_FLOOR))
+
 N_FOLDER = 200  # checkpoints in the folder opened at start: copies (links) of every bundled kind
 
 

@@ -306,10 +306,13 @@ class ModelLibrary(QObject):
     def set_current(self, entry: ModelEntry | None) -> None:
         """Make ``entry`` the current model: at once when it is loaded, else once its weights are read and
         checked in a worker (meanwhile the current model stays; a file that fails is marked and said)."""
-        if entry is self.current:
-            return
         if entry is not None and not entry.loaded:
             self._open_listed(entry)
+            return
+        if self.loading is not None:  # one chosen before and still being read: this later choice wins
+            self.loading[1].abort()
+            self.loading = None
+        if entry is self.current:
             return
         self.current = entry
         self.currentChanged.emit(entry)
@@ -326,7 +329,7 @@ class ModelLibrary(QObject):
         if self.loading is not None and self.loading[0] is entry:
             return  # already on its way
         if self.loading is not None:
-            self.loading[1].stop()  # the user chose another meanwhile: the last choice wins
+            self.loading[1].abort()  # the user chose another meanwhile: the last choice wins (no wait)
 
         def job(should_stop):
             yield from ()

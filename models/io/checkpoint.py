@@ -333,10 +333,9 @@ def _config(meta: dict, path: Path, kind: str, version: int):
     return registry.config_from_json(kind, raw, legacy=version == 1)
 
 
-def read_meta(path: str | os.PathLike) -> dict:
-    """What a checkpoint of this app says about itself, from its header alone (no tensor is read, no model is
-    built): ``kind``, ``format_version``, ``config`` (the kind's config object), ``data``, ``class_names`` and
-    ``training``, checked and typed as :func:`load` checks them; CheckpointError naming the file otherwise."""
+def read_checked_header(path: str | os.PathLike):
+    """(header, kind, format version, config) of a checkpoint of ours, from its header alone, each checked as
+    :func:`load` checks them (the config validated as it is made); CheckpointError naming the file otherwise."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
@@ -347,10 +346,18 @@ def read_meta(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
     kind, version = _kind_and_version(header.meta, path)
     try:
-        config = _config(header.meta, path, kind, version)  # validated as it is made
+        config = _config(header.meta, path, kind, version)
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
-    return {"kind": kind, "format_version": version, "config": config, **_checked_metadata(header.meta, path)}
+    return header, kind, version, config
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """What a checkpoint of this app says about itself, from its header alone (no tensor is read, no model is
+    built): ``kind``, ``format_version``, ``config`` (the kind's config object), ``data``, ``class_names`` and
+    ``training``, checked and typed as :func:`load` checks them; CheckpointError naming the file otherwise."""
+    header, kind, version, config = read_checked_header(path)
+    return {"kind": kind, "format_version": version, "config": config, **_checked_metadata(header.meta, Path(path))}
 
 
 def load(path: str | os.PathLike, device: str | torch.device = "cpu", trust_code: bool = False,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from latent_explorer.models.base import ModelConfig
-from latent_explorer.models.errors import CheckpointError, ConfigError, reason
 
 
 @dataclass(frozen=True)
@@ -49,21 +48,10 @@ class Facts:
 def read_facts(path: str | os.PathLike) -> Facts:
     """The facts of one checkpoint of ours; CheckpointError naming the file and what is wrong otherwise (the
     same checks of the header and its metadata as :func:`models.io.checkpoint.load` makes)."""
-    from latent_explorer.models.errors import check_regular
-    from latent_explorer.models.io.checkpoint import _checked_metadata, _config, _kind_and_version
-    from latent_explorer.models.io.safetensors_header import read_header
+    from latent_explorer.models.io.checkpoint import _checked_metadata, read_checked_header
 
     path = Path(path)
-    check_regular(path, CheckpointError)
-    try:
-        header = read_header(path)
-    except OSError as e:
-        raise CheckpointError(f"{path.name}: cannot read ({reason(e)})") from None
-    kind, version = _kind_and_version(header.meta, path)
-    try:
-        config = _config(header.meta, path, kind, version)
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path.name}: invalid model config: {e}") from None
+    header, kind, version, config = read_checked_header(path)
     meta = {"path": str(path), "format_version": version, "kind": kind, "config": config.to_json(),
             **_checked_metadata(header.meta, path)}
     parameters = sum(math.prod(e.shape) for e in header.entries.values())

@@ -10,6 +10,8 @@ from PySide6.QtTest import QTest
 
 from latent_explorer.state import ASSETS
 
+from .conftest import choose
+
 NAMES = ("digits-vae2d", "digits-gan", "digits-ddpm", "shapes-vae")
 
 
@@ -101,3 +103,18 @@ def test_the_list_filters_as_you_type(make_window, qtbot):
     QTest.keyClicks(w.models.filter, " " + "x" * 300)  # long text: nothing matches, the window keeps its size
     assert all(w.models.list.item(i).isHidden() for i in range(w.models.list.count()))
     assert w.size() == size
+
+
+def test_the_last_choice_wins_while_a_model_is_still_being_read(make_window, qtbot, folder):
+    w = make_window(load_bundled=False)
+    w.open_path(str(folder))
+    first = next(e for e in w.library.entries if e.name == "digits-vae2d")
+    choose(w, qtbot, first)
+    gan = next(e for e in w.library.entries if e.name == "digits-gan")
+    w.library.set_current(gan)  # read in a worker...
+    worker = w.library.loading[1]
+    w.library.set_current(first)  # ...while the user goes back to the one shown
+    assert w.library.loading is None
+    qtbot.waitUntil(lambda: not worker.isRunning(), timeout=60000)
+    qtbot.wait(200)  # the worker's last signals delivered: none of them is taken
+    assert w.library.current is first
