@@ -88,18 +88,12 @@ def save(path, model=None, *, encoder=None, decoder=None, generator=None, latent
     per role, where a module does not keep them as attributes), the weights stay safetensors, nothing is
     pickled. Opening it asks before the named code is imported. Returns the file's path."""
     from latent_explorer.models.data.memory import kept
-    from latent_explorer.models.errors import ConfigError
     from latent_explorer.models.io import python_checkpoint
 
-    if model is not None:
-        if encoder is not None or decoder is not None or generator is not None:
-            raise ConfigError("give a model, or an encoder and decoder, or a generator: not several")
-        encoder, decoder = getattr(model, "encode", None), getattr(model, "decode", None)
-    built, _ = wrap(encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim, data=data,
+    built, _ = wrap(model, encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim, data=data,
                     labels=labels, class_names=class_names, image_range=image_range)
     spec = built.meta.get("data", {}).get("spec")
-    return python_checkpoint.save(path, built, encoder=encoder, decoder=decoder, generator=generator,
-                                  data=kept(spec) if spec else None, init=init, overwrite=overwrite)
+    return python_checkpoint.save(path, built, data=kept(spec) if spec else None, init=init, overwrite=overwrite)
 
 
 def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=None, denoiser=None, betas=None,

@@ -25,6 +25,7 @@ import json
 import math
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,14 +147,21 @@ def init_args(module: nn.Module, given: dict | None, role: str) -> dict:
     return args
 
 
-def _parts(encoder, decoder, generator) -> tuple[dict, dict]:
-    """The modules to name ({"m0": module}) and each role's call (module key, method or None)."""
+def _parts(built) -> tuple[dict, dict]:
+    """The modules to name ({"m0": module}) and each role's call (module key, method or None), from the
+    :class:`models.kinds.python_modules.PythonModel` made of them: an autoencoder's encoder and decoder (one
+    module's two methods, or two modules), or a generator."""
+    from latent_explorer.models.kinds.python_modules import PythonModel
+
+    if not isinstance(built, PythonModel):  # a denoiser, a diffusers pipeline
+        raise ConfigError("save() keeps autoencoders and generators; a diffusers pipeline is saved with its own "
+                          "save_pretrained() and opens as a folder")
+    roles = ({"encoder": built.encoder, "decoder": built.decoder} if built.capabilities.encoder
+             else {"generator": built.decoder})
     modules: dict[str, nn.Module] = {}
     calls = {}
-    for role, fn in (("encoder", encoder), ("decoder", decoder), ("generator", generator)):
-        if fn is None:
-            continue
-        owner = getattr(fn, "__self__", fn)
+    for role, fn in roles.items():
+        owner = getattr(fn, "__self__", fn)  # a bound method: the module it belongs to
         method = getattr(fn, "__name__", None) if owner is not fn else None
         if not isinstance(owner, nn.Module):
             raise ConfigError(f"the {role} is a {type(owner).__name__}: save() keeps torch modules (or their "
@@ -166,31 +174,48 @@ def _parts(encoder, decoder, generator) -> tuple[dict, dict]:
     return modules, calls
 
 
-def checkpoint_bytes(built, *, encoder=None, decoder=None, generator=None, data=None, init=None,
-                     training=None) -> bytes:
-    """The file for ``built`` (a :class:`models.kinds.python_modules.PythonModel` made of these modules) and
-    ``data`` (its ImageData in [0, 1], or None)."""
-    from safetensors.torch import save
+@dataclass(frozen=True)
+class Named:
+    """What the file says of the modules, worked out (and checked) once: a run's Recorder writes it again
+    after every epoch with new weights."""
 
+    modules: dict  # {"m0": module}
+    calls: dict  # {"encoder": ["m0", "encode"]}
+    classes: dict  # {"m0": {"class": "pkg.mod:Class", "init": {...}}}
+    source: str  # the folder the modules import from
+    script: str  # the script a class of __main__ is defined in, or ""
+
+
+def name_modules(built, init: dict | None = None) -> Named:
+    """Name ``built``'s modules: each class and the arguments that rebuild it (``init`` per role where a
+    module does not keep them); ConfigError saying what is missing."""
     init = dict(init or {})
     unknown = set(init) - set(ROLES)
     if unknown:
         raise ConfigError(f"init names {', '.join(sorted(unknown))}: give it per role ({', '.join(ROLES)})")
-    modules, calls = _parts(encoder, decoder, generator)
-    named, tensors, source, script = {}, {}, "", None
-    roles_of = {k: [r for r, c in calls.items() if c[0] == k] for k in modules}
+    modules, calls = _parts(built)
+    classes, source, script = {}, "", None
     for key, module in modules.items():
+        roles = [r for r, c in calls.items() if c[0] == key]
         cls_name, script_here = _class_name(module)
         given = {}
-        for role in roles_of[key]:
+        for role in roles:
             given.update(init.get(role) or {})
-        named[key] = {"class": cls_name, "init": init_args(module, given, roles_of[key][0])}
+        classes[key] = {"class": cls_name, "init": init_args(module, given, roles[0])}
         folder = _source_folder(cls_name.split(":")[0], script_here)
         if source and folder and folder != source:
             raise ConfigError(f"the modules import from two folders ({source} and {folder}): save() names one")
         source, script = source or folder, script or script_here
-        for name, t in module.state_dict().items():
-            tensors[f"{key}.{name}"] = t.detach().cpu().contiguous()
+    return Named(modules, calls, classes, source, script or "")
+
+
+def checkpoint_bytes(built, named: Named, data=None, training=None) -> bytes:
+    """The file for ``built`` (a :class:`models.kinds.python_modules.PythonModel`) with its modules as
+    ``named`` says and their weights now, and ``data`` (its ImageData in [0, 1], or None)."""
+    from safetensors.torch import save
+
+    tensors = {f"{key}.{name}": t.detach().cpu().contiguous()
+               for key, module in named.modules.items() for name, t in module.state_dict().items()}
     tensors["prior.z_mean"] = built.z_mean.detach().cpu().clone()
     tensors["prior.z_std"] = built.z_std.detach().cpu().clone()
     names = []
@@ -201,15 +226,14 @@ def checkpoint_bytes(built, *, encoder=None, decoder=None, generator=None, data=
         if data.labels is not None:
             tensors["data.labels"] = torch.from_numpy(np.asarray(data.labels[:n], np.int64))
             names = list(data.class_names)
-    meta = {"format": FORMAT, "version": str(VERSION), "modules": json.dumps(named), "calls": json.dumps(calls),
-            "source": source, "script": script or "", "config": json.dumps(built.config.to_json()),
-            "class_names": json.dumps(names), "training": json.dumps(training or {}),
-            "saved": torch.__version__}
+    meta = {"format": FORMAT, "version": str(VERSION), "modules": json.dumps(named.classes),
+            "calls": json.dumps(named.calls), "source": named.source, "script": named.script,
+            "config": json.dumps(built.config.to_json()), "class_names": json.dumps(names),
+            "training": json.dumps(training or {}), "saved": torch.__version__}
     return save(tensors, metadata=meta)
 
 
-def save(path, built, *, encoder=None, decoder=None, generator=None, data=None, init=None, training=None,
-         overwrite: bool = False) -> Path:
+def save(path, built, *, data=None, init=None, training=None, overwrite: bool = False) -> Path:
     """Write the checkpoint atomically; an existing file is replaced only with ``overwrite`` and only if it is
     a checkpoint of this kind (never a record, a picture, another model format)."""
     from latent_explorer.models.io.checkpoint import atomic_write, safetensors_format
@@ -222,9 +246,7 @@ def save(path, built, *, encoder=None, decoder=None, generator=None, data=None, 
             raise CheckpointError(f"{path} exists: pass overwrite=True to replace it, or another name")
         if safetensors_format(path) != FORMAT:
             raise CheckpointError(f"{path} is not a model saved from Python: it is never replaced by one")
-    blob = checkpoint_bytes(built, encoder=encoder, decoder=decoder, generator=generator, data=data, init=init,
-                            training=training)
-    return atomic_write(path, blob)
+    return atomic_write(path, checkpoint_bytes(built, name_modules(built, init), data, training))
 
 
 # ----------------------------------------------------------------------------------------------

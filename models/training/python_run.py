@@ -41,7 +41,7 @@ class Recorder:
                  init: dict | None = None, overwrite: bool = False):
         from latent_explorer.models.data.memory import image_data
         from latent_explorer.models.io.checkpoint import check_output, safetensors_format
-        from latent_explorer.models.io.python_checkpoint import FORMAT, _parts, init_args
+        from latent_explorer.models.io.python_checkpoint import FORMAT, name_modules
         from latent_explorer.models.io.python_code import script_warning
         from latent_explorer.models.kinds.python_modules import from_modules
         from latent_explorer.models.training.run_record import record_path
@@ -56,29 +56,18 @@ class Recorder:
             raise ConfigError(f"{self.path} exists: pass overwrite=True to record over it, or another name")
         check_output(self.path, force=True)  # the folder, a bundled model, a record's name, a file beside
         self.record_path = record_path(self.path)
-        if model is not None:
-            encoder, decoder = getattr(model, "encode", None), getattr(model, "decode", None)
-            if encoder is None or decoder is None:
-                raise ConfigError("the model has no encode() and decode() methods: give encoder= and decoder=")
         self.data = None
         rng = image_range
         if images is not None:
             self.data, rng = image_data(images, labels, class_names, image_range)
-        elif encoder is not None:
+        elif model is not None or encoder is not None:
             raise ConfigError("give images= (held-out images): the record keeps their codes after every epoch")
         x = None if self.data is None else torch.from_numpy(self.data.images)
-        self.model = from_modules(encoder=encoder, decoder=decoder, generator=generator, latent_dim=latent_dim,
-                                  images=x, image_range=rng if rng is not None else (0.0, 1.0))
-        self.roles = dict(encoder=encoder, decoder=decoder, generator=generator)
-        modules, _ = _parts(encoder, decoder, generator)
-        self.modules: list[nn.Module] = list(modules.values())
-        self.init = dict(init or {})
-        for module in modules.values():  # now, not after the first epoch: a missing argument is said at once
-            roles = [r for r, f in self.roles.items() if f is not None and getattr(f, "__self__", f) is module]
-            given = {}
-            for r in roles:
-                given.update(self.init.get(r) or {})
-            init_args(module, given, roles[0])
+        self.model = from_modules(model=model, encoder=encoder, decoder=decoder, generator=generator,
+                                  latent_dim=latent_dim, images=x, image_range=rng if rng is not None else (0.0, 1.0))
+        self.named = name_modules(self.model, init)  # now, not after the first epoch: a missing argument at once
+        self.modules: list[nn.Module] = list(self.named.modules.values())
+        for module in self.modules:
             if (said := script_warning(module)) is not None:
                 warnings.warn(said, stacklevel=2)
         m = min(int(n), len(self.data.images)) if self.data is not None else 0
@@ -140,7 +129,7 @@ class Recorder:
         training = {"status": status, "epochs_done": len(self.history), "record": self.record_path.name,
                     "history": self.history, "seconds": round(time.perf_counter() - self.t0, 2),
                     "loop": "your own (latent_explorer.Recorder)"}
-        blob = checkpoint_bytes(self.model, **self.roles, data=self.data, init=self.init, training=training)
+        blob = checkpoint_bytes(self.model, self.named, self.data, training)
         return atomic_write(self.path, blob)
 
     def close(self) -> Path:
