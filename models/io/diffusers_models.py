@@ -264,8 +264,15 @@ def load_diffusers(path: str | Path, device="cpu") -> GenerativeModel:
     typed (models.io.schema) before diffusers sees it."""
     import diffusers
 
+    from latent_explorer.models.io.sd_folder import index_of, is_text_pipeline
+
     path = Path(path)
     folder = path.parent if path.name in ("config.json", "model_index.json") else path
+    index = index_of(folder)
+    if index is not None and is_text_pipeline(index):  # Stable Diffusion: a kind of its own
+        from latent_explorer.models.kinds.stable_diffusion import load_stable_diffusion
+
+        return load_stable_diffusion(folder, device)
     cls, model_dir, sched = _parts(folder)
     if not os.path.lexists(model_dir / WEIGHTS):  # a FIFO or a link to /proc is refused by check_regular
         if (model_dir / PICKLE_WEIGHTS).is_file():

@@ -266,38 +266,71 @@ class LatentDiffusion(GenerativeModel):
         cls = SAMPLERS.get(sampler)
         return make_sampler(sampler, self.scheduler, steps if cls is not None and cls.takes_steps else None, eta)
 
+    def word_groups(self, prompt: str) -> tuple[list[str], list[list[int]]]:
+        """The prompt's tokens as shown beside their maps (<bos> words… <eos>), each its own group."""
+        ids = self.prompt_ids([prompt]).ids[0]
+        names = self.parts[1].tokenizer.decode(ids[ids != 0].tolist())
+        return names, [[i] for i in range(len(names))]
+
     def reverse(self, z_T, prompts: list[str], negative: str = "", scheduler=None, guidance: float = 5.0,
-                generator=None, keep_attention: bool = False, controller=None):
-        """Generator over the reverse process in latent space; yields (t, z_t, ε̂, ẑ_0, z_prev, attention)."""
+                generator=None, keep_attention: bool = False, controller=None, inpaint=None):
+        """Generator over the reverse process in latent space; yields (t, z_t, ε̂, ẑ_0, z_prev, maps): maps
+        (n, tokens, s, s) the cross-attention per token when ``keep_attention`` (else None). ``inpaint``: the
+        known region kept by RePaint (:mod:`models.sampling.inpaint`)."""
+        from latent_explorer.models.nn.word_maps import attention_maps
+        from latent_explorer.models.sampling import inpaint as repaint
+
         sched = scheduler or self.make_scheduler()
-        context, pad = self.tokens(self.prompt_ids(prompts).ids)
+        ids = self.prompt_ids(prompts).ids
+        context, pad = self.tokens(ids)
         neg_context, neg_pad = self.tokens(self.prompt_ids([negative] * len(prompts)).ids)
-        z = z_T
-        for t in sched.timesteps.tolist():
+
+        def step(z, t):
             kept: list | None = [] if keep_attention else None
             eps = self.predict_noise(z, t, context, pad, neg_context, neg_pad, guidance, kept, controller)
             out = sched.step(eps, t, z, generator=generator)
-            yield t, z, eps, out.pred_original_sample, out.prev_sample, kept
-            z = out.prev_sample
+            maps = attention_maps(kept, len(z), ids.shape[1], z.shape[-1]) if keep_attention else None
+            return eps, out.pred_original_sample, out.prev_sample, maps
+
+        yield from repaint.steps(sched, step, z_T, inpaint, generator)
+
+    def start(self, n, sched, g, init=None, mask=None, strength=1.0, size=None, latents=None, resample=1):
+        """z_T and the inpainting to run: ``init`` with ``mask`` (1 where to paint): RePaint on its latents;
+        ``init`` alone: SDEdit (Meng et al. 2022), its encoding noised to the step ``strength`` of the way."""
+        from latent_explorer.models.sampling import inpaint as repaint
+
+        if size is not None and tuple(size) != tuple(self.image_shape[1:]):
+            raise ConfigError(f"this model makes {self.image_shape[2]}×{self.image_shape[1]} images only")
+        shape = (n, *self.config.latent_shape)
+        z = torch.randn(shape, generator=g) if latents is None else latents.float()
+        if init is None:
+            if mask is not None:
+                raise ConfigError("a mask needs the image it masks (--init-image)")
+            return z, None
+        if mask is not None:
+            repaint.check_mask(mask, init)
+            known = self._latents(init)
+            return z, repaint.Inpaint(known, repaint.latent_mask(mask, shape[-2:]).expand(n, 1, *shape[-2:]),
+                                      resample=resample)
+        if not 0.0 < strength <= 1.0:
+            raise ConfigError(f"strength must be in (0, 1], got {strength}")
+        if strength < 1.0:
+            ts = sched.timesteps.tolist()
+            first = min(len(ts) - 1, int(round(len(ts) * (1 - strength))))
+            z = self.scheduler.add_noise(self._latents(init), z, ts[first])
+            sched._use(sched.timesteps[first:])
+        return z, None
 
     @torch.no_grad()
     def txt2img(self, prompts: list[str], negative: str = "", sampler: str = "ddim", steps: int = 25,
                 guidance: float = 5.0, seed: int = 0, init=None, strength: float = 1.0, eta: float = 0.0,
-                controller=None):
-        """Images (B, C, H, W) in [0, 1] for ``prompts``. ``init`` (B, C, H, W): SDEdit (Meng et al. 2022):
-        start from its encoding noised to the step ``strength`` of the way (1: pure noise, as without)."""
+                controller=None, mask=None, size=None, latents=None, resample: int = 1):
+        """Images (B, C, H, W) in [0, 1] for ``prompts``; ``init``, ``mask``, ``strength``: see :meth:`start`."""
         g = torch.Generator().manual_seed(int(seed))
         sched = self.make_scheduler(sampler, steps, eta)
-        shape = (len(prompts), *self.config.latent_shape)
-        z = torch.randn(shape, generator=g)
-        if init is not None and strength < 1.0:
-            if not 0.0 < strength <= 1.0:
-                raise ConfigError(f"strength must be in (0, 1], got {strength}")
-            ts = sched.timesteps.tolist()
-            start = min(len(ts) - 1, int(round(len(ts) * (1 - strength))))
-            z = self.scheduler.add_noise(self._latents(init), z, ts[start])
-            sched._use(sched.timesteps[start:])
-        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g, controller=controller):
+        z, inp = self.start(len(prompts), sched, g, init, mask, strength, size, latents, resample)
+        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g, controller=controller,
+                                          inpaint=inp):
             z = z_prev
         return self.parts[0].decode_latents(z)
 

@@ -39,6 +39,8 @@ class Tokens:
 class Tokenizer:
     """Lower-case words (letters only) -> ids; 0, 1, 2 are <pad>, <bos>, <eos>."""
 
+    subwords = False  # a word is one token
+
     def __init__(self, vocab: list[str], context: int):
         self.vocab, self.context = list(vocab), int(context)
         self.ids = {w: i + len(SPECIAL) for i, w in enumerate(self.vocab)}
@@ -54,6 +56,10 @@ class Tokenizer:
     @property
     def size(self) -> int:
         return len(SPECIAL) + len(self.vocab)
+
+    def fitting(self, text: str) -> int:
+        """How many of the text's words fit in the context (less <bos> and <eos>)."""
+        return min(len(self.words(text)), self.context - 2)
 
     def unknown(self, text: str) -> list[str]:
         seen: dict[str, None] = {}

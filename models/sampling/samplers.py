@@ -137,12 +137,16 @@ class DDIMSampler(Sampler):
     def set_timesteps(self, num_inference_steps: int | None = None) -> torch.Tensor:
         """K "leading" timesteps: T = 1000, K = 50 gives 980, 960, …, 0."""
         k = self._steps(num_inference_steps)
-        return self._use((torch.arange(0, k) * (self.T // k)).flip(0))
+        offset = getattr(self.schedule, "steps_offset", 0)  # diffusers' steps_offset (Stable Diffusion: 1)
+        return self._use(((torch.arange(0, k) * (self.T // k)).flip(0) + offset).clamp(max=self.T - 1))
 
     def step(self, model_output, t, x_t, generator=None, noise=None):
         t = int(t)
-        # 1. ᾱ at t and at the previous timestep of this run (1 past the end)
-        a_t, a_prev = self._alpha_bar(t), self._alpha_bar(self.previous_timestep(t))
+        # 1. ᾱ at t and at the previous timestep of this run (past the end: 1, or ᾱ_0 where the schedule says
+        #    so, diffusers' set_alpha_to_one=False)
+        prev = self.previous_timestep(t)
+        a_t = self._alpha_bar(t)
+        a_prev = self._alpha_bar(prev) if prev >= 0 else getattr(self.schedule, "final_alpha_cumprod", 1.0)
         # 2. x̂_0 (eq. 12's "predicted x_0"), and ε̂ again from a clipped x̂_0
         x0 = self._x0(x_t, model_output, a_t)
         recompute = self.schedule.clip_sample and getattr(self.schedule, "clipped_model_output", True)

@@ -61,6 +61,8 @@ class DiffusionScheduler:
         # DDIM with clip_sample: ε̂ recomputed from the clipped x̂_0 (diffusers' use_clipped_model_output=True,
         # our own models) or the network's ε̂ as it is (False: diffusers' DDIMPipeline, for its models)
         self.clipped_model_output = clipped_model_output
+        self.steps_offset = 0  # added to DDIM's "leading" timesteps (diffusers' steps_offset)
+        self.final_alpha_cumprod = 1.0  # ᾱ past the last DDIM step (diffusers' set_alpha_to_one=False: ᾱ_0)
         alphas_cumprod = torch.cumprod(1.0 - betas, 0)
         # Derived values are computed once in float64 and stored as float32.
         self.betas = betas.float()

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from latent_explorer.models.analysis.latent import PCA
 from latent_explorer.models.errors import ConfigError
 from latent_explorer.models.io.meta import meta_of
-from latent_explorer.models.nn.tokenizer import PAD, UnknownWords
+from latent_explorer.models.nn.tokenizer import UnknownWords
 from latent_explorer.models.progress import Step
 
 FRAME_DTYPE = np.float16
@@ -34,20 +33,57 @@ class PromptCheck:
     unknown: list[str]
     truncated: bool
     context: int  # words that fit (the context less <bos> and <eos>)
+    tokens: int = 0  # the encoder's context in tokens, where a word may be several (0: one token a word)
 
     def problems(self, what: str = "the prompt") -> list[str]:
         out = []
         if self.unknown:
             out.append(str(UnknownWords(self.unknown)))
         if self.truncated:
-            out.append(f"{what} is longer than the text encoder's {self.context} words: the rest is left out")
+            limit = f"{self.tokens - 2} tokens" if self.tokens else f"{self.context} words"
+            out.append(f"{what} is longer than the text encoder's {limit}: the rest is left out")
         return out
 
 
 def check_prompt(model, text: str) -> PromptCheck:
     tok = model.parts[1].tokenizer
-    words = tok.words(text)
-    return PromptCheck(words, tok.unknown(text), len(words) > tok.context - 2, tok.context - 2)
+    words, fit = tok.words(text), tok.fitting(text)
+    return PromptCheck(words, tok.unknown(text), len(words) > fit, fit, tok.context if tok.subwords else 0)
+
+
+EAGER_PIXELS = 64 * 64  # frames of images up to this size are decoded while sampling; larger ones when shown
+DECODED_KEPT = 64  # decoded frames of larger images kept for scrubbing back and forth
+
+
+class LazyFrames:
+    """Frames of a generation as latents (K+1, N, zc, h, w), decoded to images (C, H, W) in [0, 1] when one
+    is read — ``frames[k]`` (N, C, H, W) or ``frames[k, i]`` — and kept for the next reads."""
+
+    def __init__(self, latents: np.ndarray, decode: Callable, image_shape: tuple[int, int, int]):
+        self.latents, self.decode = latents, decode
+        self.shape = (*latents.shape[:2], *image_shape)
+        self._kept: dict[tuple[int, int], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.latents.nbytes + sum(a.nbytes for a in self._kept.values())
+
+    def _one(self, k: int, i: int) -> np.ndarray:
+        k, i = k % self.shape[0], i % self.shape[1]
+        if (k, i) not in self._kept:
+            while len(self._kept) >= DECODED_KEPT:
+                self._kept.pop(next(iter(self._kept)))
+            z = torch.from_numpy(self.latents[k, i : i + 1].astype(np.float32))
+            self._kept[k, i] = self.decode(z)[0].numpy().astype(FRAME_DTYPE)
+        return self._kept[k, i]
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self._one(*key)
+        return np.stack([self._one(key, i) for i in range(self.shape[1])])
 
 
 @dataclass
@@ -57,13 +93,13 @@ class TextTrajectory:
 
     prompt: str
     negative: str
-    tokens: list[str]  # the prompt's tokens as the encoder reads them: <bos> words… <eos>
+    tokens: list[str]  # the prompt as its maps are shown: <bos> words… <eos>
     timesteps: np.ndarray  # (K+1,), the last frame t = -1
-    x: np.ndarray  # (K+1, N, C, H, W) decoded z_t in [0, 1]
-    x0: np.ndarray  # (K+1, N, C, H, W) decoded ẑ_0 (the last frame repeats)
-    eps: np.ndarray  # (K+1, N, zc, s, s) predicted noise ε̂ in latent units (the last frame repeats)
+    x: np.ndarray | LazyFrames  # (K+1, N, C, H, W) decoded z_t in [0, 1]
+    x0: np.ndarray | LazyFrames  # (K+1, N, C, H, W) decoded ẑ_0 (the last frame repeats)
+    eps: np.ndarray  # (K+1, N, zc, h, w) predicted noise ε̂ in latent units (the last frame repeats)
     z: np.ndarray  # (K+1, N, D) the latents themselves, for the atlas
-    attention: np.ndarray  # (K+1, N, tokens, s, s) cross-attention per token, mean of heads and layers
+    attention: np.ndarray  # (K+1, N, tokens, h, w) where each word is looked at (cross-attention)
     settings: dict  # sampler, steps, guidance, seed, eta
 
     def __len__(self) -> int:
@@ -77,19 +113,6 @@ class TextTrajectory:
     def word_tokens(self) -> list[int]:
         """Indices of the tokens that are words (not <bos>/<eos>)."""
         return [i for i, t in enumerate(self.tokens) if not t.startswith("<")]
-
-
-def attention_maps(kept: list[torch.Tensor], n: int, tokens: int, side: int) -> torch.Tensor:
-    """The cross-attention weights of one network call, one (B', s'², L) tensor per layer (B' = 2n with
-    guidance: the prompt's half comes first) -> (n, tokens, side, side): each layer's map resized to the
-    latent grid, then the mean over layers (each layer is already the mean over its heads)."""
-    maps = []
-    for a in kept:
-        a = a[:n, :, :tokens]  # the prompt's half; its real tokens
-        s = int(round(a.shape[1] ** 0.5))
-        m = a.transpose(1, 2).reshape(n, tokens, s, s)
-        maps.append(F.interpolate(m, size=(side, side), mode="nearest") if s != side else m)
-    return torch.stack(maps).mean(0)
 
 
 _THREADS = weakref.WeakKeyDictionary()  # model -> the PyTorch threads measured fastest for its sampling
@@ -111,44 +134,54 @@ def sampling_threads(model) -> int:
 
 def record_txt2img(model, prompt: str, negative: str = "", n: int = 4, sampler: str = "ddim",
                    steps: int | None = 25, guidance: float = 5.0, eta: float = 0.0, seed: int = 0,
-                   should_stop: Callable[[], bool] | None = None) -> Generator[Step, None, TextTrajectory | None]:
+                   should_stop: Callable[[], bool] | None = None, init=None, mask=None, strength: float = 1.0,
+                   size=None, resample: int = 1) -> Generator[Step, None, TextTrajectory | None]:
     """``model.txt2img([prompt] * n, …)`` recorded frame by frame (the same noise draws, so the last frame is
-    the image txt2img makes for the same settings); None when stopped."""
+    the image txt2img makes for the same settings); None when stopped. ``init``, ``mask``: img2img and
+    inpainting, as txt2img takes them (the scrub shows the masked region filling in)."""
+    from latent_explorer.models.nn.word_maps import merge_words
+
     if not np.isfinite(guidance) or guidance < 0:
         raise ConfigError(f"the guidance scale must be a number ≥ 0, got {guidance}")
     ae = model.parts[0]
     g = torch.Generator().manual_seed(int(seed))
     sched = model.make_scheduler(sampler, steps, eta)
+    z, inp = model.start(n, sched, g, init, mask, strength, size, None, resample)
     ts = sched.timesteps.tolist()
     k = len(ts)
-    z = torch.randn((n, *model.config.latent_shape), generator=g)
-    ids = model.prompt_ids([prompt]).ids[0]
-    n_tok = int((ids != PAD).sum())
-    zc, side, _ = model.config.latent_shape
-    c, h, w = model.image_shape
+    names, groups = model.word_groups(prompt)
+    zc, lh, lw = z.shape[1:]
+    c, f = model.image_shape[0], model.image_shape[1] // model.config.latent_shape[1]  # pixels a latent cell
+    h, w = lh * f, lw * f
+    lazy = h * w > EAGER_PIXELS
 
     def frames(*shape):
         return np.empty((k + 1, n, *shape), FRAME_DTYPE)
 
-    traj = TextTrajectory(prompt, negative, model.parts[1].tokenizer.decode(ids[:n_tok].tolist()),
-                          np.array(ts + [-1]), frames(c, h, w), frames(c, h, w), frames(zc, side, side),
-                          np.empty((k + 1, n, z[0].numel()), np.float32), frames(n_tok, side, side),
+    x = frames(zc, lh, lw) if lazy else frames(c, h, w)
+    x0 = frames(zc, lh, lw) if lazy else frames(c, h, w)
+    traj = TextTrajectory(prompt, negative, names, np.array(ts + [-1]), x, x0, frames(zc, lh, lw),
+                          np.empty((k + 1, n, z[0].numel()), np.float32), frames(len(names), lh, lw),
                           dict(sampler=sampler, steps=k, guidance=float(guidance), seed=int(seed), eta=float(eta)))
     with torch.no_grad():
-        for i, (t, z_t, eps, z0, prev, kept) in enumerate(
-                model.reverse(z, [prompt] * n, negative, sched, guidance, g, keep_attention=True)):
+        for i, (t, z_t, eps, z0, prev, maps) in enumerate(
+                model.reverse(z, [prompt] * n, negative, sched, guidance, g, keep_attention=True, inpaint=inp)):
             traj.z[i] = z_t.flatten(1).numpy()
-            traj.x[i] = ae.decode_latents(z_t).numpy()
-            traj.x0[i] = ae.decode_latents(z0).numpy()
+            x[i] = z_t.numpy() if lazy else ae.decode_latents(z_t).numpy()
+            x0[i] = z0.numpy() if lazy else ae.decode_latents(z0).numpy()
             traj.eps[i] = eps.numpy()
-            traj.attention[i] = attention_maps(kept, n, n_tok, side).numpy()
+            traj.attention[i] = merge_words(maps, groups).numpy()
             z = prev
             yield Step(i + 1, k, f"t = {t}")
             if should_stop is not None and should_stop():
                 return None
         traj.z[k] = z.flatten(1).numpy()
-        traj.x[k] = ae.decode_latents(z).numpy()
-    traj.x0[k], traj.eps[k], traj.attention[k] = traj.x0[k - 1], traj.eps[k - 1], traj.attention[k - 1]
+        x[k] = z.numpy() if lazy else ae.decode_latents(z).numpy()
+    x0[k], traj.eps[k], traj.attention[k] = x0[k - 1], traj.eps[k - 1], traj.attention[k - 1]
+    if lazy:
+        traj.x, traj.x0 = (LazyFrames(a, ae.decode_latents, (c, h, w)) for a in (x, x0))
+        yield Step(k, k, "decoding the images")
+        traj.x[-1]  # the final images, decoded now: the grid shows them
     return traj
 
 

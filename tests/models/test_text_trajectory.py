@@ -8,9 +8,9 @@ import torch
 from latent_explorer.models import ConfigError, load
 from latent_explorer.models.display import heat_overlay
 from latent_explorer.models.io.images import generation_parameters
+from latent_explorer.models.nn.word_maps import attention_maps
 from latent_explorer.models.progress import run_to_end
 from latent_explorer.models.sampling.text_trajectory import (
-    attention_maps,
     cfg_strip,
     check_prompt,
     latent_atlas,
