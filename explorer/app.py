@@ -11,7 +11,9 @@ def parse(argv):
 
     from .view_table import VIEW_NAMES
 
-    commands = "\n".join(f"  {name:<12}{text}" for name, text in command_lines())
+    lines = command_lines()
+    width = max(len(name) for name, _ in lines) + 2
+    commands = "\n".join(f"  {name:<{width}}{text}" for name, text in lines)
     p = argparse.ArgumentParser(
         prog="latent-explorer", formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [MODEL] [options]     open the window\n       %(prog)s COMMAND ...            run a command",

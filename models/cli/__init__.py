@@ -36,6 +36,7 @@ HANDLERS = {
     "translate": "latent_explorer.models.cli.translate:cmd_translate",
     "info": "latent_explorer.models.cli.info:cmd_info",
     "eval": "latent_explorer.models.cli.evaluate:cmd_eval",
+    "inpaint-eval": "latent_explorer.models.cli.inpaint:cmd_inpaint_eval",
     "classifier": "latent_explorer.models.cli.evaluate:cmd_classifier",
     "likelihood": "latent_explorer.models.cli.diagnostics:cmd_likelihood",
     "anomaly": "latent_explorer.models.cli.diagnostics:cmd_anomaly",

@@ -43,6 +43,34 @@ def sampling_kw(model, a, default_steps: int | None = None) -> dict:
     return settings.for_model(model.config.timesteps, default_steps).sample_kwargs()
 
 
+def inpaint_inputs(image_shape, init_path, mask_path):
+    """The init image (C, H, W) and its mask (1, H, W), both at the model's size, from --init-image and --mask;
+    a note when the image is resized."""
+    from PIL import Image
+
+    from latent_explorer.models.io.images import read_image_for, read_mask
+
+    if init_path is None:
+        raise ConfigError("--mask needs the image it masks: give --init-image too")
+    try:
+        x = read_image_for(image_shape, init_path)
+        with Image.open(init_path) as im:
+            size = (im.height, im.width)
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"--init-image {failure(init_path, e)}") from None
+    m = None
+    if mask_path is not None:
+        try:
+            m = read_mask(mask_path, size, tuple(image_shape[1:]))
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"--mask {failure(mask_path, e)}") from None
+    if size != tuple(image_shape[1:]):
+        what = "the init image and its mask" if m is not None else "the init image"
+        print(f"note: {what} ({size[1]}x{size[0]}) {'are' if m is not None else 'is'} resized to the model's "
+              f"{image_shape[2]}x{image_shape[1]}", file=sys.stderr)
+    return x, m
+
+
 def cmd_sample(a) -> int:
     import torch
 
@@ -73,6 +101,15 @@ def cmd_sample(a) -> int:
               f"{a.out}", file=sys.stderr)
         return 0
     kw = sampling_kw(model, a)
+    if a.init_image is not None or a.mask is not None:
+        if not model.capabilities.diffusion:
+            raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: --init-image and --mask inpaint with "
+                              "a diffusion model")
+        if a.mask is None:
+            raise ConfigError("--init-image needs --mask: white where to paint anew")
+        x, m = inpaint_inputs(model.image_shape, a.init_image, a.mask)
+        kw["inpaint"] = model.inpaint(torch.from_numpy(x[None]).expand(a.n, *x.shape), torch.from_numpy(m[None]),
+                                      a.resample)
     k = _class_index(model, a.cls)
     h = model.image_shape[1]
     scale = a.scale or max(1, 64 // h)
@@ -91,7 +128,7 @@ def cmd_txt2img(a) -> int:
     import torch
 
     from latent_explorer.models.io.checkpoint import load, refuse_inputs
-    from latent_explorer.models.io.images import generation_parameters, make_grid, read_image_for, save_png
+    from latent_explorer.models.io.images import generation_parameters, make_grid, save_png
     from latent_explorer.models.nn.tokenizer import UnknownWords
 
     if Path(a.out).suffix.lower() != ".png" or Path(a.out).is_dir():
@@ -134,21 +171,16 @@ def cmd_txt2img(a) -> int:
                   file=sys.stderr)
     if not a.prompt.strip():
         print("note: an empty prompt: unconditional samples", file=sys.stderr)
-    init, strength = None, None
-    if a.init_image is not None:
-        try:
-            x = read_image_for(model.image_shape, a.init_image)
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"--init-image {failure(a.init_image, e)}") from None
-        from PIL import Image
-
-        with Image.open(a.init_image) as im:
-            if (im.height, im.width) != tuple(model.image_shape[1:]):
-                print(f"note: the init image ({im.width}x{im.height}) is resized to the model's "
-                      f"{model.image_shape[2]}x{model.image_shape[1]}", file=sys.stderr)
-        init, strength = torch.from_numpy(x[None]).expand(a.n, *x.shape), a.strength
+    init, strength, mask = None, None, None
+    if a.init_image is not None or a.mask is not None:
+        x, m = inpaint_inputs(model.image_shape, a.init_image, a.mask)
+        init = torch.from_numpy(x[None]).expand(a.n, *x.shape)
+        if m is not None:
+            mask = torch.from_numpy(m[None])
+        else:
+            strength = a.strength
     kw = dict(negative=a.negative_prompt, **s.sample_kwargs(), seed=s.seed, init=init,
-              strength=1.0 if strength is None else strength)
+              strength=1.0 if strength is None else strength, mask=mask, resample=a.resample)
     prompts = [a.prompt] * a.n
     images = (model.txt2img(prompts, control, **kw) if controlled else model.txt2img(prompts, **kw)).numpy()
     h = model.image_shape[1]

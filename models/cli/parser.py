@@ -22,8 +22,8 @@ from latent_explorer.models.sampling.settings import (
 )
 
 # the one table of commands, in --help's order (models.cli.HANDLERS says what runs each)
-COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "classifier", "likelihood", "anomaly",
-            "plugins")
+COMMANDS = ("train", "sample", "txt2img", "translate", "info", "eval", "inpaint-eval", "classifier", "likelihood",
+            "anomaly", "plugins")
 
 
 def build_parser() -> Parser:
@@ -71,6 +71,7 @@ def build_parser() -> Parser:
     _sampling_args(s)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
     s.add_argument("--scale", type=whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
+    _inpaint_args(s, whole_number)
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")
 
@@ -90,6 +91,10 @@ def build_parser() -> Parser:
     g.add_argument("--strength", type=number("strength", 0, 1), default=0.6,
                    help="img2img: how much of the way back to noise (1: the init image is ignored)")
     g.add_argument("--scale", type=whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
+    g.add_argument("--mask", default=None, help="inpainting: a black-and-white picture of the init image's size, "
+                   "white where to paint anew")
+    g.add_argument("--resample", type=whole_number("resample", 1, 20), default=1,
+                   help="inpainting: run each step this many times (RePaint's resampling; 1: none)")
     g.add_argument("--control", default=None, help="a ControlNet's control image (edges or silhouette: dark "
                    "strokes on white, or light on black; resized to the model's size)")
     g.add_argument("--out", required=True, help="output .png file (its generation parameters inside)")
@@ -108,6 +113,9 @@ def build_parser() -> Parser:
     from latent_explorer.models.cli.diagnostics import add_parsers
 
     add_parsers(sub, whole_number, SEED)
+    from latent_explorer.models.cli.inpaint import add_parser as add_inpaint
+
+    add_inpaint(sub, whole_number, SEED)
     from latent_explorer.models.cli.translate import add_parser as add_translate
 
     add_translate(sub)
@@ -127,6 +135,14 @@ def command_lines() -> list[tuple[str, str]]:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     helps = {a.dest: a.help for a in sub._choices_actions}
     return [(name, helps[name]) for name in COMMANDS]
+
+
+def _inpaint_args(p, whole_number) -> None:
+    p.add_argument("--init-image", default=None, help="diffusion: the image to inpaint (with --mask)")
+    p.add_argument("--mask", default=None, help="diffusion: a black-and-white picture of the init image's size, "
+                   "white where to paint anew")
+    p.add_argument("--resample", type=whole_number("resample", 1, 20), default=1,
+                   help="inpainting: run each step this many times (RePaint's resampling; 1: none)")
 
 
 def _sampling_args(p, steps_help="DDPM/DDIM steps") -> None:

@@ -195,3 +195,27 @@ def read_image_for(image_shape, path: str | Path) -> np.ndarray:
     c, h, _ = image_shape
     img = read_image(Path(path), max_side=h)
     return conform_images(img[None], c, h)[0]
+
+
+def read_mask(path: str | Path, image_size: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
+    """An inpainting mask: a picture of the init image's size (``image_size`` (H, W)), white where to paint
+    and black where the image is kept, nothing between -> (1, H', W') float32 of 0 and 1 at ``out_size``
+    (nearest: still binary). Raises ValueError with the reason."""
+    from latent_explorer.models.data import read_image
+
+    m = read_image(Path(path))  # (C, H, W) in [0, 1], bounded by read_image
+    if tuple(m.shape[1:]) != tuple(image_size):
+        raise ValueError(f"the mask is {m.shape[2]}x{m.shape[1]}, the init image {image_size[1]}x{image_size[0]}: "
+                         "paint the mask at the image's size")
+    m = m.max(0)
+    if not np.isin(m, (0.0, 1.0)).all():
+        raise ValueError("the mask is not binary: every pixel must be black (keep) or white (paint); "
+                         f"{int(((m > 0) & (m < 1)).sum()):,} pixels are grey")
+    if not m.any():
+        raise ValueError("the mask is all black: nothing to paint")
+    if tuple(m.shape) != tuple(out_size):
+        import torch
+        import torch.nn.functional as F
+
+        m = F.interpolate(torch.from_numpy(m)[None, None], size=tuple(out_size), mode="nearest")[0, 0].numpy()
+    return m[None].astype(np.float32)

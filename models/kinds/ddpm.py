@@ -155,28 +155,44 @@ class DDPM(GenerativeModel):
         return make_sampler(sampler, self.scheduler, steps if cls is not None and cls.takes_steps else None, eta)
 
     def reverse(self, x_T, y=None, scheduler: Sampler | None = None, guidance: float = 1.0,
-                generator: torch.Generator | None = None):
+                generator: torch.Generator | None = None, inpaint=None):
         """Generator over the reverse process of ``scheduler`` (default: DDPM, all T steps); yields
-        (t, x_t_before, ε̂, x̂_0, x_prev) per step."""
+        (t, x_t_before, ε̂, x̂_0, x_prev) per step. ``inpaint`` (:func:`inpaint`): the known region kept."""
+        from latent_explorer.models.sampling import inpaint as repaint
+
         sched = scheduler or self.make_scheduler()
-        x = x_T
-        for t in sched.timesteps.tolist():
+
+        def step(x, t):
             eps = self.predict_noise(x, t, y, guidance)
             out = sched.step(eps, t, x, generator=generator)
-            yield t, x, eps, out.pred_original_sample, out.prev_sample
-            x = out.prev_sample
+            return eps, out.pred_original_sample, out.prev_sample, None
+
+        for t, x, eps, x0, prev, _ in repaint.steps(sched, step, x_T, inpaint, generator):
+            yield t, x, eps, x0, prev
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, resample: int = 1):
+        """The known region of ``image`` (B, C, H, W) in [0, 1], ``mask`` (B or 1, 1, H, W) 1 where to paint:
+        RePaint in pixel space (:mod:`models.sampling.inpaint`), for :meth:`reverse` and :meth:`denoise`."""
+        from latent_explorer.models.sampling import inpaint as repaint
+
+        repaint.check_mask(mask, image)
+        return repaint.Inpaint(image * 2 - 1, mask.float().expand(len(image), 1, *image.shape[-2:]),
+                               resample=resample)
 
     @torch.no_grad()
-    def denoise(self, x_T, y=None, sampler="ddpm", steps=None, eta=0.0, guidance=1.0, generator=None):
+    def denoise(self, x_T, y=None, sampler="ddpm", steps=None, eta=0.0, guidance=1.0, generator=None,
+                inpaint=None):
         """Run the whole reverse process from x_T; returns x_0 in [0, 1]."""
         x = x_T
-        for record in self.reverse(x_T, y, self.make_scheduler(sampler, steps, eta), guidance, generator):
+        for record in self.reverse(x_T, y, self.make_scheduler(sampler, steps, eta), guidance, generator,
+                                   inpaint):
             x = record[-1]
         return ((x + 1) / 2).clamp(0, 1)
 
-    def sample(self, n, y=None, generator=None, sampler="ddpm", steps=None, eta=0.0, guidance=1.0, **kw):
+    def sample(self, n, y=None, generator=None, sampler="ddpm", steps=None, eta=0.0, guidance=1.0, inpaint=None,
+               **kw):
         x_T = self.prior(n, generator).view(n, *self.image_shape)
-        return self.denoise(x_T, y, sampler, steps, eta, guidance, generator)
+        return self.denoise(x_T, y, sampler, steps, eta, guidance, generator, inpaint)
 
     def decode(self, z, y=None):
         """The deterministic map x_T -> x_0 of DDIM with 50 steps and η = 0."""

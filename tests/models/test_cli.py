@@ -220,8 +220,9 @@ def test_help_lists_every_command_with_its_line(capsys):
     assert r.returncode == 0 and "--screenshot" in r.stdout and "--debug" in r.stdout  # the window's options
     listed = [ln.split()[0] for ln in r.stdout.split("commands (")[1].splitlines()[1:] if ln.strip()]
     assert listed == list(COMMANDS)
+    width = max(len(name) for name in COMMANDS) + 2  # the names in one column, the longest and two spaces
     for name, text in command_lines():
-        assert text and f"  {name:<12}{text}" in r.stdout.splitlines()
+        assert text and f"  {name:<{width}}{text}" in r.stdout.splitlines()
 
 
 def test_debug_prints_the_traceback_of_an_answered_error(capsys, monkeypatch):

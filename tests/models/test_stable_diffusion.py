@@ -101,7 +101,8 @@ def test_word_maps_are_the_attention_a_hook_reads(folders):
     ref = torch.stack([total[:, g].mean(1) for g in groups], 1)
     from latent_explorer.models.nn.word_maps import cross_attention_layers, merge_words
 
-    assert len(seen) == len(cross_attention_layers(model.unet)) == 7 and (merge_words(maps, groups) - ref).abs().max().item() <= 1e-5
+    assert len(seen) == len(cross_attention_layers(model.unet)) == 7
+    assert (merge_words(maps, groups) - ref).abs().max().item() <= 1e-5
 
 
 def test_recorded_generation_is_txt2img_and_decodes_when_shown(folders, monkeypatch):
