@@ -7,7 +7,6 @@ settings (PNG Info)."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -29,12 +29,13 @@ from latent_explorer.models.sampling.samplers import SAMPLERS
 from latent_explorer.models.sampling.settings import TEXT_GUIDANCE
 
 from . import dialogs, txt2img_files
+from .inpaint_panel import InpaintBox
 from .jobs import ModelJob
 from .model_view import ModelView
 from .sampling_controls import SamplingControls
 from .txt2img_atlas import AtlasPlot
-from .txt2img_panels import AttentionPanel, TokenChips
-from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint, scrolled
+from .txt2img_panels import SizeChoice, StepPanels, TokenChips
+from .widgets import ElidedLabel, ImagePanel, ProgressLine, elided, hint
 
 HINT = ("The Text-to-Image view is for latent diffusion models driven by text: pick scenes-ldm in the model list, "
         "or train one (latent-explorer train --model ldm --data scenes --autoencoder … --text-encoder …).")
@@ -60,7 +61,6 @@ class TextToImageView(ModelView):
         self.strip_job = ModelJob(self, "cfg-strip", self.progress)
         self._check_timer = QTimer(self, singleShot=True, interval=150)
         self._check_timer.timeout.connect(self._check_prompts)
-        self.setAcceptDrops(True)
         state.modelChanged.connect(self._on_model)
         self._on_model(None)
 
@@ -99,8 +99,7 @@ class TextToImageView(ModelView):
         c = self.controls  # its fields, by the names the view and its files use
         self.sampler, self.steps, self.guidance, self.eta, self.seed, self.n = (c.sampler, c.steps, c.guidance,
                                                                                  c.eta, c.seed, c.n)
-        self.size = QLabel()
-        self.size.setToolTip("The size the model draws: its autoencoder's")
+        self.size = SizeChoice()
         self.btn_go = QPushButton("Generate", toolTip="Draw the batch and record every step (Ctrl+Return)")
         self.btn_go.clicked.connect(self.generate)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.generate)
@@ -119,21 +118,16 @@ class TextToImageView(ModelView):
         self.grid = ImagePanel(title="samples: click one")
         self.grid.setMinimumWidth(200)
         self.grid.scene().sigMouseClicked.connect(self._grid_click)
-        split.addWidget(self.grid)
-        mid = QWidget()
-        ml = QVBoxLayout(mid)
-        ml.setContentsMargins(0, 0, 0, 0)
-        steps_row = QHBoxLayout()
-        self.x_t, self.x_0, self.eps_panel = (ImagePanel(title=t) for t in (
-            "decoded z_t", "decoded ẑ_0", "predicted noise ε̂"))
-        self.eps_panel.setToolTip("ε̂ in the autoencoder's latent space: its channels side by side")
-        for p in (self.x_t, self.x_0, self.eps_panel):
-            p.setMinimumSize(150, 160)
-            steps_row.addWidget(p, 1)
-        ml.addLayout(steps_row, 3)
-        ml.addWidget(QLabel("Cross-attention of each word at this step (mean of heads and layers; % = its share)"))
-        self.attention = AttentionPanel()
-        ml.addWidget(scrolled(self.attention), 2)  # long prompts wrap and scroll down
+        self.inpaint = InpaintBox("Paint over the chosen sample of the last generation")
+        self.inpaint.btn_take.clicked.connect(self._take_sample)
+        self.inpaint.message.connect(self.message)
+        self.left = QTabWidget()
+        self.left.addTab(self.grid, "Samples")
+        self.left.addTab(self.inpaint, "Inpaint")
+        self.left.setTabToolTip(1, "An image and a painted mask: Generate paints the masked region anew")
+        split.addWidget(self.left)
+        mid = StepPanels()
+        self.x_t, self.x_0, self.eps_panel, self.attention = mid.x_t, mid.x_0, mid.eps_panel, mid.attention
         split.addWidget(mid)
         self.atlas_plot = AtlasPlot()
         self.atlas_plot.btn_load.clicked.connect(self.load_atlas)
@@ -200,8 +194,10 @@ class TextToImageView(ModelView):
         if not ok:
             return
         self.controls.set_timesteps(model.config.timesteps)
-        c, h, w = model.image_shape
-        self.size.setText(f"size {w}×{h}")
+        caps = model.capabilities
+        self.size.set_model(model.image_shape, caps.any_size, model.image_shape[1] // model.config.latent_shape[1])
+        self.inpaint.set_shape(model.image_shape if caps.inpaints else None)
+        self.left.setTabEnabled(1, caps.inpaints)
         self._check_prompts()
         from latent_explorer.models.data import is_builtin
 
@@ -210,8 +206,8 @@ class TextToImageView(ModelView):
         if spec and not is_builtin(spec):  # a path a checkpoint names is read only on the user's say
             self.atlas_plot.btn_load.setToolTip(f"Encode the data this model names, for its latent map: {spec}")
             self.atlas_plot.btn_load.setVisible(True)
-        else:
-            self.load_atlas()
+        elif spec:
+            self.load_atlas()  # no data of its own (Stable Diffusion): each generation's latents make its map
 
     def load_atlas(self):
         from latent_explorer.models.sampling.text_trajectory import latent_atlas
@@ -256,7 +252,7 @@ class TextToImageView(ModelView):
         """The generation settings in the form, as record_txt2img takes them."""
         s = self.controls.settings()
         return dict(prompt=self.prompt.text(), negative=self.negative.text(), n=s.batch, **s.sample_kwargs(),
-                    seed=s.seed)
+                    seed=s.seed, size=self.size.value(), **(self.inpaint.inputs() if self.painting() else {}))
 
     # -- generating ------------------------------------------------------------------------------
     def generate(self):
@@ -351,6 +347,10 @@ class TextToImageView(ModelView):
             self.frame.setRange(0, len(traj) - 1)
             self.frame.setValue(len(traj) - 1)
         self.show_frame(len(traj) - 1)
+        if not meta_of(self.model).data.spec:
+            from latent_explorer.models.sampling.text_trajectory import trajectory_atlas
+
+            self._set_atlas(trajectory_atlas(traj))
         self.atlas_plot.set_path(traj, 0, len(traj) - 1, fit=True)
         self._clear_strip()
         self._title_grid()
@@ -358,6 +358,10 @@ class TextToImageView(ModelView):
                           "one, scrub with ←/→")
         self.frame.setFocus()
         self.ready.emit()
+
+    def _take_sample(self):
+        if self.trajectory is not None:
+            self.inpaint.set_image(self.trajectory.x[-1, self.sample].astype(np.float32))
 
     def _set_enabled(self, on: bool):
         for w in (self.frame, self.btn_strip, self.btn_png, self.btn_anim):
@@ -414,24 +418,22 @@ class TextToImageView(ModelView):
     def export_animation(self, path: str, n: int = 40) -> None:
         txt2img_files.export_animation(self, path, n)
 
-    def accepts_drop(self, path, current: bool) -> bool:
-        return current and path.suffix.lower() == ".png"  # PNG Info: its generation parameters
+    def painting(self) -> bool:
+        """The Inpaint tab is shown: Generate paints its mask, a dropped image is the one to paint over."""
+        return self.left.currentWidget() is self.inpaint and self.left.isTabEnabled(1)
+
+    def accepts_drop(self, path, current: bool) -> bool:  # (the main window hands drops to the shown view)
+        image = path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+        return current and (path.suffix.lower() == ".png" or (image and self.painting()))  # PNG Info, or paint
 
     def drop(self, path) -> None:
-        self.restore_from_png(str(path))
+        if self.painting():
+            self.inpaint.load(str(path))
+        else:
+            self.restore_from_png(str(path))
 
     def restore_from_png(self, path: str) -> bool:
         return txt2img_files.restore_from_png(self, path)
-
-    def dragEnterEvent(self, e):
-        if e.mimeData().hasUrls():
-            e.acceptProposedAction()
-
-    def dropEvent(self, e):
-        for url in e.mimeData().urls():
-            if Path(url.toLocalFile()).suffix.lower() == ".png":
-                self.restore_from_png(url.toLocalFile())
-        e.acceptProposedAction()
 
     def is_ready(self) -> bool:
         return self.model is None or not (self.busy() or self.atlas_job.busy or not self.atlas_plot.is_ready())

@@ -8,16 +8,19 @@ import html
 import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QLayout,
     QSizePolicy,
+    QVBoxLayout,
     QWidget,
 )
 
 from latent_explorer.models.display import heat_overlay
 
-from .widgets import ImagePanel
+from .widgets import ImagePanel, scrolled
 
 CHIP = ("<span style='background:{bg}; color:{fg}; border-radius:3px'>&nbsp;{text}&nbsp;</span>")
 
@@ -146,3 +149,50 @@ class AttentionPanel(QWidget):
     def clear(self) -> None:
         for p in self.panels:
             p.setVisible(False)
+
+
+class SizeChoice(QComboBox):
+    """The size to draw at: the model's own, or — a model that draws at any size (Stable Diffusion) — one of a
+    few around it, each a multiple of its latent cell."""
+
+    def set_model(self, shape: tuple[int, int, int], any_size: bool, cell: int = 8) -> None:
+        self.blockSignals(True)
+        self.clear()
+        _, h, w = shape
+        sizes = [(h, w)]
+        if any_size:
+            for f in (0.5, 0.75, 1.25, 1.5):
+                sizes.append((max(cell, int(h * f) // cell * cell), max(cell, int(w * f) // cell * cell)))
+            sizes += [(h, max(cell, int(w * 1.5) // cell * cell)), (max(cell, int(h * 1.5) // cell * cell), w)]
+        self.sizes = list(dict.fromkeys(sizes))  # (H, W) of each item
+        for hh, ww in self.sizes:
+            self.addItem(f"{ww}×{hh}" + ("  (its own)" if (hh, ww) == (h, w) else ""))
+        self.setEnabled(any_size)
+        self.setToolTip("The size to draw at: larger costs more time and memory per step" if any_size else
+                        "The size the model draws: its autoencoder's")
+        self.blockSignals(False)
+
+    def value(self) -> tuple[int, int] | None:
+        """(H, W) chosen; None: the model's own size (a model that draws at one size only)."""
+        return self.sizes[self.currentIndex()] if self.isEnabled() and self.currentIndex() >= 0 else None
+
+
+class StepPanels(QWidget):
+    """One step of the chosen sample: decoded z_t and ẑ_0, the predicted noise, and each word's map."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.x_t, self.x_0, self.eps_panel = (ImagePanel(title=t) for t in (
+            "decoded z_t", "decoded ẑ_0", "predicted noise ε̂"))
+        self.eps_panel.setToolTip("ε̂ in the autoencoder's latent space: its channels side by side")
+        for p in (self.x_t, self.x_0, self.eps_panel):
+            p.setMinimumSize(150, 160)
+            row.addWidget(p, 1)
+        lay.addLayout(row, 3)
+        lay.addWidget(QLabel("Cross-attention of each word at this step (heads averaged, layers combined; % = its "
+                             "share)"))
+        self.attention = AttentionPanel()
+        lay.addWidget(scrolled(self.attention), 2)  # long prompts wrap and scroll down

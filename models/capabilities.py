@@ -31,6 +31,8 @@ class Capabilities:
     likelihood: str = ""  # "": none, "bound": a lower bound (ELBO), "exact": an exact log-likelihood
     slow_decode: bool = False  # a decode takes tens of ms or more: decode in a worker, sample fewer points
     text_encoder: bool = False  # encode_text(ids) beside encode(x): a CLIP-style encoder of prompts and images
+    any_size: bool = False  # txt2img(…, size=(H, W)) at any multiple of its latent cell (Stable Diffusion)
+    inpaints: bool = False  # txt2img / sample take an image and a mask and paint the masked region anew
 
     def __post_init__(self):
         if self.likelihood not in ("", "bound", "exact"):
@@ -93,7 +95,8 @@ class Capabilities:
                   (self.diffusion, Diffusion), (self.image_to_image, Translator),
                   (self.text_to_image, TextToImage), (self.controlled, Controlled),
                   (self.autoregressive, PixelSampler), (self.bound, GaussianPosterior),
-                  (self.exact_likelihood, ExactLikelihood), (self.text_encoder, TextEncoder))
+                  (self.exact_likelihood, ExactLikelihood), (self.text_encoder, TextEncoder),
+                  (self.inpaints and self.diffusion, Inpainter))
         return tuple(p for on, p in wanted if on)
 
 
@@ -133,6 +136,10 @@ class Diffusion(Protocol):
     def make_scheduler(self, *args, **kwargs): ...
 
     def reverse(self, x_T, *args, **kwargs): ...
+
+
+class Inpainter(Protocol):
+    def inpaint(self, image, mask, resample=1): ...
 
 
 class Translator(Protocol):

@@ -102,7 +102,7 @@ def cmd_sample(a) -> int:
         return 0
     kw = sampling_kw(model, a)
     if a.init_image is not None or a.mask is not None:
-        if not model.capabilities.diffusion:
+        if not (model.capabilities.diffusion and model.capabilities.inpaints):
             raise ConfigError(f"{Path(a.file).name} is a {model.spec.title}: --init-image and --mask inpaint with "
                               "a diffusion model")
         if a.mask is None:

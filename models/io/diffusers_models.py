@@ -129,7 +129,8 @@ def _opens(path: Path, head: bytes | None) -> bool:
 
 register_reader(Reader("a diffusers folder", _opens, lambda path, device, **_: load_diffusers(path, device)))
 register(KindSpec("diffusers-unet", "Diffusion (diffusers UNet2DModel)", DiffusersUNet, DiffusersUNetConfig,
-                  TrainDefaults(1, 1, 1e-4), Capabilities(diffusion=True, slow_decode=True), trainable=False,
+                  TrainDefaults(1, 1, 1e-4), Capabilities(diffusion=True, slow_decode=True, inpaints=True),
+                  trainable=False,
                   latent_dim=None, description="a UNet2DModel from a local diffusers folder"))
 register(KindSpec("diffusers-vae", "Autoencoder (diffusers AutoencoderKL)", DiffusersVAE, DiffusersVAEConfig,
                   TrainDefaults(1, 1, 1e-4), Capabilities(encoder=True, slow_decode=True), trainable=False,

@@ -127,7 +127,8 @@ def from_denoiser(denoiser, *, betas=None, scheduler=None, image_shape=None, cli
 
 
 register(KindSpec("python-denoiser", "Your denoiser (from Python)", PythonDenoiser, PythonDenoiserConfig,
-                  TrainDefaults(1, 1, 1e-3), Capabilities(diffusion=True, slow_decode=True), trainable=False,
+                  TrainDefaults(1, 1, 1e-3), Capabilities(diffusion=True, slow_decode=True, inpaints=True),
+                  trainable=False,
                   latent_dim=None, map_samples=128,
                   description="a noise-prediction network of yours; the reverse process and its samplers are "
                               "ours"))

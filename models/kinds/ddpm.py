@@ -207,7 +207,7 @@ class DDPM(GenerativeModel):
 # -- registration ---------------------------------------------------------------------------------
 register(KindSpec(
     "ddpm", "Diffusion (DDPM)", DDPM, DDPMConfig, TrainDefaults(100, 128, 2e-4),
-    Capabilities(diffusion=True, slow_decode=True), conditioning="class", conditioning_optional=True,
+    Capabilities(diffusion=True, slow_decode=True, inpaints=True), conditioning="class", conditioning_optional=True,
     params=(Param("width", "Width", int, "base channels of the U-Net", minimum=4, maximum=512),
             Param("timesteps", "Timesteps T", int, "diffusion steps T", minimum=10, maximum=10000),
             Param("schedule", "Schedule", str, "noise schedule of the betas", choices=("linear", "cosine"))),

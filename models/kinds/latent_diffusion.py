@@ -388,7 +388,8 @@ def prompt_adherence(model: LatentDiffusion, prompts: list[str], factors: np.nda
 register(KindSpec(
     "ldm", "Latent diffusion (text)", LatentDiffusion, LatentDiffusionConfig,
     TrainDefaults(30, 128, 3e-4, split="captions"),
-    Capabilities(prior=False, decodes_z=False, slow_decode=True, text_to_image=True), conditioning="text",
+    Capabilities(prior=False, decodes_z=False, slow_decode=True, text_to_image=True, inpaints=True),
+    conditioning="text",
     latent_dim=None,
     params=(Param("autoencoder", "Autoencoder", str, "the latent-ae checkpoint whose latents it learns",
                   file_filter="Latent autoencoder (*.safetensors)"),

@@ -322,6 +322,7 @@ def load_stable_diffusion(folder: str | Path, device="cpu") -> StableDiffusion:
 
 register(KindSpec(
     "stable-diffusion", "Stable Diffusion (diffusers folder)", StableDiffusion, StableDiffusionConfig,
-    TrainDefaults(1, 1, 1e-4), Capabilities(prior=False, decodes_z=False, slow_decode=True, text_to_image=True),
+    TrainDefaults(1, 1, 1e-4), Capabilities(prior=False, decodes_z=False, slow_decode=True, text_to_image=True,
+                                                 any_size=True, inpaints=True),
     conditioning="text", latent_dim=None, trainable=False,
     description="a Stable Diffusion 1.x/2.x folder: text -> latents -> image, every step recorded"))

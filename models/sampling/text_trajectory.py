@@ -146,6 +146,9 @@ def record_txt2img(model, prompt: str, negative: str = "", n: int = 4, sampler: 
     ae = model.parts[0]
     g = torch.Generator().manual_seed(int(seed))
     sched = model.make_scheduler(sampler, steps, eta)
+    if init is not None:  # one image for the whole batch
+        init = torch.as_tensor(init, dtype=torch.float32).expand(n, *init.shape[1:])
+    mask = None if mask is None else torch.as_tensor(mask, dtype=torch.float32)
     z, inp = model.start(n, sched, g, init, mask, strength, size, None, resample)
     ts = sched.timesteps.tolist()
     k = len(ts)
@@ -245,6 +248,19 @@ def latent_atlas(model, n: int = 2000, seed: int = 0, spec: str | None = None
                 classes[name] = list(data.factor_classes[name])
     elif data.labels is not None:
         factors["label"], classes["label"] = np.asarray(data.labels[idx], np.int64), list(data.class_names)
+    return Atlas(pca.transform(z), factors, classes, pca, z)
+
+
+def trajectory_atlas(traj: TextTrajectory) -> Atlas:
+    """The map of a model without data of its own (Stable Diffusion): the generation's own latents, every step
+    of every sample, on their first two principal components, coloured by sample and by step."""
+    k, n = traj.z.shape[:2]
+    z = traj.z.reshape(k * n, -1)
+    pca = PCA(z, 2)
+    steps = np.repeat(np.arange(k), n)
+    factors = {"sample": np.tile(np.arange(n), k), "step": np.minimum(steps * 5 // k, 4)}
+    classes = {"sample": [f"sample {i + 1}" for i in range(n)],
+               "step": [f"steps {j * k // 5}–{min(k, (j + 1) * k // 5) - 1}" for j in range(5)]}
     return Atlas(pca.transform(z), factors, classes, pca, z)
 
 
