@@ -29,6 +29,7 @@ from latent_explorer.models.data.scenes import BACKGROUNDS, COLOURS
 from . import dialogs
 from .model_view import ModelView
 from .sketch_control import ControlRow
+from .sketch_inpaint import InpaintSketch
 from .sketch_pad import BLACK, WHITE, SketchPad
 from .widgets import ImagePanel, hint
 from .worker import Worker
@@ -82,6 +83,9 @@ class SketchView(ModelView):
         root.addWidget(self.placeholder)
         self.body = QWidget()
         root.addWidget(self.body, 1)
+        self.inpainter = InpaintSketch()  # a diffusion model of pixels: a mask painted, the region painted anew
+        self.inpainter.message.connect(self.message)
+        root.addWidget(self.inpainter, 1)
         lay = QVBoxLayout(self.body)
         bar = QHBoxLayout()
         self.pen = QSpinBox()
@@ -155,13 +159,20 @@ class SketchView(ModelView):
     def applies(self, model) -> str | None:
         if model is None:
             return "Pick a model in the list: an image-to-image model (pix2pix) answers a drawing."
-        if not model.capabilities.answers_drawings:
+        caps = model.capabilities
+        if not (caps.answers_drawings or (caps.diffusion and caps.inpaints)):
             return (f"{model.spec.title} does not translate images: open an image-to-image model (pix2pix, "
-                    "CycleGAN) or a ControlNet to draw for it.")
+                    "CycleGAN), a ControlNet to draw for it, or a diffusion model (DDPM) to paint a region anew.")
         return None
 
     def _on_model(self, model):
         usable = self.gate(model)
+        paints = usable and not model.capabilities.answers_drawings  # a diffusion model: inpainting
+        self.inpainter.setVisible(paints)
+        self.inpainter.set_model(model if paints else None)
+        if paints:
+            self.body.setVisible(False)
+            usable = False
         self.model = model if usable else None
         self._pending = False
         self.output = None
@@ -342,13 +353,13 @@ class SketchView(ModelView):
             self.load(path)
 
     def dragEnterEvent(self, ev):  # noqa: N802
-        if ev.mimeData().hasUrls() and self.model is not None:
+        if ev.mimeData().hasUrls() and (self.model is not None or self.inpainter.model is not None):
             ev.acceptProposedAction()
 
     def dropEvent(self, ev):  # noqa: N802
         urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.load(urls[0])
+            self.inpainter.box.load(urls[0]) if self.inpainter.model is not None else self.load(urls[0])
             ev.acceptProposedAction()
 
     def export_png(self, path: str) -> None:
@@ -380,8 +391,9 @@ class SketchView(ModelView):
 
     # -- view protocol ---------------------------------------------------------------------------
     def is_ready(self) -> bool:
-        return self._worker is None and not self._pending
+        return self._worker is None and not self._pending and not self.inpainter.busy()
 
     def shutdown(self):
+        self.inpainter.cancel()
         if self._worker is not None:
             self._worker.stop()

@@ -36,8 +36,10 @@ class Trajectory:
 
 def record_reverse(model, n: int = 16, y=None, sampler: str = "ddpm", steps: int | None = None,
                    eta: float = 0.0, guidance: float = 1.0, seed: int = 0,
-                   should_stop: Callable[[], bool] | None = None) -> Generator[Step, None, Trajectory | None]:
-    """Run the reverse process from seeded noise x_T ~ N(0, I), recording every frame.
+                   should_stop: Callable[[], bool] | None = None, inpaint=None
+                   ) -> Generator[Step, None, Trajectory | None]:
+    """Run the reverse process from seeded noise x_T ~ N(0, I), recording every frame; ``inpaint``
+    (``model.inpaint(image, mask)``): the known region kept, the masked one filling in frame by frame.
 
     The noise is drawn from ``torch.Generator().manual_seed(seed)``: first x_T, then the noise of each
     step in order, so the same loop written by hand with the same generator gives the same frames."""
@@ -54,7 +56,9 @@ def record_reverse(model, n: int = 16, y=None, sampler: str = "ddpm", steps: int
     traj = Trajectory(np.array(ts + [-1]), np.empty((k + 1, *shape), FRAME_DTYPE),
                       np.empty((k + 1, *shape), FRAME_DTYPE), np.empty((k + 1, *shape), FRAME_DTYPE), sampler)
     traj.x[0] = x_T.numpy()
-    for i, (t, _x, eps, x0, prev) in enumerate(model.reverse(x_T, y, sched, guidance, g)):
+    for i, (t, x, eps, x0, prev) in enumerate(model.reverse(x_T, y, sched, guidance, g, inpaint=inpaint)):
+        if i == 0:
+            traj.x[0] = x.numpy()  # with inpainting: its known region already in place
         traj.eps[i] = eps.numpy()
         traj.x0[i] = x0.numpy()
         traj.x[i + 1] = prev.numpy()
