@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # the area modules, in the order their parts run and their targets are listed
-AREAS = ("slider", "training", "latent_map", "diffusion", "txt2img", "projection", "data", "process", "sketch",
-         "busy")
+AREAS = ("slider", "training", "latent_map", "diffusion", "txt2img", "stable_diffusion", "projection", "data",
+         "process", "sketch", "busy")
 
 
 def parts() -> dict:

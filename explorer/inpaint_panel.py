@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QBrush, QColor, QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from . import dialogs
@@ -117,12 +117,19 @@ class MaskPad(QWidget):
             p.end()
             return
         img = self.image if self.image.shape[0] == 3 else np.repeat(self.image[:1], 3, 0)
-        rgb = img.transpose(1, 2, 0).clip(0, 1)
-        m = self.mask[..., None] * 0.55
-        rgb = rgb * (1 - m) + m * np.asarray(MASK_TINT, np.float32) / 255
-        pix = np.ascontiguousarray((rgb * 255).round().astype(np.uint8))
+        pix = np.ascontiguousarray((img.transpose(1, 2, 0).clip(0, 1) * 255).round().astype(np.uint8))
         h, w = pix.shape[:2]
-        p.drawImage(self._rect(), QImage(pix.data, w, h, 3 * w, QImage.Format.Format_RGB888))
+        r = self._rect()
+        p.drawImage(r, QImage(pix.data, w, h, 3 * w, QImage.Format.Format_RGB888))
+        # the painted region: darkened and hatched, readable over any image (runs of each row, one rect each)
+        sx, sy = r.width() / w, r.height() / h
+        for y in range(h):
+            row = np.flatnonzero(np.diff(np.concatenate([[0], self.mask[y] > 0, [0]]).astype(np.int8)))
+            for x0, x1 in zip(row[::2], row[1::2]):
+                cell = QRect(r.left() + int(x0 * sx), r.top() + int(y * sy), int(np.ceil((x1 - x0) * sx)),
+                             int(np.ceil(sy)))
+                p.fillRect(cell, QColor(0, 0, 0, 110))
+                p.fillRect(cell, QBrush(QColor(*MASK_TINT), Qt.BrushStyle.BDiagPattern))
         p.end()
 
 

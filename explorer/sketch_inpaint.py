@@ -1,6 +1,7 @@
 """The Sketch view for a diffusion model of our own pixels (a DDPM, class-conditional or not): an image — one
 it draws, or a file — a mask painted over it, and the masked region painted anew (RePaint,
-:mod:`models.sampling.inpaint`) as a class the user picks; a slider through the steps shows it filling in."""
+:mod:`models.sampling.inpaint`) as a class the user picks; a slider through the steps shows it filling in (the
+kept region, and in the painted one the model's x̂_0 of that step)."""
 
 from __future__ import annotations
 
@@ -121,7 +122,14 @@ class InpaintSketch(QWidget):
                                 inputs["resample"])
             tr = yield from record_reverse(model, 1, y, s.sampler, s.steps, s.eta, s.guidance, s.seed, should_stop,
                                            inpaint=inp)
-            return None if tr is None else ((tr.x[:, 0].astype(np.float32) + 1) / 2).clip(0, 1)
+            if tr is None:
+                return None
+            # each step: the kept region as it is, the painted one as the model's x̂_0 so far (filling in)
+            x0 = ((tr.x0[:, 0].astype(np.float32) + 1) / 2).clip(0, 1)
+            m = inputs["mask"][0]
+            frames = m * x0 + (1 - m) * inputs["init"][0]
+            frames[-1] = ((tr.x[-1, 0].astype(np.float32) + 1) / 2).clip(0, 1)  # the image painted
+            return frames
 
         self.job.start(model, job, self._set_frames, f"painting: {s.steps or model.config.timesteps} steps…",
                        on_error=self.message.emit)

@@ -134,7 +134,7 @@ class TextToImageView(ModelView):
         self.atlas_plot.message.connect(self.message)
         self.atlas_plot.setMinimumWidth(260)
         split.addWidget(self.atlas_plot)
-        split.setSizes([260, 620, 380])
+        split.setSizes([300, 600, 360])
         lay.addWidget(split, 1)
 
         scrub = QHBoxLayout()
@@ -243,10 +243,10 @@ class TextToImageView(ModelView):
         n = tr.x.shape[1]
         which = f"showing {self.sample + 1} of {n}" if n > 1 else "click it"
         if (tr.prompt, tr.negative) != (self.prompt.text(), self.negative.text()):
-            self.grid.set_title(f"<span style='color:#ffb74d'>made from “{html.escape(elided(tr.prompt, 36))}”, "
+            self.grid.set_title(f"<span style='color:#ffb74d'>made from “{html.escape(elided(tr.prompt, 24))}”, "
                                 f"not the prompt in the box</span> ({which})")
         else:
-            self.grid.set_title(f"“{html.escape(elided(tr.prompt, 36))}”: {which}")
+            self.grid.set_title(f"“{html.escape(elided(tr.prompt, 24))}”: {which}")
 
     def settings(self) -> dict:
         """The generation settings in the form, as record_txt2img takes them."""

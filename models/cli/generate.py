@@ -164,11 +164,11 @@ def cmd_txt2img(a) -> int:
         tokens = ldm.prompt_ids([a.prompt, a.negative_prompt])
     except UnknownWords as e:
         raise ConfigError(str(e)) from None
-    context = ldm.parts[1].config.context
-    for text, cut in zip(("the prompt", "the negative prompt"), tokens.truncated):
-        if cut:
-            print(f"note: {text} is longer than the text encoder's {context - 2} words: the rest is left out",
-                  file=sys.stderr)
+    from latent_explorer.models.sampling.text_trajectory import check_prompt
+
+    for text, what, cut in zip((a.prompt, a.negative_prompt), ("the prompt", "the negative prompt"), tokens.truncated):
+        for note in check_prompt(ldm, text).problems(what) if cut else ():
+            print(f"note: {note}", file=sys.stderr)
     if not a.prompt.strip():
         print("note: an empty prompt: unconditional samples", file=sys.stderr)
     init, strength, mask = None, None, None
