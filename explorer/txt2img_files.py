@@ -4,6 +4,7 @@ of the view (:class:`explorer.text_to_image.TextToImageView`), kept apart from i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ def parameters(view) -> str:
     tr, s = view.trajectory, view.trajectory.settings
     name = Path(view.model.meta.get("path", "") or "model").stem
     return generation_parameters(tr.prompt, tr.negative, s["steps"], SAMPLERS[s["sampler"]].title,
-                                 s["guidance"], s["seed"], view.model.image_shape[1:], name)
+                                 s["guidance"], s["seed"], tuple(tr.x.shape[-2:]), name)
 
 
 def save_png(view, path: str) -> None:
@@ -51,7 +52,8 @@ def parameter_fields(view) -> dict:
             "sampler": Str(choices=tuple(cls.title for cls in SAMPLERS.values()), default=None),
             "steps": Int(view.steps.minimum(), view.steps.maximum(), default=None),
             "cfg": Float(view.guidance.minimum(), view.guidance.maximum(), default=None),  # the PNG's "CFG scale"
-            "seed": Int(int(view.seed.minimum()), int(view.seed.maximum()), default=None)}
+            "seed": Int(int(view.seed.minimum()), int(view.seed.maximum()), default=None),
+            "size": Str(max_len=20, default=None)}
 
 
 def restore_from_png(view, path: str) -> bool:
@@ -87,6 +89,9 @@ def restore_from_png(view, path: str) -> bool:
     for key, box in (("steps", view.steps), ("cfg", view.guidance), ("seed", view.seed)):
         if p[key] is not None:
             box.setValue(p[key])
+    wh = re.fullmatch(r"(\d{1,5})x(\d{1,5})", p["size"] or "")  # "Size: WxH"; a size this model draws is chosen
+    if wh and view.size.isEnabled() and (int(wh[2]), int(wh[1])) in view.size.sizes:
+        view.size.setCurrentIndex(view.size.sizes.index((int(wh[2]), int(wh[1]))))
     made = f" (made with {str(raw['model'])[:80]})" if raw.get("model") else ""
     view.message.emit(f"restored the parameters of {name}{made}")
     return True
