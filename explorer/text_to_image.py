@@ -241,12 +241,12 @@ class TextToImageView(ModelView):
             self.grid.set_title("samples: click one")
             return
         n = tr.x.shape[1]
-        which = f"showing {self.sample + 1} of {n}" if n > 1 else "click it"
+        which = f"{self.sample + 1} of {n}" if n > 1 else "click it"
         if (tr.prompt, tr.negative) != (self.prompt.text(), self.negative.text()):
-            self.grid.set_title(f"<span style='color:#ffb74d'>made from “{html.escape(elided(tr.prompt, 24))}”, "
+            self.grid.set_title(f"<span style='color:#ffb74d'>made from “{html.escape(elided(tr.prompt, 30))}”, "
                                 f"not the prompt in the box</span> ({which})")
         else:
-            self.grid.set_title(f"“{html.escape(elided(tr.prompt, 24))}”: {which}")
+            self.grid.set_title(f"“{html.escape(elided(tr.prompt, 30))}”: {which}")
 
     def settings(self) -> dict:
         """The generation settings in the form, as record_txt2img takes them."""

@@ -28,6 +28,8 @@ from latent_explorer.models.nn.blocks import ema_update
 from latent_explorer.models.nn.text_unet import TextUNet
 from latent_explorer.models.progress import Step
 from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+from latent_explorer.models.sampling import latent_runs
+from latent_explorer.models.sampling.latent_runs import sdedit
 from latent_explorer.models.sampling.samplers import SAMPLERS, make_sampler
 from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
@@ -312,27 +314,13 @@ class LatentDiffusion(GenerativeModel):
             known = self._latents(init)
             return z, repaint.Inpaint(known, repaint.latent_mask(mask, shape[-2:]).expand(n, 1, *shape[-2:]),
                                       resample=resample)
-        if not 0.0 < strength <= 1.0:
-            raise ConfigError(f"strength must be in (0, 1], got {strength}")
-        if strength < 1.0:
-            ts = sched.timesteps.tolist()
-            first = min(len(ts) - 1, int(round(len(ts) * (1 - strength))))
-            z = self.scheduler.add_noise(self._latents(init), z, ts[first])
-            sched._use(sched.timesteps[first:])
-        return z, None
+        return sdedit(sched, lambda: self._latents(init), z, strength), None
 
-    @torch.no_grad()
     def txt2img(self, prompts: list[str], negative: str = "", sampler: str = "ddim", steps: int = 25,
-                guidance: float = 5.0, seed: int = 0, init=None, strength: float = 1.0, eta: float = 0.0,
-                controller=None, mask=None, size=None, latents=None, resample: int = 1):
-        """Images (B, C, H, W) in [0, 1] for ``prompts``; ``init``, ``mask``, ``strength``: see :meth:`start`."""
-        g = torch.Generator().manual_seed(int(seed))
-        sched = self.make_scheduler(sampler, steps, eta)
-        z, inp = self.start(len(prompts), sched, g, init, mask, strength, size, latents, resample)
-        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g, controller=controller,
-                                          inpaint=inp):
-            z = z_prev
-        return self.parts[0].decode_latents(z)
+                guidance: float = 5.0, seed: int = 0, **kw):
+        """Images (B, C, H, W) in [0, 1] for ``prompts``; ``init``, ``mask``, ``strength``: see :meth:`start`
+        (:func:`models.sampling.latent_runs.txt2img`)."""
+        return latent_runs.txt2img(self, prompts, negative, sampler, steps, guidance, seed, **kw)
 
     def sample(self, n, y=None, generator=None, prompt: str = "", **kw):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) if generator is not None else 0

@@ -25,6 +25,8 @@ from latent_explorer.models.nn.tokenizer import Tokens
 from latent_explorer.models.nn.word_maps import record_word_maps
 from latent_explorer.models.registry import Capabilities, KindSpec, TrainDefaults, register
 from latent_explorer.models.sampling import inpaint as repaint
+from latent_explorer.models.sampling import latent_runs
+from latent_explorer.models.sampling.latent_runs import sdedit
 from latent_explorer.models.sampling.samplers import SAMPLERS, EulerAncestralSampler, make_sampler
 from latent_explorer.models.sampling.schedule import DiffusionScheduler
 
@@ -240,19 +242,12 @@ class StableDiffusion(GenerativeModel):
         masked = self.parts[0].encode(init * keep + 0.5 * (1 - keep), generator)
         return torch.cat([m, masked], 1)
 
-    @torch.no_grad()
     def txt2img(self, prompts: list[str], negative: str = "", sampler: str = "ddim", steps: int = 25,
-                guidance: float = 7.5, seed: int = 0, init=None, strength: float = 1.0, eta: float = 0.0,
-                controller=None, mask=None, size=None, latents=None, resample: int = 1):
+                guidance: float = 7.5, seed: int = 0, **kw):
         """Images (B, 3, H, W) in [0, 1]. ``init`` (B, 3, H, W): img2img from its encoding noised ``strength``
-        of the way, or with ``mask`` (B, 1, H, W), 1 where to paint: inpainting. ``latents``: z_T itself."""
-        g = torch.Generator().manual_seed(int(seed))
-        sched = self.make_scheduler(sampler, steps, eta)
-        z, inp = self.start(len(prompts), sched, g, init, mask, strength, size, latents, resample)
-        for *_, z_prev, _ in self.reverse(z, prompts, negative, sched, guidance, g, controller=controller,
-                                          inpaint=inp):
-            z = z_prev
-        return self.parts[0].decode_latents(z)
+        of the way, or with ``mask`` (B, 1, H, W), 1 where to paint: inpainting. ``latents``: z_T itself
+        (:func:`models.sampling.latent_runs.txt2img`)."""
+        return latent_runs.txt2img(self, prompts, negative, sampler, steps, guidance, seed, **kw)
 
     def start(self, n, sched, g, init=None, mask=None, strength=1.0, size=None, latents=None, resample=1):
         """z_T and the inpainting to run, drawn from ``g`` in diffusers' order (the noise, then the masked
@@ -275,16 +270,9 @@ class StableDiffusion(GenerativeModel):
                 return z, repaint.Inpaint(None, None, condition=self._mask_condition(init, mask, shape, g))
             known = self.parts[0].encode(init, g)
             return z, repaint.Inpaint(known, repaint.latent_mask(mask, shape[-2:]), resample=resample)
-        if not 0.0 < strength <= 1.0:
-            raise ConfigError(f"strength must be in (0, 1], got {strength}")
         if self.inpaints:
             raise ConfigError("an inpainting model paints a masked region: give a mask with the image")
-        if strength < 1.0:
-            ts = sched.timesteps.tolist()
-            first = min(len(ts) - 1, int(round(len(ts) * (1 - strength))))
-            z = self.scheduler.add_noise(self.parts[0].encode(init, g), z, ts[first])
-            sched._use(sched.timesteps[first:])
-        return z, None
+        return sdedit(sched, lambda: self.parts[0].encode(init, g), z, strength), None
 
     def sample(self, n, y=None, generator=None, prompt: str = "", **kw):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator)) if generator is not None else 0

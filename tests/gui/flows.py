@@ -100,6 +100,8 @@ def shows_a_picture(w) -> bool:
         s = w.sketch
         if model is not None and (model.capabilities.image_to_image or model.capabilities.controlled):
             return s.body.isVisible() and s.pad.isVisible()
+        if model is not None and model.capabilities.diffusion and model.capabilities.inpaints:
+            return s.inpainter.isVisible() and s.inpainter.box.pad.image is not None  # an image to paint over
         return s.placeholder.isVisible() and bool(s.placeholder.text())
     return w.training.form.data_preview.data is not None
 
