@@ -26,7 +26,8 @@ from latent_explorer.models.errors import ConfigError
 CONDITIONINGS = ("none", "class", "text", "image")
 # the modules whose import registers the built-in kinds: the kinds we train, then the formats a user brings
 BUILTIN_MODULES = tuple(f"latent_explorer.models.kinds.{k}" for k in (
-    "autoencoders", "gan", "ddpm", "latent_ae", "text_encoder", "latent_diffusion", "pixelcnn", "pix2pix", "cyclegan",
+    "autoencoders", "gan", "stylegan", "ddpm", "latent_ae", "text_encoder", "latent_diffusion", "pixelcnn", "pix2pix",
+    "cyclegan",
     "controlnet", "python_modules", "stable_diffusion")) + \
     tuple(f"latent_explorer.models.io.{f}" for f in (
         "external", "onnx_model", "diffusers_models", "python_denoiser", "python_checkpoint"))

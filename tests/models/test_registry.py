@@ -62,8 +62,8 @@ def test_a_format_2_file_with_another_familys_field_is_refused(tmp_path):
 
 def test_every_builtin_kind_is_described_by_its_spec():
     trainable = registry.kinds(trainable=True)
-    assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "ddpm", "latent-ae", "clip", "ldm",
-                         "pixelcnn", "pix2pix", "cyclegan", "controlnet"]
+    assert trainable == ["ae", "dae", "vae", "cvae", "aae", "gan", "cgan", "wgan", "stylegan", "ddpm", "latent-ae",
+                         "clip", "ldm", "pixelcnn", "pix2pix", "cyclegan", "controlnet"]
     assert "torchscript" in registry.kinds() and not registry.get("torchscript").trainable
     for kind in standalone_kinds():
         spec = registry.get(kind)

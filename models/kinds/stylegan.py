@@ -1,0 +1,164 @@
+"""StyleGAN in miniature (:mod:`models.nn.style`): z -> the mapping network -> w, then synthesis from a learned
+constant, every layer's convolution modulated by its own w (W+: ``num_ws`` of them), with per-pixel noise.
+
+Training (StyleGAN2, Karras et al. 2020, sec. 2 and app. B): the non-saturating logistic loss (Goodfellow et
+al. 2014) with R1 regularisation γ/2 · E‖∇D(x_real)‖² (Mescheder et al. 2018), applied lazily every
+``r1_every`` steps and scaled by it; style mixing regularisation (StyleGAN sec. 3.1): a share of the batch
+drawn from two z, switched at a random layer; the running mean of w kept for truncation
+w' = w̄ + ψ (w − w̄) (StyleGAN sec. 3.3). Class conditioning optional (an embedding beside z; a projection
+discriminator).
+
+``decode(z)`` is deterministic (the layers' fixed noise, ψ = 1): the editor's sliders move z as for any GAN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, need, optimize
+from latent_explorer.models.errors import ConfigError
+from latent_explorer.models.nn.style import MappingNetwork, StyleDiscriminator, SynthesisNetwork
+from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
+
+PSI_RANGE = (0.0, 2.0)
+
+
+@dataclass
+class StyleGANConfig(ModelConfig):
+    width: int = 32  # channels at the largest resolution (×2 per halving, at most ×4)
+    mapping_layers: int = 8
+    r1_gamma: float = 1.0  # R1 weight γ (StyleGAN2 uses 0.01–10 by resolution; small images want little)
+    r1_every: int = 4  # lazy regularisation interval
+    style_mix: float = 0.9  # share of a batch drawn with two w's switched at a random layer
+    w_avg_beta: float = 0.995  # w̄ ← w̄ + (1 − β)(mean w − w̄) at every generator step
+
+    latent_dims = (2, 512)
+
+    def validate(self) -> None:
+        super().validate()
+        need(isinstance(self.width, int) and 4 <= self.width <= 256, f"width must be 4..256, got {self.width}")
+        need(isinstance(self.mapping_layers, int) and 1 <= self.mapping_layers <= 16,
+             f"mapping layers must be 1..16, got {self.mapping_layers}")
+        need(isinstance(self.r1_gamma, (int, float)) and 0 <= self.r1_gamma <= 1000, "r1_gamma must be 0..1000")
+        need(isinstance(self.r1_every, int) and 1 <= self.r1_every <= 64, "r1_every must be 1..64")
+        need(isinstance(self.style_mix, (int, float)) and 0 <= self.style_mix <= 1, "style_mix must be 0..1")
+        need(isinstance(self.w_avg_beta, (int, float)) and 0 <= self.w_avg_beta < 1, "w_avg_beta must be in [0, 1)")
+
+
+class StyleGAN(GenerativeModel):
+    loss_names = ("d", "g")
+
+    def __init__(self, config: StyleGANConfig):
+        super().__init__(config)
+        d, k = config.latent_dim, config.num_classes
+        self.mapping = MappingNetwork(d, d, config.mapping_layers, k)
+        self.synthesis = SynthesisNetwork(d, config.image_shape, config.width)
+        self.discriminator = StyleDiscriminator(config.image_shape, config.width, k)
+        self.register_buffer("w_avg", torch.zeros(d))
+
+    @property
+    def num_ws(self) -> int:
+        """Ws of W+: one per synthesis layer and one for the last toRGB."""
+        return self.synthesis.num_ws
+
+    def _y(self, y, n: int):
+        if not self.conditional:
+            return None
+        if y is None:
+            return torch.zeros(n, dtype=torch.long, device=self.device)
+        return torch.as_tensor(y, device=self.device).long().reshape(-1).expand(n)
+
+    # -- z -> w -> W+ -> image -----------------------------------------------------------------------
+    def to_w(self, z, y=None, psi: float = 1.0) -> torch.Tensor:
+        """z (B, D) -> w (B, D), truncated towards w̄ by ψ (1: none, 0: every image the mean one)."""
+        check_psi(psi)
+        w = self.mapping(z, self._y(y, len(z)))
+        return w if psi == 1.0 else self.w_avg.lerp(w, psi)
+
+    def broadcast(self, w: torch.Tensor) -> torch.Tensor:
+        """w (B, D) -> W+ (B, num_ws, D), every layer the same w."""
+        return w[:, None].expand(-1, self.num_ws, -1)
+
+    def synthesize(self, ws: torch.Tensor, noise: str = "fixed", generator=None, features=None) -> torch.Tensor:
+        """W+ (B, num_ws, D) -> images (B, C, H, W) in [0, 1]."""
+        if ws.dim() != 3 or ws.shape[1:] != (self.num_ws, self.latent_dim):
+            raise ConfigError(f"a W+ code of this model is {self.num_ws} × {self.latent_dim} numbers (one w per "
+                              f"layer), got {'×'.join(map(str, ws.shape[1:]))}")
+        return ((self.synthesis(ws, noise, generator, features) + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def decode(self, z, y=None):
+        return self.synthesize(self.broadcast(self.to_w(z, y)))
+
+    # -- training ------------------------------------------------------------------------------------
+    def make_optimizers(self, lr=None):
+        lr = lr or self.default_lr
+        betas = (0.0, 0.99)  # StyleGAN2's Adam
+        return {"g": adam(list(self.mapping.parameters()) + list(self.synthesis.parameters()), lr, betas),
+                "d": adam(self.discriminator.parameters(), lr, betas)}
+
+    def _fake(self, n, y, generator=None):
+        """Images of the generator in training, with style mixing regularisation; and the w's mean."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        w = self.mapping(z, y)
+        ws = self.broadcast(w).clone()
+        if self.config.style_mix > 0:
+            w2 = self.mapping(torch.randn(n, self.latent_dim, generator=generator).to(self.device), y)
+            cut = torch.randint(1, self.num_ws, (n,), generator=generator).to(self.device)
+            mix = (torch.rand(n, generator=generator).to(self.device) < self.config.style_mix)[:, None]
+            later = torch.arange(self.num_ws, device=self.device)[None] >= cut[:, None]  # (n, num_ws)
+            ws = torch.where((later & mix)[..., None], w2[:, None], ws)
+        return self.synthesis(ws, "random", generator), w.detach().mean(0)
+
+    def train_step(self, x, y, opts, step):
+        real = x * 2 - 1
+        yy = self._y(y, len(x))
+        fake, w_mean = self._fake(len(x), yy)
+        # D: softplus(D(fake)) + softplus(−D(real)) (the logistic loss), + lazy R1 on the real images
+        real.requires_grad_(step % self.config.r1_every == 0 and self.config.r1_gamma > 0)
+        d_real = self.discriminator(real, yy)
+        d_loss = F.softplus(self.discriminator(fake.detach(), yy)).mean() + F.softplus(-d_real).mean()
+        if real.requires_grad:
+            grad, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            r1 = grad.pow(2).flatten(1).sum(1).mean()
+            d_loss = d_loss + self.config.r1_gamma / 2 * r1 * self.config.r1_every
+        optimize(d_loss, opts["d"], self.discriminator.parameters(), grad_sync=self.grad_sync,
+                 name="discriminator loss")
+        # G: softplus(−D(G(z))) (non-saturating)
+        g_loss = F.softplus(-self.discriminator(fake, yy)).mean()
+        optimize(g_loss, opts["g"], list(self.mapping.parameters()) + list(self.synthesis.parameters()),
+                 grad_sync=self.grad_sync, name="generator loss")
+        with torch.no_grad():
+            self.w_avg.lerp_(w_mean, 1 - self.config.w_avg_beta)
+        return {"d": d_loss.item(), "g": g_loss.item()}
+
+    @torch.no_grad()
+    def evaluate(self, x, y, generator=None):
+        yy = self._y(y, len(x))
+        z = torch.randn(len(x), self.latent_dim, generator=generator).to(self.device)
+        fake = self.synthesis(self.broadcast(self.mapping(z, yy)), "random", generator)
+        return {"d_real": torch.sigmoid(self.discriminator(x * 2 - 1, yy)).mean().item(),
+                "d_fake": torch.sigmoid(self.discriminator(fake, yy)).mean().item()}
+
+
+def check_psi(psi) -> None:
+    lo, hi = PSI_RANGE
+    if not (isinstance(psi, (int, float)) and lo <= float(psi) <= hi):
+        raise ConfigError(f"the truncation ψ must be a number from {lo:g} to {hi:g}, got {psi!r}")
+
+
+register(KindSpec(
+    "stylegan", "StyleGAN (miniature)", StyleGAN, StyleGANConfig, TrainDefaults(30, 32, 2e-3),
+    Capabilities(directions=True), conditioning="class", conditioning_optional=True, latent_dim=64,
+    params=(Param("width", "Width", int, "channels at the largest resolution (×2 per halving, at most ×4)",
+                  minimum=4, maximum=256),
+            Param("mapping_layers", "Mapping layers", int, "layers of the mapping network z → w", minimum=1,
+                  maximum=16),
+            Param("r1_gamma", "R1 γ", float, "weight of the R1 penalty on the discriminator's gradient at real "
+                  "images", minimum=0, maximum=1000),
+            Param("style_mix", "Style mixing", float, "share of each batch drawn from two w's switched at a "
+                  "random layer (style mixing regularisation)", minimum=0, maximum=1)),
+    description="z → mapping network → w; synthesis from a constant with modulated convolutions and noise"))

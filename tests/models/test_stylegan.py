@@ -1,0 +1,82 @@
+"""StyleGAN in miniature (issue R, first part): z -> w -> W+ -> image, truncation towards w̄, style mixing by
+layer, per-layer noise, R1 and style-mixing regularisation in training; bad W+ codes and ψ say why."""
+
+import pytest
+import torch
+
+from latent_explorer.models import ConfigError, build_model, load, make_config, save
+
+from .helpers import run, tiny_data, tiny_model
+
+
+@pytest.fixture(scope="module")
+def sg():
+    m = tiny_model("stylegan", shape=(3, 16, 16), width=8, mapping_layers=2).eval()
+    return m
+
+
+def test_w_plus_truncation_and_a_deterministic_decode(sg, tmp_path):
+    z = torch.randn(3, sg.latent_dim, generator=torch.Generator().manual_seed(0))
+    x = sg.decode(z)
+    assert x.shape == (3, 3, 16, 16) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.allclose(sg.decode(z), x, atol=1e-6)  # the fixed noise: the same image for the same z
+    assert sg.num_ws == 1 + 2 * 2 + 1  # 4×4, then 8×8 and 16×16 two layers each, and the last toRGB
+    with torch.no_grad():
+        w = sg.to_w(z)
+        assert torch.allclose(sg.synthesize(sg.broadcast(w)), x, atol=1e-6)
+        sg.w_avg.copy_(torch.randn(sg.latent_dim))
+        same = sg.synthesize(sg.broadcast(sg.to_w(z, psi=0.0)))  # ψ = 0: every image is w̄'s
+        assert torch.allclose(same[0], same[1], atol=1e-5) and torch.allclose(same[0], same[2], atol=1e-5)
+        half = sg.to_w(z, psi=0.5)
+        assert torch.allclose(half, sg.w_avg + 0.5 * (w - sg.w_avg), atol=1e-5)
+    save(sg, tmp_path / "sg.safetensors")
+    assert torch.allclose(load(tmp_path / "sg.safetensors").decode(z), x, atol=1e-5)
+
+
+def test_style_mixing_takes_the_layers_from_each_source(sg):
+    z = torch.randn(2, sg.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        wa, wb = sg.broadcast(sg.to_w(z))
+        a, b = sg.synthesize(wa[None]), sg.synthesize(wb[None])
+        for cut in range(1, sg.num_ws):
+            ws = torch.cat([wa[:cut], wb[cut:]])[None]  # coarse layers from A, the rest from B
+            mixed = sg.synthesize(ws)
+            assert not torch.allclose(mixed, a, atol=1e-4) and not torch.allclose(mixed, b, atol=1e-4)
+        assert torch.allclose(sg.synthesize(torch.cat([wa[:sg.num_ws], wb[sg.num_ws:]])[None]), a, atol=1e-6)
+
+
+def test_noise_changes_the_details_not_the_image(sg):
+    z = torch.randn(1, sg.latent_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for layer in sg.synthesis.layers:
+            layer.noise_strength.fill_(0.3)
+        ws = sg.broadcast(sg.to_w(z))
+        draws = torch.cat([sg.synthesize(ws, "random", torch.Generator().manual_seed(s)) for s in range(4)])
+        none = sg.synthesize(ws, "none")
+        for layer in sg.synthesis.layers:
+            layer.noise_strength.fill_(0.0)
+    spread = draws.std(0).mean().item()
+    assert 0 < spread < (draws - none).abs().mean().item() * 4  # the draws differ, around the noiseless image
+
+
+def test_bad_w_plus_codes_and_truncation_say_why(sg):
+    with pytest.raises(ConfigError, match=f"a W\\+ code of this model is {sg.num_ws} × {sg.latent_dim} numbers"):
+        sg.synthesize(torch.zeros(1, sg.num_ws - 1, sg.latent_dim))
+    for psi in (-0.1, 2.5, float("nan")):
+        with pytest.raises(ConfigError, match="the truncation ψ must be a number from 0 to 2"):
+            sg.to_w(torch.zeros(1, sg.latent_dim), psi=psi)
+
+
+@pytest.mark.parametrize("classes", [0, 3])
+def test_training_moves_the_mean_w_and_stays_finite(classes):
+    data = tiny_data(32, (3, 16, 16), classes=max(classes, 1))
+    torch.manual_seed(0)
+    m = build_model(make_config("stylegan", (3, 16, 16), 4, data.class_names, conditional=bool(classes), data=data,
+                                width=8, mapping_layers=2, r1_every=1))
+    assert m.conditional == bool(classes)
+    before = m.w_avg.clone()
+    records = run(m, data, epochs=1, batch_size=8)
+    assert all(torch.isfinite(torch.tensor(list(r.losses.values()))).all() for r in records if r.losses)
+    assert not torch.allclose(m.w_avg, before)
+    y = torch.tensor([1, 2]) if classes else None
+    assert m.decode(torch.randn(2, m.latent_dim), y).shape == (2, 3, 16, 16)
