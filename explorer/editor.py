@@ -32,6 +32,7 @@ from .live_decoder import LiveDecoder
 from .model_view import ModelView
 from .sliders import SliderPanel
 from .state import LatentState
+from .style_controls import StyleRow
 from .widgets import ImagePanel, SeedBox
 
 MAX_SLIDERS = 512
@@ -111,6 +112,9 @@ class LatentEditor(ModelView):
         self.range.setToolTip("Slider range: each slider spans ± this value")
         self.range.valueChanged.connect(self._on_range)
         form.addRow("Slider range ±", self.range)
+        self.style = StyleRow(self.state)  # a mapping network (StyleGAN): Z / W / W+ and ψ
+        self.style.message.connect(self.message)
+        form.addRow(self.style)
         left.addLayout(form)
         buttons = QGridLayout()
         self.btn_random = QPushButton("Randomise")
@@ -175,6 +179,7 @@ class LatentEditor(ModelView):
             if takes_class:
                 self.cls.addItems(list(model.class_names))
             self.cls.setEnabled(takes_class)
+        self.style.set_model(self.model if usable and caps.styles else None)
         self._build_sliders(model)
         on_dirs = self.tabs.currentIndex() == TAB_DIRS  # Qt moves off a tab that gets disabled: to the next one
         self.tabs.setTabEnabled(TAB_DIRS, usable and caps.directions)

@@ -33,6 +33,7 @@ class Capabilities:
     text_encoder: bool = False  # encode_text(ids) beside encode(x): a CLIP-style encoder of prompts and images
     any_size: bool = False  # txt2img(…, size=(H, W)) at any multiple of its latent cell (Stable Diffusion)
     inpaints: bool = False  # txt2img / sample take an image and a mask and paint the masked region anew
+    styles: bool = False  # a mapping network z -> w: Z / W / W+ spaces, truncation ψ, style mixing (StyleGAN)
 
     def __post_init__(self):
         if self.likelihood not in ("", "bound", "exact"):
@@ -96,7 +97,7 @@ class Capabilities:
                   (self.text_to_image, TextToImage), (self.controlled, Controlled),
                   (self.autoregressive, PixelSampler), (self.bound, GaussianPosterior),
                   (self.exact_likelihood, ExactLikelihood), (self.text_encoder, TextEncoder),
-                  (self.inpaints and self.diffusion, Inpainter))
+                  (self.inpaints and self.diffusion, Inpainter), (self.styles, Styled))
         return tuple(p for on, p in wanted if on)
 
 
@@ -136,6 +137,16 @@ class Diffusion(Protocol):
     def make_scheduler(self, *args, **kwargs): ...
 
     def reverse(self, x_T, *args, **kwargs): ...
+
+
+class Styled(Protocol):
+    def set_style(self, space=None, psi=None): ...
+
+    def convert(self, code, space, y=None): ...
+
+    def to_w(self, z, y=None, psi=1.0): ...
+
+    def synthesize(self, ws, noise="fixed", generator=None, features=None): ...
 
 
 class Inpainter(Protocol):

@@ -24,6 +24,7 @@ from latent_explorer.models.nn.style import MappingNetwork, StyleDiscriminator, 
 from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 PSI_RANGE = (0.0, 2.0)
+SPACES = ("z", "w", "w+")
 
 
 @dataclass
@@ -59,10 +60,73 @@ class StyleGAN(GenerativeModel):
         self.discriminator = StyleDiscriminator(config.image_shape, config.width, k)
         self.register_buffer("w_avg", torch.zeros(d))
 
+        self.space, self.psi = "z", 1.0  # what the views edit and map (set_style), and the truncation
+
     @property
     def num_ws(self) -> int:
         """Ws of W+: one per synthesis layer and one for the last toRGB."""
         return self.synthesis.num_ws
+
+    # -- the space the views see: Z, W or W+ (one w per layer), and ψ ------------------------------------
+    def set_style(self, space: str | None = None, psi: float | None = None) -> None:
+        """Edit and map in ``space`` ("z", "w" or "w+") from now on, with truncation ``psi`` towards w̄ (applied
+        where z becomes w: sampling in Z or W, and a z decoded)."""
+        if space is not None:
+            if space not in SPACES:
+                raise ConfigError(f"the space must be one of {', '.join(SPACES)}, got {space!r}")
+            self.space = space
+        if psi is not None:
+            check_psi(psi)
+            self.psi = float(psi)
+
+    @property
+    def latent_dim(self) -> int:
+        d = self.config.latent_dim
+        return d * self.num_ws if self.space == "w+" else d
+
+    def latent_names(self) -> list[str]:
+        d = self.config.latent_dim
+        if self.space == "z":
+            return [f"z{i}" for i in range(d)]
+        if self.space == "w":
+            return [f"w{i}" for i in range(d)]
+        return [f"{self.layer_group(k)} L{k} w{i}" for k in range(self.num_ws) for i in range(d)]
+
+    def layer_group(self, k: int) -> str:
+        """coarse / middle / fine: the resolution layer ``k`` draws at (StyleGAN sec. 3.1: up to 8², 16²–32²,
+        above; scaled to this model's resolutions as the first, middle and last third of its layers)."""
+        third = max(1, self.num_ws // 3)
+        return "coarse" if k < third else "middle" if k < 2 * third else "fine"
+
+    def origin(self) -> torch.Tensor:
+        """Z: 0; W: the mean w̄; W+: w̄ at every layer."""
+        if self.space == "z":
+            return torch.zeros(self.config.latent_dim)
+        w = self.w_avg.detach().cpu()
+        return w if self.space == "w" else w.repeat(self.num_ws)
+
+    @torch.no_grad()
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Samples of the current space: z ~ N(0, I), or its w (truncated by ψ), or that w at every layer."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        if self.space == "z":
+            return z
+        w = self.to_w(z, psi=self.psi)
+        return w if self.space == "w" else self.broadcast(w).reshape(n, -1)
+
+    def convert(self, code: torch.Tensor, space: str, y=None) -> torch.Tensor | None:
+        """Codes (B, latent_dim) of the current space in ``space``: Z -> W by the mapping (ψ applied), W -> W+
+        the same w at every layer, W+ -> W the mean over the layers; None to Z (the mapping has no inverse)."""
+        code = code.reshape(len(code), -1).to(self.device)
+        if space == self.space:
+            return code
+        if space == "z":
+            return None
+        with torch.no_grad():
+            if self.space == "w+":  # to W
+                return code.view(len(code), self.num_ws, -1).mean(1)
+            w = self.to_w(code, y, self.psi) if self.space == "z" else code
+            return w if space == "w" else self.broadcast(w).reshape(len(code), -1)
 
     def _y(self, y, n: int):
         if not self.conditional:
@@ -72,6 +136,7 @@ class StyleGAN(GenerativeModel):
         return torch.as_tensor(y, device=self.device).long().reshape(-1).expand(n)
 
     # -- z -> w -> W+ -> image -----------------------------------------------------------------------
+    @torch.no_grad()
     def to_w(self, z, y=None, psi: float = 1.0) -> torch.Tensor:
         """z (B, D) -> w (B, D), truncated towards w̄ by ψ (1: none, 0: every image the mean one)."""
         check_psi(psi)
@@ -84,14 +149,20 @@ class StyleGAN(GenerativeModel):
 
     def synthesize(self, ws: torch.Tensor, noise: str = "fixed", generator=None, features=None) -> torch.Tensor:
         """W+ (B, num_ws, D) -> images (B, C, H, W) in [0, 1]."""
-        if ws.dim() != 3 or ws.shape[1:] != (self.num_ws, self.latent_dim):
-            raise ConfigError(f"a W+ code of this model is {self.num_ws} × {self.latent_dim} numbers (one w per "
+        d = self.config.latent_dim
+        if ws.dim() != 3 or ws.shape[1:] != (self.num_ws, d):
+            raise ConfigError(f"a W+ code of this model is {self.num_ws} × {d} numbers (one w per "
                               f"layer), got {'×'.join(map(str, ws.shape[1:]))}")
         return ((self.synthesis(ws, noise, generator, features) + 1) / 2).clamp(0, 1)
 
     @torch.no_grad()
     def decode(self, z, y=None):
-        return self.synthesize(self.broadcast(self.to_w(z, y)))
+        """A code of the current space (Z: through the mapping and ψ; W; W+ flattened) -> images in [0, 1]."""
+        if self.space == "z":
+            return self.synthesize(self.broadcast(self.to_w(z, y, self.psi)))
+        if self.space == "w":
+            return self.synthesize(self.broadcast(z.reshape(len(z), -1)))
+        return self.synthesize(z.reshape(len(z), self.num_ws, -1))
 
     # -- training ------------------------------------------------------------------------------------
     def make_optimizers(self, lr=None):
@@ -102,11 +173,11 @@ class StyleGAN(GenerativeModel):
 
     def _fake(self, n, y, generator=None):
         """Images of the generator in training, with style mixing regularisation; and the w's mean."""
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
         w = self.mapping(z, y)
         ws = self.broadcast(w).clone()
         if self.config.style_mix > 0:
-            w2 = self.mapping(torch.randn(n, self.latent_dim, generator=generator).to(self.device), y)
+            w2 = self.mapping(torch.randn(n, self.config.latent_dim, generator=generator).to(self.device), y)
             cut = torch.randint(1, self.num_ws, (n,), generator=generator).to(self.device)
             mix = (torch.rand(n, generator=generator).to(self.device) < self.config.style_mix)[:, None]
             later = torch.arange(self.num_ws, device=self.device)[None] >= cut[:, None]  # (n, num_ws)
@@ -138,7 +209,7 @@ class StyleGAN(GenerativeModel):
     @torch.no_grad()
     def evaluate(self, x, y, generator=None):
         yy = self._y(y, len(x))
-        z = torch.randn(len(x), self.latent_dim, generator=generator).to(self.device)
+        z = torch.randn(len(x), self.config.latent_dim, generator=generator).to(self.device)
         fake = self.synthesis(self.broadcast(self.mapping(z, yy)), "random", generator)
         return {"d_real": torch.sigmoid(self.discriminator(x * 2 - 1, yy)).mean().item(),
                 "d_fake": torch.sigmoid(self.discriminator(fake, yy)).mean().item()}
@@ -152,7 +223,7 @@ def check_psi(psi) -> None:
 
 register(KindSpec(
     "stylegan", "StyleGAN (miniature)", StyleGAN, StyleGANConfig, TrainDefaults(30, 32, 2e-3),
-    Capabilities(directions=True), conditioning="class", conditioning_optional=True, latent_dim=64,
+    Capabilities(directions=True, styles=True), conditioning="class", conditioning_optional=True, latent_dim=64,
     params=(Param("width", "Width", int, "channels at the largest resolution (×2 per halving, at most ×4)",
                   minimum=4, maximum=256),
             Param("mapping_layers", "Mapping layers", int, "layers of the mapping network z → w", minimum=1,

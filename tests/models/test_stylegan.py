@@ -80,3 +80,27 @@ def test_training_moves_the_mean_w_and_stays_finite(classes):
     assert not torch.allclose(m.w_avg, before)
     y = torch.tensor([1, 2]) if classes else None
     assert m.decode(torch.randn(2, m.latent_dim), y).shape == (2, 3, 16, 16)
+
+
+def test_the_views_space_z_w_or_w_plus_and_codes_carried_between(sg):
+    z = torch.randn(2, sg.latent_dim, generator=torch.Generator().manual_seed(3))
+    d, n = sg.config.latent_dim, sg.num_ws
+    try:
+        want = sg.decode(z)
+        w = sg.convert(z, "w")
+        wp = sg.convert(z, "w+")
+        assert w.shape == (2, d) and wp.shape == (2, n * d) and torch.equal(sg.convert(z, "z"), z)
+        sg.set_style("w")
+        assert sg.latent_dim == d and sg.latent_names()[0] == "w0" and sg.prior(3).shape == (3, d)
+        assert torch.allclose(sg.decode(w), want, atol=1e-5) and sg.convert(w, "z") is None
+        sg.set_style("w+", psi=0.7)
+        assert sg.latent_dim == n * d and sg.latent_names()[0].startswith("coarse L0")
+        assert sg.latent_names()[-1].startswith("fine L")
+        assert torch.allclose(sg.decode(wp), want, atol=1e-5)
+        assert torch.allclose(sg.convert(wp, "w"), w, atol=1e-6)  # the mean over identical layers
+        assert torch.allclose(sg.origin(), sg.w_avg.repeat(n))
+        with pytest.raises(ConfigError, match="the space must be one of z, w, w\\+"):
+            sg.set_style("s")
+    finally:
+        sg.set_style("z", 1.0)
+    assert sg.latent_dim == d

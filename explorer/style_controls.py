@@ -1,0 +1,69 @@
+"""The Latent Editor's row for a generator with a mapping network (StyleGAN): which space the sliders (and every
+view) edit and map — Z, W, or W+ with one w per layer, grouped coarse / middle / fine — and the truncation ψ
+towards the mean w̄ (StyleGAN sec. 3.3). A switch carries the current code over where there is a way (z -> w
+-> W+, W+ -> W by the mean over the layers); back to Z there is none, and the editor starts from 0 there."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
+
+SPACE_TIPS = {"z": "Z: the normal noise the mapping network reads (ψ truncates on the way to W)",
+              "w": "W: the mapping network's output, one w for every layer: less entangled than Z",
+              "w+": "W+: one w per synthesis layer (coarse, middle, fine): edit the layers apart"}
+
+
+class StyleRow(QWidget):
+    """Space and ψ; changes go to the model (``set_style``) and the shared state, never into a view alone."""
+
+    message = Signal(str)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state, self.model = state, None
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.space = QComboBox()
+        for key, title in (("z", "Z"), ("w", "W"), ("w+", "W+ (per layer)")):
+            self.space.addItem(title, key)
+            self.space.setItemData(self.space.count() - 1, SPACE_TIPS[key], 3)  # Qt.ToolTipRole
+        self.space.setToolTip("The space the sliders edit and the map shows")
+        self.psi = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.05, value=1.0, decimals=2)
+        self.psi.setToolTip("Truncation ψ: w' = w̄ + ψ (w − w̄). 1 is none; towards 0 images are more typical "
+                            "and alike (precision up, recall down), 0 is the mean image")
+        self.psi.setKeyboardTracking(False)
+        for w in (QLabel("space"), self.space, QLabel("ψ"), self.psi):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        self.space.currentIndexChanged.connect(self._apply)
+        self.psi.valueChanged.connect(self._apply)
+
+    def set_model(self, model) -> None:
+        """The editor's model, if it has a mapping network (else None: the row hides)."""
+        self.model = model
+        self.setVisible(model is not None)
+        if model is not None:
+            with QSignalBlocker(self.space), QSignalBlocker(self.psi):
+                self.space.setCurrentIndex(self.space.findData(model.space))
+                self.psi.setValue(model.psi)
+
+    def _apply(self, *_):
+        import torch
+
+        model = self.model
+        if model is None:
+            return
+        space, psi = self.space.currentData(), float(self.psi.value())
+        if (space, psi) == (model.space, model.psi):
+            return
+        code = torch.from_numpy(np.asarray(self.state.z, np.float32)[None])
+        label = self.state.label if model.conditional else None
+        carried = model.convert(code, space, label) if space != model.space else None
+        model.set_style(space, psi)
+        self.state.set_model(model)  # every view: the new space's dimensions, samples of it on the map
+        if carried is not None:
+            self.state.set_z(carried[0].cpu().numpy())
+        elif space == "z" and space != getattr(self, "_last", space):
+            self.message.emit("back in Z: the mapping network has no inverse, so the editor starts from z = 0")
+        self._last = space

@@ -1,0 +1,56 @@
+"""A StyleGAN in the Latent Editor (issue R): the space switch carries the code from Z to W to W+ (one row of
+sliders per layer, grouped coarse / middle / fine), ψ truncates, and back in Z the editor says it starts
+from 0; the map samples the space shown."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from latent_explorer.models import save
+
+
+@pytest.fixture(scope="module")
+def stylegan_file(tmp_path_factory):
+    from tests.models.helpers import tiny_model
+
+    path = tmp_path_factory.mktemp("sg") / "sg.safetensors"
+    save(tiny_model("stylegan", shape=(3, 16, 16), width=8, mapping_layers=2), path)
+    return path
+
+
+def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
+    w = make_window(load_bundled=False)
+    assert w.open_path(str(stylegan_file)), w.last_error
+    w.show_view("editor")
+    e = w.editor
+    qtbot.waitUntil(e.is_ready, timeout=60000)
+    model = w.latent.model
+    d, n = model.config.latent_dim, model.num_ws
+    assert e.style.isVisible() and len(e.rows) == d
+    said = []
+    e.message.connect(said.append)
+    e.randomise()
+    z = w.latent.z.copy()
+    before = e.decoder.decode_now(z, w.latent.label)  # the image of this z, as the panel shows it
+    e.style.space.setCurrentIndex(e.style.space.findData("w"))
+    qtbot.waitUntil(lambda: e.is_ready() and model.space == "w", timeout=60000)
+    assert len(e.rows) == d and model.latent_names()[0] == "w0"
+    import torch
+
+    np.testing.assert_allclose(w.latent.z, model.to_w(torch.from_numpy(z[None]))[0].numpy(), atol=1e-5)
+    # the same image, now drawn from its w
+    np.testing.assert_allclose(e.decoder.decode_now(w.latent.z, w.latent.label), before, atol=1e-4)
+    qtbot.waitUntil(lambda: e.panel.data is not None, timeout=60000)
+    e.style.space.setCurrentIndex(e.style.space.findData("w+"))
+    qtbot.waitUntil(lambda: model.space == "w+" and e.is_ready(), timeout=60000)
+    assert len(e.rows) == n * d and len(w.latent.z) == n * d
+    e.dims.valueChanged.emit(n * d - 1, 2.5)  # a fine layer's dimension moved
+    assert w.latent.z[-1] == 2.5 and not np.allclose(e.decoder.decode_now(w.latent.z, 0), before, atol=1e-4)
+    e.style.psi.setValue(0.5)
+    assert model.psi == 0.5
+    e.style.space.setCurrentIndex(e.style.space.findData("z"))
+    qtbot.waitUntil(lambda: model.space == "z" and e.is_ready(), timeout=60000)
+    assert np.allclose(w.latent.z, 0) and any("no inverse" in m for m in said)
+    QTest.keyClick(e, Qt.Key.Key_R)
+    assert w.last_error is None
