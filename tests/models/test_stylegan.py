@@ -1,6 +1,7 @@
 """StyleGAN in miniature (issue R, first part): z -> w -> W+ -> image, truncation towards w̄, style mixing by
 layer, per-layer noise, R1 and style-mixing regularisation in training; bad W+ codes and ψ say why."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,20 @@ def test_the_views_space_z_w_or_w_plus_and_codes_carried_between(sg):
     finally:
         sg.set_style("z", 1.0)
     assert sg.latent_dim == d
+
+
+def test_path_length_in_z_and_w_with_the_yardstick_features(sg):
+    from latent_explorer.models.analysis.path_length import path_length, slerp
+    from latent_explorer.models.progress import run_to_end
+
+    class Features:  # a stand-in for the yardstick classifier: the pixels themselves are the features
+        def predict(self, x):
+            return x.reshape(len(x), -1).astype(np.float64), None
+
+    a, b = torch.randn(4, 5), torch.randn(4, 5)
+    assert torch.allclose(slerp(a, b, torch.zeros(4)), a / a.norm(dim=1, keepdim=True), atol=1e-6)
+    ppl = {s: run_to_end(path_length(sg, Features(), s, n=40, batch=20)) for s in ("z", "w")}
+    assert all(np.isfinite(v) and v > 0 for v in ppl.values())
+    assert run_to_end(path_length(sg, Features(), "w", n=40, batch=20)) == ppl["w"]  # seeded
+    with pytest.raises(ConfigError, match="path length is measured in z or w"):
+        run_to_end(path_length(sg, Features(), "w+"))
