@@ -47,6 +47,8 @@ train mnist-ddpm    --model ddpm --data mnist --conditional --width 32 --batch-s
 # scenes: 20,000 generated 32x32 RGB images; z 8-D for 5 factors (shape, colour, size, position, background)
 train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epochs 60
 train mnist-wgan    --model wgan --data mnist --width 32 --batch-size 32 --lr 2e-4 --epochs 30
+# StyleGAN in miniature (issue R): mapping network, modulated convolutions, noise, R1, style mixing
+train mnist-stylegan --model stylegan --data mnist --width 16 --batch-size 32 --epochs 8
 # exact likelihood (issue L): a gated PixelCNN of the binarised digits, beside the VAEs' bounds
 train mnist-pixelcnn --model pixelcnn --data mnist --epochs 12
 # Latent diffusion in miniature (issue J): the first stage, scenes 32x32x3 <-> 4x8x8 latents

@@ -28,6 +28,7 @@ from latent_explorer.models.data import IMAGE_EXTS
 from . import dialogs
 from .directions import DirectionsPanel
 from .interpolation import InterpolationPanel
+from .layer_view import LayersPanel
 from .live_decoder import LiveDecoder
 from .model_view import ModelView
 from .sliders import SliderPanel
@@ -151,6 +152,8 @@ class LatentEditor(ModelView):
         self.tabs.addTab(self.dirs, "PCA directions")
         self.interp = InterpolationPanel(self.state, self._thumbnail)
         self.tabs.addTab(self.interp, "Interpolate")
+        self.layers = LayersPanel(self.state)  # a mapping network's synthesis layers, channel by channel
+        self.tabs.addTab(self.layers, "Layers")
         self.tabs.currentChanged.connect(self._on_tab)
         root.addWidget(self.tabs, 2)
         QShortcut(QKeySequence("R"), self, self.randomise)
@@ -179,7 +182,10 @@ class LatentEditor(ModelView):
             if takes_class:
                 self.cls.addItems(list(model.class_names))
             self.cls.setEnabled(takes_class)
-        self.style.set_model(self.model if usable and caps.styles else None)
+        styles = usable and caps.styles
+        self.style.set_model(self.model if styles else None)
+        self.layers.set_model(self.model if styles else None)
+        self.tabs.setTabVisible(self.tabs.indexOf(self.layers), bool(styles))
         self._build_sliders(model)
         on_dirs = self.tabs.currentIndex() == TAB_DIRS  # Qt moves off a tab that gets disabled: to the next one
         self.tabs.setTabEnabled(TAB_DIRS, usable and caps.directions)

@@ -155,6 +155,25 @@ class StyleGAN(GenerativeModel):
                               f"layer), got {'×'.join(map(str, ws.shape[1:]))}")
         return ((self.synthesis(ws, noise, generator, features) + 1) / 2).clamp(0, 1)
 
+    def layers(self) -> list[str]:
+        """A line per synthesis layer: its index, group, resolution and channels (the layer view's list)."""
+        return [f"L{k} {self.layer_group(k)} · {s}×{s} · {layer.bias.numel()} channels"
+                for k, (s, layer) in enumerate(zip(self.synthesis.sizes, self.synthesis.layers))]
+
+    @torch.no_grad()
+    def layer_features(self, code, y=None, k: int = 0) -> torch.Tensor:
+        """Layer ``k``'s output (C, s, s) for one code of the current space (the fixed noise, ψ as set)."""
+        code = torch.as_tensor(code, dtype=torch.float32).reshape(1, -1).to(self.device)
+        if self.space == "z":
+            ws = self.broadcast(self.to_w(code, y, self.psi))
+        else:
+            ws = self.broadcast(code) if self.space == "w" else code.view(1, self.num_ws, -1)
+        if not 0 <= k < len(self.synthesis.layers):
+            raise ConfigError(f"layer {k}: this model has layers 0 to {len(self.synthesis.layers) - 1}")
+        feats: list = []
+        self.synthesis(ws, "fixed", None, feats)
+        return feats[k][0].cpu()
+
     @torch.no_grad()
     def decode(self, z, y=None):
         """A code of the current space (Z: through the mapping and ψ; W; W+ flattened) -> images in [0, 1]."""

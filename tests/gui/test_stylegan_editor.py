@@ -1,6 +1,6 @@
 """A StyleGAN in the Latent Editor (issue R): the space switch carries the code from Z to W to W+ (one row of
-sliders per layer, grouped coarse / middle / fine), ψ truncates, and back in Z the editor says it starts
-from 0; the map samples the space shown."""
+sliders per layer, grouped coarse / middle / fine), the Layers tab shows a layer's channels as the sliders
+move, ψ truncates, and back in Z the editor says it starts from 0."""
 
 import numpy as np
 import pytest
@@ -47,6 +47,16 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     assert len(e.rows) == n * d and len(w.latent.z) == n * d
     e.dims.valueChanged.emit(n * d - 1, 2.5)  # a fine layer's dimension moved
     assert w.latent.z[-1] == 2.5 and not np.allclose(e.decoder.decode_now(w.latent.z, 0), before, atol=1e-4)
+    # the Layers tab: a layer's channels as feature maps, redrawn when a slider moves
+    e.tabs.setCurrentWidget(e.layers)
+    assert e.tabs.isTabVisible(e.tabs.indexOf(e.layers)) and e.layers.layer.count() == len(model.synthesis.layers)
+    e.layers.layer.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: e.layers.panel.data is not None, timeout=10000)
+    first = e.layers.panel.data.copy()
+    assert "channels" in e.layers.note.text()
+    e.dims.valueChanged.emit(3, -2.5)  # a coarse layer's dimension: what layer 2 reads
+    qtbot.waitUntil(lambda: not np.allclose(e.layers.panel.data, first), timeout=10000)
+    e.tabs.setCurrentWidget(e.dims)
     e.style.psi.setValue(0.5)
     assert model.psi == 0.5
     e.style.space.setCurrentIndex(e.style.space.findData("z"))
