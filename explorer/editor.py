@@ -34,6 +34,7 @@ from .model_view import ModelView
 from .sliders import SliderPanel
 from .state import LatentState
 from .style_controls import StyleRow
+from .style_mixing import MixingPanel
 from .widgets import ImagePanel, SeedBox
 
 MAX_SLIDERS = 512
@@ -154,6 +155,8 @@ class LatentEditor(ModelView):
         self.tabs.addTab(self.interp, "Interpolate")
         self.layers = LayersPanel(self.state)  # a mapping network's synthesis layers, channel by channel
         self.tabs.addTab(self.layers, "Layers")
+        self.mixing = MixingPanel(self.state)  # the style-mixing figure, live
+        self.tabs.addTab(self.mixing, "Mixing")
         self.tabs.currentChanged.connect(self._on_tab)
         root.addWidget(self.tabs, 2)
         QShortcut(QKeySequence("R"), self, self.randomise)
@@ -184,8 +187,9 @@ class LatentEditor(ModelView):
             self.cls.setEnabled(takes_class)
         styles = usable and caps.styles
         self.style.set_model(self.model if styles else None)
-        self.layers.set_model(self.model if styles else None)
-        self.tabs.setTabVisible(self.tabs.indexOf(self.layers), bool(styles))
+        for panel in (self.layers, self.mixing):
+            panel.set_model(self.model if styles else None)
+            self.tabs.setTabVisible(self.tabs.indexOf(panel), bool(styles))
         self._build_sliders(model)
         on_dirs = self.tabs.currentIndex() == TAB_DIRS  # Qt moves off a tab that gets disabled: to the next one
         self.tabs.setTabEnabled(TAB_DIRS, usable and caps.directions)

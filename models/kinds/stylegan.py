@@ -234,6 +234,37 @@ class StyleGAN(GenerativeModel):
                 "d_fake": torch.sigmoid(self.discriminator(fake, yy)).mean().item()}
 
 
+def mix(model: StyleGAN, ws_a: torch.Tensor, ws_b: torch.Tensor, cut: int) -> torch.Tensor:
+    """Style mixing (StyleGAN sec. 3.1): W+ codes with layers ``< cut`` from A and the rest from B (B, num_ws, D)."""
+    if ws_a.shape[1:] != ws_b.shape[1:] or ws_a.shape[1:] != (model.num_ws, model.config.latent_dim):
+        raise ConfigError(f"style mixing needs two codes of this model's W+ ({model.num_ws} × "
+                          f"{model.config.latent_dim}), got {tuple(ws_a.shape[1:])} and {tuple(ws_b.shape[1:])}: "
+                          "codes of models of different sizes do not mix")
+    if not 0 <= cut <= model.num_ws:
+        raise ConfigError(f"the crossover layer must be 0 to {model.num_ws}, got {cut}")
+    return torch.cat([ws_a[:, :cut], ws_b[:, cut:]], 1)
+
+
+@torch.no_grad()
+def mixing_grid(model: StyleGAN, seeds_a: list[int], seeds_b: list[int], cut: int, y=None) -> torch.Tensor:
+    """The paper's figure 3: images of ``seeds_b`` along the top, of ``seeds_a`` down the left, and in each
+    cell A's layers below ``cut`` (coarse: pose, shape) with B's from there on ((len(a) + 1) × (len(b) + 1)
+    images, the corner blank) -> (N, C, H, W) in row order."""
+    def ws(seeds):
+        z = torch.stack([torch.randn(model.config.latent_dim, generator=torch.Generator().manual_seed(int(s)))
+                         for s in seeds]).to(model.device)
+        return model.broadcast(model.to_w(z, y, model.psi))
+
+    wa, wb = ws(seeds_a), ws(seeds_b)
+    a, b = model.synthesize(wa), model.synthesize(wb)
+    cells = [torch.ones_like(a[:1])]
+    cells += list(b)
+    for i in range(len(seeds_a)):
+        cells.append(a[i])
+        cells += list(model.synthesize(mix(model, wa[i:i + 1].expand(len(seeds_b), -1, -1), wb, cut)))
+    return torch.stack([c if c.dim() == 3 else c[0] for c in cells])
+
+
 def check_psi(psi) -> None:
     lo, hi = PSI_RANGE
     if not (isinstance(psi, (int, float)) and lo <= float(psi) <= hi):

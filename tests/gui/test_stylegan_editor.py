@@ -56,6 +56,13 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     assert "channels" in e.layers.note.text()
     e.dims.valueChanged.emit(3, -2.5)  # a coarse layer's dimension: what layer 2 reads
     qtbot.waitUntil(lambda: not np.allclose(e.layers.panel.data, first), timeout=10000)
+    # the Mixing tab: the paper's grid, (3 + 1) × (3 + 1) images, a new crossover redraws it
+    e.tabs.setCurrentWidget(e.mixing)
+    qtbot.waitUntil(lambda: e.mixing.panel.data is not None, timeout=10000)
+    grid = e.mixing.panel.data.copy()
+    assert grid.shape[:2] == (4 * 17, 4 * 17)  # 16×16 images and a gap each
+    e.mixing.cut.setCurrentIndex(e.mixing.cut.count() - 1)
+    qtbot.waitUntil(lambda: not np.allclose(e.mixing.panel.data, grid), timeout=10000)
     e.tabs.setCurrentWidget(e.dims)
     e.style.psi.setValue(0.5)
     assert model.psi == 0.5

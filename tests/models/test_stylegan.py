@@ -122,3 +122,16 @@ def test_path_length_in_z_and_w_with_the_yardstick_features(sg):
     assert run_to_end(path_length(sg, Features(), "w", n=40, batch=20)) == ppl["w"]  # seeded
     with pytest.raises(ConfigError, match="path length is measured in z or w"):
         run_to_end(path_length(sg, Features(), "w+"))
+
+
+def test_the_mixing_grid_and_codes_of_another_size(sg):
+    from latent_explorer.models.kinds.stylegan import mix, mixing_grid
+
+    grid = mixing_grid(sg, [1, 2], [5, 6, 7], cut=2, y=0)
+    assert grid.shape == (3 * 4, 3, 16, 16) and torch.all(grid[0] == 1)  # the blank corner
+    first_b = sg.synthesize(sg.broadcast(sg.to_w(torch.randn(sg.latent_dim, generator=torch.Generator()
+                                                                .manual_seed(5))[None], 0)))
+    assert torch.allclose(grid[1], first_b[0], atol=1e-5)
+    ws = torch.zeros(1, sg.num_ws, sg.config.latent_dim)
+    with pytest.raises(ConfigError, match="codes of models of different sizes do not mix"):
+        mix(sg, ws, torch.zeros(1, sg.num_ws + 2, sg.config.latent_dim), 1)

@@ -1,0 +1,69 @@
+"""The Latent Editor's *Mixing* tab for a generator with a mapping network: StyleGAN's style-mixing figure
+(Karras et al. 2019, fig. 3) drawn live — source B's images along the top, source A's down the left, and in
+each cell A's styles below the crossover layer with B's from there on: crossing over early takes only the
+coarse styles (pose, shape) from A, late only the fine ones (colour, texture)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from .widgets import ImagePanel, SeedBox
+
+
+class MixingPanel(QWidget):
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state, self.model = state, None
+        lay = QVBoxLayout(self)
+        form = QGridLayout()
+        self.seed_a, self.seed_b = SeedBox(), SeedBox()
+        self.seed_a.setValue(1)
+        self.seed_b.setValue(101)
+        self.seed_a.setToolTip("Source A (rows): this seed and the next ones")
+        self.seed_b.setToolTip("Source B (columns): this seed and the next ones")
+        self.count = QSpinBox(minimum=1, maximum=6, value=3, toolTip="Images of each source")
+        self.cut = QComboBox(toolTip="The crossover: layers before it take A's style, the rest B's")
+        for i, (label, w) in enumerate((("A (rows) seed", self.seed_a), ("B (columns) seed", self.seed_b),
+                                        ("images each", self.count), ("crossover at", self.cut))):
+            form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            form.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        lay.addLayout(form)
+        self.panel = ImagePanel()
+        self.panel.setMinimumSize(200, 200)
+        lay.addWidget(self.panel, 1)
+        self._timer = QTimer(self, singleShot=True, interval=33)
+        self._timer.timeout.connect(self.draw)
+        for w in (self.seed_a, self.seed_b, self.count):
+            w.valueChanged.connect(lambda *_: self._timer.start())
+        self.cut.currentIndexChanged.connect(lambda *_: self._timer.start())
+        state.labelChanged.connect(lambda *_: self._timer.start())
+
+    def set_model(self, model) -> None:
+        self.model = model
+        self.cut.blockSignals(True)
+        self.cut.clear()
+        if model is not None:
+            for k in range(1, model.num_ws):
+                self.cut.addItem(f"layer {k}: A's {model.layer_group(k - 1)} and before, B's from "
+                                 f"{model.layer_group(k)}", k)
+            self.cut.setCurrentIndex(max(0, model.num_ws // 3 - 1))
+        self.cut.blockSignals(False)
+        self.panel.clear_image()
+        self._timer.start()
+
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        self._timer.start()
+
+    def draw(self) -> None:
+        from latent_explorer.models.display import mosaic
+        from latent_explorer.models.kinds.stylegan import mixing_grid
+
+        model = self.model
+        if model is None or not self.isVisible() or self.cut.currentData() is None:
+            return
+        n, a, b = self.count.value(), int(self.seed_a.value()), int(self.seed_b.value())
+        y = self.state.label if model.conditional else None
+        grid = mixing_grid(model, list(range(a, a + n)), list(range(b, b + n)), int(self.cut.currentData()), y)
+        self.panel.show_image(mosaic(grid.cpu().numpy(), n + 1, gap=1))
