@@ -31,6 +31,7 @@ from .interpolation import InterpolationPanel
 from .layer_view import LayersPanel
 from .live_decoder import LiveDecoder
 from .model_view import ModelView
+from .noise_panel import NoisePanel
 from .sliders import SliderPanel
 from .state import LatentState
 from .style_controls import StyleRow
@@ -157,6 +158,9 @@ class LatentEditor(ModelView):
         self.tabs.addTab(self.layers, "Layers")
         self.mixing = MixingPanel(self.state)  # the style-mixing figure, live
         self.tabs.addTab(self.mixing, "Mixing")
+        self.noise = NoisePanel(self.state)  # each layer's noise on or off, resampled, where it acts
+        self.noise.changed.connect(lambda: self.decoder.request())
+        self.tabs.addTab(self.noise, "Noise")
         self.tabs.currentChanged.connect(self._on_tab)
         root.addWidget(self.tabs, 2)
         QShortcut(QKeySequence("R"), self, self.randomise)
@@ -187,7 +191,7 @@ class LatentEditor(ModelView):
             self.cls.setEnabled(takes_class)
         styles = usable and caps.styles
         self.style.set_model(self.model if styles else None)
-        for panel in (self.layers, self.mixing):
+        for panel in (self.layers, self.mixing, self.noise):
             panel.set_model(self.model if styles else None)
             self.tabs.setTabVisible(self.tabs.indexOf(panel), bool(styles))
         self._build_sliders(model)

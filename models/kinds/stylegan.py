@@ -163,25 +163,48 @@ class StyleGAN(GenerativeModel):
     @torch.no_grad()
     def layer_features(self, code, y=None, k: int = 0) -> torch.Tensor:
         """Layer ``k``'s output (C, s, s) for one code of the current space (the fixed noise, ψ as set)."""
-        code = torch.as_tensor(code, dtype=torch.float32).reshape(1, -1).to(self.device)
-        if self.space == "z":
-            ws = self.broadcast(self.to_w(code, y, self.psi))
-        else:
-            ws = self.broadcast(code) if self.space == "w" else code.view(1, self.num_ws, -1)
+        ws = self.ws_of(torch.as_tensor(code, dtype=torch.float32).reshape(1, -1), y)
         if not 0 <= k < len(self.synthesis.layers):
             raise ConfigError(f"layer {k}: this model has layers 0 to {len(self.synthesis.layers) - 1}")
         feats: list = []
         self.synthesis(ws, "fixed", None, feats)
         return feats[k][0].cpu()
 
+    def set_noise(self, on: list[bool] | None = None, seed: int | None = None) -> None:
+        """Each synthesis layer's noise input on or off (``on``, one per layer); ``seed``: draw the fixed noise
+        a decode uses anew (StyleGAN sec. 3.2: the same image, other stochastic details)."""
+        layers = self.synthesis.layers
+        if on is not None:
+            if len(on) != len(layers):
+                raise ConfigError(f"noise switches for {len(on)} layers; this model has {len(layers)}")
+            for layer, flag in zip(layers, on):
+                layer.noise_on = bool(flag)
+        if seed is not None:
+            g = torch.Generator().manual_seed(int(seed))
+            for layer in layers:
+                layer.fixed_noise.copy_(torch.randn(layer.fixed_noise.shape, generator=g))
+
+    @torch.no_grad()
+    def noise_spread(self, code, y=None, draws: int = 16, seed: int = 0) -> torch.Tensor:
+        """The per-pixel standard deviation (H, W) of one code's image over ``draws`` draws of the noise (the
+        layers switched on): where the noise changes the picture (StyleGAN fig. 4)."""
+        ws = self.ws_of(torch.as_tensor(code, dtype=torch.float32).reshape(1, -1), y)
+        g = torch.Generator().manual_seed(int(seed))
+        x = torch.cat([self.synthesize(ws, "random", g) for _ in range(draws)])  # (draws, C, H, W)
+        return x.std(0).mean(0).cpu()
+
+    @torch.no_grad()
+    def ws_of(self, code: torch.Tensor, y=None) -> torch.Tensor:
+        """Codes (B, latent_dim) of the current space (Z: through the mapping and ψ; W; W+ flattened) -> W+."""
+        code = code.reshape(len(code), -1).to(self.device)
+        if self.space == "z":
+            return self.broadcast(self.to_w(code, y, self.psi))
+        return self.broadcast(code) if self.space == "w" else code.view(len(code), self.num_ws, -1)
+
     @torch.no_grad()
     def decode(self, z, y=None):
-        """A code of the current space (Z: through the mapping and ψ; W; W+ flattened) -> images in [0, 1]."""
-        if self.space == "z":
-            return self.synthesize(self.broadcast(self.to_w(z, y, self.psi)))
-        if self.space == "w":
-            return self.synthesize(self.broadcast(z.reshape(len(z), -1)))
-        return self.synthesize(z.reshape(len(z), self.num_ws, -1))
+        """A code of the current space -> images in [0, 1] (the layers' fixed noise)."""
+        return self.synthesize(self.ws_of(z, y))
 
     # -- training ------------------------------------------------------------------------------------
     def make_optimizers(self, lr=None):

@@ -90,10 +90,13 @@ class StyleLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.register_buffer("fixed_noise", torch.randn(1, 1, size, size))  # the noise of a deterministic decode
+        self.noise_on = True  # the view's switch: this layer's noise input (off: none)
 
     def forward(self, x, w, noise: str = "fixed", generator=None):
         x = self.conv(x, w)
-        if noise == "random":
+        if not self.noise_on:
+            pass
+        elif noise == "random":
             n = torch.randn((len(x), 1, *x.shape[-2:]), generator=generator, device=x.device)
             x = x + n * self.noise_strength
         elif noise == "fixed":

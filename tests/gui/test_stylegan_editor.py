@@ -63,6 +63,19 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     assert grid.shape[:2] == (4 * 17, 4 * 17)  # 16×16 images and a gap each
     e.mixing.cut.setCurrentIndex(e.mixing.cut.count() - 1)
     qtbot.waitUntil(lambda: not np.allclose(e.mixing.panel.data, grid), timeout=10000)
+    # the Noise tab: with every layer's noise at some strength, where it acts; switched off, nowhere
+    for layer in model.synthesis.layers:
+        layer.noise_strength.data.fill_(0.5)
+    e.tabs.setCurrentWidget(e.noise)
+    qtbot.waitUntil(lambda: e.noise.panel.data is not None and e.noise.panel.data.max() > 0.99, timeout=10000)
+    shown = e.decoder.decode_now(w.latent.z, 0)
+    e.noise.btn_resample.click()
+    assert not np.allclose(e.decoder.decode_now(w.latent.z, 0), shown, atol=1e-5)  # other details
+    for b in e.noise.boxes:
+        b.setChecked(False)
+    assert np.allclose(model.noise_spread(w.latent.z, 0).numpy(), 0, atol=1e-6)
+    for b in e.noise.boxes:
+        b.setChecked(True)
     e.tabs.setCurrentWidget(e.dims)
     e.style.psi.setValue(0.5)
     assert model.psi == 0.5
