@@ -89,15 +89,10 @@ def cmd_eval(a) -> int:
     if kw:
         out["sampling"] = {k: v for k, v in kw.items() if v is not None}
     out["classifier"] = report.classifier
-    if model.capabilities.styles:  # a mapping network: path lengths in Z and W (the yardstick's features)
-        from latent_explorer.models.analysis.classifier import classifier_for
-        from latent_explorer.models.analysis.path_length import path_length
+    if model.capabilities.styles:  # a mapping network: path lengths in Z and W, truncation, style mixing
+        from latent_explorer.models.analysis.style_figures import style_report
 
-        classifier = _run_steps(classifier_for(data, seed=0), "classifier")
-        for space in ("z", "w"):
-            out[f"ppl_{space}"] = round(_run_steps(path_length(model, classifier, space, n=min(a.n, 1000),
-                                                               seed=a.seed), f"PPL {space}"), 4)
-        out["ppl_distance"] = "squared L2 of the yardstick classifier's features (not VGG16), eps 1e-4"
+        out.update(_run_steps(style_report(model, a.data, n=min(a.n, 1000), seed=a.seed), "styles").to_json())
     print(json.dumps(out, indent=2))
     return 0
 

@@ -51,6 +51,9 @@ def build_parser() -> Parser:
                        metavar="|".join(map(str, param.choices)) if param.choices else None,
                        help=f"{param.help} ({', '.join(registry.kinds_with_param(param.name))})")
     t.add_argument("--max-steps", type=whole_number("max steps", 1, 10**9), default=None)
+    t.add_argument("--minutes", type=number("minutes", 1e-3, 525_600), default=None,
+                   help="a training-time budget: the run ends (saved as finished) at the first step after this "
+                        "many minutes of training, or at --epochs, whichever comes first")
     t.add_argument("--record-n", type=whole_number("record size", 0, 10_000), default=500,
                    help="held-out images encoded and images sampled after every epoch for the run's record, "
                         "NAME.record.safetensors (0: none; default 500)")

@@ -42,6 +42,7 @@ class RunSpec:
     record_n: int = 500  # per epoch, for the run's record (0: none)
     resume: str | None = None
     max_steps: int | None = None
+    max_minutes: float | None = None  # a training-time budget
     device: str = "auto"
 
     def check(self) -> None:
@@ -107,7 +108,7 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     tc = TrainConfig(epochs=spec.epochs if spec.epochs is not None else d.epochs,
                      batch_size=spec.batch_size if spec.batch_size is not None else d.batch_size,
                      lr=spec.lr if spec.lr is not None else d.lr, seed=spec.seed, device=spec.device,
-                     max_steps=spec.max_steps, split=d.split, record_n=spec.record_n,
+                     max_steps=spec.max_steps, max_minutes=spec.max_minutes, split=d.split, record_n=spec.record_n,
                      preview_every=spec.preview_every)
     tc.validate()
     n_train = len(data.split(tc.val_fraction, tc.split)[0])

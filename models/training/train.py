@@ -52,6 +52,7 @@ class TrainConfig:
     preview_every: float = 0.0  # seconds between preview images (0: none)
     preview_n: int = 16
     max_steps: int | None = None  # stop after this many steps (for quick runs)
+    max_minutes: float | None = None  # stop at the first step after this much training time (a wall-time budget)
     record_n: int = 500  # per epoch: held-out images encoded and images sampled for the run's record (0: none)
 
     def validate(self) -> None:
@@ -69,6 +70,8 @@ class TrainConfig:
         need(self.split in SPLITS, f"the held-out split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         need(self.checkpoint_every >= 0, "checkpoint_every must be >= 0")
         need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
+        need(self.max_minutes is None or (math.isfinite(self.max_minutes) and 0 < self.max_minutes <= 525_600),
+             f"the training time must be more than 0 minutes (at most a year), got {self.max_minutes}")
         need(isinstance(self.record_n, int) and 0 <= self.record_n <= 10_000,
              f"the run's record takes 0 to 10,000 images per epoch, got {self.record_n}")
 
@@ -193,6 +196,8 @@ def setup(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
     cond = model.condition_of(train_set)
     if model.conditional and cond is None:
         raise ConfigError("a conditional model needs labelled data")
+    if world is not None and cfg.max_minutes is not None:  # each process's clock would stop it at another step
+        raise ConfigError("a time budget (--minutes) is for one process; on several, give --max-steps")
     rank, world_size = (world.rank, world.size) if world is not None else (0, 1)
     torch.manual_seed(cfg.seed + rank)
     shuffle = torch.Generator().manual_seed(cfg.seed)
@@ -217,6 +222,8 @@ def setup(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
                "epochs_done": 0, "status": "running", "history": []}
     if cfg.resumed_from:
         summary["resumed_from"] = dict(cfg.resumed_from)
+    if cfg.max_minutes is not None:
+        summary["max_minutes"] = cfg.max_minutes
     run = LoopState(
         model, data, cfg, out, world, device, train_set, val_set, opts,
         x_all=torch.from_numpy(train_set.images).to(device),
@@ -289,6 +296,8 @@ def run_epoch(run: LoopState, epoch: int, should_stop: Callable[[], bool]) -> Ge
         count += 1
         run.train_time += time.perf_counter() - ts
         rate = run.seen / max(run.train_time, 1e-9)
+        if cfg.max_minutes is not None and run.train_time >= cfg.max_minutes * 60:
+            run.total = run.step  # the time budget is spent: this epoch ends here, and the run with it
         eta = (run.total - run.step) * run.train_time / run.step
         preview = None
         now = time.perf_counter()
