@@ -10,6 +10,7 @@ a worker with progress and cancel.
 - PCA vs autoencoder: the model's reconstructions against PCA with as many components as its code.
 - Modes: the class histogram of N samples by the data's yardstick classifier and the coverage (a collapsed
   GAN covers few classes), and how both moved during training, from the run's record.
+- Styles (a mapping network): path lengths in Z and W, truncation, style mixing (:mod:`.inspect_styles`).
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ from latent_explorer.models.progress import Step
 from . import dialogs
 from .inspect_modes import ModesPage
 from .inspect_panels import FigureTable, KLBars, ScorePlots, likelihood_rows_text
+from .inspect_styles import StylesPage
 from .jobs import ModelJob
 from .model_view import ModelView
 from .widgets import ImagePanel, ProgressLine, hint
 
-PAGES = ("dims", "likelihood", "anomaly", "pca", "modes")
+PAGES = ("dims", "likelihood", "anomaly", "pca", "modes", "styles")
 OTHER_FOLDER = "Folder…"
 
 
@@ -171,6 +173,9 @@ class InspectView(ModesPage, ModelView):
         lay.addWidget(self.pca_images, 1)
 
         self._build_modes()
+        self.styles = StylesPage()
+        self.styles.button.clicked.connect(lambda: self.compute_styles())
+        self.pages.addTab(self.styles, "Styles")
 
     def _page(self, title):
         w = QWidget()
@@ -220,6 +225,7 @@ class InspectView(ModesPage, ModelView):
         self.score_plots.clear()
         self.worst.clear_image()
         self.pca_images.clear_image()
+        self.styles.clear()
         for lab in (self.dims_text, self.anom_text, self.pca_text, self.lik_note, self.modes_text,
                     self.record_text):
             lab.setText("")
@@ -259,7 +265,7 @@ class InspectView(ModesPage, ModelView):
 
     def _enable(self):
         idle = not self.job.busy and self.model is not None
-        for b in (self.btn_dims, self.btn_lik, self.btn_anom, self.btn_pca, self.btn_modes):
+        for b in (self.btn_dims, self.btn_lik, self.btn_anom, self.btn_pca, self.btn_modes, self.styles.button):
             b.setEnabled(idle)
 
     def _on_other(self, _):
@@ -288,7 +294,7 @@ class InspectView(ModesPage, ModelView):
     def compute_current(self):
         page = PAGES[self.pages.currentIndex()]
         {"dims": self.compute_dims, "likelihood": self.compute_likelihood, "anomaly": self.compute_anomaly,
-         "pca": self.compute_pca, "modes": self.compute_modes}[page]()
+         "pca": self.compute_pca, "modes": self.compute_modes, "styles": self.compute_styles}[page]()
 
     def compute_dims(self, auto: bool = False):
         def make(model):
@@ -381,11 +387,20 @@ class InspectView(ModesPage, ModelView):
         rows = np.concatenate([c.originals, c.model_recon, c.pca_recon])
         self.pca_images.show_image(mosaic(rows, cols=len(c.originals), gap=1))
 
+    def compute_styles(self):
+        self._start(self.styles.job(), self._show_styles, "Path lengths, truncation and style mixing…")
+
+    def _show_styles(self, report):
+        self.styles.show_report(report)
+        self.state.set_style_report(self.model, report)
+        self.message.emit(f"styles: PPL in W {report.ppl['w']:.1f}, in Z {report.ppl['z']:.1f}")
+
     def _failed(self, msg):
         self.message.emit(f"Inspect: {msg}")
         page = PAGES[self.pages.currentIndex()]
         {"dims": self.dims_text, "likelihood": self.lik_note, "anomaly": self.anom_text,
-         "pca": self.pca_text, "modes": self.modes_text}[page].setText(f"Could not compute: {msg}")
+         "pca": self.pca_text, "modes": self.modes_text, "styles": self.styles.text}[page].setText(
+            f"Could not compute: {msg}")
 
     def cancel(self):
         self.job.cancel()

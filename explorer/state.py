@@ -27,6 +27,7 @@ class LatentState(QObject):
     pathChanged = Signal()
     modelChanged = Signal(object)
     dimensionsChanged = Signal()  # the KL per dimension of the current model is known (or forgotten)
+    stylesMeasured = Signal()  # the current model's style report (path lengths, truncation, mixing) is known
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -36,6 +37,7 @@ class LatentState(QObject):
         self.anchors: dict[str, np.ndarray | None] = {"A": None, "B": None}
         self.path: np.ndarray | None = None  # (K, D) latents, e.g. an interpolation
         self.dimension_kl: np.ndarray | None = None  # (D,) nats: KL of each dimension (a VAE), once measured
+        self.style_report = None  # models.analysis.style_figures.StyleReport of the model, once measured
 
     @property
     def dim(self) -> int:
@@ -51,6 +53,7 @@ class LatentState(QObject):
         self.anchors = {"A": None, "B": None}
         self.path = None
         self.dimension_kl = None
+        self.style_report = None
         self.modelChanged.emit(model)
         self.anchorsChanged.emit()
         self.pathChanged.emit()
@@ -65,6 +68,13 @@ class LatentState(QObject):
             raise ValueError(f"{len(kl)} KL values for {len(self.z)} dimensions")
         self.dimension_kl = kl.copy()
         self.dimensionsChanged.emit()
+
+    def set_style_report(self, model, report) -> None:
+        """What Inspect measured of ``model``'s styles (ignored if the current model has changed since)."""
+        if model is not self.model:
+            return
+        self.style_report = report
+        self.stylesMeasured.emit()
 
     def set_z(self, z) -> None:
         z = np.asarray(z, np.float32).reshape(-1)

@@ -1,11 +1,12 @@
 """The Latent Editor's *Mixing* tab for a generator with a mapping network: StyleGAN's style-mixing figure
 (Karras et al. 2019, fig. 3) drawn live — source B's images along the top, source A's down the left, and in
 each cell A's styles below the crossover layer with B's from there on: crossing over early takes only the
-coarse styles (pose, shape) from A, late only the fine ones (colour, texture)."""
+coarse styles (pose, shape) from A, late only the fine ones (colour, texture). Once Inspect › Styles has
+measured the model, each crossover's tooltip says what it takes from each source, as the classifier reads it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from .widgets import ImagePanel, SeedBox
@@ -38,6 +39,7 @@ class MixingPanel(QWidget):
             w.valueChanged.connect(lambda *_: self._timer.start())
         self.cut.currentIndexChanged.connect(lambda *_: self._timer.start())
         state.labelChanged.connect(lambda *_: self._timer.start())
+        state.stylesMeasured.connect(self._tooltips)
 
     def set_model(self, model) -> None:
         self.model = model
@@ -49,8 +51,28 @@ class MixingPanel(QWidget):
                                  f"{model.layer_group(k)}", k)
             self.cut.setCurrentIndex(max(0, model.num_ws // 3 - 1))
         self.cut.blockSignals(False)
+        self._tooltips()
         self.panel.clear_image()
         self._timer.start()
+
+    def _tooltips(self) -> None:
+        """The measured style-mixing table in the crossover's tooltip (each item: its own row), or where to
+        measure it."""
+        report = self.state.style_report if self.state.model is self.model else None
+        base = "The crossover: layers before it take A's style, the rest B's."
+        if report is None or self.model is None:
+            self.cut.setToolTip(base + " What each crossover takes from each source: Inspect › Styles, Measure.")
+            for i in range(self.cut.count()):
+                self.cut.setItemData(i, None, Qt.ItemDataRole.ToolTipRole)
+            return
+        t = report.mixing
+        self.cut.setToolTip(f"{base}\nMeasured (share of mixed images whose factor is A's / B's):\n{t.text()}")
+        for i in range(self.cut.count()):
+            k = self.cut.itemData(i)
+            if k in t.cuts:
+                r = t.cuts.index(k)
+                row = ", ".join(f"{f} {a:.0%} A / {b:.0%} B" for f, a, b in zip(t.factors, t.from_a[r], t.from_b[r]))
+                self.cut.setItemData(i, row, Qt.ItemDataRole.ToolTipRole)
 
     def showEvent(self, e):  # noqa: N802
         super().showEvent(e)

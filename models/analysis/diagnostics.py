@@ -242,13 +242,14 @@ def applicable(model) -> dict[str, str | None]:
     """Which inspections apply to ``model`` (the Inspect view's pages, in order): name -> None where it applies,
     else why not, as words that follow the model's title. dims: KL per dimension; likelihood: bounds or the
     exact −log p(x); anomaly: per-image scores on other data; pca: reconstructions against PCA; modes: the
-    classes of its samples."""
+    classes of its samples; styles: path lengths, truncation and style mixing of a mapping network."""
     caps, bound = model.capabilities, has_gaussian_posterior(model)
     rules = {"dims": (bound, "needs a VAE's Gaussian q(z|x)"),
              "likelihood": (bound or caps.exact_likelihood, "gives no likelihood, neither a bound nor exact"),
              "anomaly": (bool(score_names(model)), "has no encoder and no likelihood to score images with"),
              "pca": (caps.reconstructs, "has no encoder and decoder to reconstruct with"),
-             "modes": (caps.samples, "draws no samples, so it has no modes to count")}
+             "modes": (caps.samples, "draws no samples, so it has no modes to count"),
+             "styles": (caps.styles, "has no mapping network: no paths in Z and W, no truncation or style mixing")}
     # a class-conditional model's figures are given its class: these three ask about x alone
     conditional = {"likelihood": "is class-conditional: its bound is of p(x | y), not p(x)",
                    "anomaly": CONDITIONAL_ANOMALY,

@@ -84,3 +84,41 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     assert np.allclose(w.latent.z, 0) and any("no inverse" in m for m in said)
     QTest.keyClick(e, Qt.Key.Key_R)
     assert w.last_error is None
+
+
+@pytest.fixture(scope="module")
+def trained_stylegan(tmp_path_factory):
+    """A StyleGAN that has taken a step on 1,200 scenes: its checkpoint names the data Inspect reads."""
+    from latent_explorer.models import build_model, load_dataset, make_config
+    from tests.models.helpers import run
+
+    path = tmp_path_factory.mktemp("sgt") / "sg.safetensors"
+    data = load_dataset("scenes:1200")
+    model = build_model(make_config("stylegan", data.shape, 8, data.class_names, data=data, width=8,
+                                    mapping_layers=2))
+    run(model, data, out=str(path), batch_size=16, max_steps=1, record_n=0)
+    return path
+
+
+def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover_takes(
+        make_window, qtbot, trained_stylegan):
+    w = make_window(load_bundled=False)
+    assert w.open_path(str(trained_stylegan)), w.last_error
+    w.show_view("inspect")
+    i = w.inspect
+    styles = i.pages.indexOf(i.styles)
+    assert i.pages.isTabEnabled(styles)
+    i.pages.setCurrentWidget(i.styles)
+    i.styles.n.setValue(100)
+    qtbot.waitUntil(lambda: i.styles.button.isEnabled(), timeout=60000)
+    QTest.keyClick(i, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the page's shortcut
+    qtbot.waitUntil(lambda: w.latent.style_report is not None, timeout=300000)
+    report = w.latent.style_report
+    assert i.styles.ppl.rowCount() == 2 and i.styles.truncation.rowCount() == 6
+    assert i.styles.mixing.rowCount() == len(report.mixing.cuts) and "PPL in W" in i.styles.text.text()
+    assert i.styles.mixing.horizontalHeaderItem(1).text() == "shape"  # the label head, named as the data's factor
+    w.show_view("editor")
+    mixing = w.editor.mixing
+    assert "Measured" in mixing.cut.toolTip() and "layers from A" in mixing.cut.toolTip()
+    assert "% A /" in mixing.cut.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert w.last_error is None

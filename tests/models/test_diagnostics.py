@@ -113,7 +113,9 @@ def test_cli_likelihood_and_anomaly(capsys):
 def test_which_inspections_apply_is_said_once_with_the_reason():
     from latent_explorer.models.analysis.diagnostics import CONDITIONAL_ANOMALY, applicable
 
-    assert applicable(tiny_model("vae")) == dict.fromkeys(("dims", "likelihood", "anomaly", "pca", "modes"))
+    vae = applicable(tiny_model("vae"))
+    assert [k for k, why in vae.items() if why is None] == ["dims", "likelihood", "anomaly", "pca", "modes"]
+    assert "no mapping network" in vae["styles"]
     cvae = applicable(tiny_model("cvae"))
     assert cvae["dims"] is None and cvae["modes"] is None and cvae["anomaly"] == CONDITIONAL_ANOMALY
     assert "class-conditional" in cvae["likelihood"] and "class-conditional" in cvae["pca"]
@@ -122,4 +124,6 @@ def test_which_inspections_apply_is_said_once_with_the_reason():
     assert pixelcnn["dims"] == "needs a VAE's Gaussian q(z|x)"
     gan = applicable(tiny_model("gan"))
     assert [k for k, why in gan.items() if why is None] == ["modes"]
+    stylegan = applicable(tiny_model("stylegan", shape=(1, 16, 16)))
+    assert [k for k, why in stylegan.items() if why is None] == ["modes", "styles"]
     assert all(why for why in applicable(tiny_model("pix2pix")).values())  # nothing applies, each says why
