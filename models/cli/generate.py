@@ -100,6 +100,11 @@ def cmd_sample(a) -> int:
         print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
               f"{a.out}", file=sys.stderr)
         return 0
+    if a.psi is not None:  # truncation towards w̄ (a mapping network's); the model's own check says the range
+        if not model.capabilities.styles:
+            raise ConfigError(f"--psi: {Path(a.file).name} is a {model.spec.title}, without a mapping network to "
+                              "truncate")
+        model.set_style(psi=a.psi)
     kw = sampling_kw(model, a)
     if a.init_image is not None or a.mask is not None:
         if not (model.capabilities.diffusion and model.capabilities.inpaints):

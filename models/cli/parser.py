@@ -74,6 +74,8 @@ def build_parser() -> Parser:
     _sampling_args(s)
     s.add_argument("--class", dest="cls", default=None, help="class name or index (conditional models)")
     s.add_argument("--scale", type=whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
+    s.add_argument("--psi", type=number("psi"), default=None,
+                   help="truncation ψ of a model with a mapping network (StyleGAN): w' = w̄ + ψ (w − w̄), 0 to 2")
     _inpaint_args(s, whole_number)
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")

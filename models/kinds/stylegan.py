@@ -197,6 +197,10 @@ class StyleGAN(GenerativeModel):
     def ws_of(self, code: torch.Tensor, y=None) -> torch.Tensor:
         """Codes (B, latent_dim) of the current space (Z: through the mapping and ψ; W; W+ flattened) -> W+."""
         code = code.reshape(len(code), -1).to(self.device)
+        d = self.config.latent_dim
+        if code.shape[1] != self.latent_dim:  # a code of another space or model: said, never reshaped
+            shape = f"{self.num_ws} × {d} numbers (one w per layer)" if self.space == "w+" else f"{d} numbers"
+            raise ConfigError(f"a {self.space.upper()} code of this model is {shape}, got {code.shape[1]}")
         if self.space == "z":
             return self.broadcast(self.to_w(code, y, self.psi))
         return self.broadcast(code) if self.space == "w" else code.view(len(code), self.num_ws, -1)
