@@ -248,15 +248,20 @@ class LatentMap(ModelView):
         n_sampled = model.spec.map_samples
 
         def job(should_stop):
-            if not encode:
-                return (yield from sample_latents(model, n_sampled, seed=0))
+            if not encode:  # unlabelled samples: coloured by the data's bundled classifier where there is one
+                return (yield from sample_latents(model, n_sampled, seed=0, classifier="bundled"))
             c, h, _ = model.image_shape
             data = load_dataset(spec).conform(c, h)
             return (yield from encode_dataset(model, data))
 
         self.shown.set_source(spec if encode else f"{n_sampled} sampled z")
-        self.data_job.start(model, job, self.shown.set_latents, f"Encoding {spec}…" if encode else
+        self.data_job.start(model, job, self._show_latents, f"Encoding {spec}…" if encode else
                             f"Sampling {n_sampled} latents…", on_error=self._failed)
+
+    def _show_latents(self, latents) -> None:
+        if latents.source.startswith("sampled, labelled"):  # the colours are the yardstick classifier's reading
+            self.shown.set_source(f"{len(latents.z)} samples, coloured by the classifier's label of each")
+        self.shown.set_latents(latents)
 
     def open_points(self, path: str) -> None:
         """Show the latents of an .npz file (read in a worker) instead of the model's data."""

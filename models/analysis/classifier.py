@@ -277,6 +277,20 @@ def bundled_for(data: ImageData) -> Path | None:
     return path
 
 
+def bundled_classifier(spec: str | None, image_shape) -> Classifier | None:
+    """The bundled classifier of a built-in dataset's ``spec`` if it reads images of ``image_shape``, without
+    reading the data (a label for sampled images); None otherwise or when it cannot be read."""
+    base = (spec or "").split(":")[0]
+    path = CLASSIFIER_DIR / f"{base}.safetensors"
+    if not base.isidentifier() or not path.is_file():
+        return None
+    try:
+        net = load_classifier(path)
+    except CheckpointError:
+        return None
+    return net if tuple(net.config.image_shape) == tuple(int(v) for v in image_shape) else None
+
+
 def find_classifier(data: ImageData, seed: int = 0) -> Classifier | None:
     """The yardstick for ``data`` if one is at hand: its bundled classifier, else one cached for this exact
     data; None if neither fits (a classifier whose heads or image size do not fit the data is not used)."""

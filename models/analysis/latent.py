@@ -42,9 +42,16 @@ def encode_dataset(model, data: ImageData, batch_size: int = 1024) -> Generator[
 
 
 @torch.no_grad()
-def sample_latents(model, n: int = 2000, seed: int = 0, batch_size: int = 500
+def sample_latents(model, n: int = 2000, seed: int = 0, batch_size: int = 500, classifier=None
                    ) -> Generator[Step, None, LatentSet]:
-    """z ~ prior with their decoded images (GANs have no encoder); labels when conditional."""
+    """z ~ prior with their decoded images (GANs have no encoder); labels when conditional, else the first head
+    of ``classifier`` reading each sample, when it reads images of the model's size ("bundled": the model's
+    data's bundled yardstick, :func:`models.analysis.classifier.bundled_classifier`, if there is one)."""
+    if classifier == "bundled":
+        from latent_explorer.models.analysis.classifier import bundled_classifier
+        from latent_explorer.models.io.meta import meta_of
+
+        classifier = None if model.conditional else bundled_classifier(meta_of(model).data.spec, model.image_shape)
     g = torch.Generator().manual_seed(seed)
     z = model.prior(n, g).float()
     labels = (torch.arange(n) % model.num_classes) if model.conditional else None
@@ -54,7 +61,13 @@ def sample_latents(model, n: int = 2000, seed: int = 0, batch_size: int = 500
         images[i : i + batch_size] = model.decode(z[i : i + batch_size], y).cpu().numpy()
         yield Step(min(n, i + batch_size), n, "sampling")
     names = list(model.class_names) if model.conditional else []
-    return LatentSet(z.cpu().numpy(), None if labels is None else labels.numpy(), names, images, "sampled")
+    labels = None if labels is None else labels.numpy()
+    source = "sampled"
+    if labels is None and classifier is not None and tuple(classifier.config.image_shape) == tuple(model.image_shape):
+        yield Step(n, n, "labelling the samples with the yardstick classifier")
+        labels = classifier.predict(images)[1][:, 0]
+        names, source = list(classifier.config.heads[classifier.head_names[0]]), "sampled, labelled by the classifier"
+    return LatentSet(z.cpu().numpy(), labels, names, images, source)
 
 
 class PCA:

@@ -101,3 +101,20 @@ def list_result(job):
             next(job)
     except StopIteration as stop:
         return stop.value
+
+
+def test_sampled_codes_on_the_map_are_labelled_by_the_classifier():
+    """Issue R: the map of an unconditional generator colours each sampled code by the yardstick's reading."""
+    from latent_explorer.models import build_model, make_config
+    from latent_explorer.models.analysis.classifier import bundled_classifier
+    from latent_explorer.models.analysis.latent import sample_latents
+
+    sg = build_model(make_config("stylegan", (3, 16, 16), 8, [], width=8, mapping_layers=2)).eval()
+    sg.set_style(space="w")
+    ls = list_result(sample_latents(sg, 40, seed=0, classifier=fake_classifier(2)))
+    assert ls.z.shape == (40, 8) and ls.labels.shape == (40,) and ls.class_names == ["c0", "c1", "c2"]
+    assert ls.source.startswith("sampled, labelled") and set(ls.labels) <= {0, 1}
+    assert list_result(sample_latents(sg, 8, classifier="bundled")).labels is None  # no data named: no reader
+    mnist = bundled_classifier("mnist:500", (1, 28, 28))
+    assert mnist is not None and mnist.config.heads["label"][3] == "3"
+    assert bundled_classifier("mnist", (3, 32, 32)) is None and bundled_classifier("../x", (1, 28, 28)) is None
