@@ -21,7 +21,7 @@ MODELS = {
     "mnist-ae": [], "mnist-vae2d": [], "mnist-vae16": [], "mnist-cvae": [], "mnist-aae": [],
     "mnist-dcgan": [], "mnist-wgan": [], "mnist-cgan": [],
     "mnist-ddpm": ["--steps", "50", "--guidance", "2"],
-    "scenes-vae": [],
+    "scenes-vae": [], "mnist-stylegan": [], "scenes-stylegan": [],
 }
 
 

@@ -4,6 +4,7 @@ run."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from bench.common import ROOT, Target, app, part, pct
@@ -13,9 +14,10 @@ def _reps(smoke: bool) -> int:
     return 5 if smoke else 300
 
 
-def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
+def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = None) -> dict:
     """The real editor offscreen: set a slider, run the event loop until the image panel has painted the new
-    image; then the floor, decode + setImage + repaint without our widgets."""
+    image; then the floor, decode + setImage + repaint without our widgets. ``space``: a StyleGAN's Z, W or W+
+    (the sliders and the floor's code both of it)."""
     import torch
     from PySide6.QtCore import QEvent, QObject
 
@@ -26,6 +28,8 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d") -> dict:
 
     a = app()
     model = load(ROOT / "assets" / f"{name}.safetensors")
+    if space is not None:
+        model.set_style(space=space)
     state = LatentState()
     ed = LatentEditor(state)
     ed.resize(900, 600)
@@ -105,4 +109,22 @@ def bench_slider_mnist(smoke: bool) -> dict:
         out[f"slider_{key}_ms_p95"] = r["slider_to_pixels_ms_p95"]
         out[f"bare_{key}_ms_p95"] = r["bare_decode_show_ms_p95"]
         out[f"slider_{key}_ratio"] = r["slider_to_pixels_ms_p95"] / r["bare_decode_show_ms_p95"]
+    return out
+
+
+@part("slider_stylegan",
+      Target("slider_stylegan_z_ratio", "<=", 1.2,
+             "StyleGAN (bundled, scenes): slider → pixels p95 in Z ÷ its bare decode-and-paint p95"),
+      Target("slider_stylegan_wplus_ratio", "<=", 1.2,
+             "StyleGAN (bundled, scenes): slider → pixels p95 in W+ ÷ its bare decode-and-paint p95"))
+def bench_slider_stylegan(smoke: bool) -> dict:
+    """Issue R: the editor's sliders of the bundled StyleGAN, in Z and in W+ (a row of sliders per layer)."""
+    name = "scenes-stylegan" if (ROOT / "assets" / "scenes-stylegan.safetensors").is_file() else "mnist-stylegan"
+    print(f"slider_stylegan: {name}", file=sys.stderr)
+    out = {}
+    for space, key in (("z", "z"), ("w+", "wplus")):
+        r = slider_to_pixels(_reps(smoke), name, space)
+        out[f"slider_stylegan_{key}_ms_p95"] = r["slider_to_pixels_ms_p95"]
+        out[f"bare_stylegan_{key}_ms_p95"] = r["bare_decode_show_ms_p95"]
+        out[f"slider_stylegan_{key}_ratio"] = r["slider_to_pixels_ms_p95"] / r["bare_decode_show_ms_p95"]
     return out
