@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,23 +32,22 @@ def _need_styles(model) -> None:
 
 def truncation_sweep(model, real, classifier, psis=PSIS, n: int = 2000, seed: int = 0):
     """A job (Steps) returning rows {psi, frechet_distance, precision, recall} of ``n`` samples at each ψ,
-    against the held-out ``real`` images. The model's own ψ is put back after."""
+    against the held-out ``real`` images. The model's own ψ is left as it is."""
     _need_styles(model)
-    rows, was = [], model.psi
-    try:
-        for i, psi in enumerate(psis):
-            model.set_style(psi=psi)
-            job = measure(model, real, classifier, n=n, seed=seed, keep=0)
-            try:
-                while True:
-                    s = next(job)
-                    yield Step(i * s.total + s.done, len(psis) * s.total, f"ψ = {psi:g}: {s.message}")
-            except StopIteration as stop:
-                f = stop.value.figures
-            rows.append({"psi": float(psi), "frechet_distance": f["frechet_distance"], "precision": f["precision"],
-                         "recall": f["recall"]})
-    finally:
-        model.set_style(psi=was)
+    rows = []
+    for i, psi in enumerate(psis):
+        # a shallow copy with its own ψ, the same networks: the model the views draw with is never changed
+        at = copy.copy(model)
+        at.set_style(psi=psi)
+        job = measure(at, real, classifier, n=n, seed=seed, keep=0)
+        try:
+            while True:
+                s = next(job)
+                yield Step(i * s.total + s.done, len(psis) * s.total, f"ψ = {psi:g}: {s.message}")
+        except StopIteration as stop:
+            f = stop.value.figures
+        rows.append({"psi": float(psi), "frechet_distance": f["frechet_distance"], "precision": f["precision"],
+                     "recall": f["recall"]})
     return rows
 
 
@@ -174,10 +174,27 @@ def style_report(model, spec: str | None = None, n: int = 1000, seed: int = 0, p
     yield Step(0, 1, "reading the data")
     data, val = held_out(model, spec)
     classifier = yield from classifier_for(data, seed=0)
+    m = min(n, 500)
+    # the parts' shares of the whole, by the images each draws: 2 per pair of a path length, n per ψ, m per layer
+    work = [2 * n, 2 * n, len(psis) * max(n, 100), (model.num_ws + 1) * m]
+    done, total = 0, sum(work)
     ppl = {}
-    for space in ("z", "w"):
-        ppl[space] = yield from path_length(model, classifier, space, n=n, seed=seed)
-    rows = yield from truncation_sweep(model, val, classifier, psis=psis, n=max(n, 100), seed=seed)
-    table = yield from mixing_shares(model, classifier, data, n=min(n, 500), seed=seed)
+    for space, w in zip(("z", "w"), work):
+        ppl[space] = yield from _part(path_length(model, classifier, space, n=n, seed=seed), done, w, total)
+        done += w
+    rows = yield from _part(truncation_sweep(model, val, classifier, psis=psis, n=max(n, 100), seed=seed), done,
+                            work[2], total)
+    done += work[2]
+    table = yield from _part(mixing_shares(model, classifier, data, n=m, seed=seed), done, work[3], total)
     return StyleReport(ppl, rows, table, {"data": classifier.config.data,
                                           "held_out_accuracy": dict(classifier.config.held_out_accuracy)})
+
+
+def _part(job, start: int, span: int, total: int):
+    """Run ``job``, its Steps rescaled to [start, start + span) of ``total`` (one progress bar, one ETA)."""
+    try:
+        while True:
+            s = next(job)
+            yield Step(start + int(span * s.fraction), total, s.message)
+    except StopIteration as stop:
+        return stop.value

@@ -58,7 +58,7 @@ class MappingNetwork(nn.Module):
 
 class ModulatedConv(nn.Module):
     """A k×k convolution whose weights each image's style scales per input channel (modulation) and then
-    normalises per output channel (demodulation): StyleGAN2 eq. 1–3, as one grouped convolution."""
+    normalises per output channel (demodulation): StyleGAN2 eq. 1–3."""
 
     def __init__(self, c_in: int, c_out: int, w_dim: int, k: int = 3, demodulate: bool = True,
                  upsample: bool = False):
@@ -68,17 +68,20 @@ class ModulatedConv(nn.Module):
         self.scale, self.demodulate, self.upsample, self.pad = 1 / math.sqrt(c_in * k * k), demodulate, upsample, k // 2
 
     def forward(self, x, w):
-        b, c, h, wd = x.shape
+        # StyleGAN2's unfused form (their modulated_conv2d, fused_modconv=False): scaling the input channels by s
+        # and the output channels by the demodulation coefficients is the same convolution as eq. 1–3's per-image
+        # weights, as one shared-weight convolution of the batch (a grouped convolution per image is several
+        # times slower on a CPU)
         s = self.affine(w)  # (B, c_in)
-        weight = self.weight[None] * self.scale * s[:, None, :, None, None]  # (B, c_out, c_in, k, k), eq. 1
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)  # eq. 2–3
+        weight = self.weight * self.scale  # (c_out, c_in, k, k)
+        x = x * s[:, :, None, None]  # eq. 1: w'_ijk = s_i · w_ijk, applied to the input
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            h, wd = h * 2, wd * 2
-        out = F.conv2d(x.reshape(1, b * c, h, wd), weight.reshape(-1, c, *weight.shape[-2:]), padding=self.pad,
-                       groups=b)
-        return out.view(b, -1, h, wd)
+        out = F.conv2d(x, weight, padding=self.pad)  # (B, c_out, H, W)
+        if self.demodulate:  # eq. 2–3: σ_j = √(Σ_ik (s_i w_ijk)²) = √(s² · Σ_k w_ijk²)
+            sigma = s.pow(2) @ weight.pow(2).sum((2, 3)).t()  # (B, c_out)
+            out = out * torch.rsqrt(sigma + 1e-8)[:, :, None, None]
+        return out
 
 
 class StyleLayer(nn.Module):

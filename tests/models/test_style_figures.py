@@ -61,7 +61,7 @@ def test_a_table_without_a_split_says_none():
     assert t.splits() == []
 
 
-def test_truncation_sweep_measures_each_psi_and_puts_the_models_back(sg):
+def test_truncation_sweep_measures_each_psi_and_leaves_the_models_own(sg):
     real = tiny_data(n=120, shape=(3, 16, 16), seed=1)
     sg.set_style(psi=0.8)
     with torch.no_grad():
