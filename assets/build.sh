@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the bundled models in assets/ with the exact commands used for the shipped files
 # (`make assets`). Every run is seeded. Usage: build.sh PYTHON [NAME...] (no names: all of them).
-# Build time on a 2-core laptop CPU: see assets/README.md (about six hours for everything).
+# Build time on a 2-core laptop CPU: see assets/README.md (about six and a half hours for everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}
@@ -48,7 +48,9 @@ train mnist-ddpm    --model ddpm --data mnist --conditional --width 32 --batch-s
 train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epochs 60
 train mnist-wgan    --model wgan --data mnist --width 32 --batch-size 32 --lr 2e-4 --epochs 30
 # StyleGAN in miniature (issue R): mapping network, modulated convolutions, noise, R1, style mixing
-train mnist-stylegan --model stylegan --data mnist --width 16 --batch-size 32 --epochs 8
+train mnist-stylegan --model stylegan --data mnist --width 16 --batch-size 32 --epochs 20
+# 20 minutes of training (about 13 epochs at 200 images a second): the README compares a DCGAN given the same
+train scenes-stylegan --model stylegan --data scenes --width 16 --batch-size 32 --epochs 100 --minutes 20
 # exact likelihood (issue L): a gated PixelCNN of the binarised digits, beside the VAEs' bounds
 train mnist-pixelcnn --model pixelcnn --data mnist --epochs 12
 # Latent diffusion in miniature (issue J): the first stage, scenes 32x32x3 <-> 4x8x8 latents
