@@ -83,7 +83,7 @@ class StylesPage(QWidget):
                           f"{rows[0]['recall']:.2f} → {rows[-1]['recall']:.2f}.")
         splits = t.splits()
         first = splits[0] if splits else None
-        acc = report.classifier.get("held_out_accuracy", {})
+        acc = dict(zip(t.factors, report.classifier.get("held_out_accuracy", {}).values()))  # "label": its factor
         self.note.setText(
             (f"A split at layer {first[0]}: {first[1]} ≥ {SPLIT:.0%} from A, {first[2]} ≥ {SPLIT:.0%} from B. "
              if first else f"No crossover splits the factors (one ≥ {SPLIT:.0%} from A, another from B). ")

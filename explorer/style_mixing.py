@@ -47,8 +47,7 @@ class MixingPanel(QWidget):
         self.cut.clear()
         if model is not None:
             for k in range(1, model.num_ws):
-                self.cut.addItem(f"layer {k}: A's {model.layer_group(k - 1)} and before, B's from "
-                                 f"{model.layer_group(k)}", k)
+                self.cut.addItem(f"layer {k} (A to {model.layer_group(k - 1)}, B from {model.layer_group(k)})", k)
             self.cut.setCurrentIndex(max(0, model.num_ws // 3 - 1))
         self.cut.blockSignals(False)
         self._tooltips()

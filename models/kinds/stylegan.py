@@ -60,7 +60,9 @@ class StyleGAN(GenerativeModel):
         self.discriminator = StyleDiscriminator(config.image_shape, config.width, k)
         self.register_buffer("w_avg", torch.zeros(d))
 
-        self.space, self.psi = "z", 1.0  # what the views edit and map (set_style), and the truncation
+        # what the views edit and map (set_style): W, where a StyleGAN is edited (its paths are the shorter, GANSpace
+        # finds its directions there), and the truncation
+        self.space, self.psi = "w", 1.0
 
     @property
     def num_ws(self) -> int:

@@ -27,6 +27,9 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     qtbot.waitUntil(e.is_ready, timeout=60000)
     model = w.latent.model
     d, n = model.config.latent_dim, model.num_ws
+    assert model.space == "w" and e.style.space.currentData() == "w"  # a StyleGAN opens in W
+    e.style.space.setCurrentIndex(e.style.space.findData("z"))
+    qtbot.waitUntil(lambda: e.is_ready() and model.space == "z", timeout=60000)
     assert e.style.isVisible() and len(e.rows) == d
     said = []
     e.message.connect(said.append)
