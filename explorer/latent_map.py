@@ -1,12 +1,11 @@
-"""Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions /
-t-SNE / UMAP projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane.
+"""Latent Map: the dataset encoded (or latents sampled) and coloured by label, PCA / dimensions / t-SNE / UMAP
+projections, hover to see an image, click to edit its z, and a decoded-image grid over a plane.
 
-What the map shows is one state object, :class:`explorer.map_state.MapState`; the view is composed of parts
-that are handed it (and the plot) explicitly and listen to its signals: :class:`MapProjections`
-(the projection and its axes, t-SNE, UMAP), :class:`MapSelection` (hover, click, lasso, export, A ↔ B),
-:class:`MapColouring` (label or score) and :class:`MapMovie` (a run's encodings epoch by epoch). This
-module draws the points, the marker, the path and the decoded grid, and loads the data.
-The projection maths is :class:`models.analysis.projection.Projection`; this view draws what it says."""
+What the map shows is one state object, :class:`explorer.map_state.MapState`; the view is composed of parts that are
+handed it (and the plot) explicitly and listen to its signals: :class:`MapProjections` (the projection and its axes,
+t-SNE, UMAP), :class:`MapSelection` (hover, click, lasso, export, A ↔ B), :class:`MapColouring` (label or score) and
+:class:`MapMovie` (a run's encodings epoch by epoch). This module draws the points, the marker, the path and the
+decoded grid, and loads the data; the projection maths is :class:`models.analysis.projection.Projection`."""
 
 from __future__ import annotations
 
@@ -250,9 +249,7 @@ class LatentMap(ModelView):
         def job(should_stop):
             if not encode:  # unlabelled samples: coloured by the data's bundled classifier where there is one
                 return (yield from sample_latents(model, n_sampled, seed=0, classifier="bundled"))
-            c, h, _ = model.image_shape
-            data = load_dataset(spec).conform(c, h)
-            return (yield from encode_dataset(model, data))
+            return (yield from encode_dataset(model, load_dataset(spec).conform(*model.image_shape[:2])))
 
         self.shown.set_source(spec if encode else f"{n_sampled} sampled z")
         self.data_job.start(model, job, self._show_latents, f"Encoding {spec}…" if encode else

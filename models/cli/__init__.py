@@ -9,6 +9,7 @@ Run as ``latent-explorer train ...`` or ``python -m latent_explorer.models.cli t
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from latent_explorer.models.cli.args import UsageError
@@ -62,11 +63,19 @@ def main(argv: list[str] | None = None, world=None) -> int:
             from latent_explorer.models.training.distributed import World
 
             world = world or World.from_env()  # under torchrun: one process of a distributed run
+            code = None
             try:
-                return handler("train")(a, world)
+                code = handler("train")(a, world)
+                return code
             finally:
-                if world is not None:
-                    world.close()
+                if world is not None:  # a run that ended well leaves together; a failed one at once
+                    world.close(together=code == 0)
+                    if code == 0:  # saved and closed: skip C++'s static destructors, which now and then aborted
+                        # a rank at exit with a thread still joinable ("terminate called without an active
+                        # exception", no Python frame left), failing a finished run
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                        os._exit(0)
         return handler(a.command)(a)
     except (UsageError, DataError, ConfigError, CheckpointError) as e:
         print_traceback_if_debugging()

@@ -83,6 +83,15 @@ class World:
     def barrier(self) -> None:
         dist.barrier()
 
-    def close(self) -> None:
+    def close(self, together: bool = True) -> None:
+        """Destroy the group; ``together`` (a run that ended well on every rank): after a barrier, since a rank
+        that tore down its Gloo pairs while another still used them aborted now and then at exit ("terminate
+        called without an active exception", under load). A failed run leaves at once: another rank may be in
+        a collective that no barrier would meet."""
         if dist.is_initialized():
+            if together:
+                try:
+                    dist.barrier()
+                except RuntimeError:  # another rank has gone: nothing to wait for
+                    pass
             dist.destroy_process_group()

@@ -81,9 +81,10 @@ def test_a_model_without_encoder_or_likelihood_is_told_why(make_window, qtbot):
     i = w.inspect
     # a GAN samples: its Modes page applies; every other page is disabled with the reason as its tooltip
     enabled = [i.pages.isTabEnabled(k) for k in range(i.pages.count())]
-    assert enabled == [False, False, False, False, True] and i.pages.currentWidget() is i.modes_page
+    assert enabled == [False, False, False, False, True, False] and i.pages.currentWidget() is i.modes_page
     anomaly = i.pages.indexOf(i.anom_page)
     assert "no encoder and no likelihood" in i.pages.tabToolTip(anomaly)
+    assert "no mapping network" in i.pages.tabToolTip(i.pages.indexOf(i.styles))
     w.show_view("pixels")
     assert w.pixels.placeholder.isVisible() and "pixel by pixel" in w.pixels.placeholder.text()
 
