@@ -6,6 +6,7 @@ measured the model, each crossover's tooltip says what it takes from each source
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
@@ -25,11 +26,18 @@ class MixingPanel(QWidget):
         self.seed_b.setToolTip("Source B (columns): this seed and the next ones")
         self.count = QSpinBox(minimum=1, maximum=6, value=3, toolTip="Images of each source")
         self.cut = QComboBox(toolTip="The crossover: layers before it take A's style, the rest B's")
+        self.source = QComboBox(toolTip="Mix the images of seeds, or the two points A and B picked on the Latent Map "
+                                        "(A ↔ B there) or in the Interpolate tab")
+        self.source.addItem("seeds", "seeds")
+        self.source.addItem("the map's A and B", "anchors")
         for i, (label, w) in enumerate((("A (rows) seed", self.seed_a), ("B (columns) seed", self.seed_b),
-                                        ("images each", self.count), ("crossover at", self.cut))):
+                                        ("images each", self.count), ("crossover at", self.cut),
+                                        ("sources", self.source))):
             form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
             form.addWidget(w, i // 2, 2 * (i % 2) + 1)
         lay.addLayout(form)
+        self.note = QLabel(wordWrap=True)
+        lay.addWidget(self.note)
         self.panel = ImagePanel()
         self.panel.setMinimumSize(200, 200)
         lay.addWidget(self.panel, 1)
@@ -38,7 +46,9 @@ class MixingPanel(QWidget):
         for w in (self.seed_a, self.seed_b, self.count):
             w.valueChanged.connect(lambda *_: self._timer.start())
         self.cut.currentIndexChanged.connect(lambda *_: self._timer.start())
+        self.source.currentIndexChanged.connect(lambda *_: self._timer.start())
         state.labelChanged.connect(lambda *_: self._timer.start())
+        state.anchorsChanged.connect(lambda *_: self._timer.start())
         state.stylesMeasured.connect(self._tooltips)
 
     def set_model(self, model) -> None:
@@ -78,13 +88,32 @@ class MixingPanel(QWidget):
         self._timer.start()
 
     def draw(self) -> None:
+        import torch
+
         from latent_explorer.models.display import mosaic
-        from latent_explorer.models.kinds.stylegan import mixing_grid
+        from latent_explorer.models.kinds.stylegan import grid_of, mixing_grid
 
         model = self.model
         if model is None or not self.isVisible() or self.cut.currentData() is None:
             return
         n, a, b = self.count.value(), int(self.seed_a.value()), int(self.seed_b.value())
         y = self.state.label if model.conditional else None
-        grid = mixing_grid(model, list(range(a, a + n)), list(range(b, b + n)), int(self.cut.currentData()), y)
+        anchors = self.source.currentData() == "anchors"
+        for w in (self.seed_a, self.seed_b, self.count):
+            w.setEnabled(not anchors)
+        cut = int(self.cut.currentData())
+        if not anchors:
+            self.note.setText("")
+            grid = mixing_grid(model, list(range(a, a + n)), list(range(b, b + n)), cut, y)
+        else:
+            za, zb = self.state.anchors["A"], self.state.anchors["B"]
+            if za is None or zb is None:
+                self.note.setText("Pick A and B first: two points on the Latent Map (A ↔ B), or Set A / Set B in "
+                                  "the Interpolate tab.")
+                self.panel.clear_image()
+                return
+            self.note.setText("A (left): the map's point A; B (top): its point B.")
+            yy = None if y is None else torch.tensor([y])
+            wa, wb = (model.ws_of(torch.from_numpy(np.asarray(c, np.float32)[None]), yy) for c in (za, zb))
+            grid, n = grid_of(model, wa, wb, cut), 1
         self.panel.show_image(mosaic(grid.cpu().numpy(), n + 1, gap=1))

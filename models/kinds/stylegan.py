@@ -284,13 +284,19 @@ def mixing_grid(model: StyleGAN, seeds_a: list[int], seeds_b: list[int], cut: in
                          for s in seeds]).to(model.device)
         return model.broadcast(model.to_w(z, y, model.psi))
 
-    wa, wb = ws(seeds_a), ws(seeds_b)
+    return grid_of(model, ws(seeds_a), ws(seeds_b), cut)
+
+
+@torch.no_grad()
+def grid_of(model: StyleGAN, wa: torch.Tensor, wb: torch.Tensor, cut: int) -> torch.Tensor:
+    """:func:`mixing_grid` of W+ codes (A: (n, num_ws, D) down the left, B: (m, num_ws, D) along the top) —
+    two points picked on the map, say."""
     a, b = model.synthesize(wa), model.synthesize(wb)
     cells = [torch.ones_like(a[:1])]
     cells += list(b)
-    for i in range(len(seeds_a)):
+    for i in range(len(wa)):
         cells.append(a[i])
-        cells += list(model.synthesize(mix(model, wa[i:i + 1].expand(len(seeds_b), -1, -1), wb, cut)))
+        cells += list(model.synthesize(mix(model, wa[i:i + 1].expand(len(wb), -1, -1), wb, cut)))
     return torch.stack([c if c.dim() == 3 else c[0] for c in cells])
 
 

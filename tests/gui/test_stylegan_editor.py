@@ -124,4 +124,15 @@ def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover
     mixing = w.editor.mixing
     assert "Measured" in mixing.cut.toolTip() and "layers from A" in mixing.cut.toolTip()
     assert "% A /" in mixing.cut.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    # the two points picked on the map as the sources: first a hint, then their grid (A, B and the mix)
+    w.editor.tabs.setCurrentWidget(mixing)
+    mixing.source.setCurrentIndex(mixing.source.findData("anchors"))
+    qtbot.waitUntil(lambda: "Pick A and B" in mixing.note.text(), timeout=10000)
+    assert mixing.panel.data is None and not mixing.count.isEnabled()
+    rng = np.random.default_rng(0)
+    d = w.latent.model.latent_dim
+    w.latent.set_anchor("A", rng.standard_normal(d).astype(np.float32))
+    w.latent.set_anchor("B", rng.standard_normal(d).astype(np.float32))
+    qtbot.waitUntil(lambda: mixing.panel.data is not None, timeout=10000)
+    assert mixing.panel.data.shape[:2] == (2 * 33, 2 * 33) and "point A" in mixing.note.text()
     assert w.last_error is None
