@@ -108,7 +108,9 @@ class ModelEntry:
         parts = [kind.title, "x".join(map(str, shape[1:])) + (" RGB" if shape[0] == 3 else "")]
         decodes_z = kind.capabilities.decodes_z
         if kind.latent_dim is not None and decodes_z:  # a latent code of its own (not x_T)
-            parts.append(f"z: {self.latent_dim}-D")
+            # a mapping network's model says which of its spaces the views edit (Z, W or W+)
+            space = self._model.space.upper() if self._model is not None and kind.capabilities.styles else "z"
+            parts.append(f"{space}: {self.latent_dim}-D")
         conditioning = self._model.conditioning if self._model is not None else self.facts.conditioning
         if conditioning != "none":
             parts.append(f"{conditioning}-conditional")

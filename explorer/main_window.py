@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.models.btn_open.clicked.connect(self.open_dialog)
+        self.latent.modelChanged.connect(lambda _m: self.models._on_current(self.library.current))  # W, W+ …
 
         self.library.error.connect(self.show_error)
         self.library.currentChanged.connect(self._on_model)

@@ -28,6 +28,7 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     model = w.latent.model
     d, n = model.config.latent_dim, model.num_ws
     assert model.space == "w" and e.style.space.currentData() == "w"  # a StyleGAN opens in W
+    assert f"W: {d}-D" in w.models.info.text()  # the sidebar names the space edited
     e.style.space.setCurrentIndex(e.style.space.findData("z"))
     qtbot.waitUntil(lambda: e.is_ready() and model.space == "z", timeout=60000)
     assert e.style.isVisible() and len(e.rows) == d
@@ -47,7 +48,7 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     qtbot.waitUntil(lambda: e.panel.data is not None, timeout=60000)
     e.style.space.setCurrentIndex(e.style.space.findData("w+"))
     qtbot.waitUntil(lambda: model.space == "w+" and e.is_ready(), timeout=60000)
-    assert len(e.rows) == n * d and len(w.latent.z) == n * d
+    assert len(e.rows) == n * d and len(w.latent.z) == n * d and f"W+: {n * d}-D" in w.models.info.text()
     e.dims.valueChanged.emit(n * d - 1, 2.5)  # a fine layer's dimension moved
     assert w.latent.z[-1] == 2.5 and not np.allclose(e.decoder.decode_now(w.latent.z, 0), before, atol=1e-4)
     # the Layers tab: a layer's channels as feature maps, redrawn when a slider moves
