@@ -42,7 +42,7 @@ class NoisePanel(QWidget):
         self.boxes = []
         if model is not None:
             for k, text in enumerate(model.layers()):
-                b = QCheckBox(text.split(" · ")[0] + f" · {text.split(' · ')[1]}", checked=True)
+                b = QCheckBox(" · ".join(text.split(" · ")[:2]), checked=True)  # "L3 middle · 16×16"
                 b.setToolTip(f"{text}: its noise input")
                 b.toggled.connect(self._switch)
                 self.grid.addWidget(b, k // 2, k % 2)

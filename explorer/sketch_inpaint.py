@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from .inpaint_panel import InpaintBox
 from .jobs import ModelJob
 from .sampling_controls import SamplingControls
-from .widgets import ImagePanel, ProgressLine
+from .widgets import ImagePanel, ProgressLine, titled_columns
 
 DEFAULT_STEPS = 50  # DDIM: the known region agrees well within 50 steps (with resampling)
 
@@ -44,19 +44,13 @@ class InpaintSketch(QWidget):
         self.progress = ProgressLine()
         self.progress.cancelRequested.connect(self.cancel)
         lay.addWidget(self.progress)
-        grid = QGridLayout()
         self.box = InpaintBox("Draw a new image of the chosen class to paint over")
         self.box.btn_take.setText("Draw one")
         self.box.btn_take.clicked.connect(self.draw_one)
         self.box.message.connect(self.message)
         self.out = ImagePanel()
         self.out.setMinimumSize(200, 200)
-        for col, (title, w) in enumerate((("the image and your mask", self.box), ("painted anew", self.out))):
-            grid.addWidget(QLabel(title), 0, col, Qt.AlignmentFlag.AlignHCenter)
-            grid.addWidget(w, 1, col)
-            grid.setColumnStretch(col, 1)
-        grid.setRowStretch(1, 1)
-        lay.addLayout(grid, 1)
+        lay.addLayout(titled_columns((("the image and your mask", self.box), ("painted anew", self.out))), 1)
         scrub = QHBoxLayout()
         self.frame = QSlider(Qt.Orientation.Horizontal, toolTip="The steps of the last answer: the masked region "
                                                                 "filling in")

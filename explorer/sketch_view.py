@@ -15,7 +15,6 @@ from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QColorDialog,
     QComboBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -31,7 +30,7 @@ from .model_view import ModelView
 from .sketch_control import ControlRow
 from .sketch_inpaint import InpaintSketch
 from .sketch_pad import BLACK, WHITE, SketchPad
-from .widgets import ImagePanel, hint
+from .widgets import ImagePanel, hint, titled_columns
 from .worker import Worker
 
 PALETTE = {**COLOURS, **BACKGROUNDS}  # named colours for pen and paper
@@ -133,17 +132,11 @@ class SketchView(ModelView):
         self.info = QLabel()
         self.info.setWordWrap(True)
         lay.addWidget(self.info)
-        pads = QGridLayout()  # titles in one row, so the drawing and the answer start at the same height
         self.pad = SketchPad()
         self.pad.changed.connect(self.translate)
         self.out = ImagePanel()
         self.out.setMinimumSize(256, 256)
-        for col, (title, w) in enumerate((("your drawing", self.pad), ("the model's answer", self.out))):
-            pads.addWidget(QLabel(title), 0, col, Qt.AlignmentFlag.AlignHCenter)
-            pads.addWidget(w, 1, col)
-            pads.setColumnStretch(col, 1)
-        pads.setRowStretch(1, 1)
-        lay.addLayout(pads, 1)
+        lay.addLayout(titled_columns((("your drawing", self.pad), ("the model's answer", self.out))), 1)
         self.btn_undo.clicked.connect(self.pad.undo)
         self.btn_clear.clicked.connect(self.pad.clear)
         self.btn_load.clicked.connect(self._load_dialog)

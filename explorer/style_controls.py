@@ -6,7 +6,7 @@ towards the mean w̄ (StyleGAN sec. 3.3). A switch carries the current code over
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
 
 SPACE_TIPS = {"z": "Z: the normal noise the mapping network reads (ψ truncates on the way to W)",
@@ -27,7 +27,7 @@ class StyleRow(QWidget):
         self.space = QComboBox()
         for key, title in (("z", "Z"), ("w", "W"), ("w+", "W+ (per layer)")):
             self.space.addItem(title, key)
-            self.space.setItemData(self.space.count() - 1, SPACE_TIPS[key], 3)  # Qt.ToolTipRole
+            self.space.setItemData(self.space.count() - 1, SPACE_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         self.space.setToolTip("The space the sliders edit and the map shows")
         self.psi = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.05, value=1.0, decimals=2)
         self.psi.setToolTip("Truncation ψ: w' = w̄ + ψ (w − w̄). 1 is none; towards 0 images are more typical "
@@ -59,11 +59,11 @@ class StyleRow(QWidget):
             return
         code = torch.from_numpy(np.asarray(self.state.z, np.float32)[None])
         label = self.state.label if model.conditional else None
-        carried = model.convert(code, space, label) if space != model.space else None
+        was = model.space
+        carried = model.convert(code, space, label) if space != was else None
         model.set_style(space, psi)
         self.state.set_model(model)  # every view: the new space's dimensions, samples of it on the map
         if carried is not None:
             self.state.set_z(carried[0].cpu().numpy())
-        elif space == "z" and space != getattr(self, "_last", space):
+        elif space == "z" and was != "z":
             self.message.emit("back in Z: the mapping network has no inverse, so the editor starts from z = 0")
-        self._last = space

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -275,6 +276,18 @@ def room_for_top_tick(plot: pg.PlotWidget) -> pg.PlotWidget:
     its upper half (the "1.0" of an empty plot). Half a label's height of margin keeps it whole."""
     plot.plotItem.layout.setContentsMargins(1, QFontMetrics(plot.font()).height() // 2 + 1, 1, 1)
     return plot
+
+
+def titled_columns(columns) -> QGridLayout:
+    """Widgets side by side, each under its title, titles in one row (so the pictures start at the same
+    height) and the columns sharing the width: ``columns`` is ((title, widget), ...)."""
+    grid = QGridLayout()
+    for col, (title, w) in enumerate(columns):
+        grid.addWidget(QLabel(title), 0, col, Qt.AlignmentFlag.AlignHCenter)
+        grid.addWidget(w, 1, col)
+        grid.setColumnStretch(col, 1)
+    grid.setRowStretch(1, 1)
+    return grid
 
 
 def hint(text: str) -> QLabel:

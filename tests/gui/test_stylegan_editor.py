@@ -105,7 +105,7 @@ def trained_stylegan(tmp_path_factory):
 
 
 def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover_takes(
-        make_window, qtbot, trained_stylegan):
+        make_window, qtbot, trained_stylegan, stylegan_file):
     w = make_window(load_bundled=False)
     assert w.open_path(str(trained_stylegan)), w.last_error
     w.show_view("inspect")
@@ -113,7 +113,9 @@ def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover
     styles = i.pages.indexOf(i.styles)
     assert i.pages.isTabEnabled(styles)
     i.pages.setCurrentWidget(i.styles)
-    i.styles.n.setValue(100)
+    i.styles.n.lineEdit().selectAll()
+    QTest.keyClicks(i.styles.n, "100")  # typed, as a user sets it
+    assert i.styles.n.value() == 100
     qtbot.waitUntil(lambda: i.styles.button.isEnabled(), timeout=60000)
     QTest.keyClick(i, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the page's shortcut
     qtbot.waitUntil(lambda: w.latent.style_report is not None, timeout=300000)
@@ -136,4 +138,11 @@ def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover
     w.latent.set_anchor("B", rng.standard_normal(d).astype(np.float32))
     qtbot.waitUntil(lambda: mixing.panel.data is not None, timeout=10000)
     assert mixing.panel.data.shape[:2] == (2 * 33, 2 * 33) and "point A" in mixing.note.text()
+    # another model while Inspect shows the page: the tables and the shared report are forgotten
+    w.show_view("inspect")
+    measured = w.latent.model
+    assert w.open_path(str(stylegan_file)), w.last_error
+    qtbot.waitUntil(lambda: w.latent.model is not None and w.latent.model is not measured, timeout=60000)
+    assert w.latent.style_report is None and i.styles.mixing.rowCount() == 0 and i.styles.text.text() == ""
+    assert "Measured" not in mixing.cut.toolTip()
     assert w.last_error is None
