@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from latent_explorer.models.data import ImageData
+from latent_explorer.models.data.binary import binarise, binary_draw
 from latent_explorer.models.errors import ConfigError
 from latent_explorer.models.lazy import lazy_import
 from latent_explorer.models.progress import Step
@@ -40,12 +41,6 @@ from latent_explorer.models.progress import Step
 ACTIVE_KL = 0.01  # nats: a dimension with less mean KL than this is inactive (Burda et al. 2016)
 LN2 = math.log(2.0)
 LOG_2PI = math.log(2 * math.pi)
-
-
-def binarise(images) -> torch.Tensor:
-    """Images in [0, 1] (numpy or tensor) -> a float tensor of 0 and 1 (on above ½)."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)) if not torch.is_tensor(images) else images
-    return (x > 0.5).float()
 
 
 def has_gaussian_posterior(model) -> bool:
@@ -162,17 +157,36 @@ class LikelihoodRow:
     k: int = 0
 
 
-def likelihood_rows(models: dict, data: ImageData, k: int = 1000, seed: int = 0, batch: int = 50
-                    ) -> Generator[Step, None, list[LikelihoodRow]]:
-    """Each model's negative log-likelihood figures on the same binarised images (``data``): a VAE's −ELBO
-    and importance-weighted bound with ``k`` samples, an autoregressive model's exact −log p(x). Yields a
-    Step per batch; returns one row per model."""
+BINARISATIONS = {"threshold": "a pixel on above ½",
+                  "stochastic": "a pixel on with its grey value's probability, x ~ Bernoulli(grey), as the papers do"}
+
+
+def binarised_draws(images: np.ndarray, binarisation: str, draws: int, seed: int) -> list[torch.Tensor]:
+    """The images to score: ``threshold``, one fixed binarisation; ``stochastic``, ``draws`` seeded ones
+    (Salakhutdinov & Murray 2008's convention; the figures are averaged over them)."""
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32))
+    if binarisation == "threshold":
+        return [binarise(x)]
+    if binarisation != "stochastic":
+        raise ConfigError(f"binarisation must be one of {', '.join(BINARISATIONS)}, got {binarisation!r}")
+    if not 1 <= draws <= 100:
+        raise ConfigError(f"draws must be 1..100 binarisations, got {draws}")
+    g = torch.Generator().manual_seed(seed + 7919)  # apart from the bounds' own samples
+    return [binary_draw(x, g) for _ in range(draws)]
+
+
+def likelihood_rows(models: dict, data: ImageData, k: int = 1000, seed: int = 0, batch: int = 50,
+                    binarisation: str = "threshold", draws: int = 1) -> Generator[Step, None, list[LikelihoodRow]]:
+    """Each model's negative log-likelihood figures on the same binarised images (``data``, binarised as
+    :data:`BINARISATIONS` says; stochastic: averaged over ``draws`` draws): a VAE's −ELBO and importance-weighted
+    bound with ``k`` samples, an autoregressive model's exact −log p(x). Yields a Step per batch; returns one
+    row per model."""
     if not 1 <= k <= 5000:
         raise ConfigError(f"k must be 1..5000 importance samples, got {k}")
     pixels = int(np.prod(data.shape))
-    x_all = binarise(data.images)
+    sets = binarised_draws(data.images, binarisation, draws, seed)
     rows = []
-    total = len(models) * len(x_all)
+    total = len(models) * len(sets) * len(data)
     done = 0
     for name, model in models.items():
         caps = model.capabilities
@@ -186,17 +200,19 @@ def likelihood_rows(models: dict, data: ImageData, k: int = 1000, seed: int = 0,
         model.eval()
         g = torch.Generator().manual_seed(seed)
         sums = {"elbo": 0.0, "iw": 0.0, "exact": 0.0}
-        for i in range(0, len(x_all), batch):
-            x = x_all[i:i + batch]
-            if caps.likelihood == "exact":
-                sums["exact"] += float(exact_nll(model, x).sum())
-            else:
-                sums["elbo"] += float(-bound_per_image(model, x, k=1, generator=g).sum())
-                if k > 1:
-                    sums["iw"] += float(-bound_per_image(model, x, k=k, generator=g).sum())
-            done += len(x)
-            yield Step(done, total, f"{name}: {min(i + batch, len(x_all)):,}/{len(x_all):,} images")
-        n = len(x_all)
+        for d, x_all in enumerate(sets):
+            for i in range(0, len(x_all), batch):
+                x = x_all[i:i + batch]
+                if caps.likelihood == "exact":
+                    sums["exact"] += float(exact_nll(model, x).sum())
+                else:
+                    sums["elbo"] += float(-bound_per_image(model, x, k=1, generator=g).sum())
+                    if k > 1:
+                        sums["iw"] += float(-bound_per_image(model, x, k=k, generator=g).sum())
+                done += len(x)
+                of = f" (draw {d + 1} of {len(sets)})" if len(sets) > 1 else ""
+                yield Step(done, total, f"{name}: {min(i + batch, len(x_all)):,}/{len(x_all):,} images{of}")
+        n = len(data) * len(sets)
         if caps.likelihood == "exact":
             figs = {"exact_nll": sums["exact"] / n}
         else:

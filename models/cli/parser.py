@@ -54,6 +54,10 @@ def build_parser() -> Parser:
     t.add_argument("--minutes", type=number("minutes", 1e-3, 525_600), default=None,
                    help="a training-time budget: the run ends (saved as finished) at the first step after this "
                         "many minutes of training, or at --epochs, whichever comes first")
+    t.add_argument("--binarise", choices=("none", "stochastic"), default=None,
+                   help="stochastic: every image drawn afresh as black and white each time it is seen, a pixel "
+                        "white with its grey value's probability (dynamic binarisation, as the likelihood papers "
+                        "train on MNIST); default: none (a resumed run: as it was trained)")
     t.add_argument("--record-n", type=whole_number("record size", 0, 10_000), default=500,
                    help="held-out images encoded and images sampled after every epoch for the run's record, "
                         "NAME.record.safetensors (0: none; default 500)")

@@ -32,7 +32,8 @@ def cmd_train(a, world=None) -> int:
         over[p.name] = kind.param(p.name).parse(value)  # this kind's limits (another's may share the name)
     spec = RunSpec(a.model, a.data, a.out, a.epochs, a.batch_size, a.lr, a.latent_dim, over, a.conditional,
                    a.size, a.seed, preview_every=0.0, channels=a.channels, record_n=a.record_n, resume=a.resume,
-                   max_steps=a.max_steps, max_minutes=a.minutes, device=a.device)
+                   max_steps=a.max_steps, max_minutes=a.minutes, device=a.device,
+                   binarise=a.binarise)
     spec.check()
     try:  # never the command's own input: the checkpoint resumed, a part file named, a data file
         check_output(os.path.abspath(a.out), force=a.force, inputs=spec.inputs())

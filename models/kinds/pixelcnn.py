@@ -25,14 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from latent_explorer.models.base import GenerativeModel, ModelConfig, adam, losses_to_floats, need, optimize
+from latent_explorer.models.data.binary import binarise
 from latent_explorer.models.registry import Capabilities, KindSpec, Param, TrainDefaults, register
 
 LN2 = math.log(2.0)
-
-
-def binarise(x: torch.Tensor) -> torch.Tensor:
-    """Grey images in [0, 1] -> {0, 1}: on above ½ (a fixed threshold, so held-out figures are reproducible)."""
-    return (x > 0.5).to(x.dtype)
 
 
 @dataclass

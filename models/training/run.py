@@ -43,6 +43,7 @@ class RunSpec:
     resume: str | None = None
     max_steps: int | None = None
     max_minutes: float | None = None  # a training-time budget
+    binarise: str | None = None  # "stochastic": x ~ Bernoulli(grey) every step; None: "none", or a resumed run's
     device: str = "auto"
 
     def check(self) -> None:
@@ -109,7 +110,9 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
                      batch_size=spec.batch_size if spec.batch_size is not None else d.batch_size,
                      lr=spec.lr if spec.lr is not None else d.lr, seed=spec.seed, device=spec.device,
                      max_steps=spec.max_steps, max_minutes=spec.max_minutes, split=d.split, record_n=spec.record_n,
-                     preview_every=spec.preview_every)
+                     preview_every=spec.preview_every, binarise=spec.binarise or "none")
+    if resumed is not None and spec.binarise is None:  # a resumed run goes on with the images it was trained on
+        tc.binarise = str(resumed.meta.get("training", {}).get("binarise", "none"))
     tc.validate()
     n_train = len(data.split(tc.val_fraction, tc.split)[0])
     if tc.batch_size > n_train:

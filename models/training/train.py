@@ -28,6 +28,7 @@ import torch
 
 from latent_explorer.models.base import ConfigError, DivergedError, GenerativeModel
 from latent_explorer.models.data import SPLITS, ImageData
+from latent_explorer.models.data.binary import binary_draw
 from latent_explorer.models.errors import CheckpointError
 from latent_explorer.models.io import checkpoint
 from latent_explorer.models.training import optim_state
@@ -36,6 +37,9 @@ from latent_explorer.models.training.optim_state import TrainState, capture_rng,
 
 class TrainingError(RuntimeError):
     """The run could not continue; the message says why and what was kept."""
+
+
+BINARISE = ("none", "stochastic")  # what a run does to its images first: nothing, or Bernoulli(grey) each time
 
 
 @dataclass
@@ -54,6 +58,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps (for quick runs)
     max_minutes: float | None = None  # stop at the first step after this much training time (a wall-time budget)
     record_n: int = 500  # per epoch: held-out images encoded and images sampled for the run's record (0: none)
+    binarise: str = "none"  # "stochastic": every batch drawn afresh as x ~ Bernoulli(grey) (dynamic binarisation)
 
     def validate(self) -> None:
         def need(cond, msg):
@@ -72,6 +77,7 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
         need(self.max_minutes is None or (math.isfinite(self.max_minutes) and 0 < self.max_minutes <= 525_600),
              f"the training time must be more than 0 minutes (at most a year), got {self.max_minutes}")
+        need(self.binarise in BINARISE, f"binarise must be one of {', '.join(BINARISE)}, got {self.binarise!r}")
         need(isinstance(self.record_n, int) and 0 <= self.record_n <= 10_000,
              f"the run's record takes 0 to 10,000 images per epoch, got {self.record_n}")
 
@@ -108,8 +114,10 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, seed: int = 0) -> dict:
-    """Held-out figures averaged per image over ``data`` (seeded, so epochs compare)."""
+def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, seed: int = 0, binarise: str = "none"
+             ) -> dict:
+    """Held-out figures averaged per image over ``data`` (seeded, so epochs compare); with ``binarise``
+    "stochastic", of the images binarised as the run trains on them (one seeded draw, the same every epoch)."""
     was = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -118,7 +126,10 @@ def evaluate(model: GenerativeModel, data: ImageData, batch_size: int = 512, see
     n = len(data)
     cond = model.condition_of(data)
     for i in range(0, n, batch_size):
-        x = torch.from_numpy(data.images[i : i + batch_size]).to(dev)
+        x = torch.from_numpy(data.images[i : i + batch_size])
+        if binarise == "stochastic":
+            x = binary_draw(x, g)
+        x = x.to(dev)
         y = None if cond is None else torch.from_numpy(cond[i : i + batch_size]).to(dev)
         for k, v in model.evaluate(x, y, generator=g).items():
             totals[k] = totals.get(k, 0.0) + v * len(x)
@@ -224,6 +235,8 @@ def setup(model: GenerativeModel, data: ImageData, cfg: TrainConfig, out: str | 
         summary["resumed_from"] = dict(cfg.resumed_from)
     if cfg.max_minutes is not None:
         summary["max_minutes"] = cfg.max_minutes
+    if cfg.binarise != "none":
+        summary["binarise"] = cfg.binarise
     run = LoopState(
         model, data, cfg, out, world, device, train_set, val_set, opts,
         x_all=torch.from_numpy(train_set.images).to(device),
@@ -279,6 +292,8 @@ def run_epoch(run: LoopState, epoch: int, should_stop: Callable[[], bool]) -> Ge
         idx = perm[b * run.local_bs : (b + 1) * run.local_bs].to(run.device)
         xb = run.x_all[idx]
         yb = run.y_all[idx] if run.y_all is not None else None
+        if cfg.binarise == "stochastic":  # drawn afresh every time an image is seen (dynamic binarisation)
+            xb = binary_draw(xb, run.shuffle)
         try:
             losses = model.train_step(xb, yb if model.conditional else None, run.opts, run.base_step + run.step)
         except DivergedError as e:
@@ -309,7 +324,8 @@ def run_epoch(run: LoopState, epoch: int, should_stop: Callable[[], bool]) -> Ge
     means = {k: v / max(count, 1) for k, v in sums.items()}
     if run.world is not None:  # the epoch's losses averaged over every rank's shard
         means = run.world.mean(means)
-    val = evaluate(model, run.val_set, seed=cfg.seed) if run.is_main or run.world is None else None
+    on_main = run.is_main or run.world is None
+    val = evaluate(model, run.val_set, seed=cfg.seed, binarise=cfg.binarise) if on_main else None
     summary = run.summary
     summary["epochs_done"], summary["steps"] = epoch, run.step
     summary["history"].append({"epoch": epoch, "train": means, "val": val})
