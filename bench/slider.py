@@ -14,10 +14,12 @@ def _reps(smoke: bool) -> int:
     return 5 if smoke else 300
 
 
-def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = None) -> dict:
+def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = None, pace_ms: float = 0.0
+                     ) -> dict:
     """The real editor offscreen: set a slider, run the event loop until the image panel has painted the new
     image; then the floor, decode + setImage + repaint without our widgets. ``space``: a StyleGAN's Z, W or W+
-    (the sliders and the floor's code both of it)."""
+    (the sliders and the floor's code both of it). ``pace_ms``: the moves come no faster than this apart, the
+    window idle in between, as a drag's mouse moves do (0: back to back, the window never idle)."""
     import torch
     from PySide6.QtCore import QEvent, QObject
 
@@ -51,7 +53,11 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = 
     probe = PaintProbe()
     ed.panel.viewport().installEventFilter(probe)
     times = []
+    last = time.perf_counter()
     for i in range(reps + 20):
+        if pace_ms:  # between two moves of a drag the window waits for the next, asleep, as the app's loop does
+            time.sleep(max(0.0, last + pace_ms / 1000 - time.perf_counter()))
+            last = time.perf_counter()
         done.clear()
         probe.painted = False
         t = time.perf_counter()
