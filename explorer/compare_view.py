@@ -107,6 +107,9 @@ class CompareView(ModelView):
         self._ticked = self.chosen_names()
         self._enable()
 
+    def catch_up(self, model) -> None:
+        self._fill_models()
+
     def _fill_models(self):
         ticked = set(self._ticked or ())
         entries = self.library.entries

@@ -270,9 +270,11 @@ class ModelLibrary(QObject):
         from latent_explorer.models.io.listing import read_facts
 
         added = []
+        listed = {os.path.abspath(e.path) for e in self.entries}  # once, not a search of the list per file
         for f in files:
-            if self.find(f) is not None:
+            if os.path.abspath(f) in listed:
                 continue
+            listed.add(os.path.abspath(f))
             try:
                 entry = ModelEntry(str(f), bundled=bundled, facts=read_facts(f))
             except CheckpointError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import chain
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -17,7 +18,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,7 +36,8 @@ from .state import (
     setting_path,
     setting_strings,
 )
-from .view_table import VIEWS, key_of, make_view, shortcut_lines
+from .view_table import VIEW_NAMES, VIEWS, key_of, make_view, shortcut_lines
+from .view_tabs import ViewTabs
 from .worker import shutdown_all
 
 WARM_PROJECTION_MS = 3000  # after the window shows: the projection process starts while the user looks
@@ -129,13 +130,10 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._message_box: QMessageBox | None = None
 
-        self.tabs = QTabWidget()
-        self.views = {}
+        self.tabs = ViewTabs(self.view)
+        self.views = {}  # the views built so far: each is built when first shown or asked for (self.view)
         for spec in VIEWS:  # the tabs, the View menu and --view, from the one table
-            view = make_view(spec, self)
-            setattr(self, spec.name, view)
-            self.views[spec.name] = view
-            self.tabs.addTab(view, spec.title)
+            self.tabs.add_page(spec.name, spec.title)
         self.setCentralWidget(self.tabs)
 
         self.models = ModelList(self.library)
@@ -149,17 +147,39 @@ class MainWindow(QMainWindow):
 
         self.library.error.connect(self.show_error)
         self.library.currentChanged.connect(self._on_model)
-        for v in self.views.values():
-            v.message.connect(self.status)
-        self.training.queue.failed.connect(self.show_error)
-        self.training.checkpointSaved.connect(self._remember)  # trained models join Open Recent
-        self.map.pointClicked.connect(lambda i: self.status(f"point #{i}: its z is in the editor"))
         self._build_menus()
         self.setAcceptDrops(True)
         self.statusBar().showMessage("Ready")
         if load_bundled:
             self.library.add_bundled()
         self._restore()
+        self.tabs.start()  # the view shown is built now; the others when first shown
+
+    # -- views -----------------------------------------------------------------------------------
+    def view(self, name: str):
+        """The view called ``name``, built now if it was not yet: put in its tab, its signals joined, and told
+        the model chosen before it existed."""
+        view = self.views.get(name)
+        if view is not None:
+            return view
+        view = make_view(next(spec for spec in VIEWS if spec.name == name), self)
+        self.views[name] = view
+        setattr(self, name, view)
+        self.tabs.place(name, view)
+        view.message.connect(self.status)
+        if name == "training":
+            view.queue.failed.connect(self.show_error)
+            view.checkpointSaved.connect(self._remember)  # trained models join Open Recent
+        elif name == "map":
+            view.pointClicked.connect(lambda i: self.status(f"point #{i}: its z is in the editor"))
+        if self.latent.model is not None:
+            view.catch_up(self.latent.model)
+        return view
+
+    def __getattr__(self, name):  # window.editor and the like: the view, built when first asked for
+        if name in VIEW_NAMES and "views" in self.__dict__:
+            return self.view(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- menus -----------------------------------------------------------------------------------
     def _build_menus(self):
@@ -174,8 +194,7 @@ class MainWindow(QMainWindow):
         v = self.view_menu = self.menuBar().addMenu("&View")
         for i, spec in enumerate(VIEWS):
             # triggered(bool) would land in a default argument: take the view from the closure instead
-            self._action(v, spec.title, key_of(i),
-                         lambda _checked=False, view=self.views[spec.name]: self.tabs.setCurrentWidget(view))
+            self._action(v, spec.title, key_of(i), lambda _checked=False, name=spec.name: self.show_view(name))
         v.addSeparator()
         self._action(v, "&Filter models", "Ctrl+F", self._focus_filter)
         h = self.menuBar().addMenu("&Help")
@@ -295,8 +314,8 @@ class MainWindow(QMainWindow):
                 continue
             # the view shown first (Text to Image: a PNG's parameters), then any view that takes it (the editor)
             current = self.current_view()
-            taker = next((v for v in [current, *self.views.values()]
-                          if v.accepts_drop(Path(p), current=v is current)), None)
+            views = chain([current], (self.view(spec.name) for spec in VIEWS))  # built only as far as asked
+            taker = next((v for v in views if v.accepts_drop(Path(p), current=v is current)), None)
             if taker is not None:
                 self.tabs.setCurrentWidget(taker)
                 taker.drop(Path(p))
@@ -364,7 +383,7 @@ class MainWindow(QMainWindow):
                       min(max(frame.top(), room.top()), room.bottom() - frame.height() + 1))
 
     def show_view(self, name: str):
-        self.tabs.setCurrentWidget(self.views[name])
+        self.tabs.setCurrentIndex(VIEW_NAMES.index(name))  # built as it is shown
 
     def current_view(self):
         return self.tabs.currentWidget()
@@ -392,7 +411,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event):
-        if self.training.queue.running() and not self.ask_stop_runs():
+        if "training" in self.views and self.training.queue.running() and not self.ask_stop_runs():
             event.ignore()
             return
         self.fit_to_screen()  # never saves a window larger than the screen for the next start

@@ -38,6 +38,15 @@ class ModelView(QWidget):
     def drop(self, path: Path) -> None:
         """Take a dropped file that :meth:`accepts_drop` said yes to."""
 
+    def catch_up(self, model) -> None:
+        """Built after a model was chosen (a view is built when first shown): take it as ``modelChanged``
+        would have given it. A view that follows the model with another handler than :meth:`_on_model`
+        overrides this."""
+        self._on_model(model)
+
+    def _on_model(self, model) -> None:
+        """The model changed (connected to ``LatentState.modelChanged`` by the views that follow it)."""
+
     def is_ready(self) -> bool:
         """Finished what it started (loading, decoding, checking data): a screenshot may be taken."""
         return True

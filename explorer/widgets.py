@@ -124,7 +124,8 @@ class ProgressLine(QWidget):
         self._later.timeout.connect(self._show_pending)
         self.active = False
         self._owner = None
-        self.setVisible(not hide_when_idle)
+        if hide_when_idle:  # never shown here: shown while it has no parent, it would be a window of its own
+            self.setVisible(False)
 
     def start(self, text: str, cancellable: bool = True, owner=None):
         """Show a job's progress; ``owner`` (the job) is the only one whose ``finish`` hides it again, so

@@ -127,16 +127,21 @@ def read_header(path: str | os.PathLike, max_body: int | None = None, what: str 
     return Header(path, meta, {e.name: e for e in entries}, 8 + n, body_len, _identity(st))
 
 
+_ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+
+
 def _entry(path: Path, name: str, info, body_len: int) -> Entry:
-    bad = f"{path.name}: invalid entry for tensor {shown(name)}"
-    if not isinstance(info, dict) or set(info) - {"dtype", "shape", "data_offsets"}:
-        raise CheckpointError(bad)
+    def bad(what: str = "") -> CheckpointError:  # worded only when needed: a header has thousands of entries
+        return CheckpointError(f"{path.name}: invalid entry for tensor {shown(name)}{what}")
+
+    if not isinstance(info, dict) or not info.keys() <= _ENTRY_KEYS:
+        raise bad()
     dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
     if dtype not in DTYPES:
         raise CheckpointError(f"{path.name}: tensor {shown(name)} has unsupported dtype {shown(str(dtype), 20)}")
     if (not isinstance(shape, list) or len(shape) > 8
             or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
-        raise CheckpointError(bad + " (shape)")
+        raise bad(" (shape)")
     if (not isinstance(offs, list) or len(offs) != 2
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
             or not 0 <= offs[0] <= offs[1] <= body_len):

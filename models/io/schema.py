@@ -17,10 +17,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from latent_explorer.models.errors import CheckpointError, shown
 
@@ -36,26 +39,23 @@ class SchemaError(CheckpointError):
     field = found = expected = ""
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string, its escapes included
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
 def _depth(text: str) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, counted without parsing it (strings skipped)."""
-    deepest = depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    """The deepest nesting of arrays and objects in a JSON text, counted without parsing it (strings skipped;
+    an unterminated string runs to the end). Regular expressions do the scanning, so a header of thousands of
+    entries is counted in C, not character by character in Python."""
+    bare = _STRING.sub("", text)
+    quote = bare.find('"')
+    if quote >= 0:  # a string that never ends: all after its quote is inside it
+        bare = bare[:quote]
+    brackets = np.frombuffer(_BRACKETS.sub("", bare).encode("ascii"), np.uint8)
+    if not len(brackets):
+        return 0
+    depth = np.cumsum(np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1))
+    return max(0, int(depth.max()))
 
 
 def loads(text: str | bytes, source: str, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_JSON_BYTES) -> Any:

@@ -37,66 +37,64 @@ KEYS = {name: getattr(Qt.Key, f"Key_{(i + 1) % 10}") for i, name in enumerate(VI
 CTRL = Qt.KeyboardModifier.ControlModifier
 
 
+def current_name(w) -> str:
+    """The name of the view shown (asking ``w.map`` and the like would build views not yet shown)."""
+    v = w.current_view()
+    return next(k for k, view in w.views.items() if view is v)
+
+
 def settled(w) -> bool:
     """The current view has finished what it started (loading, decoding, checking data)."""
-    v = w.current_view()
-    if v is w.map:
-        return w.map.is_ready()
-    if v is w.editor:
-        return w.editor.is_ready()
-    if v is w.diffusion:
-        return not w.diffusion.busy()
-    if v is w.quality:
-        return w.quality.is_ready()
-    if v is w.txt2img:
-        return w.txt2img.is_ready()
-    if v in (w.pixels, w.inspect):
-        return v.is_ready()
-    return not w.training.form.busy()
+    v, name = w.current_view(), current_name(w)
+    if name == "diffusion":  # its reverse process runs only when asked: settled once nothing runs
+        return not v.busy()
+    if name == "training":  # the data preview read
+        return not v.form.busy()
+    return v.is_ready()
 
 
 def shows_a_picture(w) -> bool:
     """What a user would call a non-empty view for the current model."""
-    v, model = w.current_view(), w.latent.model
-    if v is w.map:
+    v, model, name = w.current_view(), w.latent.model, current_name(w)
+    if name == "map":
         m = w.map
         if m.model is None:  # a model with no latent space to map (latent diffusion): the map says so
             return model is None or "no latent space to map" in m.source.text()
         points = m.xy is not None and len(m.xy) > 0 and any(s.isVisible() for s in m.points.items)
         return points or (m.grid_item.isVisible() and m.grid_item.image is not None)
-    if v is w.editor:
+    if name == "editor":
         if model is not None and not model.capabilities.decodes_z:  # a text encoder: the reason, in words
             return not w.editor.dims.rows and "nothing to edit" in w.editor.dims.widget().text()
         data = w.editor.panel.data
         return data is not None and np.isfinite(data).all() and w.editor.panel.item.isVisible()
-    if v is w.diffusion:
+    if name == "diffusion":
         if model is not None and model.capabilities.diffusion:
             fwd = w.diffusion.forward
             return fwd.fwd_x0.data is not None and fwd.fwd_xt.data is not None and fwd.fwd_eps.data is not None
         return w.diffusion.placeholder.isVisible()
-    if v is w.txt2img:  # the prompt and the autoencoder's latent map (or the reason there is nothing to draw)
+    if name == "txt2img":  # the prompt and the autoencoder's latent map (or the reason there is nothing to draw)
         t = w.txt2img
         if model is not None and model.capabilities.text_to_image:
             return t.body.isVisible() and any(s.isVisible() for s in t.atlas_plot.points.items)
         return t.placeholder.isVisible()
-    if v is w.quality:  # the controls to measure with (or the reason there is nothing to measure)
+    if name == "quality":  # the controls to measure with (or the reason there is nothing to measure)
         q = w.quality
         return q.placeholder.isVisible() or (q.body.isVisible() and q.btn.isEnabled())
-    if v is w.pixels:  # the controls to sample with (or the reason: not an autoregressive model)
+    if name == "pixels":  # the controls to sample with (or the reason: not an autoregressive model)
         p = w.pixels
         return p.placeholder.isVisible() or (p.body.isVisible() and p.btn_run.isEnabled())
-    if v is w.inspect:  # the pages that apply (a VAE: its KL per dimension drawn), or the reason
+    if name == "inspect":  # the pages that apply (a VAE: its KL per dimension drawn), or the reason
         i = w.inspect
         if i.placeholder.isVisible():
             return bool(i.placeholder.text())
         if i.pages.isTabEnabled(0):  # a VAE: its KL per dimension drawn
             return i.kl is not None
         return any(b.isEnabled() for b in (i.btn_anom, i.btn_pca, i.btn_modes)) or i.modes is not None
-    if v is w.compare:  # the open models to tick, the current one ticked, and what Compare will do
+    if name == "compare":  # the open models to tick, the current one ticked, and what Compare will do
         c = w.compare
         return (c.models.count() == len(w.library.entries) and w.library.current.name in c.chosen_names()
                 and (c.placeholder.isVisible() or c.result is not None))
-    if v is w.sketch:  # the pad and the answer (an image-to-image model or a ControlNet), or the reason
+    if name == "sketch":  # the pad and the answer (an image-to-image model or a ControlNet), or the reason
         s = w.sketch
         if model is not None and (model.capabilities.image_to_image or model.capabilities.controlled):
             return s.body.isVisible() and s.pad.isVisible()
@@ -128,8 +126,7 @@ def use_view(w, name):
 
 def check(w, qtbot, where=""):
     qtbot.waitUntil(lambda: settled(w), timeout=300000)
-    assert shows_a_picture(w), f"{where}: the {next(k for k, v in w.views.items() if v is w.current_view())} " \
-                               f"view is empty with {w.library.current.name}"
+    assert shows_a_picture(w), f"{where}: the {current_name(w)} view is empty with {w.library.current.name}"
     assert w.last_error is None, w.last_error
 
 
