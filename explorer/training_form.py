@@ -202,6 +202,11 @@ class RunForm(QGroupBox):
             self.field_labels[f.param.name].setToolTip(f.param.help)
             form.addRow(self.field_labels[f.param.name], f.widget)
         form.addRow("", self.conditional)
+        self.binarise = QCheckBox("black and white, drawn afresh each step")
+        self.binarise.setToolTip("Each image is made black and white every time it is seen, a pixel white with "
+                                 "its grey value's probability (dynamic binarisation, as the likelihood papers "
+                                 "train on MNIST; --binarise stochastic). A resumed run keeps its own choice")
+        form.addRow("", self.binarise)
         form.addRow("Seed", self.seed)
         self.record_n = QSpinBox()
         self.record_n.setRange(0, 10_000)
@@ -312,6 +317,7 @@ class RunForm(QGroupBox):
         kind has them."""
         self.kind.setEnabled(not fixed)
         self.channels.setEnabled(not fixed)
+        self.binarise.setEnabled(not fixed)  # a resumed run goes on with the images it was trained on
         if not fixed:
             self._on_kind()
             return
@@ -401,7 +407,8 @@ class RunForm(QGroupBox):
         params = {f.param.name: f.value() for f in self.fields if kind.param(f.param.name) is not None}
         return RunSpec(**common, latent_dim=self.latent.value() if kind.latent_dim is not None else None,
                        params=params, conditional=self.conditional.isChecked() and kind.conditioning_optional,
-                       channels=self.channels.currentData())
+                       channels=self.channels.currentData(),
+                       binarise="stochastic" if self.binarise.isChecked() else None)
 
     def shutdown(self):
         if self._data_worker is not None:

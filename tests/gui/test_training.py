@@ -205,6 +205,7 @@ def test_the_form_resumes_a_checkpoint_and_says_why_another_cannot_be(make_windo
     monkeypatch.setattr(dialogs, "open_file", lambda *a, **k: str(first))
     form.resume.button.click()
     assert form.kind.currentData() == "ae" and not form.kind.isEnabled() and not form.latent.isEnabled()
+    assert not form.binarise.isEnabled()  # a resumed run goes on with the images it was trained on
     assert (form.batch.value(), form.lr.value(), form.seed.value()) == (32, 0.002, 7)
     assert "1 epoch (" in form.resume_text.text() and "optimizer state" in form.resume_text.text()
     form.out.setText(str(tmp_path / "more.safetensors"))
@@ -229,6 +230,9 @@ def test_the_form_resumes_a_checkpoint_and_says_why_another_cannot_be(make_windo
     assert w.training.start() is None and "only a checkpoint trained here" in msgs[-1]
     form.resume.setText("")
     assert form.resume_text.text() == "" and form.spec().resume is None
+    assert form.binarise.isEnabled() and form.spec().binarise is None
+    form.binarise.setChecked(True)  # black and white drawn afresh each step (train --binarise stochastic)
+    assert form.spec().binarise == "stochastic"
     form.kind.setCurrentIndex(form.kind.findData("gan"))
     form.resume.setText(str(first))  # typed, Enter not pressed: Start reads it all the same
     assert form.spec().kind == "ae" and form.spec().size == 8 and not form.kind.isEnabled()
