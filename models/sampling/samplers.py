@@ -52,6 +52,7 @@ class Sampler:
         self.schedule = schedule
         self.T = schedule.T
         self.alphas_cumprod = schedule.alphas_cumprod
+        self._abar = [float(a) for a in schedule.alphas_cumprod]  # ᾱ_t as Python numbers: no tensor read a step
         self.timesteps = torch.arange(self.T - 1, -1, -1)
         self._prev: dict[int, int] = {}
 
@@ -80,7 +81,7 @@ class Sampler:
         return self._prev.get(int(t), int(t) - 1)
 
     def _alpha_bar(self, t: int) -> float:
-        return self.alphas_cumprod[t].item() if t >= 0 else 1.0
+        return self._abar[t] if t >= 0 else 1.0
 
     def _steps(self, num_inference_steps: int | None) -> int:
         k = self.T if num_inference_steps is None else int(num_inference_steps)
@@ -97,8 +98,8 @@ class Sampler:
 
     def _x0(self, x_t, eps, a_t: float) -> torch.Tensor:
         """x̂_0 = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t (DDPM eq. 15), clipped to [−1, 1] when the schedule says so."""
-        x0 = (x_t - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)
-        return x0.clamp(-1, 1) if self.schedule.clip_sample else x0
+        x0 = torch.add(x_t, eps, alpha=-math.sqrt(1 - a_t)).mul_(1 / math.sqrt(a_t))  # one new tensor, no more
+        return x0.clamp_(-1, 1) if self.schedule.clip_sample else x0
 
 
 class DDPMSampler(Sampler):
@@ -117,11 +118,12 @@ class DDPMSampler(Sampler):
         # 2. x̂_0 (eq. 15)
         x0 = self._x0(x_t, model_output, a_t)
         # 3. the posterior mean μ̃_t(x_t, x̂_0) (eq. 7)
-        prev = (math.sqrt(a_prev) * beta_t / (1 - a_t)) * x0 + (math.sqrt(1 - beta_t) * (1 - a_prev) / (1 - a_t)) * x_t
+        prev = torch.mul(x0, math.sqrt(a_prev) * beta_t / (1 - a_t)).add_(
+            x_t, alpha=math.sqrt(1 - beta_t) * (1 - a_prev) / (1 - a_t))
         # 4. + √β̃_t z, β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) β_t ("fixed small"), only while t > 0
         if t > 0:
             z = noise if noise is not None else randn_like(x_t, generator)
-            prev = prev + math.sqrt(max((1 - a_prev) / (1 - a_t) * beta_t, 1e-20)) * z
+            prev = prev.add_(z, alpha=math.sqrt(max((1 - a_prev) / (1 - a_t) * beta_t, 1e-20)))
         return SchedulerOutput(prev, x0)
 
 
