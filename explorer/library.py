@@ -263,11 +263,15 @@ class ModelLibrary(QObject):
         files = sorted(model_files(ASSETS), key=lambda f: (not f.name.startswith(first), f.name))
         self.list_files(files, bundled=True)
 
-    def list_files(self, files, bundled: bool = False) -> list[ModelEntry]:
+    def list_files(self, files, bundled: bool = False, python_too: bool = False) -> list[ModelEntry]:
         """List checkpoints of ours from their headers, at once: a file whose header is broken is listed and
-        marked with its reason. Files already listed stay as they are. One ``entriesChanged`` for all."""
+        marked with its reason. Files already listed stay as they are. One ``entriesChanged`` for all.
+        ``python_too``: a model saved from Python (its header names code) is listed by name, to be opened
+        (and asked about) when chosen."""
         from latent_explorer.models import CheckpointError
+        from latent_explorer.models.io.checkpoint import safetensors_format
         from latent_explorer.models.io.listing import read_facts
+        from latent_explorer.models.io.python_checkpoint import FORMAT as PYTHON_FORMAT
 
         added = []
         listed = {os.path.abspath(e.path) for e in self.entries}  # once, not a search of the list per file
@@ -277,8 +281,10 @@ class ModelLibrary(QObject):
             listed.add(os.path.abspath(f))
             try:
                 entry = ModelEntry(str(f), bundled=bundled, facts=read_facts(f))
-            except CheckpointError as e:
-                entry = ModelEntry(str(f), bundled=bundled, broken=str(e))
+            except CheckpointError as e:  # (a second look at its header only for a file that is not ours)
+                named = python_too and safetensors_format(f) == PYTHON_FORMAT
+                entry = ModelEntry(str(f), bundled=bundled) if named else ModelEntry(str(f), bundled=bundled,
+                                                                                     broken=str(e))
             except Exception as e:  # noqa: BLE001 - a file never stops the listing
                 from latent_explorer.models.errors import reason
 
@@ -291,21 +297,13 @@ class ModelLibrary(QObject):
 
     def open_folder(self, folder) -> list[ModelEntry]:
         """List every checkpoint in ``folder`` (File → Open folder…); an error when it holds none."""
-        from latent_explorer.models.io.checkpoint import safetensors_format
         from latent_explorer.models.io.listing import model_files
-        from latent_explorer.models.io.python_checkpoint import FORMAT as PYTHON_FORMAT
 
         files = model_files(folder)
         if not files:
             self.error.emit(f"{Path(folder).name}: no models in this folder (checkpoints are .safetensors files)")
             return []
-        ours = [f for f in files if safetensors_format(f) != PYTHON_FORMAT]
-        named = [ModelEntry(str(f)) for f in files if f not in ours and self.find(f) is None]
-        self.entries.extend(named)  # a model saved from Python names code: opened (and asked about) when chosen
-        added = self.list_files(ours)
-        if named and not added:
-            self.entriesChanged.emit()
-        return added + named
+        return self.list_files(files, python_too=True)
 
     def set_current(self, entry: ModelEntry | None) -> None:
         """Make ``entry`` the current model: at once when it is loaded, else once its weights are read and

@@ -206,3 +206,23 @@ def test_F141_save_of_a_module_that_keeps_no_constructor_arguments(tmp_path):
     assert _one_line(e) == ("Opaque(**{'n': 2}) does not rebuild the generator: its weight lin.weight differs; "
                             "pass init={'generator': {...}} with the arguments that built it")
     assert not (tmp_path / "gen.safetensors").exists()
+
+
+def test_a_folder_with_a_model_saved_from_python_lists_it_by_name_unopened(saved_gen, make_window, qtbot):
+    """Listing a folder reads each header once; a model whose header names code is listed by its name, not
+    marked broken and not opened: its code is asked about only when it is chosen."""
+    import shutil
+
+    from latent_explorer.state import ASSETS
+
+    shutil.copy(ASSETS / "digits-gan.safetensors", saved_gen.parent / "digits-gan.safetensors")
+    w = make_window(load_bundled=False)
+    asked = []
+    w.library.confirm_code = lambda path, message: asked.append(message) and False
+    assert w.open_path(str(saved_gen.parent))
+    listed = {e.name: e for e in w.library.entries}
+    assert set(listed) == {"gen", "digits-gan"} and not any(e.broken for e in listed.values())
+    assert not listed["gen"].loaded and asked == []  # nothing of it read beyond its header, nothing asked
+    w.models.list.setCurrentRow(w.library.entries.index(listed["gen"]))
+    qtbot.waitUntil(lambda: bool(asked), timeout=60000)
+    assert asked[0].startswith("gen.safetensors names Python code to import: catnets:Gen")

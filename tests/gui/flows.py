@@ -55,7 +55,7 @@ def settled(w) -> bool:
 
 def shows_a_picture(w) -> bool:
     """What a user would call a non-empty view for the current model."""
-    v, model, name = w.current_view(), w.latent.model, current_name(w)
+    model, name = w.latent.model, current_name(w)
     if name == "map":
         m = w.map
         if m.model is None:  # a model with no latent space to map (latent diffusion): the map says so
