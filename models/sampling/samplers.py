@@ -52,7 +52,8 @@ class Sampler:
         self.schedule = schedule
         self.T = schedule.T
         self.alphas_cumprod = schedule.alphas_cumprod
-        self._abar = [float(a) for a in schedule.alphas_cumprod]  # ᾱ_t as Python numbers: no tensor read a step
+        # ᾱ_t as Python numbers, read once (one copy from a GPU): no tensor read a step
+        self._abar = torch.as_tensor(schedule.alphas_cumprod).detach().cpu().double().tolist()
         self.timesteps = torch.arange(self.T - 1, -1, -1)
         self._prev: dict[int, int] = {}
 
