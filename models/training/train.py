@@ -29,7 +29,7 @@ import torch
 from latent_explorer.models.base import ConfigError, DivergedError, GenerativeModel
 from latent_explorer.models.data import SPLITS, ImageData
 from latent_explorer.models.data.binary import binary_draw
-from latent_explorer.models.errors import CheckpointError
+from latent_explorer.models.errors import CheckpointError, shown
 from latent_explorer.models.io import checkpoint
 from latent_explorer.models.training import optim_state
 from latent_explorer.models.training.optim_state import TrainState, capture_rng, restore_rng
@@ -77,7 +77,8 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1")
         need(self.max_minutes is None or (math.isfinite(self.max_minutes) and 0 < self.max_minutes <= 525_600),
              f"the training time must be more than 0 minutes (at most a year), got {self.max_minutes}")
-        need(self.binarise in BINARISE, f"binarise must be one of {', '.join(BINARISE)}, got {self.binarise!r}")
+        need(self.binarise in BINARISE,
+             f"binarise must be one of {', '.join(BINARISE)}, got {shown(str(self.binarise), 40)}")
         need(isinstance(self.record_n, int) and 0 <= self.record_n <= 10_000,
              f"the run's record takes 0 to 10,000 images per epoch, got {self.record_n}")
 
