@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
 
         self.tabs = ViewTabs(self.view)
-        self.views = {}  # the views built so far: each is built when first shown or asked for (self.view)
+        self.views = self.tabs.views  # the views built so far: each when first shown or asked for (self.view)
         for spec in VIEWS:  # the tabs, the View menu and --view, from the one table
             self.tabs.add_page(spec.name, spec.title)
         self.setCentralWidget(self.tabs)
@@ -163,9 +163,8 @@ class MainWindow(QMainWindow):
         if view is not None:
             return view
         view = make_view(next(spec for spec in VIEWS if spec.name == name), self)
-        self.views[name] = view
         setattr(self, name, view)
-        self.tabs.place(name, view)
+        self.tabs.place(name, view)  # and listed in self.views
         view.message.connect(self.status)
         if name == "training":
             view.queue.failed.connect(self.show_error)

@@ -19,7 +19,7 @@ class ViewTabs(QTabWidget):
         super().__init__(parent)
         self._build = build
         self._names: list[str] = []
-        self._views: dict[str, QWidget] = {}
+        self.views: dict[str, QWidget] = {}  # the views built so far (the window's ``views``), by name
         self._lazy = False  # until the window is set up, a tab made current builds nothing
         self.currentChanged.connect(self._shown)
 
@@ -33,7 +33,7 @@ class ViewTabs(QTabWidget):
 
     def place(self, name: str, view: QWidget) -> None:
         """Put a newly made view into its page."""
-        self._views[name] = view
+        self.views[name] = view
         self.widget(self._names.index(name)).layout().addWidget(view)
         view.show()  # now, not at the layout's next pass: its tab may be the one shown
 
@@ -47,7 +47,7 @@ class ViewTabs(QTabWidget):
 
     def _shown(self, index: int) -> None:
         name = self.name_at(index)
-        if self._lazy and name is not None and name not in self._views:
+        if self._lazy and name is not None and name not in self.views:
             self._build(name)
 
     # -- views, not pages ----------------------------------------------------------------------
@@ -55,13 +55,14 @@ class ViewTabs(QTabWidget):
         name = self.name_at(self.currentIndex())
         if name is None:
             return None
-        return self._views.get(name) or self._build(name)
+        view = self.views.get(name)
+        return view if view is not None else self._build(name)
 
     def setCurrentWidget(self, widget) -> None:  # noqa: N802 - Qt's name
         self.setCurrentIndex(self.indexOf(widget))
 
     def indexOf(self, widget) -> int:  # noqa: N802 - Qt's name
-        for name, view in self._views.items():
+        for name, view in self.views.items():
             if view is widget:
                 return self._names.index(name)
         return super().indexOf(widget)

@@ -157,8 +157,7 @@ class LikelihoodRow:
     k: int = 0
 
 
-BINARISATIONS = {"threshold": "a pixel on above ½",
-                  "stochastic": "a pixel on with its grey value's probability, x ~ Bernoulli(grey), as the papers do"}
+BINARISATIONS = ("threshold", "stochastic")  # on above ½; on with the grey value's probability (the papers')
 
 
 def binarised_draws(images: np.ndarray, binarisation: str, draws: int, seed: int) -> list[torch.Tensor]:
@@ -177,8 +176,8 @@ def binarised_draws(images: np.ndarray, binarisation: str, draws: int, seed: int
 
 def likelihood_rows(models: dict, data: ImageData, k: int = 1000, seed: int = 0, batch: int = 50,
                     binarisation: str = "threshold", draws: int = 1) -> Generator[Step, None, list[LikelihoodRow]]:
-    """Each model's negative log-likelihood figures on the same binarised images (``data``, binarised as
-    :data:`BINARISATIONS` says; stochastic: averaged over ``draws`` draws): a VAE's −ELBO and importance-weighted
+    """Each model's negative log-likelihood figures on the same binarised images (``data``, binarised one of
+    the :data:`BINARISATIONS` ways; stochastic: averaged over ``draws`` draws): a VAE's −ELBO and importance-weighted
     bound with ``k`` samples, an autoregressive model's exact −log p(x). Yields a Step per batch; returns one
     row per model."""
     if not 1 <= k <= 5000:
