@@ -32,8 +32,9 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train a model headless")
     titles = "; ".join(f"{k}: {registry.get(k).title}" for k in registry.kinds(trainable=True))
-    t.add_argument("--model", required=True, choices=registry.kinds(trainable=True), help=f"model kind ({titles})")
-    t.add_argument("--data", required=True, help=data_hint())
+    t.add_argument("--model", default=None, choices=registry.kinds(trainable=True),
+                   help=f"model kind ({titles}); with --resume: the checkpoint's")
+    t.add_argument("--data", default=None, help=data_hint() + "; with --resume: the data the checkpoint was trained on")
     t.add_argument("--epochs", type=whole_number("epochs"), default=None, help="default: per kind")
     t.add_argument("--latent-dim", type=whole_number("latent dim"), default=None, help="default: per kind")
     t.add_argument("--batch-size", type=whole_number("batch size"), default=None, help="default: per kind")
@@ -80,6 +81,10 @@ def build_parser() -> Parser:
     s.add_argument("--scale", type=whole_number("scale", 1, 64), default=None, help="pixel zoom of the grid")
     s.add_argument("--psi", type=number("psi"), default=None,
                    help="truncation ψ of a model with a mapping network (StyleGAN): w' = w̄ + ψ (w − w̄), 0 to 2")
+    s.add_argument("--towards", choices=("mean", "modes"), default=None,
+                   help="what --psi truncates towards: mean, w̄ (StyleGAN); modes, the nearest of W's modes "
+                        "(multi-modal truncation, Mokady et al. 2022: for data of separate kinds, where w̄ lies "
+                        "between them). Default: mean")
     _inpaint_args(s, whole_number)
     s.add_argument("--trust-code", action="store_true",
                    help="run a TorchScript generator: its code can read, create or change files")

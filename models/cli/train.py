@@ -20,6 +20,7 @@ def cmd_train(a, world=None) -> int:
     from latent_explorer.models.training.run import RunSpec, prepare_run
 
     is_main = world is None or world.rank == 0
+    _kind_and_data(a)
     kind = registry.get(a.model)
     over = {}
     for p in registry.all_params():
@@ -80,6 +81,26 @@ def cmd_train(a, world=None) -> int:
         if stop is not None:
             stop.restore()
     return 0
+
+
+def _kind_and_data(a) -> None:
+    """--model and --data as given, or, with --resume, the checkpoint's own (read from its header)."""
+    if a.resume is not None and (a.model is None or a.data is None):
+        from latent_explorer.models.training.run import resume_info
+
+        try:
+            info = resume_info(a.resume)
+        except CheckpointError as e:
+            raise ConfigError(f"--resume: {e}") from None
+        a.model = a.model or info.kind
+        if a.data is None:
+            if info.data is None:
+                raise ConfigError(f"--resume: {os.path.basename(a.resume)} does not say what data it was trained "
+                                  "on: name it with --data")
+            a.data = info.data
+    missing = [flag for flag, v in (("--model", a.model), ("--data", a.data)) if v is None]
+    if missing:
+        raise ConfigError(f"train needs {' and '.join(missing)} (or --resume FILE, to go on with a run)")
 
 
 class _StopSignals:

@@ -166,6 +166,7 @@ class ResumeInfo:
     lr: float | None
     seed: int | None
     fresh_optimizer: str  # "" when the optimizer state is kept beside it
+    data: str | None = None  # the data it was trained on (a built-in name or a path), as its header says
 
     def text(self) -> str:
         c, h, w = self.image_shape
@@ -199,7 +200,14 @@ def resume_info(path: str | os.PathLike) -> ResumeInfo:
     return ResumeInfo(meta["kind"], tuple(meta["config"].image_shape), int(t.get("epochs_done", 0)),
                       int(t.get("steps", 0)), _said(t, "batch_size", Int(1, 65536)),
                       _said(t, "lr", Float(0, 1e6, above=True)), _said(t, "seed", Int(0, 2**63 - 1)),
-                      optim_state.describe(path, t))
+                      optim_state.describe(path, t), _data_spec(meta))
+
+
+def _data_spec(meta: dict) -> str | None:
+    """The data a checkpoint says it was trained on, when it says so in a plain string of a sane length."""
+    data = meta.get("data")
+    spec = data.get("spec") if isinstance(data, dict) else None
+    return spec if isinstance(spec, str) and 0 < len(spec) <= 4096 and "\0" not in spec else None
 
 
 def _said(training: dict, key: str, kind):

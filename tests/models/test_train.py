@@ -183,6 +183,23 @@ def test_two_epochs_and_a_resume_for_two_more_are_the_four_epochs_in_one_go(two_
     assert after["resumed_from"]["optimizer_state"] == "kept" and after["resumed_from"]["steps"] == 52
 
 
+def test_a_resume_needs_only_the_checkpoint_and_a_run_without_one_names_what_it_lacks(two_epochs, tmp_path,
+                                                                                     capsys):
+    """``train --resume FILE`` reads the kind and the data from the checkpoint's header (asking for --model and
+    --data again, then refusing --width, made users guess what was wanted); without --resume, both are needed."""
+    from latent_explorer.models.cli import main as cli
+
+    out = tmp_path / "more.safetensors"
+    code = cli(["train", "--resume", str(two_epochs / "two.safetensors"), "--epochs", "1", "--batch-size", "64",
+                "--record-n", "0", "--quiet", "--out", str(out)])
+    assert code == 0 and load(out).kind == "vae" and load(out).meta["data"]["spec"] == "digits"
+    capsys.readouterr()
+    assert cli(["train", "--data", "digits", "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: train needs --model (or --resume FILE, to go on with a run)"], err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_a_checkpoint_without_its_optimizer_state_resumes_afresh_and_says_so(two_epochs, tmp_path, capsys):
     """A checkpoint from before the state was kept goes on as it always did, with a fresh optimizer, and says
     so in one note line; its losses are then not those of the run in one go (what the kept state is for)."""
