@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from latent_explorer.models.analysis.diagnostics import (
     ACTIVE_KL,
+    DEFAULT_DRAWS,
     SCORES,
     active_units,
     anomaly_job,
@@ -126,11 +127,19 @@ class InspectView(ModesPage, ModelView):
         # likelihoods
         self.lik_page, lay = self._page("Likelihood")
         self.k = self._spin(1, 5000, 100, "Importance samples per image of the tighter bound (Burda et al. 2016)")
-        self.n_lik = self._spin(10, 10000, 500, "Held-out images (binarised: a pixel is on above ½)")
+        self.n_lik = self._spin(10, 10000, 500, "Held-out images, made black and white as the next box says")
+        self.binarise = QComboBox()
+        self.binarise.addItem("at ½", "threshold")
+        self.binarise.addItem(f"drawn, {DEFAULT_DRAWS} times", "stochastic")
+        self.binarise.setToolTip(
+            "How the grey held-out images are made black and white. At ½: a pixel is on above ½ (one set of "
+            f"images). Drawn: a pixel is on with its grey value's probability, {DEFAULT_DRAWS} seeded draws "
+            "averaged: the likelihood papers' convention, so the figures compare with theirs")
         self.btn_lik = QPushButton("Compute")
         self.btn_lik.setToolTip("−log p(x) of this model and every open model of the same images (Ctrl+Return)")
         self.btn_lik.clicked.connect(self.compute_likelihood)
-        lay.addWidget(self._row(QLabel("k:"), self.k, QLabel("Images:"), self.n_lik, self.btn_lik))
+        lay.addWidget(self._row(QLabel("k:"), self.k, QLabel("Images:"), self.n_lik, QLabel("Binarised:"),
+                                self.binarise, self.btn_lik))
         self.lik_table = FigureTable(["Model", "Kind", "−ELBO (nats)", "−IW bound (nats)", "Exact −log p(x)",
                                       "Bits/dim", "Gap (nats)"])
         self.lik_note = hint("")
@@ -316,7 +325,8 @@ class InspectView(ModesPage, ModelView):
         self.state.set_dimension_kl(self.model, kl)
 
     def compute_likelihood(self):
-        k, n = self.k.value(), self.n_lik.value()
+        k, n, how = self.k.value(), self.n_lik.value(), self.binarise.currentData()
+        draws = DEFAULT_DRAWS if how == "stochastic" else 1
         me = self.model
         # the other models of the same image size (from their headers); read in the job, not here
         candidates = [e for e in self.library.entries if e is not self.library.current and e.known
@@ -337,16 +347,18 @@ class InspectView(ModesPage, ModelView):
             _, val = yield from _held_out_job(model)
             val = val.subset(slice(0, n))
             models = {name: model, **others} if applicable(model)["likelihood"] is None else dict(others)
-            rows = yield from likelihood_rows(models, val, k=k)
-            return rows, len(val), val.spec
+            rows = yield from likelihood_rows(models, val, k=k, binarisation=how, draws=draws)
+            return rows, len(val), val.spec, how, draws
 
         self._start(make, self._show_likelihood, "Likelihoods of the models of this image size…")
 
     def _show_likelihood(self, result):
-        self.rows, n, spec = result
+        self.rows, n, spec, binarised, draws = result
         self.lik_table.set_rows(likelihood_rows_text(self.rows))
+        how = (f"drawn black and white {draws} times (x ~ Bernoulli(grey), the figures averaged)"
+               if binarised == "stochastic" else "binarised at ½")
         self.lik_note.setText(
-            f"−log p(x) in nats per image on {n:,} binarised held-out images of {spec}, lower is better. A bound "
+            f"−log p(x) in nats per image on {n:,} held-out images of {spec}, {how}; lower is better. A bound "
             "(ELBO, IW) lies above the true value; the IW bound tightens as k grows, and the gap to the ELBO is "
             "(at least) the variational gap. An autoregressive model's figure is exact.")
 

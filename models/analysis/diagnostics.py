@@ -158,6 +158,7 @@ class LikelihoodRow:
 
 
 BINARISATIONS = ("threshold", "stochastic")  # on above ½; on with the grey value's probability (the papers')
+DEFAULT_DRAWS = 5  # stochastic binarisations averaged over, unless told
 
 
 def binarised_draws(images: np.ndarray, binarisation: str, draws: int, seed: int) -> list[torch.Tensor]:

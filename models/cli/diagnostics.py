@@ -37,7 +37,7 @@ def add_parsers(sub, whole_number, seed_type) -> None:
 
 
 def cmd_likelihood(a) -> int:
-    from latent_explorer.models.analysis.diagnostics import likelihood_rows
+    from latent_explorer.models.analysis.diagnostics import DEFAULT_DRAWS, likelihood_rows
     from latent_explorer.models.analysis.quality import held_out
     from latent_explorer.models.io.checkpoint import load
 
@@ -52,7 +52,7 @@ def cmd_likelihood(a) -> int:
     val = val.subset(slice(0, a.n))
     if a.draws is not None and a.binarise != "stochastic":
         raise ConfigError("--draws is for --binarise stochastic (a threshold gives one set of images)")
-    draws = (a.draws or 5) if a.binarise == "stochastic" else 1
+    draws = (a.draws or DEFAULT_DRAWS) if a.binarise == "stochastic" else 1
     rows = run_steps(likelihood_rows(models, val, k=a.k, seed=a.seed, binarisation=a.binarise, draws=draws),
                      "likelihood")
     trained = {name: trained_on(m) for name, m in models.items()}

@@ -66,6 +66,15 @@ def test_likelihood_and_pca_pages(make_window, qtbot):
     assert names[0] == "digits-vae16" and "digits-vae2d" in names  # every open model of the same images
     for r in i.rows:
         assert r.figures["neg_iw_bound"] <= r.figures["neg_elbo"]
+    assert "binarised at ½" in i.lik_note.text()
+    # the papers' convention: the images drawn black and white several times, the figures averaged
+    i.binarise.setCurrentIndex(i.binarise.findData("stochastic"))
+    i.rows = None
+    QTest.mouseClick(i.btn_lik, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: i.rows is not None, timeout=120000)
+    assert "drawn black and white 5 times" in i.lik_note.text()
+    assert all(np.isfinite(r.figures["neg_elbo"]) and r.figures["neg_iw_bound"] <= r.figures["neg_elbo"]
+               for r in i.rows)
     select(w, qtbot, "digits-ae")
     assert not i.pages.isTabEnabled(0) and not i.pages.isTabEnabled(1)  # no posterior, no likelihood
     i.pages.setCurrentWidget(i.pca_page)
