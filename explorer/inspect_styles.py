@@ -34,9 +34,12 @@ class StylesPage(QWidget):
         self.ppl.setToolTip("Mean squared change of the classifier's features along a step of 1e-4 of a random "
                             "interpolation, ÷ 1e-8, the 1% at each end dropped (shorter: smoother, less "
                             "entangled). The paper measures VGG16 features; these are the yardstick classifier's.")
-        self.truncation = FigureTable(["ψ", "Fréchet distance", "Precision", "Recall"])
+        self.truncation = FigureTable(["ψ", "Fréchet distance", "Precision", "Recall", "FD, to modes",
+                                       "Precision, to modes", "Recall, to modes"])
         self.truncation.setToolTip("Samples drawn nearer the mean w̄ (w' = w̄ + ψ (w − w̄)): precision (share of "
-                                   "samples inside the real images' k-NN balls) rises, recall (the reverse) falls")
+                                   "samples inside the real images' k-NN balls) rises, recall (the reverse) falls. "
+                                   "To modes: drawn nearer each w's nearest mode of W instead (multi-modal "
+                                   "truncation, Mokady et al. 2022), for data whose kinds w̄ lies between")
         self.mixing = FigureTable(["Layers from A"])
         self.note = hint("")
         split = QSplitter()
@@ -69,18 +72,20 @@ class StylesPage(QWidget):
     def show_report(self, report) -> None:
         z, w = report.ppl["z"], report.ppl["w"]
         self.ppl.set_rows([["Z", f"{z:.1f}"], ["W", f"{w:.1f}"]])
-        self.truncation.set_rows([[f"{r['psi']:.1f}", f"{r['frechet_distance']:.2f}", f"{r['precision']:.3f}",
-                                   f"{r['recall']:.3f}"] for r in report.truncation])
+        self.truncation.set_rows([[f"{r['psi']:.1f}", *_cells(r), *_cells(m)]
+                                  for r, m in zip(report.truncation, report.truncation_modes)])
         t = report.mixing
         self.mixing.setColumnCount(1 + len(t.factors))
         self.mixing.setHorizontalHeaderLabels(["Layers from A", *t.factors])
         self.mixing.set_rows([[f"before {cut}", *(f"{a:.2f} / {b:.2f}" for a, b in zip(t.from_a[i], t.from_b[i]))]
                               for i, cut in enumerate(t.cuts)])
         shorter = "W's paths are the shorter: the mapping untangles" if w < z else "Z's paths are the shorter here"
-        rows = report.truncation
+        rows, modes = report.truncation, report.truncation_modes
         self.text.setText(f"PPL in W {w:.1f}, in Z {z:.1f}: {shorter}. ψ {rows[0]['psi']:g} → {rows[-1]['psi']:g}: "
                           f"precision {rows[0]['precision']:.2f} → {rows[-1]['precision']:.2f}, recall "
-                          f"{rows[0]['recall']:.2f} → {rows[-1]['recall']:.2f}.")
+                          f"{rows[0]['recall']:.2f} → {rows[-1]['recall']:.2f} (towards w̄); precision "
+                          f"{modes[0]['precision']:.2f} → {modes[-1]['precision']:.2f}, recall "
+                          f"{modes[0]['recall']:.2f} → {modes[-1]['recall']:.2f} (towards the nearest mode).")
         splits = t.splits()
         first = splits[0] if splits else None
         acc = dict(zip(t.factors, report.classifier.get("held_out_accuracy", {}).values()))  # "label": its factor
@@ -88,3 +93,7 @@ class StylesPage(QWidget):
             (f"A split at layer {first[0]}: {first[1]} ≥ {SPLIT:.0%} from A, {first[2]} ≥ {SPLIT:.0%} from B. "
              if first else f"No crossover splits the factors (one ≥ {SPLIT:.0%} from A, another from B). ")
             + "Classifier: " + ", ".join(f"{k} {v:.0%}" for k, v in acc.items()) + " right on held-out images.")
+
+
+def _cells(row: dict) -> list[str]:
+    return [f"{row['frechet_distance']:.2f}", f"{row['precision']:.3f}", f"{row['recall']:.3f}"]

@@ -1,12 +1,14 @@
 """The Latent Editor's row for a generator with a mapping network (StyleGAN): which space the sliders (and every
 view) edit and map — Z, W, or W+ with one w per layer, grouped coarse / middle / fine — and the truncation ψ
 towards the mean w̄ (StyleGAN sec. 3.3). A switch carries the current code over where there is a way (z -> w
--> W+, W+ -> W by the mean over the layers); back to Z there is none, and the editor starts from 0 there."""
+-> W+, W+ -> W by the mean over the layers); back to Z there is none, and the editor starts from 0 there. ψ
+draws towards w̄, or towards the nearest of W's modes (multi-modal truncation, Mokady et al. 2022)."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QWidget
 
 SPACE_TIPS = {"z": "Z: the normal noise the mapping network reads (ψ truncates on the way to W)",
@@ -33,20 +35,29 @@ class StyleRow(QWidget):
         self.psi.setToolTip("Truncation ψ: w' = w̄ + ψ (w − w̄). 1 is none; towards 0 images are more typical "
                             "and alike (precision up, recall down), 0 is the mean image")
         self.psi.setKeyboardTracking(False)
-        for w in (QLabel("space"), self.space, QLabel("ψ"), self.psi):
+        self.towards = QComboBox()
+        self.towards.addItem("towards w̄", "mean")
+        self.towards.addItem("towards the nearest mode", "modes")
+        self.towards.setToolTip(
+            "What ψ draws towards. w̄: the mean w (StyleGAN). The nearest mode: the nearest of W's modes, found "
+            "by k-means of 10,000 w's (multi-modal truncation, Mokady et al. 2022): for data of separate kinds "
+            "(the scenes' backgrounds), where w̄ lies between them and draws every image towards a blend")
+        for w in (QLabel("space"), self.space, QLabel("ψ"), self.psi, self.towards):
             lay.addWidget(w)
         lay.addStretch(1)
         self.space.currentIndexChanged.connect(self._apply)
         self.psi.valueChanged.connect(self._apply)
+        self.towards.currentIndexChanged.connect(self._apply)
 
     def set_model(self, model) -> None:
         """The editor's model, if it has a mapping network (else None: the row hides)."""
         self.model = model
         self.setVisible(model is not None)
         if model is not None:
-            with QSignalBlocker(self.space), QSignalBlocker(self.psi):
+            with QSignalBlocker(self.space), QSignalBlocker(self.psi), QSignalBlocker(self.towards):
                 self.space.setCurrentIndex(self.space.findData(model.space))
                 self.psi.setValue(model.psi)
+                self.towards.setCurrentIndex(self.towards.findData(model.towards))
 
     def _apply(self, *_):
         import torch
@@ -54,13 +65,19 @@ class StyleRow(QWidget):
         model = self.model
         if model is None:
             return
-        space, psi = self.space.currentData(), float(self.psi.value())
-        if (space, psi) == (model.space, model.psi):
+        space, psi, towards = self.space.currentData(), float(self.psi.value()), self.towards.currentData()
+        if (space, psi, towards) == (model.space, model.psi, model.towards):
             return
         code = torch.from_numpy(np.asarray(self.state.z, np.float32)[None])
         label = self.state.label if model.conditional else None
         was = model.space
         carried = model.convert(code, space, label) if space != was else None
+        if towards != model.towards:  # W's modes are fitted the first time (about a second)
+            QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                model.set_style(towards=towards)
+            finally:
+                QGuiApplication.restoreOverrideCursor()
         model.set_style(space, psi)
         self.state.set_model(model)  # every view: the new space's dimensions, samples of it on the map
         if carried is not None:

@@ -2,7 +2,9 @@
 
 - :func:`truncation_sweep`: Fréchet distance, precision and recall of the samples as the truncation ψ goes
   from 1 to 0.5 (Karras et al. 2019, sec. 2 and appendix B; Kynkäänniemi et al. 2019 measure the trade: ψ < 1
-  draws samples nearer the mean w̄, more of them plausible (precision up), fewer kinds of them (recall down)).
+  draws samples nearer the mean w̄, more of them plausible (precision up), fewer kinds of them (recall down));
+  and the same towards the nearest of W's modes (Mokady et al. 2022's multi-modal truncation), for data whose
+  modes w̄ lies between.
 - :func:`mixing_shares`: style mixing made measurable (StyleGAN sec. 3.1, fig. 3). For each crossover layer,
   images with source A's styles before it and B's after it are read by the yardstick classifier; for each
   factor it reads (shape, colour, size, position, background on ``scenes``), the share of mixed images whose
@@ -30,15 +32,19 @@ def _need_styles(model) -> None:
         raise ConfigError(f"{model.spec.title} has no mapping network: no truncation or style mixing to measure")
 
 
-def truncation_sweep(model, real, classifier, psis=PSIS, n: int = 2000, seed: int = 0):
+def truncation_sweep(model, real, classifier, psis=PSIS, n: int = 2000, seed: int = 0, towards: str = "mean"):
     """A job (Steps) returning rows {psi, frechet_distance, precision, recall} of ``n`` samples at each ψ,
-    against the held-out ``real`` images. The model's own ψ is left as it is."""
+    truncated ``towards`` w̄ ("mean") or the nearest of W's modes ("modes"), against the held-out ``real``
+    images. The model's own ψ is left as it is."""
     _need_styles(model)
+    if towards == "modes":
+        yield Step(0, 1, "finding W's modes")
+        model.modes()  # fitted once, on the model: the copies below share them
     rows = []
     for i, psi in enumerate(psis):
         # a shallow copy with its own ψ, the same networks: the model the views draw with is never changed
         at = copy.copy(model)
-        at.set_style(psi=psi)
+        at.set_style(psi=psi, towards=towards)
         job = measure(at, real, classifier, n=n, seed=seed, keep=0)
         try:
             while True:
@@ -150,13 +156,15 @@ class StyleReport:
     the style-mixing table (:func:`style_report`)."""
 
     ppl: dict[str, float]  # "z", "w" -> perceptual path length
-    truncation: list[dict]
+    truncation: list[dict]  # towards w̄
     mixing: MixingTable
     classifier: dict  # the yardstick's data and held-out accuracy
+    truncation_modes: list[dict]  # towards the nearest of W's modes
 
     def to_json(self) -> dict:
         return {"ppl_z": round(self.ppl["z"], 4), "ppl_w": round(self.ppl["w"], 4), "ppl_distance": PPL_DISTANCE,
-                "truncation": self.truncation, "style_mixing": self.mixing.to_json(),
+                "truncation": self.truncation, "truncation_modes": self.truncation_modes,
+                "style_mixing": self.mixing.to_json(),
                 "style_mixing_splits": [list(s) for s in self.mixing.splits()]}
 
 
@@ -165,7 +173,7 @@ PPL_DISTANCE = "squared L2 of the yardstick classifier's features (not VGG16), e
 
 def style_report(model, spec: str | None = None, n: int = 1000, seed: int = 0, psis=PSIS):
     """A job (Steps) measuring :class:`StyleReport` on the model's own data (or ``spec``): ``n`` pairs per path
-    length, ``n`` samples per ψ, min(n, 500) pairs per crossover layer."""
+    length, ``n`` samples per ψ (towards w̄, then towards W's modes), min(n, 500) pairs per crossover layer."""
     from latent_explorer.models.analysis.classifier import classifier_for
     from latent_explorer.models.analysis.path_length import path_length
     from latent_explorer.models.analysis.quality import held_out
@@ -176,18 +184,21 @@ def style_report(model, spec: str | None = None, n: int = 1000, seed: int = 0, p
     classifier = yield from classifier_for(data, seed=0)
     m = min(n, 500)
     # the parts' shares of the whole, by the images each draws: 2 per pair of a path length, n per ψ, m per layer
-    work = [2 * n, 2 * n, len(psis) * max(n, 100), (model.num_ws + 1) * m]
+    work = [2 * n, 2 * n, len(psis) * max(n, 100), len(psis) * max(n, 100), (model.num_ws + 1) * m]
     done, total = 0, sum(work)
     ppl = {}
     for space, w in zip(("z", "w"), work):
         ppl[space] = yield from _part(path_length(model, classifier, space, n=n, seed=seed), done, w, total)
         done += w
-    rows = yield from _part(truncation_sweep(model, val, classifier, psis=psis, n=max(n, 100), seed=seed), done,
-                            work[2], total)
-    done += work[2]
-    table = yield from _part(mixing_shares(model, classifier, data, n=m, seed=seed), done, work[3], total)
-    return StyleReport(ppl, rows, table, {"data": classifier.config.data,
-                                          "held_out_accuracy": dict(classifier.config.held_out_accuracy)})
+    sweeps = {}
+    for towards, w in zip(("mean", "modes"), work[2:4]):
+        sweeps[towards] = yield from _part(truncation_sweep(model, val, classifier, psis=psis, n=max(n, 100),
+                                                            seed=seed, towards=towards), done, w, total)
+        done += w
+    table = yield from _part(mixing_shares(model, classifier, data, n=m, seed=seed), done, work[4], total)
+    return StyleReport(ppl, sweeps["mean"], table, {"data": classifier.config.data,
+                                                    "held_out_accuracy": dict(classifier.config.held_out_accuracy)},
+                       sweeps["modes"])
 
 
 def _part(job, start: int, span: int, total: int):

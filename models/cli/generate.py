@@ -100,11 +100,13 @@ def cmd_sample(a) -> int:
         print(f"saved {len(rows)} rows of {len(rows[0])} held-out translations ({model.direction_title()}) to "
               f"{a.out}", file=sys.stderr)
         return 0
-    if a.psi is not None:  # truncation towards w̄ (a mapping network's); the model's own check says the range
+    if a.towards is not None and a.psi is None:
+        raise ConfigError("--towards says what --psi truncates towards: give --psi too")
+    if a.psi is not None:  # truncation towards w̄ or W's modes; the model's own check says the range
         if not model.capabilities.styles:
             raise ConfigError(f"--psi: {Path(a.file).name} is a {model.spec.title}, without a mapping network to "
                               "truncate")
-        model.set_style(psi=a.psi)
+        model.set_style(psi=a.psi, towards=a.towards)
     kw = sampling_kw(model, a)
     if a.init_image is not None or a.mask is not None:
         if not (model.capabilities.diffusion and model.capabilities.inpaints):

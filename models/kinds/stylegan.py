@@ -5,8 +5,9 @@ Training (StyleGAN2, Karras et al. 2020, sec. 2 and app. B): the non-saturating 
 al. 2014) with R1 regularisation γ/2 · E‖∇D(x_real)‖² (Mescheder et al. 2018), applied lazily every
 ``r1_every`` steps and scaled by it; style mixing regularisation (StyleGAN sec. 3.1): a share of the batch
 drawn from two z, switched at a random layer; the running mean of w kept for truncation
-w' = w̄ + ψ (w − w̄) (StyleGAN sec. 3.3). Class conditioning optional (an embedding beside z; a projection
-discriminator).
+w' = w̄ + ψ (w − w̄) (StyleGAN sec. 3.3), or towards the nearest of W's modes instead (multi-modal truncation,
+Mokady et al. 2022: on data of separate modes w̄ lies between them). Class conditioning optional (an embedding
+beside z; a projection discriminator).
 
 ``decode(z)`` is deterministic (the layers' fixed noise, ψ = 1): the editor's sliders move z as for any GAN.
 """
@@ -25,6 +26,9 @@ from latent_explorer.models.registry import Capabilities, KindSpec, Param, Train
 
 PSI_RANGE = (0.0, 2.0)
 SPACES = ("z", "w", "w+")
+TOWARDS = ("mean", "modes")  # truncation towards w̄ (StyleGAN), or towards the nearest mode of W (Mokady et al.)
+MODES = 64  # k-means centres of W for the multi-modal truncation
+MODE_SAMPLES = 10_000  # seeded w's they are fitted to
 
 
 @dataclass
@@ -62,7 +66,8 @@ class StyleGAN(GenerativeModel):
 
         # what the views edit and map (set_style): W, where a StyleGAN is edited (its paths are the shorter, GANSpace
         # finds its directions there), and the truncation
-        self.space, self.psi = "w", 1.0
+        self.space, self.psi, self.towards = "w", 1.0, "mean"
+        self._modes: torch.Tensor | None = None  # W's modes (MODES, D), fitted when first asked (modes())
 
     @property
     def num_ws(self) -> int:
@@ -70,9 +75,16 @@ class StyleGAN(GenerativeModel):
         return self.synthesis.num_ws
 
     # -- the space the views see: Z, W or W+ (one w per layer), and ψ ------------------------------------
-    def set_style(self, space: str | None = None, psi: float | None = None) -> None:
-        """Edit and map in ``space`` ("z", "w" or "w+") from now on, with truncation ``psi`` towards w̄ (applied
-        where z becomes w: sampling in Z or W, and a z decoded)."""
+    def set_style(self, space: str | None = None, psi: float | None = None, towards: str | None = None) -> None:
+        """Edit and map in ``space`` ("z", "w" or "w+") from now on, with truncation ``psi`` ``towards`` w̄
+        ("mean") or the nearest of W's modes ("modes"), applied where z becomes w: sampling in Z or W, and a z
+        decoded."""
+        if towards is not None:
+            if towards not in TOWARDS:
+                raise ConfigError(f"truncation goes towards one of {', '.join(TOWARDS)}, got {towards!r}")
+            if towards == "modes":
+                self.modes()  # fitted now (a second or so), not in the middle of a decode
+            self.towards = towards
         if space is not None:
             if space not in SPACES:
                 raise ConfigError(f"the space must be one of {', '.join(SPACES)}, got {space!r}")
@@ -140,10 +152,35 @@ class StyleGAN(GenerativeModel):
     # -- z -> w -> W+ -> image -----------------------------------------------------------------------
     @torch.no_grad()
     def to_w(self, z, y=None, psi: float = 1.0) -> torch.Tensor:
-        """z (B, D) -> w (B, D), truncated towards w̄ by ψ (1: none, 0: every image the mean one)."""
+        """z (B, D) -> w (B, D), truncated by ψ (1: none, 0: every image its centre's) towards w̄, or, with
+        ``towards`` "modes", towards the nearest of W's modes: w' = c + ψ (w − c)."""
         check_psi(psi)
         w = self.mapping(z, self._y(y, len(z)))
-        return w if psi == 1.0 else self.w_avg.lerp(w, psi)
+        if psi == 1.0:
+            return w
+        if self.towards == "modes":
+            modes = self.modes()
+            centre = modes[torch.cdist(w, modes).argmin(1)]  # (B, D): each w's nearest mode
+        else:
+            centre = self.w_avg
+        return centre.lerp(w, psi)
+
+    @torch.no_grad()
+    def modes(self) -> torch.Tensor:
+        """W's modes (MODES, D): the k-means centres of MODE_SAMPLES seeded w's, for the multi-modal truncation
+        (Mokady et al. 2022, "Self-Distilled StyleGAN", sec. 4.2; they take the perceptually nearest centre, by
+        LPIPS, where this takes the nearest in W). Fitted once per model; training clears them."""
+        if self._modes is None:
+            from sklearn.cluster import KMeans
+
+            g = torch.Generator().manual_seed(0)
+            z = torch.randn(MODE_SAMPLES, self.config.latent_dim, generator=g).to(self.device)
+            y = (torch.randint(0, self.num_classes, (MODE_SAMPLES,), generator=g).to(self.device)
+                 if self.conditional else None)
+            w = self.mapping(z, y).double().cpu().numpy()
+            centres = KMeans(MODES, n_init=1, random_state=0).fit(w).cluster_centers_
+            self._modes = torch.from_numpy(centres).float()
+        return self._modes.to(self.device)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
         """w (B, D) -> W+ (B, num_ws, D), every layer the same w."""
@@ -233,6 +270,7 @@ class StyleGAN(GenerativeModel):
         return self.synthesis(ws, "random", generator), w.detach().mean(0)
 
     def train_step(self, x, y, opts, step):
+        self._modes = None  # the mapping changes: its modes are fitted anew when next asked
         real = x * 2 - 1
         yy = self._y(y, len(x))
         fake, w_mean = self._fake(len(x), yy)

@@ -34,6 +34,12 @@ def test_F147_a_truncation_psi_out_of_range_or_for_a_model_without_a_mapping_net
     assert not out.exists()
     code, lines = run_cli(capsys, "sample", sg_file, "--n", "4", "--psi", "0.5", "--out", out)
     assert code == 0 and out.exists()  # in range: the grid, truncated
+    out.unlink()
+    code, lines = run_cli(capsys, "sample", sg_file, "--n", "4", "--towards", "modes", "--out", out)
+    assert code == 2 and lines == ["error: --towards says what --psi truncates towards: give --psi too"], lines
+    assert not out.exists()
+    code, lines = run_cli(capsys, "sample", sg_file, "--n", "4", "--psi", "0.5", "--towards", "modes", "--out", out)
+    assert code == 0 and out.exists()  # towards the nearest of W's modes
 
 
 def test_F148_a_w_plus_code_of_another_layer_count():

@@ -83,6 +83,10 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     e.tabs.setCurrentWidget(e.dims)
     e.style.psi.setValue(0.5)
     assert model.psi == 0.5
+    e.style.towards.setCurrentIndex(e.style.towards.findData("modes"))  # multi-modal truncation
+    assert model.towards == "modes" and model.psi == 0.5
+    e.style.towards.setCurrentIndex(e.style.towards.findData("mean"))
+    assert model.towards == "mean"
     e.style.space.setCurrentIndex(e.style.space.findData("z"))
     qtbot.waitUntil(lambda: model.space == "z" and e.is_ready(), timeout=60000)
     assert np.allclose(w.latent.z, 0) and any("no inverse" in m for m in said)
@@ -121,6 +125,7 @@ def test_inspect_measures_the_styles_and_the_mixing_tab_says_what_each_crossover
     qtbot.waitUntil(lambda: w.latent.style_report is not None, timeout=300000)
     report = w.latent.style_report
     assert i.styles.ppl.rowCount() == 2 and i.styles.truncation.rowCount() == 6
+    assert i.styles.truncation.columnCount() == 7 and "towards the nearest mode" in i.styles.text.text()
     assert i.styles.mixing.rowCount() == len(report.mixing.cuts) and "PPL in W" in i.styles.text.text()
     assert i.styles.mixing.horizontalHeaderItem(1).text() == "shape"  # the label head, named as the data's factor
     w.show_view("editor")

@@ -72,6 +72,11 @@ def test_truncation_sweep_measures_each_psi_and_leaves_the_models_own(sg):
                for r in rows)
     assert rows[0]["frechet_distance"] != pytest.approx(rows[2]["frechet_distance"], rel=1e-3)
     assert rows[2]["recall"] <= rows[0]["recall"]  # ψ = 0: one image, w̄'s, drawn n times
+    modes = list_result(truncation_sweep(sg, real, fake_classifier(2), psis=(1.0, 0.0), n=100, seed=0,
+                                         towards="modes"))
+    assert sg.towards == "mean" and sg.psi == 0.8  # the model's own, as it was
+    assert modes[0]["frechet_distance"] == pytest.approx(rows[0]["frechet_distance"], rel=1e-4)  # ψ = 1: no pull
+    assert modes[1]["frechet_distance"] != pytest.approx(rows[2]["frechet_distance"], rel=1e-3)  # ψ = 0: the modes
 
 
 def test_a_model_without_a_mapping_network_has_no_truncation_to_measure():

@@ -72,6 +72,32 @@ def test_bad_w_plus_codes_and_truncation_say_why(sg):
             sg.to_w(torch.zeros(1, sg.latent_dim), psi=psi)
 
 
+def test_truncation_towards_the_nearest_mode_of_w(sg):
+    """Multi-modal truncation (Mokady et al. 2022): each w drawn towards the nearest of W's k-means centres,
+    so ψ = 0 gives the centres themselves and ψ = 1 leaves w as it was; the model keeps what it was told."""
+    from latent_explorer.models.kinds.stylegan import MODES
+
+    z = torch.randn(200, sg.latent_dim, generator=torch.Generator().manual_seed(5))
+    try:
+        sg.set_style(towards="modes")
+        modes = sg.modes()
+        assert modes.shape == (MODES, sg.config.latent_dim) and torch.isfinite(modes).all()
+        assert sg.modes() is not None and torch.equal(sg.modes(), modes)  # fitted once
+        w, at0, half = sg.to_w(z), sg.to_w(z, psi=0.0), sg.to_w(z, psi=0.5)
+        nearest = modes[torch.cdist(w, modes).argmin(1)]
+        assert torch.allclose(at0, nearest, atol=1e-5)  # ψ = 0: every w its nearest mode
+        assert torch.allclose(half, (w + nearest) / 2, atol=1e-5)
+        assert torch.allclose(sg.to_w(z, psi=1.0), w, atol=1e-6)
+        # towards w̄ the same z's go somewhere else: one point for all at ψ = 0
+        sg.set_style(towards="mean")
+        assert torch.allclose(sg.to_w(z, psi=0.0), sg.w_avg.expand(len(z), -1), atol=1e-6)
+        with pytest.raises(ConfigError, match="truncation goes towards one of mean, modes, got 'median'"):
+            sg.set_style(towards="median")
+        assert sg.towards == "mean"
+    finally:
+        sg.set_style(towards="mean")
+
+
 @pytest.mark.parametrize("classes", [0, 3])
 def test_training_moves_the_mean_w_and_stays_finite(classes):
     data = tiny_data(32, (3, 16, 16), classes=max(classes, 1))
@@ -83,6 +109,9 @@ def test_training_moves_the_mean_w_and_stays_finite(classes):
     records = run(m, data, epochs=1, batch_size=8)
     assert all(torch.isfinite(torch.tensor(list(r.losses.values()))).all() for r in records if r.losses)
     assert not torch.allclose(m.w_avg, before)
+    fitted = m.modes()
+    run(m, data, epochs=1, batch_size=8)
+    assert m._modes is None and not torch.allclose(m.modes(), fitted)  # the mapping moved: its modes anew
     y = torch.tensor([1, 2]) if classes else None
     assert m.decode(torch.randn(2, m.latent_dim), y).shape == (2, 3, 16, 16)
 
