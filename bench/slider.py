@@ -14,12 +14,13 @@ def _reps(smoke: bool) -> int:
     return 5 if smoke else 300
 
 
-def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = None, pace_ms: float = 0.0
-                     ) -> dict:
+def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = None, pace_ms: float = 0.0,
+                     samples: dict | None = None) -> dict:
     """The real editor offscreen: set a slider, run the event loop until the image panel has painted the new
     image; then the floor, decode + setImage + repaint without our widgets. ``space``: a StyleGAN's Z, W or W+
     (the sliders and the floor's code both of it). ``pace_ms``: the moves come no faster than this apart, the
-    window idle in between, as a drag's mouse moves do (0: back to back, the window never idle)."""
+    window idle in between, as a drag's mouse moves do (0: back to back, the window never idle). ``samples``:
+    filled with the times themselves (ms), "slider" and "bare", for a caller pooling several runs."""
     import torch
     from PySide6.QtCore import QEvent, QObject
 
@@ -78,7 +79,11 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = 
     w.show()
     a.processEvents()
     bare = []
+    last = time.perf_counter()
     for i in range(reps + 20):
+        if pace_ms:  # paced as the moves were: the floor sleeps between frames too
+            time.sleep(max(0.0, last + pace_ms / 1000 - time.perf_counter()))
+            last = time.perf_counter()
         t = time.perf_counter()
         z = model.origin()[None].clone()
         z[0, 0] = ((i * 37) % 600 - 300) / 100
@@ -90,6 +95,8 @@ def slider_to_pixels(reps: int, name: str = "digits-vae2d", space: str | None = 
             bare.append((time.perf_counter() - t) * 1000)
     w.hide()  # not close(): pyqtgraph's GraphicsView.close on a parentless panel crashes PySide6 6.12
     w.deleteLater()
+    if samples is not None:
+        samples["slider"], samples["bare"] = times, bare
     return {"slider_to_pixels_ms_p50": pct(times, 50), "slider_to_pixels_ms_p95": pct(times, 95),
             "bare_decode_show_ms_p95": pct(bare, 95), "bare_decode_show_ms_p50": pct(bare, 50)}
 
