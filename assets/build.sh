@@ -49,10 +49,11 @@ train scenes-vae    --model vae  --data scenes --latent-dim 8 --hidden 320 --epo
 train mnist-wgan    --model wgan --data mnist --width 32 --batch-size 32 --lr 2e-4 --epochs 30
 # StyleGAN in miniature (issue R): mapping network, modulated convolutions, noise, R1, style mixing
 train mnist-stylegan --model stylegan --data mnist --width 16 --batch-size 32 --epochs 20
-# 70 minutes of training on one thread (30 epochs on the build machine, pinned to one of its two cores): the
-# README compares a DCGAN given the same, trained at the same time on the other core
+# 140 minutes of training on one thread (59 epochs on the build machine, pinned to one of its two cores; made
+# there as 70 minutes and a --resume for 70 more, which is this run): the README compares a DCGAN given the
+# same, trained at the same time on the other core
 OMP_NUM_THREADS=1 train scenes-stylegan --model stylegan --data scenes --width 16 --batch-size 32 --epochs 200 \
-    --minutes 70
+    --minutes 140
 # exact likelihood (issue L): a gated PixelCNN of the binarised digits, beside the VAEs' bounds
 train mnist-pixelcnn --model pixelcnn --data mnist --epochs 12
 # the likelihood papers' convention (issue S): the same models trained on digits drawn black and white afresh
