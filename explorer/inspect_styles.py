@@ -34,8 +34,8 @@ class StylesPage(QWidget):
         self.ppl.setToolTip("Mean squared change of the classifier's features along a step of 1e-4 of a random "
                             "interpolation, ÷ 1e-8, the 1% at each end dropped (shorter: smoother, less "
                             "entangled). The paper measures VGG16 features; these are the yardstick classifier's.")
-        self.truncation = FigureTable(["ψ", "Fréchet distance", "Precision", "Recall", "FD, to modes",
-                                       "Precision, to modes", "Recall, to modes"])
+        self.truncation = FigureTable(["ψ", *(f"{f}\ntowards {c}" for c in ("w̄", "modes")
+                                              for f in ("FD", "Precision", "Recall"))])
         self.truncation.setToolTip("Samples drawn nearer the mean w̄ (w' = w̄ + ψ (w − w̄)): precision (share of "
                                    "samples inside the real images' k-NN balls) rises, recall (the reverse) falls. "
                                    "To modes: drawn nearer each w's nearest mode of W instead (multi-modal "
