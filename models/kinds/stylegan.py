@@ -168,7 +168,7 @@ class StyleGAN(GenerativeModel):
     @torch.no_grad()
     def modes(self) -> torch.Tensor:
         """W's modes (MODES, D): the k-means centres of MODE_SAMPLES seeded w's, for the multi-modal truncation
-        (Mokady et al. 2022, "Self-Distilled StyleGAN", sec. 4.2; they take the perceptually nearest centre, by
+        (Mokady et al. 2022, "Self-Distilled StyleGAN"; they take the perceptually nearest centre, by
         LPIPS, where this takes the nearest in W). Fitted once per model; training clears them."""
         if self._modes is None:
             from sklearn.cluster import KMeans
