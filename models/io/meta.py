@@ -29,9 +29,14 @@ class CheckpointMeta:
 
 def meta_of(model) -> CheckpointMeta:
     """The typed metadata of ``model`` (a loaded model's, checked by load; else defaults)."""
+    return typed_meta(getattr(model, "meta", None) or {})
+
+
+def typed_meta(meta: dict) -> CheckpointMeta:
+    """A checkpoint's metadata dict (``model.meta``, or ``read_meta`` of a file's header) as one typed object;
+    a field missing or of the wrong type takes its default."""
     from latent_explorer.models.data import SPLITS
 
-    meta = getattr(model, "meta", None) or {}
     data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     spec = data.get("spec") if isinstance(data.get("spec"), str) and data.get("spec") else None
     frac = data.get("val_fraction", VAL_FRACTION)

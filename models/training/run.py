@@ -180,6 +180,7 @@ def resume_info(path: str | os.PathLike) -> ResumeInfo:
     """What the checkpoint at ``path`` offers to resume, from its header (and its optimizer state's) alone:
     CheckpointError saying why it cannot be resumed."""
     from latent_explorer.models.io.checkpoint import read_meta, safetensors_format
+    from latent_explorer.models.io.meta import typed_meta
     from latent_explorer.models.io.schema import Float, Int
     from latent_explorer.models.training import optim_state
     from latent_explorer.models.training.run_record import FORMAT as RECORD_FORMAT
@@ -200,14 +201,7 @@ def resume_info(path: str | os.PathLike) -> ResumeInfo:
     return ResumeInfo(meta["kind"], tuple(meta["config"].image_shape), int(t.get("epochs_done", 0)),
                       int(t.get("steps", 0)), _said(t, "batch_size", Int(1, 65536)),
                       _said(t, "lr", Float(0, 1e6, above=True)), _said(t, "seed", Int(0, 2**63 - 1)),
-                      optim_state.describe(path, t), _data_spec(meta))
-
-
-def _data_spec(meta: dict) -> str | None:
-    """The data a checkpoint says it was trained on, when it says so in a plain string of a sane length."""
-    data = meta.get("data")
-    spec = data.get("spec") if isinstance(data, dict) else None
-    return spec if isinstance(spec, str) and 0 < len(spec) <= 4096 and "\0" not in spec else None
+                      optim_state.describe(path, t), typed_meta(meta).data.spec)
 
 
 def _said(training: dict, key: str, kind):
