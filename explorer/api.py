@@ -144,5 +144,24 @@ def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
             raise RuntimeError(f"the {view} view did not settle in time, or {screenshot} could not be written")
         return win
     if block if block is not None else not _event_loop_running():
-        app.exec()
+        _exec_until_closed(app, win)
     return win
+
+
+def _exec_until_closed(app, win) -> None:
+    """Run the window's event loop until it closes. Ctrl+C closes it as its button does and is then the
+    script's KeyboardInterrupt; SIGTERM and SIGHUP close it, then take their earlier action (by default: the
+    process ends)."""
+    import signal
+
+    from .quit_signals import QuitOnSignal
+
+    guard = QuitOnSignal(win.close_unasked, win)
+    try:
+        status = app.exec()
+    finally:
+        guard.uninstall()
+    if status == 128 + signal.SIGINT:
+        raise KeyboardInterrupt
+    if status > 128 and status - 128 in {int(s) for s in signal.Signals}:
+        signal.raise_signal(status - 128)

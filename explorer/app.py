@@ -85,6 +85,9 @@ def _run(a) -> int:
     app.setApplicationName("Latent Explorer")
     app.setOrganizationName("LatentExplorer")
     win = MainWindow(load_bundled=not a.no_bundled)
+    from .quit_signals import QuitOnSignal
+
+    QuitOnSignal(win.close_unasked, win)  # Ctrl+C in the terminal, SIGTERM, SIGHUP: closed as by its button
     if a.open:
         if not win.open_path(a.open):
             print(f"error: {win.last_error}", file=sys.stderr)

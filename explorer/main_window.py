@@ -38,6 +38,7 @@ from .state import (
 )
 from .view_table import VIEW_NAMES, VIEWS, key_of, make_view, shortcut_lines
 from .view_tabs import ViewTabs
+from .widgets import fit_to_screen
 from .worker import shutdown_all
 
 WARM_PROJECTION_MS = 3000  # after the window shows: the projection process starts while the user looks
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.latent = LatentState(self)
         self.last_error: str | None = None
         self._message_box: QMessageBox | None = None
+        self._unasked = False  # closing on a signal: no question about a training run (close_unasked)
 
         self.tabs = ViewTabs(self.view)
         self.views = self.tabs.views  # the views built so far: each when first shown or asked for (self.view)
@@ -368,18 +370,7 @@ class MainWindow(QMainWindow):
         return True
 
     def fit_to_screen(self) -> None:
-        """A window no larger than the screen it is on (a restored or grown geometry is cut to it)."""
-        screen = self.screen() or QApplication.primaryScreen()
-        if screen is None or self.isMaximized() or self.isFullScreen():
-            return
-        room = screen.availableGeometry()
-        w, h = min(self.width(), room.width()), min(self.height(), room.height())
-        if (w, h) != (self.width(), self.height()):
-            self.resize(w, h)
-        frame = self.frameGeometry()
-        if not room.contains(frame):
-            self.move(min(max(frame.left(), room.left()), room.right() - frame.width() + 1),
-                      min(max(frame.top(), room.top()), room.bottom() - frame.height() + 1))
+        fit_to_screen(self)
 
     def show_view(self, name: str):
         self.tabs.setCurrentIndex(VIEW_NAMES.index(name))  # built as it is shown
@@ -409,8 +400,19 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def close_unasked(self) -> None:
+        """Close as the close button does, minus the question: a training run is stopped and saved (SIGTERM and
+        the like, :mod:`explorer.quit_signals`). An open dialog is dismissed first."""
+        self._unasked = True
+        for _ in range(8):  # (a question over a dialog: each in turn; bounded, should one refuse to close)
+            modal = QApplication.activeModalWidget()
+            if modal is None or modal is self or not modal.close():
+                break
+        self.close()
+
     def closeEvent(self, event):
-        if "training" in self.views and self.training.queue.running() and not self.ask_stop_runs():
+        if ("training" in self.views and self.training.queue.running() and not self._unasked
+                and not self.ask_stop_runs()):
             event.ignore()
             return
         self.fit_to_screen()  # never saves a window larger than the screen for the next start

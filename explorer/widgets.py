@@ -9,6 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter
 from PySide6.QtWidgets import (
+    QApplication,
     QDoubleSpinBox,
     QFrame,
     QGridLayout,
@@ -333,3 +334,18 @@ class ValueBar(QWidget):
                    f"{mid:g}" + (f"   {self.label}" if self.label else ""))
         p.drawText(bar.right() - 80, y, 80, th, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, f"{self.hi:g}")
         p.end()
+
+
+def fit_to_screen(window: QWidget) -> None:
+    """A window no larger than the screen it is on (a restored or grown geometry is cut to it)."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is None or window.isMaximized() or window.isFullScreen():
+        return
+    room = screen.availableGeometry()
+    w, h = min(window.width(), room.width()), min(window.height(), room.height())
+    if (w, h) != (window.width(), window.height()):
+        window.resize(w, h)
+    frame = window.frameGeometry()
+    if not room.contains(frame):
+        window.move(min(max(frame.left(), room.left()), room.right() - frame.width() + 1),
+                    min(max(frame.top(), room.top()), room.bottom() - frame.height() + 1))
