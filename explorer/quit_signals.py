@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 
-from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier
 
 # the signals that close the window (SIGHUP does not exist on Windows)
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -37,8 +37,6 @@ class QuitOnSignal(QObject):
     """While it lives (or until :meth:`uninstall`), SIGINT, SIGTERM and SIGHUP call ``close`` (the window's
     unasked close) on the GUI thread, then end the event loop with the exit status 128 + the signal's number,
     as a shell reports a process ended by a signal."""
-
-    received = Signal(int)  # the signal's number, before the window closes
 
     def __init__(self, close, parent: QObject | None = None, end=None):
         super().__init__(parent)
@@ -64,9 +62,8 @@ class QuitOnSignal(QObject):
         for s in SIGNALS:  # a second signal while the window closes: the default action, at once
             signal.signal(s, signal.SIG_DFL)
         name = signal.Signals(signum).name
-        print(f"latent-explorer: {name} — closing the window (a training run is stopped and its last weights "
-              "saved)", file=sys.stderr, flush=True)
-        self.received.emit(signum)
+        print(f"latent-explorer: {name} — closing the window as its close button does (a training run in "
+              "progress is stopped and its last weights saved)", file=sys.stderr, flush=True)
         try:
             self._close()
         finally:
