@@ -74,7 +74,10 @@ class QuitOnSignal(QObject):
         """Give the signals back their earlier handlers (idempotent)."""
         if self._writer is None:
             return
-        self._notifier.setEnabled(False)
+        try:
+            self._notifier.setEnabled(False)
+        except RuntimeError:  # the window that held it is gone already: so is the notifier
+            pass
         for s, handler in self._previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(self._previous_fd)

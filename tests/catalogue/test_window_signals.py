@@ -27,8 +27,24 @@ ready.start()
 """
 
 
+@pytest.fixture
+def guarded():
+    """``guarded(close, window, end)``: a QuitOnSignal whose signals are given back after the test even when
+    it fails before one arrives (the rest of the session keeps its own Ctrl+C)."""
+    made = []
+
+    def make(*args, **kw):
+        made.append(QuitOnSignal(*args, **kw))
+        return made[-1]
+
+    yield make
+    for guard in made:
+        guard.uninstall()
+
+
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
-def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(make_window, qtbot, tmp_path, name):
+def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(make_window, qtbot, tmp_path, name,
+                                                                              guarded):
     if not hasattr(signal, name):
         pytest.skip(f"no {name} here")
     signum = getattr(signal, name)
@@ -39,7 +55,7 @@ def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(ma
     qtbot.waitUntil(lambda: len(run.steps) > 3, timeout=180000)
     asked, ended = [], []
     w.ask_stop_runs = lambda: asked.append(1) or False  # were it asked, the user would keep training
-    guard = QuitOnSignal(w.close_unasked, w, end=ended.append)
+    guard = guarded(w.close_unasked, w, end=ended.append)
     assert signal.getsignal(signum) not in (before, signal.SIG_DFL)
     signal.raise_signal(signum)
     qtbot.waitUntil(lambda: ended != [], timeout=180000)
@@ -50,12 +66,12 @@ def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(ma
     guard.uninstall()  # a second time: nothing
 
 
-def test_a_signal_is_read_on_the_gui_thread_only_once(make_window, qtbot):
+def test_a_signal_is_read_on_the_gui_thread_only_once(make_window, qtbot, guarded):
     """Two signals queued before the event loop reads them: one close (the second would, in the app, meet the
     default action once the first is read)."""
     w = make_window(load_bundled=False)
     closed, ended = [], []
-    QuitOnSignal(lambda: closed.append(1), w, end=ended.append)
+    guarded(lambda: closed.append(1), w, end=ended.append)
     signal.raise_signal(signal.SIGTERM)
     signal.raise_signal(signal.SIGTERM)
     qtbot.waitUntil(lambda: ended != [], timeout=180000)
@@ -63,17 +79,22 @@ def test_a_signal_is_read_on_the_gui_thread_only_once(make_window, qtbot):
     assert w.isVisible()  # this close was a stand-in
 
 
-def test_F150_a_signal_while_the_window_asks_dismisses_the_question_and_closes(make_window, qtbot):
+def test_F150_a_signal_while_the_window_asks_dismisses_the_question_and_closes(make_window, qtbot, guarded):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     w = make_window(load_bundled=False)
     ended = []
-    QuitOnSignal(w.close_unasked, w, end=ended.append)
+    guarded(w.close_unasked, w, end=ended.append)
     QTimer.singleShot(0, lambda: signal.raise_signal(signal.SIGTERM))  # comes while the question waits
-    # a safety net only: were the question not dismissed, the test fails (ended stays empty) instead of hanging
-    QTimer.singleShot(120000, lambda: (QApplication.activeModalWidget() or w).close())
-    assert w.ask_stop_runs() is False  # the real question, in its own event loop
+    # a safety net only: were the question not dismissed, the test fails (ended stays empty) instead of hanging.
+    # The window's own timer, stopped at once after: it never fires in a later test
+    net = QTimer(w, singleShot=True, interval=120000)
+    net.timeout.connect(lambda: QApplication.activeModalWidget() and QApplication.activeModalWidget().close())
+    net.start()
+    answer = w.ask_stop_runs()  # the real question, in its own event loop
+    net.stop()
+    assert answer is False
     assert ended == [128 + signal.SIGTERM] and not w.isVisible()
 
 
