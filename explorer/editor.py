@@ -151,7 +151,8 @@ class LatentEditor(ModelView):
         self.dirs = DirectionsPanel(self.state)
         self.dirs.ready.connect(self.ready)
         self.dirs.message.connect(self.message)
-        self.tabs.addTab(self.dirs, "PCA directions")
+        self.tabs.addTab(self.dirs, "PCA")  # short: the six tabs fit the panel at 1280 × 800
+        self.tabs.setTabToolTip(self.tabs.count() - 1, "PCA directions of the samples' codes (GANSpace)")
         self.interp = InterpolationPanel(self.state, self._thumbnail)
         self.tabs.addTab(self.interp, "Interpolate")
         self.layers = LayersPanel(self.state)  # a mapping network's synthesis layers, channel by channel

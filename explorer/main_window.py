@@ -400,15 +400,16 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def close_unasked(self) -> None:
-        """Close as the close button does, minus the question: a training run is stopped and saved (SIGTERM and
-        the like, :mod:`explorer.quit_signals`). An open dialog is dismissed first."""
+    def close_unasked(self) -> str | None:
+        """The close button's close, unasked (a signal: explorer.quit_signals); the line says what became of a run."""
         self._unasked = True
         for _ in range(8):  # (a question over a dialog: each in turn; bounded, should one refuse to close)
             modal = QApplication.activeModalWidget()
             if modal is None or modal is self or not modal.close():
                 break
+        run = self.training.queue.active if "training" in self.views else None
         self.close()
+        return None if run is None else run.kept()
 
     def closeEvent(self, event):
         if ("training" in self.views and self.training.queue.running() and not self._unasked

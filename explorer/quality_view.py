@@ -160,6 +160,8 @@ class QualityView(ModelView):
         self.report = None
         self.table.setRowCount(0)
         self.hist.clear()
+        self.hist.setRange(xRange=(0, 1), yRange=(0, 100), padding=0)  # empty: a percent axis, no class ticks
+        self.hist.getAxis("bottom").setTicks([[]])
         self.grid.clear_image()
         for item in getattr(self, "_labels", []):
             self.grid.view.removeItem(item)
@@ -231,6 +233,7 @@ class QualityView(ModelView):
                            symbolSize=6, symbolBrush="#f28e2b")
         self.hist.getAxis("bottom").setTicks([[(i, n[:10]) for i, n in enumerate(names)]])
         self.hist.setXRange(-0.6, len(names) - 0.4, padding=0)
+        self.hist.enableAutoRange(axis="y")
 
     def _draw_grid(self, report):
         images = report.samples

@@ -35,8 +35,8 @@ def _exit_event_loop(status: int) -> None:
 
 class QuitOnSignal(QObject):
     """While it lives (or until :meth:`uninstall`), SIGINT, SIGTERM and SIGHUP call ``close`` (the window's
-    unasked close) on the GUI thread, then end the event loop with the exit status 128 + the signal's number,
-    as a shell reports a process ended by a signal."""
+    unasked close, which may return a line to print: what it did beyond closing) on the GUI thread, then end the
+    event loop with the exit status 128 + the signal's number, as a shell reports a process ended by a signal."""
 
     def __init__(self, close, parent: QObject | None = None, end=None):
         super().__init__(parent)
@@ -62,10 +62,11 @@ class QuitOnSignal(QObject):
         for s in SIGNALS:  # a second signal while the window closes: the default action, at once
             signal.signal(s, signal.SIG_DFL)
         name = signal.Signals(signum).name
-        print(f"latent-explorer: {name} — closing the window as its close button does (a training run in "
-              "progress is stopped and its last weights saved)", file=sys.stderr, flush=True)
+        print(f"latent-explorer: {name} — closing the window as its close button does", file=sys.stderr, flush=True)
         try:
-            self._close()
+            said = self._close()  # what became of a training run, if one was in progress
+            if said:
+                print(f"latent-explorer: {said}", file=sys.stderr, flush=True)
         finally:
             self.uninstall()
             self._end(128 + signum)

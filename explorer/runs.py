@@ -42,6 +42,12 @@ class Run:
     def name(self) -> str:
         return Path(self.spec.out).stem
 
+    def kept(self) -> str:
+        """Once stopped: where its last weights are, in a line."""
+        if Path(self.spec.out).exists():
+            return f"the training run {self.name} was stopped; its last weights are in {self.spec.out}"
+        return f"the training run {self.name} was stopped before its first step: nothing was saved"
+
     @property
     def loss_names(self) -> tuple[str, ...]:
         """The terms this run's kind reports, known before its first record (the curves exist at once)."""

@@ -2,7 +2,8 @@
 view) edit and map — Z, W, or W+ with one w per layer, grouped coarse / middle / fine — and the truncation ψ
 towards the mean w̄ (StyleGAN sec. 3.3). A switch carries the current code over where there is a way (z -> w
 -> W+, W+ -> W by the mean over the layers); back to Z there is none, and the editor starts from 0 there. ψ
-draws towards w̄, or towards the nearest of W's modes (multi-modal truncation, Mokady et al. 2022)."""
+draws towards w̄, or towards the nearest of W's modes (multi-modal truncation, Mokady et al. 2022); moving it
+truncates the code shown anew (``retruncate``: ψ and back gives it back), in Z every decode."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class StyleRow(QWidget):
             self.space.setItemData(self.space.count() - 1, SPACE_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         self.space.setToolTip("The space the sliders edit and the map shows")
         self.psi = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.05, value=1.0, decimals=2)
-        self.psi.setToolTip("Truncation ψ: w' = w̄ + ψ (w − w̄). 1 is none; towards 0 images are more typical "
-                            "and alike (precision up, recall down), 0 is the mean image")
+        self.psi.setToolTip("Truncation ψ, from 0 to 2: w' = w̄ + ψ (w − w̄), on the image shown and on every "
+                            "sample. 1 is none; towards 0 images are more typical and alike (precision up, "
+                            "recall down), 0 is the mean image; above 1 they are more unusual")
         self.psi.setKeyboardTracking(False)
         self.towards = QComboBox()
         self.towards.addItem("towards w̄", "mean")
@@ -70,15 +72,17 @@ class StyleRow(QWidget):
             return
         code = torch.from_numpy(np.asarray(self.state.z, np.float32)[None])
         label = self.state.label if model.conditional else None
-        was = model.space
-        carried = model.convert(code, space, label) if space != was else None
-        if towards != model.towards:  # W's modes are fitted the first time (about a second)
+        was, was_towards = model.space, model.towards
+        if towards != was_towards:  # W's modes are fitted the first time (about a second)
             QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                model.set_style(towards=towards)
-            finally:
+        try:
+            # another space: the code carried over; ψ or its centre: the code shown, truncated anew (Z: as it is)
+            carried = (model.convert(code, space, label) if space != was
+                       else model.retruncate(code, psi, towards))
+            model.set_style(space, psi, towards)
+        finally:
+            if towards != was_towards:
                 QGuiApplication.restoreOverrideCursor()
-        model.set_style(space, psi)
         self.state.set_model(model)  # every view: the new space's dimensions, samples of it on the map
         if carried is not None:
             self.state.set_z(carried[0].cpu().numpy())

@@ -31,10 +31,11 @@ class MixingPanel(QWidget):
         self.source.addItem("seeds", "seeds")
         self.source.addItem("the map's A and B", "anchors")
         for i, (label, w) in enumerate((("A (rows) seed", self.seed_a), ("B (columns) seed", self.seed_b),
-                                        ("images each", self.count), ("crossover at", self.cut),
-                                        ("sources", self.source))):
+                                        ("images each", self.count), ("sources", self.source))):
             form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
             form.addWidget(w, i // 2, 2 * (i % 2) + 1)
+        form.addWidget(QLabel("crossover at"), 2, 0)
+        form.addWidget(self.cut, 2, 1, 1, 3)  # a row of its own: its items name the layers each source gives
         lay.addLayout(form)
         self.note = QLabel(wordWrap=True)
         lay.addWidget(self.note)
@@ -57,7 +58,8 @@ class MixingPanel(QWidget):
         self.cut.clear()
         if model is not None:
             for k in range(1, model.num_ws):
-                self.cut.addItem(f"layer {k} (A to {model.layer_group(k - 1)}, B from {model.layer_group(k)})", k)
+                # crossover k: A's styles in layers 0 … k-1, B's from layer k on
+                self.cut.addItem(f"layer {k}: A's {_span(0, k - 1)}, B's {_span(k, model.num_ws - 1)}", k)
             self.cut.setCurrentIndex(max(0, model.num_ws // 3 - 1))
         self.cut.blockSignals(False)
         self._tooltips()
@@ -68,7 +70,7 @@ class MixingPanel(QWidget):
         """The measured style-mixing table in the crossover's tooltip (each item: its own row), or where to
         measure it."""
         report = self.state.style_report if self.state.model is self.model else None
-        base = "The crossover: layers before it take A's style, the rest B's."
+        base = "The crossover: layers before it take A's style, the rest B's." + _groups(self.model)
         if report is None or self.model is None:
             self.cut.setToolTip(base + " What each crossover takes from each source: Inspect › Styles, Measure.")
             for i in range(self.cut.count()):
@@ -117,3 +119,18 @@ class MixingPanel(QWidget):
             wa, wb = (model.ws_of(torch.from_numpy(np.asarray(c, np.float32)[None]), yy) for c in (za, zb))
             grid, n = grid_of(model, wa, wb, cut), 1
         self.panel.show_image(mosaic(grid.cpu().numpy(), n + 1, gap=1))
+
+
+def _span(first: int, last: int) -> str:
+    return f"L{first}" if first == last else f"L{first}–{last}"
+
+
+def _groups(model) -> str:
+    """" Coarse: L0–1, middle: L2–3, fine: L4–5." for the crossover's tooltip ("" without a model)."""
+    if model is None:
+        return ""
+    groups: dict[str, list[int]] = {}
+    for k in range(model.num_ws):
+        groups.setdefault(model.layer_group(k), []).append(k)
+    said = ", ".join(f"{g}: {_span(ks[0], ks[-1])}" for g, ks in groups.items())
+    return f" {said[:1].upper()}{said[1:]}."

@@ -40,7 +40,7 @@ def truncation_sweep(model, real, classifier, psis=PSIS, n: int = 2000, seed: in
     if towards == "modes":
         yield Step(0, 1, "finding W's modes")
         model.modes()  # fitted once, on the model: the copies below share them
-    rows = []
+    rows, centre = [], "w̄" if towards == "mean" else "the modes"
     for i, psi in enumerate(psis):
         # a shallow copy with its own ψ, the same networks: the model the views draw with is never changed
         at = copy.copy(model)
@@ -49,7 +49,7 @@ def truncation_sweep(model, real, classifier, psis=PSIS, n: int = 2000, seed: in
         try:
             while True:
                 s = next(job)
-                yield Step(i * s.total + s.done, len(psis) * s.total, f"ψ = {psi:g}: {s.message}")
+                yield Step(i * s.total + s.done, len(psis) * s.total, f"ψ = {psi:g} towards {centre}: {s.message}")
         except StopIteration as stop:
             f = stop.value.figures
         rows.append({"psi": float(psi), "frechet_distance": f["frechet_distance"], "precision": f["precision"],

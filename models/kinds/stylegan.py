@@ -156,14 +156,32 @@ class StyleGAN(GenerativeModel):
         ``towards`` "modes", towards the nearest of W's modes: w' = c + ψ (w − c)."""
         check_psi(psi)
         w = self.mapping(z, self._y(y, len(z)))
-        if psi == 1.0:
-            return w
-        if self.towards == "modes":
-            modes = self.modes()
-            centre = modes[torch.cdist(w, modes).argmin(1)]  # (B, D): each w's nearest mode
-        else:
-            centre = self.w_avg
-        return centre.lerp(w, psi)
+        return w if psi == 1.0 else self._centre(w, self.towards).lerp(w, psi)
+
+    def _centre(self, w: torch.Tensor, towards: str) -> torch.Tensor:
+        """What ψ draws each w (B, D) towards: w̄, or (B, D) each w's nearest mode of W."""
+        if towards != "modes":
+            return self.w_avg
+        modes = self.modes()
+        return modes[torch.cdist(w, modes).argmin(1)]
+
+    @torch.no_grad()
+    def retruncate(self, code: torch.Tensor, psi: float, towards: str) -> torch.Tensor:
+        """Codes (B, latent_dim) of W or W+, taken as drawn with the current ψ and centre, as drawn with ``psi``
+        ``towards`` instead (the editor's ψ box on the code shown): the centre c of each w (w̄, or its nearest
+        mode: still its nearest, W's cells around the modes being convex), the untruncated c + (w − c) / ψ, then
+        c' + ψ' (that − c'). From ψ = 0 nothing is left to undo: the code stays. Z's codes stay as they are (ψ
+        applies where they become w, in every decode)."""
+        check_psi(psi)
+        if towards not in TOWARDS:
+            raise ConfigError(f"truncation goes towards one of {', '.join(TOWARDS)}, got {towards!r}")
+        if self.space == "z" or self.psi == 0.0 or (psi, towards) == (self.psi, self.towards):
+            return code
+        d = self.config.latent_dim
+        w = code.reshape(-1, d).to(self.device)  # W+: every layer's w alike
+        old = self._centre(w, self.towards)
+        raw = old + (w - old) / self.psi
+        return self._centre(raw, towards).lerp(raw, psi).reshape(code.shape)
 
     @torch.no_grad()
     def modes(self) -> torch.Tensor:

@@ -44,7 +44,7 @@ def guarded():
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
 def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(make_window, qtbot, tmp_path, name,
-                                                                              guarded):
+                                                                              guarded, capsys):
     if not hasattr(signal, name):
         pytest.skip(f"no {name} here")
     signum = getattr(signal, name)
@@ -62,6 +62,9 @@ def test_F150_a_signal_mid_run_closes_the_window_unasked_and_the_run_is_saved(ma
     assert ended == [128 + signum] and asked == []
     assert not w.isVisible() and live_workers() == []
     assert load(out).meta["training"]["status"] == "stopped"
+    err = capsys.readouterr().err
+    assert f"latent-explorer: {name} — closing the window as its close button does" in err
+    assert f"latent-explorer: the training run run was stopped; its last weights are in {out}" in err
     assert signal.getsignal(signum) == before  # the earlier handler is back
     guard.uninstall()  # a second time: nothing
 
@@ -132,7 +135,7 @@ def test_F150_sigterm_ends_the_real_app_with_status_143_and_its_settings_saved(t
     """, signal.SIGTERM)
     assert status == 128 + signal.SIGTERM, err[-3000:]
     assert "SIGTERM — closing the window" in err
-    assert "leaked" not in err
+    assert "leaked" not in err and "training run" not in err  # none was in progress: none is spoken of
     # closed as by its button: the window's place remembered
     assert "geometry" in (tmp_path / "settings.ini").read_text()
 

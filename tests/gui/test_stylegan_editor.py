@@ -65,6 +65,10 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     qtbot.waitUntil(lambda: e.mixing.panel.data is not None, timeout=10000)
     grid = e.mixing.panel.data.copy()
     assert grid.shape[:2] == (4 * 17, 4 * 17)  # 16×16 images and a gap each
+    cut = e.mixing.cut  # each crossover names the layers each source gives; the tooltip, the groups
+    assert cut.itemText(0) == f"layer 1: A's L0, B's L1–{n - 1}" and cut.itemText(n - 2) == f"layer {n - 1}: " \
+        f"A's L0–{n - 2}, B's L{n - 1}"
+    assert "Coarse: L0" in cut.toolTip() and "fine: L" in cut.toolTip()
     e.mixing.cut.setCurrentIndex(e.mixing.cut.count() - 1)
     qtbot.waitUntil(lambda: not np.allclose(e.mixing.panel.data, grid), timeout=10000)
     # the Noise tab: with every layer's noise at some strength, where it acts; switched off, nowhere
@@ -81,12 +85,22 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     for b in e.noise.boxes:
         b.setChecked(True)
     e.tabs.setCurrentWidget(e.dims)
+    shown = w.latent.z.copy()  # a W+ code, its last dimension moved
+    centre = np.tile(model.w_avg.numpy(), n)
     e.style.psi.setValue(0.5)
     assert model.psi == 0.5
+    # ψ truncates the code shown (halfway to w̄ at every layer), never replaces it; back at 1, it is as it was
+    np.testing.assert_allclose(w.latent.z, centre + 0.5 * (shown - centre), atol=1e-5)
+    e.style.psi.setValue(1.0)
+    np.testing.assert_allclose(w.latent.z, shown, atol=1e-4)
+    e.style.psi.setValue(0.5)
+    half = w.latent.z.copy()
     e.style.towards.setCurrentIndex(e.style.towards.findData("modes"))  # multi-modal truncation
     assert model.towards == "modes" and model.psi == 0.5
+    assert not np.allclose(w.latent.z, half, atol=1e-3)  # halfway to each layer's nearest mode instead
     e.style.towards.setCurrentIndex(e.style.towards.findData("mean"))
     assert model.towards == "mean"
+    np.testing.assert_allclose(w.latent.z, half, atol=1e-4)
     e.style.space.setCurrentIndex(e.style.space.findData("z"))
     qtbot.waitUntil(lambda: model.space == "z" and e.is_ready(), timeout=60000)
     assert np.allclose(w.latent.z, 0) and any("no inverse" in m for m in said)

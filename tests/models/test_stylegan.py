@@ -98,6 +98,35 @@ def test_truncation_towards_the_nearest_mode_of_w(sg):
         sg.set_style(towards="mean")
 
 
+def test_a_code_shown_truncated_anew_when_psi_or_its_centre_changes(sg):
+    """The editor's ψ box acts on the code shown: its distance from its centre scaled by ψ' / ψ (and from one
+    centre to the other through the untruncated w), so that ψ and back returns the code; Z's codes stay (ψ acts
+    in every decode there); from ψ = 0 nothing is left to undo."""
+    z = torch.randn(50, sg.config.latent_dim, generator=torch.Generator().manual_seed(9))
+    try:
+        sg.set_style(space="w", psi=1.0, towards="mean")
+        w = sg.to_w(z)
+        half = sg.retruncate(w, 0.5, "mean")
+        assert torch.allclose(half, sg.to_w(z, psi=0.5), atol=1e-5)
+        sg.set_style(psi=0.5)
+        assert torch.allclose(sg.retruncate(half, 1.0, "mean"), w, atol=1e-4)
+        to_modes = sg.retruncate(half, 0.5, "modes")  # the same w, drawn towards its nearest mode instead
+        sg.set_style(towards="modes")
+        assert torch.allclose(to_modes, sg.to_w(z, psi=0.5), atol=1e-4)
+        assert torch.allclose(sg.retruncate(to_modes, 0.5, "mean"), half, atol=1e-4)
+        sg.set_style(space="w+", psi=1.0, towards="mean")
+        plus = sg.broadcast(w).reshape(len(w), -1)
+        assert torch.allclose(sg.retruncate(plus, 0.5, "mean"), sg.broadcast(half).reshape(len(w), -1), atol=1e-5)
+        sg.set_style(psi=0.0)
+        assert torch.equal(sg.retruncate(plus, 0.7, "mean"), plus)  # nothing left to undo
+        sg.set_style(space="z", psi=1.0)
+        assert torch.equal(sg.retruncate(z, 0.5, "mean"), z)
+        with pytest.raises(ConfigError, match="the truncation ψ must be a number from 0 to 2, got 3"):
+            sg.retruncate(z, 3.0, "mean")
+    finally:
+        sg.set_style(space="z", psi=1.0, towards="mean")
+
+
 @pytest.mark.parametrize("classes", [0, 3])
 def test_training_moves_the_mean_w_and_stays_finite(classes):
     data = tiny_data(32, (3, 16, 16), classes=max(classes, 1))
