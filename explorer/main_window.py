@@ -11,18 +11,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
 )
 
 from . import dialogs
+from .model_list import ModelList
 from .procjob import PROJECTION_NICE, discard_pools, prestart_pool
 from .state import (
     MODEL_SUFFIXES,
@@ -31,6 +25,7 @@ from .state import (
     ModelLibrary,
     Opening,
     make_settings,
+    remember,
     setting_bytes,
     setting_int,
     setting_path,
@@ -47,73 +42,6 @@ OPEN_FILTER = ("Models (*.safetensors *.onnx *.pt *.ts *.torchscript config.json
                "diffusers folders (config.json model_index.json);;All files (*)")
 MAX_RECENT = 10
 FIRST_MODEL = "mnist-vae2d"
-
-
-class ModelList(QWidget):
-    """The model browser: the bundled models, then whatever the user opened."""
-
-    def __init__(self, library: ModelLibrary, parent=None):
-        super().__init__(parent)
-        self.library = library
-        lay = QVBoxLayout(self)
-        self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter models…")
-        self.filter.setClearButtonEnabled(True)
-        self.filter.setToolTip("Show only the models whose name or description holds this text (Ctrl+F)")
-        self.filter.textChanged.connect(self._apply_filter)
-        lay.addWidget(self.filter)
-        self.list = QListWidget()
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # two runs' names differ at their ends
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide, never scroll
-        self.list.setMinimumWidth(120)  # names stay readable whatever a view asks of the width (a 1024 px window fits)
-        self.list.setToolTip("Models: click to explore; drop checkpoint files here to add them")
-        self.list.currentRowChanged.connect(self._on_row)
-        lay.addWidget(self.list, 1)
-        self.btn_open = QPushButton("Open…")
-        self.btn_open.setToolTip("Open a checkpoint (.safetensors) or a TorchScript generator (Ctrl+O)")
-        lay.addWidget(self.btn_open)
-        self.info = QLabel()
-        self.info.setWordWrap(True)
-        self.info.setStyleSheet("color: #888")
-        lay.addWidget(self.info)
-        library.entriesChanged.connect(self._refill)
-        library.currentChanged.connect(self._on_current)
-
-    def _refill(self):
-        self.list.blockSignals(True)
-        self.list.clear()
-        for e in self.library.entries:
-            item = QListWidgetItem(("⚠ " if e.broken else "") + e.name + ("  (bundled)" if e.bundled else ""))
-            item.setToolTip(f"{e.path}\n{e.describe()}")
-            if e.broken:  # listed, marked, and its reason a hover away; choosing it says it again
-                item.setForeground(Qt.GlobalColor.gray)
-            self.list.addItem(item)
-        cur = self.library.current
-        if cur in self.library.entries:
-            self.list.setCurrentRow(self.library.entries.index(cur))
-        self.list.blockSignals(False)
-        self._apply_filter(self.filter.text())
-
-    def _apply_filter(self, text: str):
-        words = text.lower().split()
-        for i, e in enumerate(self.library.entries[: self.list.count()]):
-            hay = f"{e.name} {e.describe()}".lower()
-            self.list.item(i).setHidden(not all(w in hay for w in words))
-
-    def _on_row(self, row):
-        if 0 <= row < len(self.library.entries):
-            self.library.set_current(self.library.entries[row])
-            loading = self.library.loading
-            if self.library.current is not self.library.entries[row] and not (
-                    loading is not None and loading[0] is self.library.entries[row]):
-                self._on_current(self.library.current)  # refused (a broken file): the row goes back
-
-    def _on_current(self, entry):
-        if entry is not None and entry in self.library.entries:
-            self.list.blockSignals(True)
-            self.list.setCurrentRow(self.library.entries.index(entry))
-            self.list.blockSignals(False)
-        self.info.setText(entry.describe() if entry else "")
 
 
 class MainWindow(QMainWindow):
@@ -258,9 +186,7 @@ class MainWindow(QMainWindow):
         self.status(f"opened {Path(path).name}")
 
     def _remember(self, path):
-        recent = [p for p in self._recent() if p != str(Path(path).resolve())]
-        recent.insert(0, str(Path(path).resolve()))
-        self.settings.setValue("recent", recent[:MAX_RECENT])
+        remember(self.settings, "recent", str(Path(path).resolve()), MAX_RECENT)
         self._refresh_recent()
 
     def _recent(self) -> list[str]:
@@ -348,6 +274,8 @@ class MainWindow(QMainWindow):
             elif isinstance(self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets",
                                              select=True, then=keep), ModelEntry):
                 keep()
+        kept = [p for p in self._recent() if p.endswith(".safetensors") and Path(p).is_file()]
+        self.library.list_files(kept, python_too=True)  # opened or trained before: listed again, read when chosen
         if self.library.current is None and self.library.entries:
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])

@@ -44,3 +44,9 @@ def setting_bytes(settings: QSettings, key: str) -> QByteArray | None:
 def setting_path(settings: QSettings, key: str) -> str | None:
     v = settings.value(key)
     return v if isinstance(v, str) and v and "\0" not in v and len(v) <= 4096 else None
+
+
+def remember(settings: QSettings, key: str, value: str, limit: int) -> None:
+    """``value`` first in the list ``key`` (once), which keeps at most ``limit``."""
+    kept = [v for v in setting_strings(settings, key, limit) if v != value]
+    settings.setValue(key, [value, *kept][:limit])

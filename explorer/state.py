@@ -11,6 +11,7 @@ from .settings import (  # noqa: F401 - as above
     MODEL_SUFFIXES,
     ROOT,
     make_settings,
+    remember,
     setting_bytes,
     setting_int,
     setting_path,

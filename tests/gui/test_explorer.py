@@ -241,6 +241,27 @@ def test_layout_recent_files_and_last_model_are_restored(make_window, qtbot, tmp
     assert w2._recent()[0] == str(copy.resolve())
 
 
+def test_models_opened_or_trained_before_are_listed_again_after_a_restart(make_window, qtbot, tmp_path):
+    """Open Recent's checkpoints join the list at start, from their headers (nothing read until one is chosen);
+    one deleted since is left out, the last model is still the one chosen."""
+    import shutil
+
+    w = make_window(load_bundled=False)
+    files = [tmp_path / f"{name}.safetensors" for name in ("first", "gone", "last")]
+    for f in files:
+        shutil.copy(ROOT / "assets" / "digits-vae2d.safetensors", f)
+        assert w.open_path(str(f)), w.last_error
+    w._remember(str(tmp_path))  # a folder in Open Recent: not a model to list
+    w.close()
+    files[1].unlink()
+    w2 = make_window(load_bundled=False)
+    assert sorted(e.name for e in w2.library.entries) == ["first", "last"]
+    assert w2.library.current.name == "last"
+    first = w2.library.find(str(files[0]))
+    assert first is not None and not first.loaded and not first.broken  # listed from its header
+    assert [a.text() for a in w2.recent_menu.actions()][:2] == [tmp_path.name, "last.safetensors"]
+
+
 def test_screenshot_command(tmp_path):
     out = tmp_path / "shot.png"
     env = {"QT_QPA_PLATFORM": "offscreen", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
