@@ -149,9 +149,8 @@ def show(model=None, *, encoder=None, decoder=None, generator=None, latent_dim=N
 
 
 def _exec_until_closed(app, win) -> None:
-    """Run the window's event loop until it closes. Ctrl+C closes it as its button does and is then the
-    script's KeyboardInterrupt; SIGTERM and SIGHUP close it, then take their earlier action (by default: the
-    process ends)."""
+    """Run the window's event loop until it closes. Ctrl+C, SIGTERM and SIGHUP close it as its button does, then
+    take the script's own action for them (by default: Ctrl+C is a KeyboardInterrupt, the others end it)."""
     import signal
 
     from .quit_signals import QuitOnSignal
@@ -161,7 +160,5 @@ def _exec_until_closed(app, win) -> None:
         status = app.exec()
     finally:
         guard.uninstall()
-    if status == 128 + signal.SIGINT:
-        raise KeyboardInterrupt
     if status > 128 and status - 128 in {int(s) for s in signal.Signals}:
-        signal.raise_signal(status - 128)
+        signal.raise_signal(status - 128)  # Python's default SIGINT handler: a KeyboardInterrupt, raised here

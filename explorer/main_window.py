@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from . import dialogs
 from .model_list import ModelList
 from .procjob import PROJECTION_NICE, discard_pools, prestart_pool
+from .quit_signals import say
 from .state import (
     MODEL_SUFFIXES,
     LatentState,
@@ -274,12 +275,13 @@ class MainWindow(QMainWindow):
             elif isinstance(self.library.add(str(last), bundled=Path(str(last)).parent.name == "assets",
                                              select=True, then=keep), ModelEntry):
                 keep()
-        kept = [p for p in self._recent() if p.endswith(".safetensors") and Path(p).is_file()]
-        self.library.list_files(kept, python_too=True)  # opened or trained before: listed again, read when chosen
         if self.library.current is None and self.library.entries:
             # first start: the MNIST 2-D VAE, whose map needs no projection, is the friendliest first look
             first = next((e for e in self.library.entries if e.name == FIRST_MODEL), self.library.entries[0])
             self._choose_now(first)
+        # opened or trained before: listed again, read when chosen (after the first choice: never read at start)
+        kept = [p for p in self._recent() if p.endswith(".safetensors") and Path(p).is_file()]
+        self.library.list_files(kept, python_too=True)
         tab = setting_int(self.settings, "tab")
         if tab is not None and 0 <= tab < self.tabs.count():
             self.tabs.setCurrentIndex(tab)
@@ -328,20 +330,18 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def close_unasked(self) -> str | None:
-        """The close button's close, unasked (a signal: explorer.quit_signals); the line says what became of a run."""
+    def close_unasked(self) -> None:
+        """The close button's close, unasked (a signal: explorer.quit_signals), a question or dialog dismissed."""
         self._unasked = True
         for _ in range(8):  # (a question over a dialog: each in turn; bounded, should one refuse to close)
             modal = QApplication.activeModalWidget()
             if modal is None or modal is self or not modal.close():
                 break
-        run = self.training.queue.active if "training" in self.views else None
-        self.close()
-        return None if run is None else run.kept()
+        self.close()  # (asked already, Qt is inside closeEvent: that close goes on, _unasked read again)
 
     def closeEvent(self, event):
-        if ("training" in self.views and self.training.queue.running() and not self._unasked
-                and not self.ask_stop_runs()):
+        run = self.training.queue.active if "training" in self.views else None
+        if run is not None and not self._unasked and not self.ask_stop_runs() and not self._unasked:
             event.ignore()
             return
         self.fit_to_screen()  # never saves a window larger than the screen for the next start
@@ -357,6 +357,8 @@ class MainWindow(QMainWindow):
         discard_pools()
         if self._message_box is not None:
             self._message_box.close()
+        if run is not None and self._unasked:  # closed by a signal: the terminal hears what became of the run
+            say(run.kept())
         super().closeEvent(event)
 
 

@@ -27,54 +27,74 @@ def _noted(signum, frame) -> None:
     """The Python-level handler: the wakeup socket carries the signal, so nothing is left to do here."""
 
 
+def say(line: str) -> None:
+    """A line for the terminal, on stderr; a terminal that is gone (SIGHUP) or a closed pipe (``| tee`` ended by
+    the same Ctrl+C) never stops the close."""
+    try:
+        print(f"latent-explorer: {line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _exit_event_loop(status: int) -> None:
     app = QCoreApplication.instance()
     if app is not None:
         app.exit(status)
 
 
+_active: QuitOnSignal | None = None  # one at a time: a new one takes over from the last
+
+
 class QuitOnSignal(QObject):
-    """While it lives (or until :meth:`uninstall`), SIGINT, SIGTERM and SIGHUP call ``close`` (the window's
-    unasked close, which may return a line to print: what it did beyond closing) on the GUI thread, then end the
-    event loop with the exit status 128 + the signal's number, as a shell reports a process ended by a signal."""
+    """While it lives (until :meth:`uninstall`, or the application's event loop ends), SIGINT, SIGTERM and
+    SIGHUP call ``close`` (the window's unasked close) on the GUI thread, then end the event loop with the exit
+    status 128 + the signal's number, as a shell reports a process ended by a signal. A signal ignored on purpose
+    (``nohup``'s SIGHUP, a background job's SIGINT) stays ignored."""
 
     def __init__(self, close, parent: QObject | None = None, end=None):
+        global _active
         super().__init__(parent)
+        if _active is not None:
+            _active.uninstall()
+        _active = self
         self._close = close
         self._end = end or _exit_event_loop  # end(status): a test's stand-in leaves its own event loops be
         self._reader, self._writer = socket.socketpair()
         for s in (self._reader, self._writer):
             s.setblocking(False)
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        self._previous = {s: signal.signal(s, _noted) for s in SIGNALS}
+        self._previous = {s: signal.signal(s, _noted) for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
         self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._read)
+        app = QCoreApplication.instance()
+        if app is not None:  # what comes after the loop (its teardown) has the signals' own actions back
+            app.aboutToQuit.connect(self.uninstall)
 
     def _read(self, *_) -> None:
         try:
             data = self._reader.recv(64)
         except (BlockingIOError, InterruptedError):
             return
-        numbers = [n for n in data if n in SIGNALS]
+        numbers = [n for n in data if n in self._previous]
         if not numbers:
             return
         signum = numbers[0]
-        for s in SIGNALS:  # a second signal while the window closes: the default action, at once
-            signal.signal(s, signal.SIG_DFL)
-        name = signal.Signals(signum).name
-        print(f"latent-explorer: {name} — closing the window as its close button does", file=sys.stderr, flush=True)
         try:
-            said = self._close()  # what became of a training run, if one was in progress
-            if said:
-                print(f"latent-explorer: {said}", file=sys.stderr, flush=True)
+            for s in self._previous:  # a second signal while the window closes: the default action, at once
+                signal.signal(s, signal.SIG_DFL)
+            say(f"{signal.Signals(signum).name} — closing the window as its close button does")
+            self._close()
         finally:
             self.uninstall()
             self._end(128 + signum)
 
     def uninstall(self) -> None:
         """Give the signals back their earlier handlers (idempotent)."""
+        global _active
         if self._writer is None:
             return
+        if _active is self:
+            _active = None
         try:
             self._notifier.setEnabled(False)
         except RuntimeError:  # the window that held it is gone already: so is the notifier

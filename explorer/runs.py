@@ -4,6 +4,7 @@ shows these; it does not hold them."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +38,18 @@ class Run:
     checkpoint: str | None = None
     error: str | None = None
     worker: Worker | None = None
+    started: float = 0.0  # time.time() when it started (what it saved is newer)
 
     @property
     def name(self) -> str:
         return Path(self.spec.out).stem
 
     def kept(self) -> str:
-        """Once stopped: where its last weights are, in a line."""
-        if Path(self.spec.out).exists():
-            return f"the training run {self.name} was stopped; its last weights are in {self.spec.out}"
-        return f"the training run {self.name} was stopped before its first step: nothing was saved"
+        """Once stopped: where its last weights are, in a line (a file older than the run is not its save)."""
+        out = Path(self.spec.out)
+        if out.is_file() and out.stat().st_mtime >= self.started - 1:  # (a coarse file clock's second)
+            return f"the training run {self.name} was stopped; its last weights are in {out}"
+        return f"the training run {self.name} was stopped before it saved anything"
 
     @property
     def loss_names(self) -> tuple[str, ...]:
@@ -89,7 +92,7 @@ class RunQueue(QObject):
         job = in_process("latent_explorer.training_job:run_training", run.spec, threads=self.threads, nice=TRAIN_NICE,
                          rate=UPDATE_HZ)
         w = Worker(job, f"train-{run.name}", max_rate=UPDATE_HZ)
-        run.worker, run.status = w, "running"
+        run.worker, run.status, run.started = w, "running", time.time()
         resumed = f", going on from {Path(run.spec.resume).name}" if run.spec.resume else ""
         run.log.append(f"started {run.spec.kind} on {run.spec.data}{resumed} → {run.spec.out}")
         w.yielded.connect(lambda rec, run=run: self._on_record(run, rec))

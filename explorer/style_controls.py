@@ -3,7 +3,7 @@ view) edit and map — Z, W, or W+ with one w per layer, grouped coarse / middle
 towards the mean w̄ (StyleGAN sec. 3.3). A switch carries the current code over where there is a way (z -> w
 -> W+, W+ -> W by the mean over the layers); back to Z there is none, and the editor starts from 0 there. ψ
 draws towards w̄, or towards the nearest of W's modes (multi-modal truncation, Mokady et al. 2022); moving it
-truncates the code shown anew (``retruncate``: ψ and back gives it back), in Z every decode."""
+truncates the code shown anew (``untruncate``, ``truncate``: ψ and back gives it back), in Z every decode."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class StyleRow(QWidget):
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state, self.model = state, None
+        self._drawn = None  # (untruncated code, the code it was drawn as) of the last ψ change: ψ and back, exact
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.space = QComboBox()
@@ -53,7 +54,7 @@ class StyleRow(QWidget):
 
     def set_model(self, model) -> None:
         """The editor's model, if it has a mapping network (else None: the row hides)."""
-        self.model = model
+        self.model, self._drawn = model, None
         self.setVisible(model is not None)
         if model is not None:
             with QSignalBlocker(self.space), QSignalBlocker(self.psi), QSignalBlocker(self.towards):
@@ -75,10 +76,15 @@ class StyleRow(QWidget):
         was, was_towards = model.space, model.towards
         if towards != was_towards:  # W's modes are fitted the first time (about a second)
             QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        raw = None
         try:
-            # another space: the code carried over; ψ or its centre: the code shown, truncated anew (Z: as it is)
-            carried = (model.convert(code, space, label) if space != was
-                       else model.retruncate(code, psi, towards))
+            if space != was:  # the code carried over
+                carried = model.convert(code, space, label)
+            else:  # ψ or its centre: the code shown, truncated anew (Z: as it is)
+                drawn = self._drawn
+                raw = drawn[0] if drawn is not None and np.array_equal(drawn[1], self.state.z) else \
+                    model.untruncate(code)  # the untruncated code this row drew, if not edited since: exact
+                carried = code if raw is None else model.truncate(raw, psi, towards)
             model.set_style(space, psi, towards)
         finally:
             if towards != was_towards:
@@ -88,3 +94,4 @@ class StyleRow(QWidget):
             self.state.set_z(carried[0].cpu().numpy())
         elif space == "z" and was != "z":
             self.message.emit("back in Z: the mapping network has no inverse, so the editor starts from z = 0")
+        self._drawn = None if raw is None else (raw, self.state.z.copy())

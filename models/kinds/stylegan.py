@@ -165,23 +165,55 @@ class StyleGAN(GenerativeModel):
         modes = self.modes()
         return modes[torch.cdist(w, modes).argmin(1)]
 
+    def _centre_before(self, w: torch.Tensor) -> torch.Tensor:
+        """The centre that truncated each w (B, D) with the current ψ: w̄; or the mode c whose untruncated
+        c + (w − c) / ψ has c for its nearest mode. For ψ ≤ 1 that is w's own nearest (W's cells around the modes
+        are convex); above 1 two modes may fit, and the nearer to w is taken (the editor keeps the untruncated
+        code it drew, so its own codes never need this guess)."""
+        if self.towards != "modes":
+            return self.w_avg
+        modes = self.modes()  # (K, D)
+        near = torch.cdist(w, modes)  # (B, K)
+        if self.psi <= 1.0:
+            return modes[near.argmin(1)]
+        k = len(modes)
+        raw = modes[None] + (w[:, None] - modes[None]) / self.psi  # (B, K, D): w undone towards every mode
+        own = torch.cdist(raw.reshape(-1, w.shape[1]), modes).argmin(1).view(len(w), k) == torch.arange(
+            k, device=w.device)  # (B, K): that mode is the nearest of its undone w
+        pick = torch.where(own.any(1), near.masked_fill(~own, float("inf")).argmin(1), near.argmin(1))
+        return modes[pick]
+
     @torch.no_grad()
-    def retruncate(self, code: torch.Tensor, psi: float, towards: str) -> torch.Tensor:
-        """Codes (B, latent_dim) of W or W+, taken as drawn with the current ψ and centre, as drawn with ``psi``
-        ``towards`` instead (the editor's ψ box on the code shown): the centre c of each w (w̄, or its nearest
-        mode: still its nearest, W's cells around the modes being convex), the untruncated c + (w − c) / ψ, then
-        c' + ψ' (that − c'). From ψ = 0 nothing is left to undo: the code stays. Z's codes stay as they are (ψ
-        applies where they become w, in every decode)."""
+    def untruncate(self, code: torch.Tensor) -> torch.Tensor | None:
+        """Codes (B, latent_dim) of W or W+ as drawn with the current ψ and centre -> the ws before truncation
+        (every layer's alike): c + (w − c) / ψ, c from :meth:`_centre_before`. None at ψ = 0 (nothing is left
+        to undo); Z's codes as they are (ψ applies where they become w)."""
+        if self.space == "z" or self.psi == 1.0:
+            return code
+        if self.psi == 0.0:
+            return None
+        w = code.reshape(-1, self.config.latent_dim).to(self.device)
+        centre = self._centre_before(w)
+        return (centre + (w - centre) / self.psi).reshape(code.shape)
+
+    @torch.no_grad()
+    def truncate(self, code: torch.Tensor, psi: float, towards: str) -> torch.Tensor:
+        """Untruncated codes (B, latent_dim) of W or W+ -> drawn with ``psi`` ``towards`` w̄ or each w's nearest
+        mode (every layer's w alike); Z's codes as they are."""
         check_psi(psi)
         if towards not in TOWARDS:
             raise ConfigError(f"truncation goes towards one of {', '.join(TOWARDS)}, got {towards!r}")
-        if self.space == "z" or self.psi == 0.0 or (psi, towards) == (self.psi, self.towards):
+        if self.space == "z" or psi == 1.0:
             return code
-        d = self.config.latent_dim
-        w = code.reshape(-1, d).to(self.device)  # W+: every layer's w alike
-        old = self._centre(w, self.towards)
-        raw = old + (w - old) / self.psi
-        return self._centre(raw, towards).lerp(raw, psi).reshape(code.shape)
+        w = code.reshape(-1, self.config.latent_dim).to(self.device)
+        return self._centre(w, towards).lerp(w, psi).reshape(code.shape)
+
+    def retruncate(self, code: torch.Tensor, psi: float, towards: str) -> torch.Tensor:
+        """Codes drawn with the current ψ and centre, as drawn with ``psi`` ``towards`` instead: :meth:`truncate`
+        of :meth:`untruncate` (from ψ = 0: the code as it is)."""
+        check_psi(psi)
+        raw = self.untruncate(code)
+        return code if raw is None else self.truncate(raw, psi, towards)
 
     @torch.no_grad()
     def modes(self) -> torch.Tensor:

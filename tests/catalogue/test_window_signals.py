@@ -82,23 +82,47 @@ def test_a_signal_is_read_on_the_gui_thread_only_once(make_window, qtbot, guarde
     assert w.isVisible()  # this close was a stand-in
 
 
-def test_F150_a_signal_while_the_window_asks_dismisses_the_question_and_closes(make_window, qtbot, guarded):
+def test_F150_a_signal_while_the_window_asks_dismisses_the_question_and_closes(make_window, qtbot, tmp_path,
+                                                                             guarded, capsys):
+    """Closed mid-run, the window asks whether to stop; a SIGTERM then dismisses the question and the close goes
+    on (Qt is inside closeEvent: the window's own close() is not heard again), the run saved."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     w = make_window(load_bundled=False)
+    out = tmp_path / "run.safetensors"
+    run = w.training.start(RunSpec("vae", "digits", str(out), 1000, 64, 1e-3, 2, preview_every=0.01))
+    qtbot.waitUntil(lambda: len(run.steps) > 3, timeout=180000)
     ended = []
     guarded(w.close_unasked, w, end=ended.append)
-    QTimer.singleShot(0, lambda: signal.raise_signal(signal.SIGTERM))  # comes while the question waits
-    # a safety net only: were the question not dismissed, the test fails (ended stays empty) instead of hanging.
-    # The window's own timer, stopped at once after: it never fires in a later test
+    # the window's own timers (they never outlive it): the signal once the question is up; and a safety net only,
+    # were the question not dismissed (the test then fails instead of hanging)
+    asking = QTimer(w, interval=20)
+    asking.timeout.connect(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox) and (
+        asking.stop(), signal.raise_signal(signal.SIGTERM)))
+    asking.start()
     net = QTimer(w, singleShot=True, interval=120000)
     net.timeout.connect(lambda: QApplication.activeModalWidget() and QApplication.activeModalWidget().close())
     net.start()
-    answer = w.ask_stop_runs()  # the real question, in its own event loop
+    w.close()  # the real question, in its own event loop, inside closeEvent
     net.stop()
-    assert answer is False
-    assert ended == [128 + signal.SIGTERM] and not w.isVisible()
+    asking.stop()
+    assert ended == [128 + signal.SIGTERM] and not w.isVisible() and live_workers() == []
+    assert load(out).meta["training"]["status"] == "stopped"
+    assert f"the training run run was stopped; its last weights are in {out}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP here")
+def test_a_signal_ignored_on_purpose_stays_ignored(make_window, guarded):
+    """nohup's SIGHUP (or a background job's SIGINT): the window does not take it over."""
+    w = make_window(load_bundled=False)
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        guarded(w.close_unasked, w, end=lambda status: None)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def _signalled(tmp_path, code: str, signum: int) -> tuple[int, str, str]:

@@ -101,6 +101,13 @@ def test_z_w_and_w_plus_in_the_editor(make_window, qtbot, stylegan_file):
     e.style.towards.setCurrentIndex(e.style.towards.findData("mean"))
     assert model.towards == "mean"
     np.testing.assert_allclose(w.latent.z, half, atol=1e-4)
+    # ψ above 1 towards the modes and back, and ψ = 0 and back: the code this row drew, kept exactly
+    e.style.towards.setCurrentIndex(e.style.towards.findData("modes"))
+    for psi in (1.8, 0.0, 1.0):
+        e.style.psi.setValue(psi)
+    np.testing.assert_allclose(w.latent.z, shown, atol=1e-4)
+    e.style.towards.setCurrentIndex(e.style.towards.findData("mean"))
+    e.style.psi.setValue(0.5)
     e.style.space.setCurrentIndex(e.style.space.findData("z"))
     qtbot.waitUntil(lambda: model.space == "z" and e.is_ready(), timeout=60000)
     assert np.allclose(w.latent.z, 0) and any("no inverse" in m for m in said)
