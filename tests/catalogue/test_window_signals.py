@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from latent_explorer.models import load
-from latent_explorer.quit_signals import QuitOnSignal
+from latent_explorer.quit_signals import SIGNALS, QuitOnSignal
 from latent_explorer.training_view import RunSpec
 from latent_explorer.worker import live_workers
 
@@ -27,11 +27,20 @@ ready.start()
 """
 
 
+# the signals as a terminal's foreground job has them: a suite run in the background (`nohup make test &`, CI)
+# starts with SIGINT and SIGHUP ignored, and the window rightly leaves an ignored signal alone
+AS_IN_A_TERMINAL = {s: signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL for s in SIGNALS}
+PRELUDE = "import signal\n" + "".join(  # the same, first thing in a subprocess
+    f"signal.signal(signal.{signal.Signals(s).name}, signal.{getattr(h, '__name__', 'SIG_DFL')})\n"
+    for s, h in AS_IN_A_TERMINAL.items())
+
+
 @pytest.fixture
 def guarded():
-    """``guarded(close, window, end)``: a QuitOnSignal whose signals are given back after the test even when
-    it fails before one arrives (the rest of the session keeps its own Ctrl+C)."""
+    """``guarded(close, window, end)``: a QuitOnSignal, the signals as in a terminal, all given back after the
+    test even when it fails before one arrives (the rest of the session keeps its own Ctrl+C)."""
     made = []
+    before = {s: signal.signal(s, handler) for s, handler in AS_IN_A_TERMINAL.items()}
 
     def make(*args, **kw):
         made.append(QuitOnSignal(*args, **kw))
@@ -40,6 +49,8 @@ def guarded():
     yield make
     for guard in made:
         guard.uninstall()
+    for s, handler in before.items():
+        signal.signal(s, handler)
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
@@ -130,7 +141,8 @@ def _signalled(tmp_path, code: str, signum: int) -> tuple[int, str, str]:
     offscreen and its own settings; send it ``signum`` once it runs; its exit status, stdout and stderr."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
            "LATENT_EXPLORER_SETTINGS": str(tmp_path / "settings.ini")}
-    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code).replace("exec(READY)", READY)], env=env,
+    code = PRELUDE + textwrap.dedent(code).replace("exec(READY)", READY)
+    p = subprocess.Popen([sys.executable, "-c", code], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         with selectors.DefaultSelector() as sel:
