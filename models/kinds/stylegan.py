@@ -170,12 +170,10 @@ class StyleGAN(GenerativeModel):
         c + (w − c) / ψ has c for its nearest mode. For ψ ≤ 1 that is w's own nearest (W's cells around the modes
         are convex); above 1 two modes may fit, and the nearer to w is taken (the editor keeps the untruncated
         code it drew, so its own codes never need this guess)."""
-        if self.towards != "modes":
-            return self.w_avg
+        if self.towards != "modes" or self.psi <= 1.0:
+            return self._centre(w, self.towards)
         modes = self.modes()  # (K, D)
         near = torch.cdist(w, modes)  # (B, K)
-        if self.psi <= 1.0:
-            return modes[near.argmin(1)]
         k = len(modes)
         raw = modes[None] + (w[:, None] - modes[None]) / self.psi  # (B, K, D): w undone towards every mode
         own = torch.cdist(raw.reshape(-1, w.shape[1]), modes).argmin(1).view(len(w), k) == torch.arange(
@@ -207,13 +205,6 @@ class StyleGAN(GenerativeModel):
             return code
         w = code.reshape(-1, self.config.latent_dim).to(self.device)
         return self._centre(w, towards).lerp(w, psi).reshape(code.shape)
-
-    def retruncate(self, code: torch.Tensor, psi: float, towards: str) -> torch.Tensor:
-        """Codes drawn with the current ψ and centre, as drawn with ``psi`` ``towards`` instead: :meth:`truncate`
-        of :meth:`untruncate` (from ψ = 0: the code as it is)."""
-        check_psi(psi)
-        raw = self.untruncate(code)
-        return code if raw is None else self.truncate(raw, psi, towards)
 
     @torch.no_grad()
     def modes(self) -> torch.Tensor:
